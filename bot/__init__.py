@@ -1,0 +1,1 @@
+"""kevolve's GitHub App service and the `kevolve` command line."""

@@ -1,0 +1,1 @@
+"""Naive but correct Triton kernels, with PyTorch references in `reference.py`."""

@@ -1,0 +1,31 @@
+"""Row softmax: one program per row, the whole row in one block, fp32 math."""
+
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _softmax_kernel(
+    x_ptr, y_ptr, x_row_stride, x_col_stride, y_row_stride, y_col_stride, n_cols,
+    BLOCK: tl.constexpr,
+):
+    row = tl.program_id(0)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < n_cols
+    x = tl.load(x_ptr + row * x_row_stride + cols * x_col_stride, mask=mask, other=-float("inf"))
+    x = x.to(tl.float32)
+    num = tl.exp(x - tl.max(x, axis=0))
+    y = num / tl.sum(num, axis=0)
+    tl.store(y_ptr + row * y_row_stride + cols * y_col_stride, y.to(y_ptr.dtype.element_ty), mask=mask)
+
+
+def softmax(x: torch.Tensor) -> torch.Tensor:
+    """Softmax of a 2D tensor along its last dim, in x's dtype."""
+    n_rows, n_cols = x.shape
+    y = torch.empty_like(x)
+    _softmax_kernel[(n_rows,)](
+        x, y, x.stride(0), x.stride(1), y.stride(0), y.stride(1), n_cols,
+        BLOCK=triton.next_power_of_2(n_cols),
+    )
+    return y

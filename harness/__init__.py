@@ -1,0 +1,1 @@
+"""kevolve's search and evaluation harness: knows nothing of GitHub, HTTP or git."""

@@ -1,0 +1,170 @@
+"""Timing a correct candidate against the baseline on the GPU, in alternating rounds.
+
+The candidate is timed in its worker and the baseline (and the eager reference) in the judge,
+round after round on the same GPU so that clock and thermal drift hit both alike. Every timed
+call gets fresh input content, a flushed L2 and a whole-device synchronize; the last candidate
+outputs are checked against the reference again.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from harness.compare import compare_outputs, tolerance_for
+from harness.evaluation import CaseTiming, Verdict
+from harness.hardware import Ceilings, cached_ceilings, fingerprint
+from harness.inputs import Trial, load_attr, upcast
+from harness.problem import ProblemKind, Shape
+from harness.stats import median, speedup_ci, summarize
+from harness.subject import Failure, Subject
+from harness.timing import Timer, TimingConfig
+from harness.wire import decode
+from harness.worker import time_subject
+
+if TYPE_CHECKING:
+    from harness.client import WorkerClient
+    from harness.judge import Judge
+
+# Kernels a launcher may cause besides its own: allocation fills and copies.
+_HARMLESS_KERNEL = re.compile(r"fill|copy|memset|memcpy", re.IGNORECASE)
+ROOFLINE_SLACK = 1.05  # measured ceilings carry a few percent of noise
+
+
+class Benchmark:
+    """Times every production case and records speedups, roofline fractions and flags."""
+
+    def __init__(self, judge: Judge, worker: WorkerClient) -> None:
+        self.judge = judge
+        self.worker = worker
+        self.problem = judge.problem
+        self.device = judge.device
+        self.timer = Timer(self.device, TimingConfig())
+        self.rng = random.Random(judge.req.base_seed)
+        self.baseline = self._baseline()
+        self.ceilings: Ceilings | None = None
+
+    def run(self) -> None:
+        """Confirm the candidate's kernels ran on the GPU, then time each production case."""
+        ev = self.judge.ev
+        ev.hardware = fingerprint(self.device)
+        if self.judge.req.cache_dir is not None:
+            self.ceilings = cached_ceilings(self.device, self.judge.req.cache_dir)
+            ev.hardware["ceilings"] = vars(self.ceilings)
+        shapes = list(self.problem.shapes)
+        self._confirm_kernels(shapes[0], self.problem.dtypes[0])
+        for shape in shapes:
+            for dtype in self.problem.dtypes:
+                ev.timings.append(self._time_case(shape, dtype))
+
+    def _confirm_kernels(self, shape: Shape, dtype: str) -> None:
+        """The profiler must show the candidate's own kernels and nothing that computes for it."""
+        reply, _ = self.worker.request({"op": "profile", "shape": list(shape), "dtype": dtype,
+                                        "seed": self.judge.req.base_seed}, "profiling",
+                                       self.judge.req.timeout)
+        names: list[str] = reply["kernels"]
+        ours = [n for n in names if any(k in n for k in self.judge.launched)]
+        foreign = [n for n in names if n not in ours and not _HARMLESS_KERNEL.search(n)]
+        if not ours:
+            raise Failure(Verdict.REJECTED, "the profiler saw none of the candidate's Triton "
+                          f"kernels run on the GPU (it saw: {', '.join(names) or 'nothing'})")
+        if foreign:
+            raise Failure(Verdict.REJECTED, "the profiler saw kernels that are not the "
+                          f"candidate's own: {', '.join(foreign[:5])}; compute in Triton kernels")
+
+    def _time_case(self, shape: Shape, dtype: str) -> CaseTiming:
+        """Alternating rounds of candidate, baseline and reference on one case."""
+        req = self.judge.req
+        samples: dict[str, list[float]] = {"candidate": [], "baseline": [], "reference": []}
+        wall: dict[str, list[float]] = {"candidate": [], "baseline": []}
+        last: tuple[dict[str, Any], list[bytes]] | None = None
+        for r in range(req.rounds):
+            seeds = [self.rng.getrandbits(31) for _ in range(req.calls_per_round)]
+            timing = {"shape": list(shape), "dtype": dtype, "seeds": seeds,
+                      "warmup": 3 if r == 0 else 0, "return_last": r == req.rounds - 1}
+            last = self.worker.request({"op": "time", **timing}, f"timing round {r + 1}",
+                                       req.timeout)
+            samples["candidate"] += last[0]["event_ms"]
+            wall["candidate"] += last[0]["wall_ms"]
+            times, _ = time_subject(self.baseline, self.judge.maker, self.timer, timing)
+            samples["baseline"] += times["event_ms"]
+            wall["baseline"] += times["wall_ms"]
+            if self.problem.kind is ProblemKind.REPO:
+                ref, _ = time_subject(self.judge.reference, self.judge.maker, self.timer, timing)
+                samples["reference"] += ref["event_ms"]
+        assert last is not None
+        result = self._summarize(shape, dtype, samples)
+        result.rechecked = self._recheck(shape, dtype, last)
+        self._flag_hidden_work(shape, dtype, samples, wall)
+        return result
+
+    def _summarize(self, shape: Shape, dtype: str, samples: dict[str, list[float]]) -> CaseTiming:
+        """Medians, the speedup with its interval, and achieved rates against the ceilings."""
+        cand = summarize(samples["candidate"])
+        point, low, high = speedup_ci(samples["baseline"], samples["candidate"], self.rng)
+        result = CaseTiming(shape=list(shape), dtype=dtype, candidate=cand,
+                            baseline=summarize(samples["baseline"]), speedup=point,
+                            speedup_ci=[low, high])
+        if samples["reference"]:
+            result.reference = summarize(samples["reference"])
+            result.speedup_vs_reference = result.reference.median_ms / cand.median_ms
+        self._roofline(result, shape, dtype)
+        return result
+
+    def _roofline(self, result: CaseTiming, shape: Shape, dtype: str) -> None:
+        """Fill bytes, FLOPs, achieved rates and the roofline fraction; flag the impossible."""
+        inputs = self.judge.maker(shape, dtype, Trial(0, "normal"))
+        outputs = self.judge.reference(inputs, dtype)
+        tensors = [t for t in (*inputs, *outputs) if isinstance(t, torch.Tensor)]
+        result.bytes = sum(t.numel() * t.element_size() for t in tensors)
+        if self.problem.flops:
+            result.flops = int(load_attr(self.problem, self.problem.flops, "_kevolve_flops")(shape))
+        seconds = result.candidate.median_ms / 1e3
+        result.achieved_gbps = result.bytes / seconds / 1e9
+        if result.flops:
+            result.achieved_tflops = result.flops / seconds / 1e12
+        if self.ceilings is None:
+            return
+        floor = max(result.bytes / (self.ceilings.copy_gbps * 1e9),
+                    (result.flops or 0) / (self.ceilings.matmul_tflops * 1e12))
+        result.roofline_fraction = floor / seconds
+        if result.roofline_fraction > ROOFLINE_SLACK:
+            self.judge.ev.flags.append(
+                f"shape {list(shape)} {dtype}: {result.roofline_fraction:.2f}x the roofline — "
+                f"faster than the measured ceilings allow; the timing cannot be trusted")
+
+    def _recheck(self, shape: Shape, dtype: str, last: tuple[dict[str, Any], list[bytes]]) -> bool:
+        """The last timed call's outputs must still match the reference."""
+        header, blobs = last
+        outputs = decode(header["outputs"], blobs, self.device)
+        inputs = self.judge.maker(shape, dtype, Trial(int(header["last_seed"]), "normal"))
+        expected = self.judge.reference(upcast(inputs), "float64")
+        dtypes = [t.dtype for t in self.judge.reference(inputs, dtype) if isinstance(t, torch.Tensor)]
+        result = compare_outputs(outputs, expected, dtypes,
+                                 tolerance_for(dtype, self.problem.tolerances))
+        if not result.passed:
+            raise Failure(Verdict.INCORRECT, f"outputs produced while being timed on shape "
+                          f"{list(shape)} {dtype} are wrong: {result.failure}")
+        return True
+
+    def _flag_hidden_work(self, shape: Shape, dtype: str, samples: dict[str, list[float]],
+                          wall: dict[str, list[float]]) -> None:
+        """Flag a candidate whose calls take far longer by the wall clock than by its events."""
+        excess = median(wall["candidate"]) - median(samples["candidate"])
+        usual = median(wall["baseline"]) - median(samples["baseline"])
+        if excess - usual > max(0.5 * median(samples["candidate"]), 0.05):
+            self.judge.ev.flags.append(
+                f"shape {list(shape)} {dtype}: calls take {excess:.3f} ms longer by the wall "
+                f"clock than by CUDA events (baseline: {usual:.3f} ms); work may be hidden on "
+                f"another stream")
+
+    def _baseline(self) -> Subject:
+        """The repo's current kernel, or the KernelBench `Model` (the reference)."""
+        path = self.problem.kernel_path
+        if path is None:
+            return self.judge.reference
+        return Subject(self.problem, path, self.problem.entry, "_kevolve_baseline", self.device,
+                       self.judge.req.base_seed)

@@ -1,0 +1,66 @@
+"""Framed messages between the judge and an evaluation worker: a JSON header plus raw blobs.
+
+The worker side runs untrusted code, so the reader bounds every size and trusts nothing it
+parses: a frame is a length-prefixed JSON header listing blob sizes, then the blobs.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import IO, Any
+
+_LENGTH = struct.Struct("<Q")
+MAX_HEADER_BYTES = 16 * 2**20
+MAX_FRAME_BYTES = 16 * 2**30
+
+
+class ChannelClosed(Exception):
+    """The other end closed the channel (for a worker: it exited or died)."""
+
+
+class ChannelCorrupt(Exception):
+    """The bytes on the channel are not a well-formed frame."""
+
+
+def send(stream: IO[bytes], header: dict[str, Any], blobs: list[bytes] | None = None) -> None:
+    """Write one frame and flush it."""
+    blobs = blobs or []
+    head = json.dumps({**header, "_blobs": [len(b) for b in blobs]}).encode()
+    stream.write(_LENGTH.pack(len(head)))
+    stream.write(head)
+    for blob in blobs:
+        stream.write(blob)
+    stream.flush()
+
+
+def recv(stream: IO[bytes]) -> tuple[dict[str, Any], list[bytes]]:
+    """Read one frame; raises `ChannelClosed` at end of stream, `ChannelCorrupt` on garbage."""
+    size = _LENGTH.unpack(_read_exact(stream, _LENGTH.size, allow_eof=True))[0]
+    if size > MAX_HEADER_BYTES:
+        raise ChannelCorrupt(f"frame header of {size} bytes exceeds {MAX_HEADER_BYTES}")
+    try:
+        header = json.loads(_read_exact(stream, size))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ChannelCorrupt(f"frame header is not JSON: {exc}") from exc
+    sizes = header.pop("_blobs", []) if isinstance(header, dict) else None
+    if not isinstance(sizes, list) or not all(isinstance(n, int) and n >= 0 for n in sizes):
+        raise ChannelCorrupt("frame header lacks a valid blob list")
+    if sum(sizes) > MAX_FRAME_BYTES:
+        raise ChannelCorrupt(f"frame of {sum(sizes)} bytes exceeds {MAX_FRAME_BYTES}")
+    return header, [_read_exact(stream, n) for n in sizes]
+
+
+def _read_exact(stream: IO[bytes], n: int, allow_eof: bool = False) -> bytes:
+    """Exactly n bytes from the stream."""
+    chunks: list[bytes] = []
+    remaining = n
+    while remaining:
+        chunk = stream.read(remaining)
+        if not chunk:
+            if allow_eof and remaining == n:
+                raise ChannelClosed("the other end closed the channel")
+            raise ChannelCorrupt(f"stream ended {remaining} bytes short of a frame")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)

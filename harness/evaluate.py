@@ -1,0 +1,133 @@
+"""`evaluate`: judge one candidate source for one problem. Torch-free: the judge runs in a child.
+
+This is the harness's front door. It screens the source statically, then starts the judge in its
+own process group with a clean environment, and always gets an `Evaluation` back — a hung, crashed
+or cheating candidate is a verdict, never an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import secrets
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from harness.evaluation import Diagnostic, Evaluation, Verdict, evaluation_from_dict
+from harness.problem import Problem, problem_to_dict
+from harness.sandbox import clean_env, harness_pythonpath, scratch_dir, spawn
+from harness.screen import screen
+
+
+class HarnessError(Exception):
+    """The harness itself (or the problem's trusted code) failed; not the candidate's fault."""
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """How to judge: device, limits, trials and timing effort."""
+
+    device: str = "auto"  # "cpu", "cuda", "cuda:N" or "auto" (the judge picks)
+    timeout: float = 120.0  # seconds for any one step of the candidate (import, a call, a round)
+    total_timeout: float = 3600.0  # seconds for the whole evaluation
+    trials: int = 5
+    base_seed: int = 0
+    time: bool = True
+    cache_dir: Path | None = None  # where measured device ceilings are kept
+    rounds: int = 10
+    calls_per_round: int = 10
+
+
+def evaluate(problem: Problem, source: str, options: EvalOptions) -> Evaluation:
+    """The verdict on `source` as a candidate for `problem`."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    early = _static_verdict(problem, source)
+    if early is not None:
+        early.candidate_hash = digest
+        return early
+    work = scratch_dir("kevolve-eval-")
+    try:
+        result = _run_judge(problem, source, options, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result.candidate_hash = digest
+    return result
+
+
+def _static_verdict(problem: Problem, source: str) -> Evaluation | None:
+    """A verdict from the source alone: a syntax error or constructs no kernel module needs."""
+    try:
+        compile(source, "candidate.py", "exec")
+    except SyntaxError as exc:
+        message = f"syntax error at line {exc.lineno}: {exc.msg}"
+        return Evaluation(verdict=Verdict.COMPILE_ERROR, reason=message, problem=problem.name,
+                          device="none", diagnostics=[Diagnostic("compile", message, exc.lineno)])
+    findings = screen(source, problem.allowed_imports)
+    if not findings:
+        return None
+    first = findings[0]
+    reason = f"line {first.line}: {first.message}"
+    if len(findings) > 1:
+        reason += f" (and {len(findings) - 1} more finding(s))"
+    return Evaluation(verdict=Verdict.REJECTED, reason=reason, problem=problem.name, device="none",
+                      diagnostics=[Diagnostic("static", f.message, f.line) for f in findings])
+
+
+def _run_judge(problem: Problem, source: str, options: EvalOptions, work: Path) -> Evaluation:
+    """Start the judge, hand it the request, and wait for its evaluation."""
+    cand_dir = work / "candidate"
+    cand_dir.mkdir()
+    candidate = cand_dir / "candidate.py"
+    candidate.write_text(source)
+    read_fd, write_fd = os.pipe()
+    env = clean_env({"PYTHONPATH": f"{harness_pythonpath()}{os.pathsep}{problem.root}",
+                     "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(work)}, os.environ)
+    try:
+        judge = spawn("harness.judge", [str(write_fd)], env=env, cwd=work, limits=None,
+                      pass_fds=[write_fd])
+    finally:
+        os.close(write_fd)
+    replies: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_read_all, args=(os.fdopen(read_fd), replies), daemon=True).start()
+    try:
+        judge.stdin.write(json.dumps(_request(problem, candidate, options)).encode())
+        judge.stdin.close()
+        text = replies.get(timeout=options.total_timeout)
+    except queue.Empty:
+        return Evaluation(verdict=Verdict.TIMEOUT, problem=problem.name, device=options.device,
+                          reason=f"the evaluation took longer than {options.total_timeout:g} s")
+    finally:
+        judge.kill()
+    return _parse(text, judge.log_tail())
+
+
+def _request(problem: Problem, candidate: Path, options: EvalOptions) -> dict[str, Any]:
+    """The judge's request; the secret seed is drawn here, where no candidate code runs."""
+    return {
+        "problem": problem_to_dict(problem), "candidate": str(candidate),
+        "device": options.device, "timeout": options.timeout, "trials": options.trials,
+        "base_seed": options.base_seed, "secret_seed": secrets.randbits(31),
+        "time": options.time, "cache_dir": str(options.cache_dir) if options.cache_dir else None,
+        "rounds": options.rounds, "calls_per_round": options.calls_per_round,
+    }
+
+
+def _parse(text: str, log: str) -> Evaluation:
+    """The judge's answer as an `Evaluation`; `HarnessError` if the judge itself failed."""
+    if not text:
+        raise HarnessError(f"the judge process ended without an answer; its log:\n{log}")
+    data = json.loads(text)
+    if "error" in data:
+        raise HarnessError(f"the judge failed: {data['error']}\n{data.get('traceback', '')}")
+    return evaluation_from_dict(data)
+
+
+def _read_all(stream: IO[str], out: queue.Queue[str]) -> None:
+    """Reader thread: the judge's whole answer, delivered once the judge closes its end."""
+    with stream:
+        out.put(stream.read())

@@ -1,0 +1,264 @@
+"""The judge: the trusted process that decides one candidate's verdict.
+
+`python -m harness.judge RESULT_FD` reads a request (JSON) on stdin and writes one `Evaluation`
+(JSON) to RESULT_FD. It generates inputs, computes references in float64, compares, and times
+the baseline; the candidate only ever runs in a confined worker that it drives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from harness.benchmark import Benchmark
+from harness.client import WorkerClient
+from harness.compare import compare_outputs, identical, inputs_unchanged, tolerance_for
+from harness.evaluation import CaseCheck, Diagnostic, Evaluation, KernelInfo, Verdict
+from harness.inputs import InputMaker, clone_all, trials, upcast
+from harness.problem import Problem, Shape, problem_from_dict, problem_to_dict
+from harness.sandbox import Limits, clean_env, harness_pythonpath
+from harness.subject import Failure, Subject
+from harness.wire import decode
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    """What to judge and how; built by `harness.evaluate` and sent as JSON."""
+
+    problem: Problem
+    candidate: Path
+    device: str
+    timeout: float
+    trials: int
+    base_seed: int
+    secret_seed: int
+    time: bool
+    cache_dir: Path | None
+    rounds: int
+    calls_per_round: int
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> JudgeRequest:
+        """Parse the request the orchestrator sent."""
+        return JudgeRequest(
+            problem=problem_from_dict(d["problem"]), candidate=Path(d["candidate"]),
+            device=_resolve_device(d["device"]), timeout=float(d["timeout"]), trials=int(d["trials"]),
+            base_seed=int(d["base_seed"]), secret_seed=int(d["secret_seed"]), time=bool(d["time"]),
+            cache_dir=Path(d["cache_dir"]) if d.get("cache_dir") else None,
+            rounds=int(d["rounds"]), calls_per_round=int(d["calls_per_round"]),
+        )
+
+
+class Judge:
+    """Runs the phases of one evaluation and collects their findings."""
+
+    def __init__(self, req: JudgeRequest) -> None:
+        self.req = req
+        self.problem = req.problem
+        self.device = torch.device(req.device)
+        self.ev = Evaluation(verdict=Verdict.CORRECT, reason="", problem=self.problem.name,
+                             device=self.device.type)
+        self.reference = _reference(self.problem, self.device, req.base_seed)
+        self.maker = InputMaker(self.problem, self.device)
+        self.launched: set[str] = set()
+
+    def run(self) -> Evaluation:
+        """The evaluation, with a verdict and a reason a person can act on."""
+        worker = WorkerClient(_worker_env(self.device), self.req.candidate.parent,
+                              _worker_limits(self.device))
+        try:
+            with self._phase("load"):
+                worker.request(self._load_request(), "loading the candidate", self.req.timeout)
+            with self._phase("check"):
+                for shape, dtype in self._cases():
+                    self._check_case(worker, shape, dtype)
+            self._finish(worker)
+        except Failure as f:
+            self.ev.verdict, self.ev.reason = f.verdict, f.message
+            self.ev.diagnostics.append(Diagnostic(_kind(f.verdict), f.message, f.line))
+        finally:
+            worker.close()
+        return self.ev
+
+    def _finish(self, worker: WorkerClient) -> None:
+        """Kernel figures, then timing on a GPU or the plain statement that nothing was timed."""
+        reply, _ = worker.request({"op": "kernels"}, "reading kernel figures", self.req.timeout)
+        self.ev.kernels = [KernelInfo(launches=0, **k) for k in reply["kernels"]]
+        if self.device.type == "cuda" and self.req.time:
+            with self._phase("time"):
+                Benchmark(self, worker).run()
+            self.ev.timed = True
+            self.ev.reason = "correct on every case; timed against the baseline"
+        else:
+            why = "no CUDA device" if self.device.type != "cuda" else "timing was not requested"
+            self.ev.notes.append(f"{why}: correctness was checked, nothing was timed")
+            self.ev.reason = f"correct on every case; nothing was timed ({why})"
+
+    def _cases(self) -> list[tuple[Shape, str]]:
+        """Every (shape, dtype) to check: small awkward shapes always, production ones on a GPU."""
+        shapes = list(self.problem.check_shapes)
+        if self.device.type == "cuda" or not shapes:
+            shapes += [s for s in self.problem.shapes if s not in shapes]
+        return [(s, d) for s in shapes for d in self.problem.dtypes]
+
+    def _check_case(self, worker: WorkerClient, shape: Shape, dtype: str) -> None:
+        """All trials of one case; raises `Failure` on the first wrong result."""
+        case = CaseCheck(shape=list(shape), dtype=dtype, trials=0, passed=False)
+        self.ev.checks.append(case)
+        tol = tolerance_for(dtype, self.problem.tolerances)
+        seed = self.req.base_seed + 1000 * len(self.ev.checks)
+        for i, trial in enumerate(trials(self.req.trials, seed, self.req.secret_seed + seed)):
+            worker.send({"op": "run", "shape": list(shape), "dtype": dtype,
+                         "trial": vars(trial), "repeat": 2 if i == 0 else 1})
+            inputs = self.maker(shape, dtype, trial)  # the reference works meanwhile
+            expected = self.reference(upcast(inputs), "float64")
+            if i == 0:  # the dtypes outputs must have: the reference's at native precision
+                dtypes = [o.dtype for o in self.reference(clone_all(inputs), dtype)
+                          if isinstance(o, torch.Tensor)]
+            header, blobs = worker.receive(f"the candidate on {_case(shape, dtype)}",
+                                           self.req.timeout)
+            runs = _decode_runs(header, blobs, self.device)
+            for outputs, after, run in runs:
+                self._judge_run(case, run, inputs, after)
+                result = compare_outputs(outputs, expected, dtypes, tol)
+                _merge(case, result)
+                if not result.passed:
+                    raise Failure(Verdict.INCORRECT, f"{_case(shape, dtype)}, trial "
+                                  f"{i + 1} ({trial.distribution} inputs): {result.failure}")
+            if len(runs) == 2:
+                self._determinism(shape, dtype, runs[0][0], runs[1][0])
+            case.trials += 1
+        case.passed = True
+
+    def _judge_run(self, case: CaseCheck, run: dict[str, Any], inputs: list[object],
+                   after: list[object]) -> None:
+        """Reject PyTorch compute and missing launches; fail modified inputs."""
+        where = _case(tuple(case.shape), case.dtype)
+        forbidden = run.get("forbidden") or {}
+        if forbidden:
+            ops = ", ".join(sorted(forbidden))
+            raise Failure(Verdict.REJECTED, f"on {where} the candidate computed with PyTorch ops "
+                          f"({ops}) instead of its own kernel; tensor operators and torch "
+                          f"functions may only allocate, view or copy — compute in a Triton kernel")
+        launches = run.get("launches") or {}
+        if not launches:
+            raise Failure(Verdict.REJECTED, f"on {where} no Triton kernel of the candidate ran; "
+                          f"the entry must launch a @triton.jit kernel defined in its module")
+        self.launched.update(launches)
+        changed = inputs_unchanged(inputs, after)
+        if changed:
+            raise Failure(Verdict.INCORRECT, f"{where}: the candidate modified its inputs "
+                          f"({changed}); write results only to new output tensors")
+
+    def _determinism(self, shape: Shape, dtype: str, first: list[object],
+                     second: list[object]) -> None:
+        """Two runs on identical inputs must agree bit for bit."""
+        diff = identical(first, second)
+        if diff:
+            raise Failure(Verdict.INCORRECT, f"{_case(shape, dtype)}: two runs on identical "
+                          f"inputs differ ({diff}); the kernel is nondeterministic (races, "
+                          f"atomics in varying order, or state kept between calls)")
+
+    def _load_request(self) -> dict[str, Any]:
+        return {"op": "load", "problem": problem_to_dict(self.problem), "path": str(self.req.candidate),
+                "device": str(self.device), "init_seed": self.req.base_seed}
+
+    @contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        """Record the seconds spent in a phase, even when it fails."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ev.phases[name] = round(time.perf_counter() - start, 3)
+
+
+def _reference(problem: Problem, device: torch.device, init_seed: int) -> Subject:
+    """The reference implementation as a callable subject."""
+    path = problem.path(problem.reference)
+    return Subject(problem, path, problem.reference.split(":", 1)[1], "_kevolve_reference",
+                   device, init_seed)
+
+
+def _decode_runs(header: dict[str, Any], blobs: list[bytes],
+                 device: torch.device) -> list[tuple[list[object], list[object], dict[str, Any]]]:
+    """(outputs, inputs after the call, run info) for each run in a worker reply."""
+    runs = []
+    pos = 0
+    for run in header.get("runs", []):
+        outs, ins = run["outputs"], run["inputs_after"]
+        n_out = sum(1 for m in outs if m.get("kind") == "tensor")
+        n_in = sum(1 for m in ins if m.get("kind") == "tensor")
+        outputs = decode(outs, blobs[pos:pos + n_out], device)
+        after = decode(ins, blobs[pos + n_out:pos + n_out + n_in], device)
+        pos += n_out + n_in
+        runs.append((outputs, after, run))
+    return runs
+
+
+def _merge(case: CaseCheck, result: Any) -> None:
+    """Keep the worst figures over the trials in the case record."""
+    case.max_abs = max(case.max_abs, result.max_abs)
+    case.max_rel = max(case.max_rel, result.max_rel)
+    case.rel_norm = max(case.rel_norm, result.rel_norm)
+    case.elements = result.elements
+    if not result.passed:
+        case.mismatches = result.mismatches
+        case.first_indices = result.first_indices
+        case.failure = result.failure
+
+
+def _resolve_device(name: str) -> str:
+    """ "auto" becomes the first GPU when there is one, else the CPU (Triton's interpreter)."""
+    if name != "auto":
+        return name
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def _case(shape: Shape, dtype: str) -> str:
+    return f"shape {'x'.join(map(str, shape)) or 'as given'} {dtype}"
+
+
+def _kind(verdict: Verdict) -> str:
+    return {Verdict.COMPILE_ERROR: "compile", Verdict.INCORRECT: "mismatch",
+            Verdict.REJECTED: "static"}.get(verdict, "runtime")
+
+
+def _worker_env(device: torch.device) -> dict[str, str]:
+    """The worker's whole environment: no secrets, its own caches, the interpreter on CPU."""
+    extra = {"PYTHONPATH": harness_pythonpath(), "HOME": "/nonexistent", "PYTHONHASHSEED": "0",
+             "PYTHONDONTWRITEBYTECODE": "1", "TRITON_CACHE_DIR": "triton-cache"}
+    if device.type != "cuda":
+        extra["TRITON_INTERPRET"] = "1"
+    return clean_env(extra, os.environ)
+
+
+def _worker_limits(device: torch.device) -> Limits:
+    """Limits for the worker; the address-space cap only where CUDA is not in use."""
+    return Limits(address_space_bytes=None if device.type == "cuda" else 8 * 2**30)
+
+
+def main() -> None:
+    """Entry point: one request on stdin, one evaluation (or an error) on the result fd."""
+    out = os.fdopen(int(sys.argv[1]), "w")
+    try:
+        req = JudgeRequest.from_dict(json.load(sys.stdin))
+        result: dict[str, Any] = Judge(req).run().to_dict()
+    except Exception as exc:  # noqa: BLE001 - trusted code failed: report it, not a verdict
+        result = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+    json.dump(result, out)
+    out.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,422 @@
+"""Static screen: the constructs a legitimate Triton kernel module never needs (pure `ast`)."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+ALLOWED_MODULES = frozenset({
+    "__future__", "math", "typing", "functools", "dataclasses", "enum", "collections",
+    "collections.abc", "torch", "torch.nn", "triton", "triton.language", "triton.language.extra",
+    "triton.language.extra.cuda", "triton.language.extra.libdevice",
+})  # fmt: skip
+
+# A rejected import's family, by its top-level package; anything else is plain "import".
+IMPORT_FAMILIES: dict[str, str] = {
+    **dict.fromkeys(("os", "pathlib", "shutil", "io", "tempfile", "glob"), "filesystem"),
+    **dict.fromkeys(("subprocess", "multiprocessing", "signal", "pty"), "process"),
+    **dict.fromkeys(("socket", "http", "urllib", "requests", "ssl", "asyncio"), "network"),
+    **dict.fromkeys(("threading", "concurrent", "_thread", "queue"), "concurrency"),
+    **dict.fromkeys(("ctypes", "cffi", "mmap"), "ctypes"),
+    **dict.fromkeys(("importlib", "imp", "pkgutil", "runpy"), "dynamic-import"),
+    **dict.fromkeys(("gc", "weakref"), "gc"),
+    **dict.fromkeys(("sys", "inspect", "traceback", "builtins", "types", "code", "dis"),
+                    "introspection"),
+    "torch": "torch-compute",
+}  # fmt: skip
+
+# Builtins that escape the sandbox however they are used (called, aliased or passed along).
+ESCAPE_BUILTINS: dict[str, str] = {
+    **dict.fromkeys(("eval", "exec", "compile", "__import__"), "dynamic-import"),
+    "open": "filesystem",
+    **dict.fromkeys(("globals", "locals", "vars"), "introspection"),
+    **dict.fromkeys(("getattr", "setattr", "delattr", "hasattr"), "introspection"),
+    **dict.fromkeys(("breakpoint", "input", "exit", "quit"), "process"),
+}  # fmt: skip
+
+# With a constant name these act like `obj.name` in the given context, and are checked as such.
+ATTR_BUILTINS: dict[str, type[ast.expr_context]] = {
+    "getattr": ast.Load, "hasattr": ast.Load, "setattr": ast.Store, "delattr": ast.Del,
+}  # fmt: skip
+ALLOWED_DUNDERS = frozenset({"__init__", "__name__"})  # super().__init__(), fn.__name__
+FRAME_ATTRS = frozenset({
+    "f_back", "f_globals", "f_locals", "f_code", "f_builtins", "tb_frame", "tb_next", "gi_frame",
+    "cr_frame", "__code__",
+})  # fmt: skip
+FORBIDDEN_NAMES = frozenset({"__builtins__", "__loader__", "__spec__"})
+
+TORCH_DTYPES = frozenset({
+    "float16", "bfloat16", "float32", "float64", "half", "float", "double", "int8", "int16",
+    "int32", "int64", "uint8", "bool", "float8_e4m3fn", "float8_e5m2", "long", "int",
+})  # fmt: skip
+# Host-side torch API a launcher may use, relative to `torch.`: dtypes, allocation, metadata.
+TORCH_HOST_API = TORCH_DTYPES | {
+    "empty", "empty_like", "empty_strided", "zeros", "zeros_like", "ones", "ones_like", "full",
+    "full_like", "arange", "tensor", "device", "dtype", "Size", "Tensor", "finfo", "iinfo",
+    "is_tensor", "no_grad", "inference_mode", "get_default_dtype", "cuda.is_available",
+    "cuda.current_device", "cuda.device_count", "cuda.get_device_properties",
+    "cuda.get_device_capability", "cuda.get_device_name",
+}  # fmt: skip
+# Streams, events, graphs and syncs belong to the harness's timer, not to the candidate.
+TORCH_STREAM_API = (
+    "cuda.Stream", "cuda.stream", "cuda.Event", "cuda.graph", "cuda.CUDAGraph", "cuda.set_stream",
+    "cuda.synchronize", "cuda.current_stream", "cuda.default_stream", "cuda.ExternalStream",
+)  # fmt: skip
+_COMPUTE_METHODS = (
+    "sum", "mean", "exp", "exp2", "log", "log1p", "softmax", "log_softmax", "matmul", "mm", "bmm",
+    "addmm", "baddbmm", "mv", "dot", "outer", "einsum", "mul", "add", "sub", "div", "true_divide",
+    "pow", "sqrt", "rsqrt", "reciprocal", "max", "min", "amax", "amin", "argmax", "argmin",
+    "maximum", "minimum", "relu", "gelu", "silu", "sigmoid", "tanh", "erf", "abs", "neg",
+    "square", "norm", "var", "std", "prod", "cumsum", "cumprod", "sort", "topk", "where", "clamp",
+    "clip", "masked_fill", "index_select", "gather", "scatter", "scatter_add", "linear", "conv1d",
+    "conv2d", "layer_norm", "rms_norm", "any", "all", "eq", "ne", "lt", "gt", "le", "ge",
+    "floor", "ceil", "round", "sign", "lerp", "addcmul", "addcdiv", "numpy", "tolist", "apply_",
+    "map_",
+)  # fmt: skip
+# Tensor methods that compute on the host, with their in-place `_` variants.
+TENSOR_COMPUTE_METHODS = frozenset(_COMPUTE_METHODS) | {f"{m}_" for m in _COMPUTE_METHODS}
+ASYNC_WORDS = {ast.Await: "await", ast.AsyncFor: "async for", ast.AsyncWith: "async with"}
+JIT_DECORATORS = frozenset({"triton.jit", "triton.autotune", "triton.heuristics"})
+
+# Per family: what the construct does wrong, and what to do instead.
+FAMILY_TEXT: dict[str, tuple[str, str]] = {
+    "torch-compute": ("computes with PyTorch instead of a Triton kernel",
+                      "compute it inside a @triton.jit kernel and use torch only to allocate tensors"),
+    "fallback": ("hides kernel failures behind a fallback", "let errors surface"),
+    "concurrency": ("runs work concurrently or manages streams, which races the harness's timer",
+                    "launch kernels synchronously on the current stream"),
+    "monkeypatch": ("changes state shared across calls, which can patch the harness or cache answers",
+                    "leave modules and builtins unchanged and keep state in local variables"),
+    "introspection": ("reaches into interpreter or library internals",
+                      "use only public torch and triton APIs"),
+    "gc": ("reaches into the garbage collector", "a kernel module has no use for it"),
+    "filesystem": ("touches the filesystem", "keep everything in the candidate's source"),
+    "process": ("controls processes or the interpreter", "define only kernels and a launcher"),
+    "network": ("reaches the network", "keep everything in the candidate's source"),
+    "ctypes": ("calls native code outside Triton", "write the computation as a @triton.jit kernel"),
+    "dynamic-import": ("loads or runs code dynamically", "write all code in the candidate itself"),
+    "import": ("a kernel module does not need", "remove it"),
+}  # fmt: skip
+_BUILTIN_NAMES = frozenset(dir(builtins))
+_NEW_SCOPES = (
+    ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef,
+    ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One construct that cannot be part of a legitimate kernel module."""
+
+    line: int  # 1-based line in the candidate
+    construct: str  # short name, e.g. "torch.softmax", "try/except", "import os", "x.sum()"
+    family: str  # a key of FAMILY_TEXT
+    message: str  # what is wrong and what to do instead, in one sentence
+
+
+def screen(source: str, allowed_imports: Sequence[str] = ()) -> list[Finding]:
+    """Every construct in `source` that cannot be in a legitimate kernel module, in line order."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []  # the loader reports the compile error with its line
+    visitor = _Screen(_aliases(tree), tuple(allowed_imports))
+    visitor.visit(tree)
+    unique: dict[tuple[int, str], Finding] = {}
+    for finding in sorted(visitor.findings, key=lambda f: f.line):
+        unique.setdefault((finding.line, finding.construct), finding)
+    return list(unique.values())
+
+
+def _message(construct: str, family: str) -> str:
+    """The one-sentence message for a non-import finding."""
+    what, fix = FAMILY_TEXT[family]
+    return f"{construct} {what}; {fix}."
+
+
+def _torch_family(path: str) -> str | None:
+    """The family of using torch API `path` on the host, or None when a launcher may use it."""
+    rel = path.removeprefix("torch.").removesuffix(".__init__").removesuffix(".__name__")
+    head, _, tail = rel.partition(".")
+    layer = head == "nn" and tail[:1].isupper() and "." not in tail
+    if rel in TORCH_HOST_API or head in TORCH_DTYPES or layer:
+        return None  # dtype metadata; nn.<Layer> holds weights, and calling one fails at run time
+    if any(rel == api or rel.startswith(f"{api}.") for api in TORCH_STREAM_API):
+        return "concurrency"
+    return "torch-compute"
+
+
+def _aliases(tree: ast.Module) -> dict[str, str]:
+    """Each name an import binds, mapped to the dotted path of what it refers to."""
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                root = a.name.partition(".")[0]
+                aliases[a.asname or root] = a.name if a.asname else root
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    return aliases
+
+
+def _local_names(fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> frozenset[str]:
+    """Names bound in `fn`'s own scope; there they never resolve to a builtin."""
+    args = fn.args
+    params = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+    names = {a.arg for a in params if a is not None}
+    declared: set[str] = set()
+    body = fn.body if isinstance(fn.body, list) else [fn.body]
+    pending: list[ast.AST] = [*body]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).partition(".")[0] for a in node.names)
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            declared.update(node.names)
+        if not isinstance(node, _NEW_SCOPES):
+            pending.extend(ast.iter_child_nodes(node))
+    return frozenset(names - declared)
+
+
+def _chain(node: ast.Attribute) -> tuple[ast.Name, list[str]] | None:
+    """The root name and attribute names of `a.b.c`, or None if it is not rooted at a name."""
+    parts: list[str] = []
+    current: ast.expr = node
+    while isinstance(current, ast.Attribute):
+        parts.append(current.attr)
+        current = current.value
+    return (current, parts[::-1]) if isinstance(current, ast.Name) else None
+
+
+def _root(node: ast.expr) -> ast.Name | None:
+    """The name under a chain of attributes and subscripts, if there is one."""
+    while isinstance(node, ast.Attribute | ast.Subscript):
+        node = node.value
+    return node if isinstance(node, ast.Name) else None
+
+
+def _text(node: ast.AST) -> str:
+    """Source text of `node`, cut short enough to name it in a message."""
+    text = ast.unparse(node)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+def _introspective(attr: str) -> bool:
+    """True for dunder and frame/code attributes, the doors into interpreter internals."""
+    dunder = attr.startswith("__") and attr.endswith("__") and attr not in ALLOWED_DUNDERS
+    return dunder or attr in FRAME_ATTRS
+
+
+class _Screen(ast.NodeVisitor):
+    """Collects findings; rules on torch API, tensor methods and `@` apply to host code only."""
+
+    def __init__(self, aliases: dict[str, str], allowed_imports: tuple[str, ...]) -> None:
+        self.aliases = aliases
+        self.allowed_imports = allowed_imports
+        self.findings: list[Finding] = []
+        self._scopes: list[frozenset[str]] = []
+        self._device = False  # inside a @triton.jit (or autotune/heuristics) function
+
+    def _add(self, line: int, construct: str, family: str) -> None:
+        self.findings.append(Finding(line, construct, family, _message(construct, family)))
+
+    def _shadowed(self, name: str) -> bool:
+        """True when an enclosing function binds `name`, so it is not the builtin there."""
+        return any(name in scope for scope in self._scopes)
+
+    def _module_allowed(self, module: str) -> bool:
+        """True for the allow-listed modules and the caller's extras with their submodules."""
+        extra = any(module == m or module.startswith(f"{m}.") for m in self.allowed_imports)
+        return module in ALLOWED_MODULES or extra
+
+    def _check_module(self, module: str, line: int) -> bool:
+        """Report `module` unless it may be imported; True when it may."""
+        if self._module_allowed(module):
+            return True
+        family = IMPORT_FAMILIES.get(module.partition(".")[0], "import")
+        message = (
+            f"imports {module}, which {FAMILY_TEXT[family][0]}; "
+            "only torch, triton and the standard math/typing helpers are allowed."
+        )
+        self.findings.append(Finding(line, f"import {module}", family, message))
+        return False
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self._check_module(alias.name, node.lineno)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        module = node.module or ""
+        if node.level:  # a relative import reaches files outside the candidate
+            self._check_module("." * node.level + module, node.lineno)
+        elif self._check_module(module, node.lineno):
+            for alias in node.names:
+                self._check_imported_name(module, alias.name, node.lineno)
+
+    def _check_imported_name(self, module: str, name: str, line: int) -> None:
+        """Apply the private-name and torch rules to `from module import name`."""
+        path = f"{module}.{name}"
+        torch = module.partition(".")[0] == "torch"
+        if name == "*" and torch:
+            self._add(line, f"from {module} import *", "torch-compute")
+        elif name.startswith("_"):
+            self._add(line, path, "introspection")
+        elif torch and not self._module_allowed(path) and (family := _torch_family(path)):
+            self._add(line, path, family)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        path = self.aliases.get(node.id)
+        if path is None:
+            self._check_name(node)
+        elif path.partition(".")[0] == "torch" and not self._device:
+            family = _torch_family(path)  # a bare `torch` or `F` alias dodges the chain rules
+            if family:
+                self._add(node.lineno, path, family)
+
+    def _check_name(self, node: ast.Name) -> None:
+        """Report forbidden dunder names and unshadowed escape builtins."""
+        if node.id in FORBIDDEN_NAMES:
+            self._add(node.lineno, node.id, "introspection")
+        elif node.id in ESCAPE_BUILTINS and not self._shadowed(node.id):
+            self._add(node.lineno, f"{node.id}()", ESCAPE_BUILTINS[node.id])
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        chain = _chain(node)
+        if chain is None:
+            if _introspective(node.attr):
+                self._add(node.lineno, _text(node), "introspection")
+            else:
+                self._check_store(node)
+            self.generic_visit(node)
+            return
+        root, parts = chain
+        self._check_chain(node, root, parts)
+        if root.id not in self.aliases:
+            self._check_name(root)
+
+    def _check_chain(self, node: ast.Attribute, root: ast.Name, parts: list[str]) -> None:
+        """At most one finding for `root.a.b`: internals, patching, private names, then torch."""
+        names = [root.id, *parts]
+        for i, part in enumerate(parts):
+            if _introspective(part):
+                self._add(node.lineno, ".".join(names[: i + 2]), "introspection")
+                return
+        if self._check_store(node) or root.id not in self.aliases:
+            return
+        path = ".".join([self.aliases[root.id], *parts])
+        if any(p.startswith("_") and p not in ALLOWED_DUNDERS for p in parts):
+            self._add(node.lineno, path, "introspection")
+        elif path.startswith("torch.") and not self._device and (family := _torch_family(path)):
+            self._add(node.lineno, path, family)
+
+    def _check_store(self, node: ast.Attribute | ast.Subscript) -> bool:
+        """Report assigning or deleting into a module or builtin; True when reported."""
+        root = _root(node)
+        if isinstance(node.ctx, ast.Load) or root is None:
+            return False
+        builtin = root.id in _BUILTIN_NAMES and not self._shadowed(root.id)
+        if root.id not in self.aliases and not builtin:
+            return False
+        self._add(node.lineno, _text(node), "monkeypatch")
+        return True
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        self._check_store(node)
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in ATTR_BUILTINS and not self._shadowed(func.id):
+            self._visit_attr_builtin(node, func.id)
+            return
+        if isinstance(func, ast.Attribute) and self._host_compute_method(func):
+            self._add(node.lineno, f"{_text(func.value)}.{func.attr}()", "torch-compute")
+        self.generic_visit(node)
+
+    def _host_compute_method(self, func: ast.Attribute) -> bool:
+        """True for `<tensor>.sum(...)`-like calls in host code (not `math.prod`, `torch.x`)."""
+        root = _root(func.value)
+        on_module = root is not None and root.id in self.aliases
+        return not self._device and func.attr in TENSOR_COMPUTE_METHODS and not on_module
+
+    def _visit_attr_builtin(self, node: ast.Call, name: str) -> None:
+        """Check `getattr(obj, "x")` as `obj.x`; a computed attribute name is introspection."""
+        args = node.args
+        rest: list[ast.AST] = [*args, *node.keywords]
+        if len(args) >= 2 and isinstance(args[1], ast.Constant) and isinstance(args[1].value, str):
+            access = ast.Attribute(value=args[0], attr=args[1].value, ctx=ATTR_BUILTINS[name]())
+            self.visit(ast.copy_location(access, node))
+            rest = [*args[2:], *node.keywords]
+        else:
+            self._add(node.lineno, f"{name}()", "introspection")
+        for child in rest:
+            self.visit(child)
+
+    def visit_BinOp(self, node: ast.BinOp | ast.AugAssign) -> None:
+        if isinstance(node.op, ast.MatMult) and not self._device:
+            self._add(node.lineno, _text(node), "torch-compute")
+        self.generic_visit(node)
+
+    visit_AugAssign = visit_BinOp
+
+    def visit_Try(self, node: ast.Try | ast.TryStar) -> None:
+        self._add(node.lineno, "try/except", "fallback")
+        self.generic_visit(node)
+
+    visit_TryStar = visit_Try
+
+    def visit_Global(self, node: ast.Global | ast.Nonlocal) -> None:
+        self._add(node.lineno, ast.unparse(node), "monkeypatch")
+
+    visit_Nonlocal = visit_Global
+
+    def visit_Await(self, node: ast.Await | ast.AsyncFor | ast.AsyncWith) -> None:
+        self._add(node.lineno, ASYNC_WORDS[type(node)], "concurrency")
+        self.generic_visit(node)
+
+    visit_AsyncFor = visit_AsyncWith = visit_Await
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
+        self._add(node.lineno, f"async def {node.name}", "concurrency")
+        self.visit_FunctionDef(node)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        for decorator in node.decorator_list:  # decorators run on the host
+            self.visit(decorator)
+        device = self._device or any(self._is_jit(d) for d in node.decorator_list)
+        returns = [node.returns] if node.returns else []
+        self._visit_scope(node, [node.args, *returns, *node.body], device)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._visit_scope(node, [node.args, node.body], self._device)
+
+    def _visit_scope(
+        self, fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
+        children: list[ast.AST], device: bool,
+    ) -> None:  # fmt: skip
+        """Visit a function's parts with its local names in scope and device mode set."""
+        saved = self._device
+        self._scopes.append(_local_names(fn))
+        self._device = device
+        for child in children:
+            self.visit(child)
+        self._device = saved
+        self._scopes.pop()
+
+    def _is_jit(self, decorator: ast.expr) -> bool:
+        """True for @triton.jit, @jit, @triton.autotune(...) and @triton.heuristics(...)."""
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if isinstance(target, ast.Name):
+            return target.id == "jit" or self.aliases.get(target.id) in JIT_DECORATORS
+        chain = _chain(target) if isinstance(target, ast.Attribute) else None
+        if chain is None:
+            return False
+        root, parts = chain
+        return ".".join([self.aliases.get(root.id, root.id), *parts]) in JIT_DECORATORS

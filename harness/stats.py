@@ -1,0 +1,73 @@
+"""Statistics of per-call times: quantiles, summaries, bootstrap speedup intervals (stdlib only)."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+
+from harness.evaluation import Timing
+
+
+def quantile(samples: Sequence[float], q: float) -> float:
+    """The q-quantile of the samples, interpolated linearly between order statistics (as numpy)."""
+    if not samples:
+        raise ValueError("quantile of no samples")
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"quantile level {q} is outside [0, 1]")
+    ordered = sorted(samples)
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def median(samples: Sequence[float]) -> float:
+    """The median of the samples (the mean of the middle two for an even count)."""
+    return quantile(samples, 0.5)
+
+
+def summarize(samples_ms: Sequence[float]) -> Timing:
+    """A `Timing` of per-call milliseconds: count, median, 10th and 90th percentiles, minimum."""
+    return Timing(
+        n=len(samples_ms),
+        median_ms=median(samples_ms),
+        q10_ms=quantile(samples_ms, 0.1),
+        q90_ms=quantile(samples_ms, 0.9),
+        min_ms=min(samples_ms),
+    )
+
+
+def speedup_ci(
+    baseline_ms: Sequence[float],
+    candidate_ms: Sequence[float],
+    rng: random.Random,
+    resamples: int = 2000,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """(point, low, high): median(baseline)/median(candidate), percentile bootstrap interval."""
+    _check_times(baseline_ms, "baseline")
+    _check_times(candidate_ms, "candidate")
+    if resamples < 1 or not 0.0 < level < 1.0:
+        raise ValueError(f"need resamples >= 1 and 0 < level < 1, got {resamples}, {level}")
+    point = median(baseline_ms) / median(candidate_ms)
+    ratios = [_resampled_ratio(baseline_ms, candidate_ms, rng) for _ in range(resamples)]
+    tail = (1.0 - level) / 2.0
+    return point, quantile(ratios, tail), quantile(ratios, 1.0 - tail)
+
+
+def _resampled_ratio(
+    baseline_ms: Sequence[float], candidate_ms: Sequence[float], rng: random.Random
+) -> float:
+    """The median ratio of one bootstrap resample, each list drawn with replacement on its own."""
+    baseline = rng.choices(baseline_ms, k=len(baseline_ms))
+    candidate = rng.choices(candidate_ms, k=len(candidate_ms))
+    return median(baseline) / median(candidate)
+
+
+def _check_times(samples: Sequence[float], name: str) -> None:
+    """Raise `ValueError` unless the samples are a non-empty list of positive times."""
+    if not samples:
+        raise ValueError(f"no {name} times")
+    if min(samples) <= 0.0:
+        raise ValueError(f"{name} times must be positive, got minimum {min(samples)}")

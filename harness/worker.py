@@ -1,0 +1,199 @@
+"""The evaluation worker: the only process that runs candidate code.
+
+`python -m harness.worker REPLY_FD` reads requests as frames on stdin and answers on REPLY_FD.
+It never holds a reference output or a comparison: it produces outputs and measurements, and the
+judge decides. Started through `harness.jail`, so limits and isolation are in place before the
+candidate is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+
+from harness import channel
+from harness.evaluation import Verdict
+from harness.inputs import InputMaker, Trial
+from harness.instrument import LaunchHook, OpGuard, poison_cache
+from harness.problem import Problem, problem_from_dict
+from harness.subject import Failure, Subject, classify, load_failure
+from harness.timing import Timer, TimingConfig
+from harness.wire import encode
+
+CANDIDATE_MODULE = "_kevolve_candidate"
+POISON_BYTES = 1 << 30
+
+
+class Worker:
+    """Serves one candidate: load it, run it on seeded inputs, time it, report its kernels."""
+
+    def __init__(self) -> None:
+        self.hook = LaunchHook(CANDIDATE_MODULE)
+        self.guard = OpGuard(self.hook)
+        self.subject: Subject | None = None
+        self.maker: InputMaker | None = None
+        self.timer: Timer | None = None
+        self.device = torch.device("cpu")
+
+    def handle(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        """The reply to one request."""
+        handler: Callable[[dict[str, Any]], tuple[dict[str, Any], list[bytes]]] = {
+            "load": self.load, "run": self.run, "time": self.time,
+            "profile": self.profile, "kernels": self.kernels,
+        }[req["op"]]
+        return handler(req)
+
+    def load(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        """Import the candidate and the problem's input maker."""
+        problem = problem_from_dict(req["problem"])
+        self.device = torch.device(req["device"])
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+            torch.cuda.set_per_process_memory_fraction(float(req.get("memory_fraction", 0.45)))
+            self.timer = Timer(self.device, TimingConfig())
+        self.maker = InputMaker(problem, self.device)
+        path = Path(req["path"])
+        try:
+            self.subject = Subject(problem, path, problem.entry, CANDIDATE_MODULE, self.device,
+                                   int(req["init_seed"]))
+        except BaseException as exc:  # noqa: BLE001 - any import failure is the candidate's
+            raise load_failure(exc, path) from exc
+        return {"ok": True, "sandbox": os.environ.get("KEVOLVE_SANDBOX", "")}, []
+
+    def run(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        """Run the candidate `repeat` times on the trial's inputs; outputs and inputs afterwards."""
+        runs: list[dict[str, Any]] = []
+        blobs: list[bytes] = []
+        trial = Trial(**req["trial"])
+        for _ in range(int(req.get("repeat", 1))):
+            inputs = self._maker()(tuple(req["shape"]), req["dtype"], trial)
+            outputs = self._guarded_call(inputs, req["dtype"])
+            out_meta, out_blobs = encode(outputs)
+            in_meta, in_blobs = encode(inputs)
+            runs.append({"outputs": out_meta, "inputs_after": in_meta,
+                         "forbidden": dict(self.guard.forbidden),
+                         "launches": dict(self.hook.launches)})
+            blobs += out_blobs + in_blobs
+        return {"ok": True, "runs": runs}, blobs
+
+    def time(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        """Time the candidate on fresh inputs per call; the last call's outputs come back."""
+        if self.timer is None:
+            raise Failure(Verdict.RUNTIME_ERROR, "timing needs a CUDA device")
+        times, last = time_subject(self._subject(), self._maker(), self.timer, req)
+        meta, blobs = encode(last) if req.get("return_last") else ([], [])
+        return {"ok": True, **times, "outputs": meta}, blobs
+
+    def profile(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        """Names of the device kernels two candidate calls launched, from the profiler."""
+        inputs = self._maker()(tuple(req["shape"]), req["dtype"], Trial(int(req["seed"]), "normal"))
+        call = self._subject()
+        activities = [torch.profiler.ProfilerActivity.CUDA]
+        with torch.profiler.profile(activities=activities) as prof:
+            for _ in range(2):
+                call(inputs, req["dtype"])
+            torch.cuda.synchronize()
+        names = sorted({e.name for e in prof.events() if _on_device(e)})
+        return {"ok": True, "kernels": names}, []
+
+    def kernels(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        """Launch counts and compiler figures (registers, spills, shared memory) per kernel."""
+        info = []
+        for name, compiled in sorted(self.hook.compiled.items()):
+            meta = getattr(compiled, "metadata", None)
+            info.append({"name": name, "n_regs": _int_attr(compiled, "n_regs"),
+                         "n_spills": _int_attr(compiled, "n_spills"),
+                         "shared_bytes": _int_attr(meta, "shared")})
+        return {"ok": True, "kernels": info}, []
+
+    def _guarded_call(self, inputs: list[object], dtype: str) -> tuple[object, ...]:
+        """One traced call on poisoned memory; any exception becomes a `Failure`."""
+        self.hook.reset()
+        self.guard.forbidden.clear()
+        poison_cache(self.device, POISON_BYTES)
+        subject = self._subject()
+        try:
+            with self.guard:
+                outputs = subject(inputs, dtype)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+        except BaseException as exc:  # noqa: BLE001 - whatever the candidate raised is a verdict
+            raise classify(exc, subject.path, self.hook) from exc
+        return outputs
+
+    def _subject(self) -> Subject:
+        if self.subject is None:
+            raise Failure(Verdict.CRASHED, "worker received a request before 'load'")
+        return self.subject
+
+    def _maker(self) -> InputMaker:
+        if self.maker is None:
+            raise Failure(Verdict.CRASHED, "worker received a request before 'load'")
+        return self.maker
+
+
+def time_subject(subject: Subject, maker: InputMaker, timer: Timer,
+                 req: dict[str, Any]) -> tuple[dict[str, Any], tuple[object, ...]]:
+    """Event and wall times of calls on fresh inputs per call, and the last call's outputs.
+
+    Shared by the worker (candidate) and the judge (baseline and reference), so both sides are
+    measured by the same code.
+    """
+    shape, dtype, seeds = tuple(req["shape"]), req["dtype"], [int(s) for s in req["seeds"]]
+    state: dict[str, list[object]] = {"inputs": []}
+
+    def prepare(i: int) -> None:
+        state["inputs"] = maker(shape, dtype, Trial(seeds[i % len(seeds)], "normal"))
+
+    def call() -> object:
+        return subject(state["inputs"], dtype)
+
+    warmup = int(req.get("warmup", 0))
+    if warmup:
+        timer.time_calls(call, prepare, warmup)
+    result = timer.time_calls(call, prepare, len(seeds))
+    last = result.last_result
+    assert isinstance(last, tuple)
+    last_seed = seeds[(len(seeds) - 1) % len(seeds)]
+    return {"event_ms": result.event_ms, "wall_ms": result.wall_ms, "last_seed": last_seed}, last
+
+
+def _on_device(event: Any) -> bool:
+    """True for profiler events that ran on the GPU (kernels, copies, memsets)."""
+    return str(getattr(event, "device_type", "")).endswith("CUDA")
+
+
+def _int_attr(obj: Any, name: str) -> int | None:
+    value = getattr(obj, name, None)
+    return value if isinstance(value, int) else None
+
+
+def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
+    """Answer requests until the judge closes the channel."""
+    worker = Worker()
+    while True:
+        try:
+            req, _ = channel.recv(requests)
+        except channel.ChannelClosed:
+            return
+        try:
+            header, blobs = worker.handle(req)
+        except Failure as f:
+            header, blobs = {"ok": False, "verdict": f.verdict.value, "message": f.message,
+                             "line": f.line}, []
+        channel.send(replies, header, blobs)
+
+
+def main() -> None:
+    """Entry point: serve on stdin and the reply descriptor named on the command line."""
+    replies = os.fdopen(int(sys.argv[1]), "wb")
+    serve(sys.stdin.buffer, replies)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+# expect: correct
+# trick: none; online softmax that streams each row in fixed 256-column blocks (running max and sum, then a second pass that writes).
+import torch
+import triton
+import triton.language as tl
+
+BLOCK = 256
+
+
+@triton.jit
+def _online_softmax_kernel(x_ptr, y_ptr, x_row_stride, x_col_stride, y_row_stride, y_col_stride,
+                           n_cols, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    x_row = x_ptr + row * x_row_stride
+    y_row = y_ptr + row * y_row_stride
+    offs = tl.arange(0, BLOCK)
+    m = -float("inf")
+    d = 0.0
+    for start in range(0, n_cols, BLOCK):
+        cols = start + offs
+        x = tl.load(x_row + cols * x_col_stride, mask=cols < n_cols, other=-float("inf")).to(tl.float32)
+        m_new = tl.maximum(m, tl.max(x, axis=0))
+        d = d * tl.exp(m - m_new) + tl.sum(tl.exp(x - m_new), axis=0)
+        m = m_new
+    for start in range(0, n_cols, BLOCK):
+        cols = start + offs
+        mask = cols < n_cols
+        x = tl.load(x_row + cols * x_col_stride, mask=mask, other=-float("inf")).to(tl.float32)
+        y = tl.exp(x - m) / d
+        tl.store(y_row + cols * y_col_stride, y.to(y_ptr.dtype.element_ty), mask=mask)
+
+
+def softmax(x: torch.Tensor) -> torch.Tensor:
+    n_rows, n_cols = x.shape
+    y = torch.empty_like(x)
+    _online_softmax_kernel[(n_rows,)](x, y, x.stride(0), x.stride(1), y.stride(0), y.stride(1),
+                                      n_cols, BLOCK=BLOCK)
+    return y
