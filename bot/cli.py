@@ -20,16 +20,27 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="kevolve", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    check = sub.add_parser("check", help="judge one candidate kernel module",
-                           description="Judge one candidate: correctness on CPU (Triton's "
-                           "interpreter) or GPU, and timing against the baseline on a GPU.")
-    check.add_argument("spec", type=Path, help="a repo directory with [tool.kevolve] or "
-                       "kevolve.toml, or a KernelBench-format .py file")
+    check = sub.add_parser(
+        "check",
+        help="judge one candidate kernel module",
+        description="Judge one candidate: correctness on CPU (Triton's "
+        "interpreter) or GPU, and timing against the baseline on a GPU.",
+    )
+    check.add_argument(
+        "spec",
+        type=Path,
+        help="a repo directory with [tool.kevolve] or "
+        "kevolve.toml, or a KernelBench-format .py file",
+    )
     check.add_argument("--candidate", type=Path, required=True, help="candidate module (.py)")
     check.add_argument("--op", help="which op of the repo config (needed when there are several)")
     check.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
-    check.add_argument("--timeout", type=float, default=120.0,
-                       help="seconds allowed for any one step of the candidate (default 120)")
+    check.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds allowed for any one step of the candidate (default 120)",
+    )
     check.add_argument("--trials", type=int, default=5, help="input trials per case (min 5)")
     check.add_argument("--seed", type=int, default=0, help="seed of the public trials")
     check.add_argument("--no-time", action="store_true", help="check correctness only")
@@ -45,13 +56,20 @@ def run_check(args: argparse.Namespace) -> int:
     except SpecError as exc:
         return _usage_error(str(exc))
     except OSError as exc:
-        return _usage_error(f"cannot read candidate {args.candidate}: {exc.strerror}. Fix: pass "
-                            f"--candidate PATH to an existing Python file")
+        return _usage_error(
+            f"cannot read candidate {args.candidate}: {exc.strerror}. Fix: pass "
+            f"--candidate PATH to an existing Python file"
+        )
     if args.trials < 5:
         return _usage_error("--trials must be at least 5 (the last trial uses a secret seed)")
-    options = EvalOptions(device=args.device, timeout=args.timeout, trials=args.trials,
-                          base_seed=args.seed, time=not args.no_time,
-                          cache_dir=cli_settings().cache_dir)
+    options = EvalOptions(
+        device=args.device,
+        timeout=args.timeout,
+        trials=args.trials,
+        base_seed=args.seed,
+        time=not args.no_time,
+        cache_dir=cli_settings().cache_dir,
+    )
     try:
         ev = evaluate(problem, source, options)
     except HarnessError as exc:

@@ -62,18 +62,31 @@ class Benchmark:
 
     def _confirm_kernels(self, shape: Shape, dtype: str) -> None:
         """The profiler must show the candidate's own kernels and nothing that computes for it."""
-        reply, _ = self.worker.request({"op": "profile", "shape": list(shape), "dtype": dtype,
-                                        "seed": self.judge.req.base_seed}, "profiling",
-                                       self.judge.req.timeout)
+        reply, _ = self.worker.request(
+            {
+                "op": "profile",
+                "shape": list(shape),
+                "dtype": dtype,
+                "seed": self.judge.req.base_seed,
+            },
+            "profiling",
+            self.judge.req.timeout,
+        )
         names: list[str] = reply["kernels"]
         ours = [n for n in names if any(k in n for k in self.judge.launched)]
         foreign = [n for n in names if n not in ours and not _HARMLESS_KERNEL.search(n)]
         if not ours:
-            raise Failure(Verdict.REJECTED, "the profiler saw none of the candidate's Triton "
-                          f"kernels run on the GPU (it saw: {', '.join(names) or 'nothing'})")
+            raise Failure(
+                Verdict.REJECTED,
+                "the profiler saw none of the candidate's Triton "
+                f"kernels run on the GPU (it saw: {', '.join(names) or 'nothing'})",
+            )
         if foreign:
-            raise Failure(Verdict.REJECTED, "the profiler saw kernels that are not the "
-                          f"candidate's own: {', '.join(foreign[:5])}; compute in Triton kernels")
+            raise Failure(
+                Verdict.REJECTED,
+                "the profiler saw kernels that are not the "
+                f"candidate's own: {', '.join(foreign[:5])}; compute in Triton kernels",
+            )
 
     def _time_case(self, shape: Shape, dtype: str) -> CaseTiming:
         """Alternating rounds of candidate, baseline and reference on one case."""
@@ -83,10 +96,16 @@ class Benchmark:
         last: tuple[dict[str, Any], list[bytes]] | None = None
         for r in range(req.rounds):
             seeds = [self.rng.getrandbits(31) for _ in range(req.calls_per_round)]
-            timing = {"shape": list(shape), "dtype": dtype, "seeds": seeds,
-                      "warmup": 3 if r == 0 else 0, "return_last": r == req.rounds - 1}
-            last = self.worker.request({"op": "time", **timing}, f"timing round {r + 1}",
-                                       req.timeout)
+            timing = {
+                "shape": list(shape),
+                "dtype": dtype,
+                "seeds": seeds,
+                "warmup": 3 if r == 0 else 0,
+                "return_last": r == req.rounds - 1,
+            }
+            last = self.worker.request(
+                {"op": "time", **timing}, f"timing round {r + 1}", req.timeout
+            )
             samples["candidate"] += last[0]["event_ms"]
             wall["candidate"] += last[0]["wall_ms"]
             times, _ = time_subject(self.baseline, self.judge.maker, self.timer, timing)
@@ -105,9 +124,14 @@ class Benchmark:
         """Medians, the speedup with its interval, and achieved rates against the ceilings."""
         cand = summarize(samples["candidate"])
         point, low, high = speedup_ci(samples["baseline"], samples["candidate"], self.rng)
-        result = CaseTiming(shape=list(shape), dtype=dtype, candidate=cand,
-                            baseline=summarize(samples["baseline"]), speedup=point,
-                            speedup_ci=[low, high])
+        result = CaseTiming(
+            shape=list(shape),
+            dtype=dtype,
+            candidate=cand,
+            baseline=summarize(samples["baseline"]),
+            speedup=point,
+            speedup_ci=[low, high],
+        )
         if samples["reference"]:
             result.reference = summarize(samples["reference"])
             result.speedup_vs_reference = result.reference.median_ms / cand.median_ms
@@ -128,30 +152,44 @@ class Benchmark:
             result.achieved_tflops = result.flops / seconds / 1e12
         if self.ceilings is None:
             return
-        floor = max(result.bytes / (self.ceilings.copy_gbps * 1e9),
-                    (result.flops or 0) / (self.ceilings.matmul_tflops * 1e12))
+        floor = max(
+            result.bytes / (self.ceilings.copy_gbps * 1e9),
+            (result.flops or 0) / (self.ceilings.matmul_tflops * 1e12),
+        )
         result.roofline_fraction = floor / seconds
         if result.roofline_fraction > ROOFLINE_SLACK:
             self.judge.ev.flags.append(
                 f"shape {list(shape)} {dtype}: {result.roofline_fraction:.2f}x the roofline — "
-                f"faster than the measured ceilings allow; the timing cannot be trusted")
+                f"faster than the measured ceilings allow; the timing cannot be trusted"
+            )
 
     def _recheck(self, shape: Shape, dtype: str, last: tuple[dict[str, Any], list[bytes]]) -> bool:
         """The last timed call's outputs must still match the reference."""
         header, blobs = last
         outputs = decode(header["outputs"], blobs, self.device)
         inputs = self.judge.maker(shape, dtype, Trial(int(header["last_seed"]), "normal"))
-        expected = self.judge.reference(upcast(inputs), "float64")
-        dtypes = [t.dtype for t in self.judge.reference(inputs, dtype) if isinstance(t, torch.Tensor)]
-        result = compare_outputs(outputs, expected, dtypes,
-                                 tolerance_for(dtype, self.problem.tolerances))
+        expected = self.judge.reference.reference_outputs(upcast(inputs), "float64")
+        dtypes = [
+            t.dtype for t in self.judge.reference(inputs, dtype) if isinstance(t, torch.Tensor)
+        ]
+        result = compare_outputs(
+            outputs, expected, dtypes, tolerance_for(dtype, self.problem.tolerances)
+        )
         if not result.passed:
-            raise Failure(Verdict.INCORRECT, f"outputs produced while being timed on shape "
-                          f"{list(shape)} {dtype} are wrong: {result.failure}")
+            raise Failure(
+                Verdict.INCORRECT,
+                f"outputs produced while being timed on shape "
+                f"{list(shape)} {dtype} are wrong: {result.failure}",
+            )
         return True
 
-    def _flag_hidden_work(self, shape: Shape, dtype: str, samples: dict[str, list[float]],
-                          wall: dict[str, list[float]]) -> None:
+    def _flag_hidden_work(
+        self,
+        shape: Shape,
+        dtype: str,
+        samples: dict[str, list[float]],
+        wall: dict[str, list[float]],
+    ) -> None:
         """Flag a candidate whose calls take far longer by the wall clock than by its events."""
         excess = median(wall["candidate"]) - median(samples["candidate"])
         usual = median(wall["baseline"]) - median(samples["baseline"])
@@ -159,12 +197,19 @@ class Benchmark:
             self.judge.ev.flags.append(
                 f"shape {list(shape)} {dtype}: calls take {excess:.3f} ms longer by the wall "
                 f"clock than by CUDA events (baseline: {usual:.3f} ms); work may be hidden on "
-                f"another stream")
+                f"another stream"
+            )
 
     def _baseline(self) -> Subject:
         """The repo's current kernel, or the KernelBench `Model` (the reference)."""
         path = self.problem.kernel_path
         if path is None:
             return self.judge.reference
-        return Subject(self.problem, path, self.problem.entry, "_kevolve_baseline", self.device,
-                       self.judge.req.base_seed)
+        return Subject(
+            self.problem,
+            path,
+            self.problem.entry,
+            "_kevolve_baseline",
+            self.device,
+            self.judge.req.base_seed,
+        )

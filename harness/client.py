@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -23,21 +24,27 @@ class WorkerClient:
     def __init__(self, env: Mapping[str, str], cwd: Path, limits: Limits) -> None:
         read_fd, write_fd = os.pipe()
         try:
-            self.child: Child = spawn("harness.worker", [str(write_fd)], env=env, cwd=cwd,
-                                      limits=limits, pass_fds=[write_fd])
+            self.child: Child = spawn(
+                "harness.worker",
+                [str(write_fd)],
+                env=env,
+                cwd=cwd,
+                limits=limits,
+                pass_fds=[write_fd],
+            )
         finally:
             os.close(write_fd)
         self._replies: queue.Queue[Reply | BaseException] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, args=(os.fdopen(read_fd, "rb"),),
-                                         daemon=True)
+        self._reader = threading.Thread(
+            target=self._read, args=(os.fdopen(read_fd, "rb"),), daemon=True
+        )
         self._reader.start()
 
     def send(self, request: dict[str, Any]) -> None:
         """Send a request without waiting for its reply."""
-        try:
+        # A dead worker shows up when the reply is awaited.
+        with contextlib.suppress(OSError):
             channel.send(self.child.stdin, request)
-        except (BrokenPipeError, OSError):
-            pass  # the death shows up when the reply is awaited
 
     def receive(self, what: str, timeout: float) -> Reply:
         """The reply to the last request; `Failure` on refusal, death or deadline."""
@@ -45,16 +52,20 @@ class WorkerClient:
             item = self._replies.get(timeout=timeout)
         except queue.Empty:
             self.child.kill()
-            raise Failure(Verdict.TIMEOUT, f"{what} did not finish within {timeout:g} s; "
-                          f"the candidate was killed (look for an endless loop or a hang)") from None
+            raise Failure(
+                Verdict.TIMEOUT,
+                f"{what} did not finish within {timeout:g} s; "
+                f"the candidate was killed (look for an endless loop or a hang)",
+            ) from None
         if isinstance(item, BaseException):
             raise self._death(what, item)
         header, blobs = item
         if not header.get("ok"):
             verdict = Verdict(header.get("verdict", Verdict.RUNTIME_ERROR.value))
             line = header.get("line")
-            raise Failure(verdict, str(header.get("message", "")),
-                          line if isinstance(line, int) else None)
+            raise Failure(
+                verdict, str(header.get("message", "")), line if isinstance(line, int) else None
+            )
         return header, blobs
 
     def request(self, request: dict[str, Any], what: str, timeout: float) -> Reply:
@@ -64,10 +75,8 @@ class WorkerClient:
 
     def close(self) -> None:
         """Stop the worker (and everything it started)."""
-        try:
+        with contextlib.suppress(OSError):
             self.child.stdin.close()
-        except OSError:
-            pass
         self.child.kill()
 
     def _death(self, what: str, cause: BaseException) -> Failure:
@@ -79,9 +88,13 @@ class WorkerClient:
         tail = self.child.log_tail().strip()
         detail = f"; its last output:\n{tail}" if tail else ""
         if isinstance(cause, channel.ChannelCorrupt):
-            return Failure(Verdict.CRASHED, f"the worker sent garbage during {what} ({cause}){detail}")
-        return Failure(Verdict.CRASHED, f"the candidate's process died during {what} "
-                       f"({self.child.exit_description()}){detail}")
+            return Failure(
+                Verdict.CRASHED, f"the worker sent garbage during {what} ({cause}){detail}"
+            )
+        return Failure(
+            Verdict.CRASHED,
+            f"the candidate's process died during {what} ({self.child.exit_description()}){detail}",
+        )
 
     def _read(self, stream: Any) -> None:
         """Reader thread: move every reply frame into the queue, then the reason it stopped."""

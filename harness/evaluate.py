@@ -65,8 +65,13 @@ def _static_verdict(problem: Problem, source: str) -> Evaluation | None:
         compile(source, "candidate.py", "exec")
     except SyntaxError as exc:
         message = f"syntax error at line {exc.lineno}: {exc.msg}"
-        return Evaluation(verdict=Verdict.COMPILE_ERROR, reason=message, problem=problem.name,
-                          device="none", diagnostics=[Diagnostic("compile", message, exc.lineno)])
+        return Evaluation(
+            verdict=Verdict.COMPILE_ERROR,
+            reason=message,
+            problem=problem.name,
+            device="none",
+            diagnostics=[Diagnostic("compile", message, exc.lineno)],
+        )
     findings = screen(source, problem.allowed_imports)
     if not findings:
         return None
@@ -74,8 +79,13 @@ def _static_verdict(problem: Problem, source: str) -> Evaluation | None:
     reason = f"line {first.line}: {first.message}"
     if len(findings) > 1:
         reason += f" (and {len(findings) - 1} more finding(s))"
-    return Evaluation(verdict=Verdict.REJECTED, reason=reason, problem=problem.name, device="none",
-                      diagnostics=[Diagnostic("static", f.message, f.line) for f in findings])
+    return Evaluation(
+        verdict=Verdict.REJECTED,
+        reason=reason,
+        problem=problem.name,
+        device="none",
+        diagnostics=[Diagnostic("static", f.message, f.line) for f in findings],
+    )
 
 
 def _run_judge(problem: Problem, source: str, options: EvalOptions, work: Path) -> Evaluation:
@@ -85,11 +95,18 @@ def _run_judge(problem: Problem, source: str, options: EvalOptions, work: Path) 
     candidate = cand_dir / "candidate.py"
     candidate.write_text(source)
     read_fd, write_fd = os.pipe()
-    env = clean_env({"PYTHONPATH": f"{harness_pythonpath()}{os.pathsep}{problem.root}",
-                     "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(work)}, os.environ)
+    env = clean_env(
+        {
+            "PYTHONPATH": f"{harness_pythonpath()}{os.pathsep}{problem.root}",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "HOME": str(work),
+        },
+        os.environ,
+    )
     try:
-        judge = spawn("harness.judge", [str(write_fd)], env=env, cwd=work, limits=None,
-                      pass_fds=[write_fd])
+        judge = spawn(
+            "harness.judge", [str(write_fd)], env=env, cwd=work, limits=None, pass_fds=[write_fd]
+        )
     finally:
         os.close(write_fd)
     replies: queue.Queue[str] = queue.Queue()
@@ -99,8 +116,12 @@ def _run_judge(problem: Problem, source: str, options: EvalOptions, work: Path) 
         judge.stdin.close()
         text = replies.get(timeout=options.total_timeout)
     except queue.Empty:
-        return Evaluation(verdict=Verdict.TIMEOUT, problem=problem.name, device=options.device,
-                          reason=f"the evaluation took longer than {options.total_timeout:g} s")
+        return Evaluation(
+            verdict=Verdict.TIMEOUT,
+            problem=problem.name,
+            device=options.device,
+            reason=f"the evaluation took longer than {options.total_timeout:g} s",
+        )
     finally:
         judge.kill()
     return _parse(text, judge.log_tail())
@@ -109,11 +130,17 @@ def _run_judge(problem: Problem, source: str, options: EvalOptions, work: Path) 
 def _request(problem: Problem, candidate: Path, options: EvalOptions) -> dict[str, Any]:
     """The judge's request; the secret seed is drawn here, where no candidate code runs."""
     return {
-        "problem": problem_to_dict(problem), "candidate": str(candidate),
-        "device": options.device, "timeout": options.timeout, "trials": options.trials,
-        "base_seed": options.base_seed, "secret_seed": secrets.randbits(31),
-        "time": options.time, "cache_dir": str(options.cache_dir) if options.cache_dir else None,
-        "rounds": options.rounds, "calls_per_round": options.calls_per_round,
+        "problem": problem_to_dict(problem),
+        "candidate": str(candidate),
+        "device": options.device,
+        "timeout": options.timeout,
+        "trials": options.trials,
+        "base_seed": options.base_seed,
+        "secret_seed": secrets.randbits(31),
+        "time": options.time,
+        "cache_dir": str(options.cache_dir) if options.cache_dir else None,
+        "rounds": options.rounds,
+        "calls_per_round": options.calls_per_round,
     }
 
 

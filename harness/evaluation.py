@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 SCHEMA_VERSION = 1
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     """What the harness concluded; only `CORRECT` lets a candidate be timed and ranked."""
 
     CORRECT = "correct"

@@ -1,4 +1,4 @@
-"""Inputs for one case and trial, identical in every process that derives them from the same seed."""
+"""Inputs for one case and trial, identical in every process deriving them from the same seed."""
 
 from __future__ import annotations
 
@@ -60,7 +60,9 @@ class InputMaker:
     def __init__(self, problem: Problem, device: torch.device) -> None:
         self.problem = problem
         self.device = device
-        self._make: Callable[..., Sequence[object]] = load_attr(problem, problem.inputs, "_kevolve_inputs")
+        self._make: Callable[..., Sequence[object]] = load_attr(
+            problem, problem.inputs, "_kevolve_inputs"
+        )
 
     def __call__(self, shape: Shape, dtype: str, trial: Trial) -> list[object]:
         """Fresh inputs for this shape, dtype and trial."""
@@ -79,8 +81,9 @@ class InputMaker:
 
 def build_model(problem: Problem, cls: type, device: torch.device, dtype: str, seed: int) -> Any:
     """A KernelBench module instance, seeded so Model and ModelNew get the same weights."""
-    init_inputs = load_attr(problem, f"{problem.reference.split(':')[0]}:get_init_inputs",
-                            "_kevolve_init")()
+    init_inputs = load_attr(
+        problem, f"{problem.reference.split(':')[0]}:get_init_inputs", "_kevolve_init"
+    )()
     torch.manual_seed(seed)
     model = cls(*init_inputs)
     return _place(model, device, DTYPES[dtype])
@@ -96,7 +99,9 @@ def upcast(values: Sequence[object]) -> list[object]:
     out: list[object] = []
     for v in values:
         if isinstance(v, torch.Tensor):
-            out.append(v.detach().to(torch.float64, copy=True) if v.is_floating_point() else v.clone())
+            out.append(
+                v.detach().to(torch.float64, copy=True) if v.is_floating_point() else v.clone()
+            )
         else:
             out.append(v)
     return out

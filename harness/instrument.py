@@ -22,16 +22,65 @@ except ImportError:  # pragma: no cover - older Triton
 
 # Aten ops a launcher may run: allocation, views, metadata and plain copies. Anything else is the
 # answer being computed by PyTorch instead of by the candidate's kernel.
-ALLOWED_OPS = frozenset({
-    "empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "zeros", "zeros_like",
-    "new_zeros", "ones", "ones_like", "full", "full_like", "new_full", "new_ones", "fill", "fill_",
-    "zero_", "arange", "scalar_tensor", "lift_fresh", "lift_fresh_copy", "view", "_unsafe_view",
-    "reshape", "as_strided", "t", "transpose", "permute", "expand", "unsqueeze", "squeeze",
-    "slice", "select", "split", "split_with_sizes", "unbind", "detach", "alias", "clone",
-    "contiguous", "copy_", "_to_copy", "to", "resize_", "flatten", "view_as", "narrow",
-    "sym_size", "sym_stride", "sym_numel", "sym_storage_offset", "is_same_size", "set_",
-    "_local_scalar_dense", "item",
-})
+ALLOWED_OPS = frozenset(
+    {
+        "empty",
+        "empty_like",
+        "empty_strided",
+        "new_empty",
+        "new_empty_strided",
+        "zeros",
+        "zeros_like",
+        "new_zeros",
+        "ones",
+        "ones_like",
+        "full",
+        "full_like",
+        "new_full",
+        "new_ones",
+        "fill",
+        "fill_",
+        "zero_",
+        "arange",
+        "scalar_tensor",
+        "lift_fresh",
+        "lift_fresh_copy",
+        "view",
+        "_unsafe_view",
+        "reshape",
+        "as_strided",
+        "t",
+        "transpose",
+        "permute",
+        "expand",
+        "unsqueeze",
+        "squeeze",
+        "slice",
+        "select",
+        "split",
+        "split_with_sizes",
+        "unbind",
+        "detach",
+        "alias",
+        "clone",
+        "contiguous",
+        "copy_",
+        "_to_copy",
+        "to",
+        "resize_",
+        "flatten",
+        "view_as",
+        "narrow",
+        "sym_size",
+        "sym_stride",
+        "sym_numel",
+        "sym_storage_offset",
+        "is_same_size",
+        "set_",
+        "_local_scalar_dense",
+        "item",
+    }
+)
 _ALLOCATORS = frozenset({"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided"})
 
 
@@ -77,7 +126,7 @@ class LaunchHook:
         self.failed_kernel = None
 
 
-class OpGuard(TorchDispatchMode):
+class OpGuard(TorchDispatchMode):  # type: ignore[no-untyped-call]
     """Records aten ops outside Triton launches and poisons fresh allocations.
 
     Poisoning every `empty` with NaN (or the largest integer) makes outputs that rely on stale
@@ -85,7 +134,7 @@ class OpGuard(TorchDispatchMode):
     """
 
     def __init__(self, launches: LaunchHook) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.launches = launches
         self.forbidden: Counter[str] = Counter()
 

@@ -56,8 +56,11 @@ def isolate_network() -> str:
 
 def _map_ids(uid: int, gid: int) -> None:
     """Keep our own uid/gid inside a new user namespace so file access is unchanged."""
-    for path, text in (("/proc/self/setgroups", "deny"), ("/proc/self/uid_map", f"{uid} {uid} 1"),
-                       ("/proc/self/gid_map", f"{gid} {gid} 1")):
+    for path, text in (
+        ("/proc/self/setgroups", "deny"),
+        ("/proc/self/uid_map", f"{uid} {uid} 1"),
+        ("/proc/self/gid_map", f"{gid} {gid} 1"),
+    ):
         try:
             with open(path, "w") as f:
                 f.write(text)

@@ -51,11 +51,17 @@ class JudgeRequest:
     def from_dict(d: dict[str, Any]) -> JudgeRequest:
         """Parse the request the orchestrator sent."""
         return JudgeRequest(
-            problem=problem_from_dict(d["problem"]), candidate=Path(d["candidate"]),
-            device=_resolve_device(d["device"]), timeout=float(d["timeout"]), trials=int(d["trials"]),
-            base_seed=int(d["base_seed"]), secret_seed=int(d["secret_seed"]), time=bool(d["time"]),
+            problem=problem_from_dict(d["problem"]),
+            candidate=Path(d["candidate"]),
+            device=_resolve_device(d["device"]),
+            timeout=float(d["timeout"]),
+            trials=int(d["trials"]),
+            base_seed=int(d["base_seed"]),
+            secret_seed=int(d["secret_seed"]),
+            time=bool(d["time"]),
             cache_dir=Path(d["cache_dir"]) if d.get("cache_dir") else None,
-            rounds=int(d["rounds"]), calls_per_round=int(d["calls_per_round"]),
+            rounds=int(d["rounds"]),
+            calls_per_round=int(d["calls_per_round"]),
         )
 
 
@@ -66,16 +72,18 @@ class Judge:
         self.req = req
         self.problem = req.problem
         self.device = torch.device(req.device)
-        self.ev = Evaluation(verdict=Verdict.CORRECT, reason="", problem=self.problem.name,
-                             device=self.device.type)
+        self.ev = Evaluation(
+            verdict=Verdict.CORRECT, reason="", problem=self.problem.name, device=self.device.type
+        )
         self.reference = _reference(self.problem, self.device, req.base_seed)
         self.maker = InputMaker(self.problem, self.device)
         self.launched: set[str] = set()
 
     def run(self) -> Evaluation:
         """The evaluation, with a verdict and a reason a person can act on."""
-        worker = WorkerClient(_worker_env(self.device), self.req.candidate.parent,
-                              _worker_limits(self.device))
+        worker = WorkerClient(
+            _worker_env(self.device), self.req.candidate.parent, _worker_limits(self.device)
+        )
         try:
             with self._phase("load"):
                 worker.request(self._load_request(), "loading the candidate", self.req.timeout)
@@ -118,60 +126,93 @@ class Judge:
         tol = tolerance_for(dtype, self.problem.tolerances)
         seed = self.req.base_seed + 1000 * len(self.ev.checks)
         for i, trial in enumerate(trials(self.req.trials, seed, self.req.secret_seed + seed)):
-            worker.send({"op": "run", "shape": list(shape), "dtype": dtype,
-                         "trial": vars(trial), "repeat": 2 if i == 0 else 1})
+            worker.send(
+                {
+                    "op": "run",
+                    "shape": list(shape),
+                    "dtype": dtype,
+                    "trial": vars(trial),
+                    "repeat": 2 if i == 0 else 1,
+                }
+            )
             inputs = self.maker(shape, dtype, trial)  # the reference works meanwhile
-            expected = self.reference(upcast(inputs), "float64")
+            expected = self.reference.reference_outputs(upcast(inputs), "float64")
             if i == 0:  # the dtypes outputs must have: the reference's at native precision
-                dtypes = [o.dtype for o in self.reference(clone_all(inputs), dtype)
-                          if isinstance(o, torch.Tensor)]
-            header, blobs = worker.receive(f"the candidate on {_case(shape, dtype)}",
-                                           self.req.timeout)
+                dtypes = [
+                    o.dtype
+                    for o in self.reference(clone_all(inputs), dtype)
+                    if isinstance(o, torch.Tensor)
+                ]
+            header, blobs = worker.receive(
+                f"the candidate on {_case(shape, dtype)}", self.req.timeout
+            )
             runs = _decode_runs(header, blobs, self.device)
             for outputs, after, run in runs:
                 self._judge_run(case, run, inputs, after)
                 result = compare_outputs(outputs, expected, dtypes, tol)
                 _merge(case, result)
                 if not result.passed:
-                    raise Failure(Verdict.INCORRECT, f"{_case(shape, dtype)}, trial "
-                                  f"{i + 1} ({trial.distribution} inputs): {result.failure}")
+                    raise Failure(
+                        Verdict.INCORRECT,
+                        f"{_case(shape, dtype)}, trial "
+                        f"{i + 1} ({trial.distribution} inputs): {result.failure}",
+                    )
             if len(runs) == 2:
                 self._determinism(shape, dtype, runs[0][0], runs[1][0])
             case.trials += 1
         case.passed = True
 
-    def _judge_run(self, case: CaseCheck, run: dict[str, Any], inputs: list[object],
-                   after: list[object]) -> None:
+    def _judge_run(
+        self, case: CaseCheck, run: dict[str, Any], inputs: list[object], after: list[object]
+    ) -> None:
         """Reject PyTorch compute and missing launches; fail modified inputs."""
         where = _case(tuple(case.shape), case.dtype)
         forbidden = run.get("forbidden") or {}
         if forbidden:
             ops = ", ".join(sorted(forbidden))
-            raise Failure(Verdict.REJECTED, f"on {where} the candidate computed with PyTorch ops "
-                          f"({ops}) instead of its own kernel; tensor operators and torch "
-                          f"functions may only allocate, view or copy — compute in a Triton kernel")
+            raise Failure(
+                Verdict.REJECTED,
+                f"on {where} the candidate computed with PyTorch ops "
+                f"({ops}) instead of its own kernel; tensor operators and torch "
+                f"functions may only allocate, view or copy — compute in a Triton kernel",
+            )
         launches = run.get("launches") or {}
         if not launches:
-            raise Failure(Verdict.REJECTED, f"on {where} no Triton kernel of the candidate ran; "
-                          f"the entry must launch a @triton.jit kernel defined in its module")
+            raise Failure(
+                Verdict.REJECTED,
+                f"on {where} no Triton kernel of the candidate ran; "
+                f"the entry must launch a @triton.jit kernel defined in its module",
+            )
         self.launched.update(launches)
         changed = inputs_unchanged(inputs, after)
         if changed:
-            raise Failure(Verdict.INCORRECT, f"{where}: the candidate modified its inputs "
-                          f"({changed}); write results only to new output tensors")
+            raise Failure(
+                Verdict.INCORRECT,
+                f"{where}: the candidate modified its inputs "
+                f"({changed}); write results only to new output tensors",
+            )
 
-    def _determinism(self, shape: Shape, dtype: str, first: list[object],
-                     second: list[object]) -> None:
+    def _determinism(
+        self, shape: Shape, dtype: str, first: list[object], second: list[object]
+    ) -> None:
         """Two runs on identical inputs must agree bit for bit."""
         diff = identical(first, second)
         if diff:
-            raise Failure(Verdict.INCORRECT, f"{_case(shape, dtype)}: two runs on identical "
-                          f"inputs differ ({diff}); the kernel is nondeterministic (races, "
-                          f"atomics in varying order, or state kept between calls)")
+            raise Failure(
+                Verdict.INCORRECT,
+                f"{_case(shape, dtype)}: two runs on identical "
+                f"inputs differ ({diff}); the kernel is nondeterministic (races, "
+                f"atomics in varying order, or state kept between calls)",
+            )
 
     def _load_request(self) -> dict[str, Any]:
-        return {"op": "load", "problem": problem_to_dict(self.problem), "path": str(self.req.candidate),
-                "device": str(self.device), "init_seed": self.req.base_seed}
+        return {
+            "op": "load",
+            "problem": problem_to_dict(self.problem),
+            "path": str(self.req.candidate),
+            "device": str(self.device),
+            "init_seed": self.req.base_seed,
+        }
 
     @contextmanager
     def _phase(self, name: str) -> Iterator[None]:
@@ -186,12 +227,14 @@ class Judge:
 def _reference(problem: Problem, device: torch.device, init_seed: int) -> Subject:
     """The reference implementation as a callable subject."""
     path = problem.path(problem.reference)
-    return Subject(problem, path, problem.reference.split(":", 1)[1], "_kevolve_reference",
-                   device, init_seed)
+    return Subject(
+        problem, path, problem.reference.split(":", 1)[1], "_kevolve_reference", device, init_seed
+    )
 
 
-def _decode_runs(header: dict[str, Any], blobs: list[bytes],
-                 device: torch.device) -> list[tuple[list[object], list[object], dict[str, Any]]]:
+def _decode_runs(
+    header: dict[str, Any], blobs: list[bytes], device: torch.device
+) -> list[tuple[list[object], list[object], dict[str, Any]]]:
     """(outputs, inputs after the call, run info) for each run in a worker reply."""
     runs = []
     pos = 0
@@ -199,8 +242,8 @@ def _decode_runs(header: dict[str, Any], blobs: list[bytes],
         outs, ins = run["outputs"], run["inputs_after"]
         n_out = sum(1 for m in outs if m.get("kind") == "tensor")
         n_in = sum(1 for m in ins if m.get("kind") == "tensor")
-        outputs = decode(outs, blobs[pos:pos + n_out], device)
-        after = decode(ins, blobs[pos + n_out:pos + n_out + n_in], device)
+        outputs = decode(outs, blobs[pos : pos + n_out], device)
+        after = decode(ins, blobs[pos + n_out : pos + n_out + n_in], device)
         pos += n_out + n_in
         runs.append((outputs, after, run))
     return runs
@@ -220,9 +263,9 @@ def _merge(case: CaseCheck, result: Any) -> None:
 
 def _resolve_device(name: str) -> str:
     """ "auto" becomes the first GPU when there is one, else the CPU (Triton's interpreter)."""
-    if name != "auto":
-        return name
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if name == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    return "cuda:0" if name == "cuda" else name
 
 
 def _case(shape: Shape, dtype: str) -> str:
@@ -230,14 +273,22 @@ def _case(shape: Shape, dtype: str) -> str:
 
 
 def _kind(verdict: Verdict) -> str:
-    return {Verdict.COMPILE_ERROR: "compile", Verdict.INCORRECT: "mismatch",
-            Verdict.REJECTED: "static"}.get(verdict, "runtime")
+    return {
+        Verdict.COMPILE_ERROR: "compile",
+        Verdict.INCORRECT: "mismatch",
+        Verdict.REJECTED: "static",
+    }.get(verdict, "runtime")
 
 
 def _worker_env(device: torch.device) -> dict[str, str]:
     """The worker's whole environment: no secrets, its own caches, the interpreter on CPU."""
-    extra = {"PYTHONPATH": harness_pythonpath(), "HOME": "/nonexistent", "PYTHONHASHSEED": "0",
-             "PYTHONDONTWRITEBYTECODE": "1", "TRITON_CACHE_DIR": "triton-cache"}
+    extra = {
+        "PYTHONPATH": harness_pythonpath(),
+        "HOME": "/nonexistent",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "TRITON_CACHE_DIR": "triton-cache",
+    }
     if device.type != "cuda":
         extra["TRITON_INTERPRET"] = "1"
     return clean_env(extra, os.environ)

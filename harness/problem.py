@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 Shape = tuple[int, ...]
@@ -12,11 +12,13 @@ Shape = tuple[int, ...]
 DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "bool")
 
 
-class ProblemKind(str, Enum):
+class ProblemKind(StrEnum):
     """Where a problem came from, which decides how its parts are loaded."""
 
     REPO = "repo"  # [tool.kevolve] / kevolve.toml: reference, input maker, kernel file + entry
-    KERNELBENCH = "kernelbench"  # one file: Model, get_inputs, get_init_inputs; candidates define ModelNew
+    KERNELBENCH = (
+        "kernelbench"  # one file: Model, get_inputs, get_init_inputs; candidates define ModelNew
+    )
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,9 @@ class Problem:
     # "path/to/file.py:function" specs, relative to root. For KernelBench all point into one file.
     reference: str
     inputs: str
-    kernel: str | None  # file the bot may rewrite (the baseline), relative to root; None for KernelBench
+    kernel: (
+        str | None
+    )  # file the bot may rewrite (the baseline), relative to root; None for KernelBench
     entry: str  # function a candidate module must expose ("ModelNew" for KernelBench)
     shapes: tuple[Shape, ...]  # production shapes: timed on a GPU, checked too
     check_shapes: tuple[Shape, ...]  # small, awkward shapes: always checked, the only ones on CPU
@@ -85,7 +89,7 @@ def problem_from_dict(data: dict[str, object]) -> Problem:
     assert isinstance(tolerances, dict)
     return Problem(
         name=str(d["name"]),
-        kind=ProblemKind(d["kind"]),
+        kind=ProblemKind(str(d["kind"])),
         root=Path(str(d["root"])),
         reference=str(d["reference"]),
         inputs=str(d["inputs"]),

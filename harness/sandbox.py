@@ -5,6 +5,7 @@ Standard library only, so the torch-free orchestrator and the judge share it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -19,10 +20,23 @@ from typing import IO
 # The only variables a child inherits; everything else (tokens, keys, cloud credentials) stays
 # behind. Toolkit locations are kept so CUDA and Triton still find their compilers.
 PASSTHROUGH = (
-    "PATH", "LANG", "LC_ALL", "TZ", "CUDA_VISIBLE_DEVICES", "CUDA_HOME", "CUDA_PATH",
-    "LD_LIBRARY_PATH", "TRITON_PTXAS_PATH", "TRITON_CUOBJDUMP_PATH", "TRITON_NVDISASM_PATH",
-    "TRITON_LIBCUDA_PATH", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
-    "NCCL_NVLS_ENABLE", "TORCH_SYMM_MEM_DISABLE_MULTICAST", "NVSHMEM_DISABLE_NVLS",
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "CUDA_VISIBLE_DEVICES",
+    "CUDA_HOME",
+    "CUDA_PATH",
+    "LD_LIBRARY_PATH",
+    "TRITON_PTXAS_PATH",
+    "TRITON_CUOBJDUMP_PATH",
+    "TRITON_NVDISASM_PATH",
+    "TRITON_LIBCUDA_PATH",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+    "NCCL_NVLS_ENABLE",
+    "TORCH_SYMM_MEM_DISABLE_MULTICAST",
+    "NVSHMEM_DISABLE_NVLS",
 )
 
 
@@ -52,10 +66,8 @@ class Child:
 
     def kill(self) -> None:
         """SIGKILL the child's whole process group and reap it."""
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         self.proc.wait()
 
     def log_tail(self, limit: int = 3000) -> str:
@@ -88,8 +100,15 @@ def scratch_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))
 
 
-def spawn(module: str, args: Sequence[str], *, env: Mapping[str, str], cwd: Path,
-          limits: Limits | None, pass_fds: Sequence[int] = ()) -> Child:
+def spawn(
+    module: str,
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    limits: Limits | None,
+    pass_fds: Sequence[int] = (),
+) -> Child:
     """Start `python -m module args` in a new session, confined by `limits` if given."""
     argv = [sys.executable, "-m", module, *args]
     if limits is not None:
@@ -97,8 +116,15 @@ def spawn(module: str, args: Sequence[str], *, env: Mapping[str, str], cwd: Path
     log_path = cwd / f"{module.rsplit('.', 1)[-1]}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
-            env=dict(env), pass_fds=tuple(pass_fds), start_new_session=True, close_fds=True,
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=dict(env),
+            pass_fds=tuple(pass_fds),
+            start_new_session=True,
+            close_fds=True,
         )
     return Child(proc, log_path)
 

@@ -82,13 +82,15 @@ JIT_DECORATORS = frozenset({"triton.jit", "triton.autotune", "triton.heuristics"
 
 # Per family: what the construct does wrong, and what to do instead.
 FAMILY_TEXT: dict[str, tuple[str, str]] = {
-    "torch-compute": ("computes with PyTorch instead of a Triton kernel",
-                      "compute it inside a @triton.jit kernel and use torch only to allocate tensors"),
+    "torch-compute": (
+        "computes with PyTorch instead of a Triton kernel",
+        "compute it inside a @triton.jit kernel and use torch only to allocate tensors"),
     "fallback": ("hides kernel failures behind a fallback", "let errors surface"),
     "concurrency": ("runs work concurrently or manages streams, which races the harness's timer",
                     "launch kernels synchronously on the current stream"),
-    "monkeypatch": ("changes state shared across calls, which can patch the harness or cache answers",
-                    "leave modules and builtins unchanged and keep state in local variables"),
+    "monkeypatch": (
+        "changes state shared across calls, which can patch the harness or cache answers",
+        "leave modules and builtins unchanged and keep state in local variables"),
     "introspection": ("reaches into interpreter or library internals",
                       "use only public torch and triton APIs"),
     "gc": ("reaches into the garbage collector", "a kernel module has no use for it"),

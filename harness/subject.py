@@ -1,11 +1,11 @@
-"""A loaded implementation of a problem (candidate, baseline kernel or reference) and its failures."""
+"""A loaded implementation of a problem (candidate, baseline or reference) and its failures."""
 
 from __future__ import annotations
 
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from triton.compiler.errors import CompilationError
@@ -31,8 +31,15 @@ class Failure(Exception):
 class Subject:
     """Calls one implementation of a problem: a module's entry function or a KernelBench class."""
 
-    def __init__(self, problem: Problem, path: Path, entry: str, module_name: str,
-                 device: torch.device, init_seed: int) -> None:
+    def __init__(
+        self,
+        problem: Problem,
+        path: Path,
+        entry: str,
+        module_name: str,
+        device: torch.device,
+        init_seed: int,
+    ) -> None:
         self.problem = problem
         self.path = path
         self.device = device
@@ -40,9 +47,11 @@ class Subject:
         self.module = load_module(path, module_name)
         self.target = getattr(self.module, entry, None)
         if self.target is None:
-            raise Failure(Verdict.COMPILE_ERROR,
-                          f"{path.name} defines no '{entry}'; the candidate module must expose it "
-                          f"with the same signature as the reference")
+            raise Failure(
+                Verdict.COMPILE_ERROR,
+                f"{path.name} defines no '{entry}'; the candidate module must expose it "
+                f"with the same signature as the reference",
+            )
         self._models: dict[str, Any] = {}
 
     def __call__(self, inputs: Sequence[object], dtype: str) -> tuple[object, ...]:
@@ -50,13 +59,25 @@ class Subject:
         out = self._callable(dtype)(*inputs)
         return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
+    def reference_outputs(self, inputs: Sequence[object], dtype: str) -> list[torch.Tensor]:
+        """Outputs of a trusted implementation, which must all be tensors."""
+        outputs = self(inputs, dtype)
+        if not all(isinstance(o, torch.Tensor) for o in outputs):
+            kinds = ", ".join(type(o).__name__ for o in outputs)
+            raise TypeError(f"the reference in {self.path.name} must return tensors, got {kinds}")
+        return cast(list[torch.Tensor], list(outputs))
+
+    def prepare(self, dtype: str) -> None:
+        """Build what a call needs (a KernelBench model's weights) before anything is traced."""
+        self._callable(dtype)
+
     def _callable(self, dtype: str) -> Any:
         """The function to call: the entry itself, or a seeded model instance per dtype."""
         if self.problem.kind is not ProblemKind.KERNELBENCH:
             return self.target
         if dtype not in self._models:
-            self._models[dtype] = build_model(self.problem, self.target, self.device, dtype,
-                                              self.init_seed)
+            cls = cast(type, self.target)
+            self._models[dtype] = build_model(self.problem, cls, self.device, dtype, self.init_seed)
         return self._models[dtype]
 
 
@@ -73,11 +94,17 @@ def classify(exc: BaseException, path: Path, hook: LaunchHook | None) -> Failure
         return Failure(Verdict.COMPILE_ERROR, f"Triton compilation failed: {exc}", line)
     line = _candidate_line(exc, path)
     text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, torch.OutOfMemoryError) or isinstance(exc, MemoryError):
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
         return Failure(Verdict.RUNTIME_ERROR, f"out of memory: {text}", line)
     if hook is not None and hook.failed_kernel is not None:
         name = getattr(hook.failed_kernel, "__name__", "kernel")
-        return Failure(Verdict.COMPILE_ERROR, f"launching Triton kernel '{name}' failed: {text}", line)
+        # The interpreter's InterpreterError is its way of saying "this would not compile".
+        verdict = (
+            Verdict.COMPILE_ERROR
+            if type(exc).__name__ == "InterpreterError"
+            else Verdict.RUNTIME_ERROR
+        )
+        return Failure(verdict, f"launching Triton kernel '{name}' failed: {text}", line)
     return Failure(Verdict.RUNTIME_ERROR, text, line)
 
 
@@ -87,8 +114,11 @@ def load_failure(exc: BaseException, path: Path) -> Failure:
         return exc
     if isinstance(exc, SyntaxError):
         return Failure(Verdict.COMPILE_ERROR, f"syntax error: {exc.msg}", exc.lineno)
-    return Failure(Verdict.COMPILE_ERROR, f"importing the candidate failed: "
-                   f"{type(exc).__name__}: {exc}", _candidate_line(exc, path))
+    return Failure(
+        Verdict.COMPILE_ERROR,
+        f"importing the candidate failed: {type(exc).__name__}: {exc}",
+        _candidate_line(exc, path),
+    )
 
 
 def _candidate_line(exc: BaseException, path: Path) -> int | None:

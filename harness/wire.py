@@ -39,8 +39,14 @@ def encode(values: Sequence[object]) -> tuple[list[dict[str, Any]], list[bytes]]
     for value in values:
         if isinstance(value, torch.Tensor) and value.dtype in _NAMES:
             flat = value.detach().reshape(-1).contiguous().cpu()
-            metas.append({"kind": "tensor", "dtype": dtype_name(value.dtype),
-                          "shape": list(value.shape), "device": value.device.type})
+            metas.append(
+                {
+                    "kind": "tensor",
+                    "dtype": dtype_name(value.dtype),
+                    "shape": list(value.shape),
+                    "device": value.device.type,
+                }
+            )
             blobs.append(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
         else:
             metas.append({"kind": "other", "type": type(value).__name__})
@@ -73,8 +79,10 @@ def _decode_tensor(meta: dict[str, Any], blob: bytes | None, device: torch.devic
     """One validated tensor from its metadata and bytes."""
     dtype = DTYPES.get(str(meta.get("dtype")))
     shape = meta.get("shape")
-    if dtype is None or not isinstance(shape, list) or not all(
-        isinstance(n, int) and n >= 0 for n in shape
+    if (
+        dtype is None
+        or not isinstance(shape, list)
+        or not all(isinstance(n, int) and n >= 0 for n in shape)
     ):
         raise WireError(f"bad tensor metadata {meta!r}")
     expected = math.prod(shape) * torch.empty((), dtype=dtype).element_size()

@@ -20,7 +20,7 @@ from harness import channel
 from harness.evaluation import Verdict
 from harness.inputs import InputMaker, Trial
 from harness.instrument import LaunchHook, OpGuard, poison_cache
-from harness.problem import Problem, problem_from_dict
+from harness.problem import problem_from_dict
 from harness.subject import Failure, Subject, classify, load_failure
 from harness.timing import Timer, TimingConfig
 from harness.wire import encode
@@ -43,8 +43,11 @@ class Worker:
     def handle(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
         """The reply to one request."""
         handler: Callable[[dict[str, Any]], tuple[dict[str, Any], list[bytes]]] = {
-            "load": self.load, "run": self.run, "time": self.time,
-            "profile": self.profile, "kernels": self.kernels,
+            "load": self.load,
+            "run": self.run,
+            "time": self.time,
+            "profile": self.profile,
+            "kernels": self.kernels,
         }[req["op"]]
         return handler(req)
 
@@ -59,9 +62,10 @@ class Worker:
         self.maker = InputMaker(problem, self.device)
         path = Path(req["path"])
         try:
-            self.subject = Subject(problem, path, problem.entry, CANDIDATE_MODULE, self.device,
-                                   int(req["init_seed"]))
-        except BaseException as exc:  # noqa: BLE001 - any import failure is the candidate's
+            self.subject = Subject(
+                problem, path, problem.entry, CANDIDATE_MODULE, self.device, int(req["init_seed"])
+            )
+        except BaseException as exc:
             raise load_failure(exc, path) from exc
         return {"ok": True, "sandbox": os.environ.get("KEVOLVE_SANDBOX", "")}, []
 
@@ -75,9 +79,14 @@ class Worker:
             outputs = self._guarded_call(inputs, req["dtype"])
             out_meta, out_blobs = encode(outputs)
             in_meta, in_blobs = encode(inputs)
-            runs.append({"outputs": out_meta, "inputs_after": in_meta,
-                         "forbidden": dict(self.guard.forbidden),
-                         "launches": dict(self.hook.launches)})
+            runs.append(
+                {
+                    "outputs": out_meta,
+                    "inputs_after": in_meta,
+                    "forbidden": dict(self.guard.forbidden),
+                    "launches": dict(self.hook.launches),
+                }
+            )
             blobs += out_blobs + in_blobs
         return {"ok": True, "runs": runs}, blobs
 
@@ -106,9 +115,14 @@ class Worker:
         info = []
         for name, compiled in sorted(self.hook.compiled.items()):
             meta = getattr(compiled, "metadata", None)
-            info.append({"name": name, "n_regs": _int_attr(compiled, "n_regs"),
-                         "n_spills": _int_attr(compiled, "n_spills"),
-                         "shared_bytes": _int_attr(meta, "shared")})
+            info.append(
+                {
+                    "name": name,
+                    "n_regs": _int_attr(compiled, "n_regs"),
+                    "n_spills": _int_attr(compiled, "n_spills"),
+                    "shared_bytes": _int_attr(meta, "shared"),
+                }
+            )
         return {"ok": True, "kernels": info}, []
 
     def _guarded_call(self, inputs: list[object], dtype: str) -> tuple[object, ...]:
@@ -118,11 +132,12 @@ class Worker:
         poison_cache(self.device, POISON_BYTES)
         subject = self._subject()
         try:
+            subject.prepare(dtype)
             with self.guard:
                 outputs = subject(inputs, dtype)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
-        except BaseException as exc:  # noqa: BLE001 - whatever the candidate raised is a verdict
+        except BaseException as exc:
             raise classify(exc, subject.path, self.hook) from exc
         return outputs
 
@@ -137,8 +152,9 @@ class Worker:
         return self.maker
 
 
-def time_subject(subject: Subject, maker: InputMaker, timer: Timer,
-                 req: dict[str, Any]) -> tuple[dict[str, Any], tuple[object, ...]]:
+def time_subject(
+    subject: Subject, maker: InputMaker, timer: Timer, req: dict[str, Any]
+) -> tuple[dict[str, Any], tuple[object, ...]]:
     """Event and wall times of calls on fresh inputs per call, and the last call's outputs.
 
     Shared by the worker (candidate) and the judge (baseline and reference), so both sides are
@@ -184,8 +200,10 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
         try:
             header, blobs = worker.handle(req)
         except Failure as f:
-            header, blobs = {"ok": False, "verdict": f.verdict.value, "message": f.message,
-                             "line": f.line}, []
+            header, blobs = (
+                {"ok": False, "verdict": f.verdict.value, "message": f.message, "line": f.line},
+                [],
+            )
         channel.send(replies, header, blobs)
 
 

@@ -314,3 +314,13 @@ def test_large_cuda_outputs_are_compared_on_the_gpu() -> None:
     assert result.mismatches == 2
     assert result.first_indices == [[8000, 123], [8100, 7]]
     assert identical([out], [out.clone()]) is None
+
+
+def test_values_beyond_the_dtype_range_may_be_inf() -> None:
+    ref = torch.tensor([70000.0, -70000.0, 1.0], dtype=torch.float64)
+    out = torch.tensor([float("inf"), float("-inf"), 1.0], dtype=torch.float16)
+    assert compare_outputs([out], [ref], [torch.float16], tolerance_for("float16", {})).passed
+    wrong_sign = torch.tensor([float("-inf"), float("-inf"), 1.0], dtype=torch.float16)
+    assert not compare_outputs(
+        [wrong_sign], [ref], [torch.float16], tolerance_for("float16", {})
+    ).passed

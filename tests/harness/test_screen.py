@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -145,6 +146,19 @@ def test_legitimate_kernel_modules_pass(source: str) -> None:
     assert screen(source) == []
 
 
+DEMO_KERNELS = Path(__file__).parents[2] / "examples" / "demo" / "demo_kernels"
+
+
+@pytest.mark.parametrize("name", ["rmsnorm", "softmax", "bias_gelu", "matmul_bias_relu"])
+def test_the_demo_kernels_pass(name: str) -> None:
+    assert screen((DEMO_KERNELS / f"{name}.py").read_text()) == []
+
+
+def test_the_pytorch_reference_is_rejected() -> None:
+    families = {f.family for f in screen((DEMO_KERNELS / "reference.py").read_text())}
+    assert families == {"torch-compute"}
+
+
 def test_syntax_error_is_left_to_the_loader() -> None:
     assert screen("def f(:\n    pass\n") == []
 
@@ -266,6 +280,13 @@ def test_private_module_attributes(source: str, expected: list[tuple[int, str]])
         ("import torch\nwith torch.cuda.stream(s):\n    pass", [(2, "concurrency")]),
         ("import torch\ne = torch.cuda.Event(enable_timing=True)", [(2, "concurrency")]),
         ("import torch\ng = torch.cuda.CUDAGraph()", [(2, "concurrency")]),
+        ("import torch\nt = torch\ny = t.fft.fft(x)", [(2, "torch-compute")]),
+        ("from torch import nn\nm = nn", [(2, "torch-compute")]),
+        (
+            "from torch import softmax as sm\ny = sm(x)",
+            [(1, "torch-compute"), (2, "torch-compute")],
+        ),
+        ("import torch\nn = torch.float16.itemsize * torch.int8.is_signed", []),
     ],
 )
 def test_torch_host_api(source: str, expected: list[tuple[int, str]]) -> None:
@@ -285,6 +306,33 @@ def test_torch_allow_list_passes_allocation_and_metadata() -> None:
     nn.Module.__init__(layer)
     """
     assert found(source) == []
+
+
+@pytest.mark.parametrize(
+    "decorator", ["@triton.jit", "@triton.jit(noinline=True)", "@tr.jit", "@jit", "@tjit"]
+)
+def test_kernels_are_recognised_by_their_decorator(decorator: str) -> None:
+    source = f"""
+    import triton
+    import triton as tr
+    from triton import jit as tjit
+
+    {decorator}
+    def k(x):
+        return x.sum() @ x
+    """
+    assert found(source) == []
+
+
+def test_a_helper_without_jit_is_host_code() -> None:
+    source = """
+    import functools
+
+    @functools.cache
+    def k(x):
+        return x.sum()
+    """
+    assert found(source) == [(6, "torch-compute")]
 
 
 def test_torch_rules_do_not_apply_inside_kernels() -> None:

@@ -9,8 +9,17 @@ BLOCK = 1024
 
 @triton.jit
 def _bias_gelu_kernel(
-    x_ptr, bias_ptr, y_ptr, x_row_stride, x_col_stride, bias_stride, y_row_stride, y_col_stride,
-    n_cols, n_elements, BLOCK: tl.constexpr,
+    x_ptr,
+    bias_ptr,
+    y_ptr,
+    x_row_stride,
+    x_col_stride,
+    bias_stride,
+    y_row_stride,
+    y_col_stride,
+    n_cols,
+    n_elements,
+    BLOCK: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n_elements
@@ -20,7 +29,9 @@ def _bias_gelu_kernel(
     b = tl.load(bias_ptr + cols * bias_stride, mask=mask, other=0.0)
     z = x.to(tl.float32) + b.to(tl.float32)
     y = 0.5 * z * (1.0 + tl.math.erf(z * 0.7071067811865476))
-    tl.store(y_ptr + rows * y_row_stride + cols * y_col_stride, y.to(y_ptr.dtype.element_ty), mask=mask)
+    tl.store(
+        y_ptr + rows * y_row_stride + cols * y_col_stride, y.to(y_ptr.dtype.element_ty), mask=mask
+    )
 
 
 def bias_gelu(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -29,7 +40,16 @@ def bias_gelu(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     y = torch.empty_like(x)
     n_elements = n_rows * n_cols
     _bias_gelu_kernel[(triton.cdiv(n_elements, BLOCK),)](
-        x, bias, y, x.stride(0), x.stride(1), bias.stride(0), y.stride(0), y.stride(1),
-        n_cols, n_elements, BLOCK=BLOCK,
+        x,
+        bias,
+        y,
+        x.stride(0),
+        x.stride(1),
+        bias.stride(0),
+        y.stride(0),
+        y.stride(1),
+        n_cols,
+        n_elements,
+        BLOCK=BLOCK,
     )
     return y

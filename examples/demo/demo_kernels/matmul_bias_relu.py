@@ -11,9 +11,24 @@ BLOCK_K = 32
 
 @triton.jit
 def _matmul_bias_relu_kernel(
-    a_ptr, b_ptr, bias_ptr, c_ptr, M, N, K,
-    stride_am, stride_ak, stride_bk, stride_bn, stride_bias, stride_cm, stride_cn,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, DOT_IN_FP32: tl.constexpr,
+    a_ptr,
+    b_ptr,
+    bias_ptr,
+    c_ptr,
+    M,
+    N,
+    K,
+    stride_am,
+    stride_ak,
+    stride_bk,
+    stride_bn,
+    stride_bias,
+    stride_cm,
+    stride_cn,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    DOT_IN_FP32: tl.constexpr,
 ):
     rm = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     rn = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -23,8 +38,12 @@ def _matmul_bias_relu_kernel(
         ks = k0 + rk
         a_mask = (rm[:, None] < M) & (ks[None, :] < K)
         b_mask = (ks[:, None] < K) & (rn[None, :] < N)
-        a = tl.load(a_ptr + rm[:, None] * stride_am + ks[None, :] * stride_ak, mask=a_mask, other=0.0)
-        b = tl.load(b_ptr + ks[:, None] * stride_bk + rn[None, :] * stride_bn, mask=b_mask, other=0.0)
+        a = tl.load(
+            a_ptr + rm[:, None] * stride_am + ks[None, :] * stride_ak, mask=a_mask, other=0.0
+        )
+        b = tl.load(
+            b_ptr + ks[:, None] * stride_bk + rn[None, :] * stride_bn, mask=b_mask, other=0.0
+        )
         if DOT_IN_FP32:  # exact for 16-bit inputs; only on CPU, where the interpreter runs
             acc += tl.dot(a.to(tl.float32), b.to(tl.float32))
         else:
@@ -43,10 +62,25 @@ def matmul_bias_relu(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor) -> to
     c = torch.empty((M, N), dtype=a.dtype, device=a.device)
     grid = (triton.cdiv(M, BLOCK_M), triton.cdiv(N, BLOCK_N))
     _matmul_bias_relu_kernel[grid](
-        a, b, bias, c, M, N, K,
-        a.stride(0), a.stride(1), b.stride(0), b.stride(1), bias.stride(0), c.stride(0), c.stride(1),
-        BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, BLOCK_K=BLOCK_K,
-        # Triton's interpreter multiplies bfloat16 bit patterns in tl.dot (triton-lang/triton#11584).
+        a,
+        b,
+        bias,
+        c,
+        M,
+        N,
+        K,
+        a.stride(0),
+        a.stride(1),
+        b.stride(0),
+        b.stride(1),
+        bias.stride(0),
+        c.stride(0),
+        c.stride(1),
+        BLOCK_M=BLOCK_M,
+        BLOCK_N=BLOCK_N,
+        BLOCK_K=BLOCK_K,
+        # Triton's interpreter multiplies bfloat16 bit patterns in tl.dot
+        # (triton-lang/triton#11584), so on CPU the operands go through fp32.
         DOT_IN_FP32=a.device.type == "cpu",
     )
     return c

@@ -14,7 +14,10 @@ RMSNORM_EPS = 1e-6  # fixed; the kernel in rmsnorm.py uses the same constant
 
 
 def _randn(
-    shape: tuple[int, ...], dtype: torch.dtype, device: torch.device | str, generator: torch.Generator
+    shape: tuple[int, ...],
+    dtype: torch.dtype,
+    device: torch.device | str,
+    generator: torch.Generator,
 ) -> torch.Tensor:
     """Standard normal values drawn in float32 from `generator`, then cast to `dtype`."""
     return torch.randn(shape, generator=generator, device=device, dtype=torch.float32).to(dtype)
@@ -26,7 +29,10 @@ def softmax(x: torch.Tensor) -> torch.Tensor:
 
 
 def softmax_inputs(
-    shape: tuple[int, ...], dtype: torch.dtype, device: torch.device | str, generator: torch.Generator
+    shape: tuple[int, ...],
+    dtype: torch.dtype,
+    device: torch.device | str,
+    generator: torch.Generator,
 ) -> tuple[torch.Tensor, ...]:
     """(x,) with x of shape (rows, cols)."""
     return (_randn(shape, dtype, device, generator),)
@@ -38,7 +44,10 @@ def rmsnorm(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
 
 def rmsnorm_inputs(
-    shape: tuple[int, ...], dtype: torch.dtype, device: torch.device | str, generator: torch.Generator
+    shape: tuple[int, ...],
+    dtype: torch.dtype,
+    device: torch.device | str,
+    generator: torch.Generator,
 ) -> tuple[torch.Tensor, ...]:
     """(x, weight) with x of shape (rows, cols) and weight of shape (cols,)."""
     x = _randn(shape, dtype, device, generator)
@@ -52,7 +61,10 @@ def bias_gelu(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
 
 
 def bias_gelu_inputs(
-    shape: tuple[int, ...], dtype: torch.dtype, device: torch.device | str, generator: torch.Generator
+    shape: tuple[int, ...],
+    dtype: torch.dtype,
+    device: torch.device | str,
+    generator: torch.Generator,
 ) -> tuple[torch.Tensor, ...]:
     """(x, bias) with x of shape (rows, cols) and bias of shape (cols,)."""
     x = _randn(shape, dtype, device, generator)
@@ -66,7 +78,10 @@ def matmul_bias_relu(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor) -> to
 
 
 def matmul_bias_relu_inputs(
-    shape: tuple[int, ...], dtype: torch.dtype, device: torch.device | str, generator: torch.Generator
+    shape: tuple[int, ...],
+    dtype: torch.dtype,
+    device: torch.device | str,
+    generator: torch.Generator,
 ) -> tuple[torch.Tensor, ...]:
     """(a, b, bias) for shape (M, N, K); a and b are scaled by K**-0.25 so outputs stay O(1)."""
     m, n, k = shape

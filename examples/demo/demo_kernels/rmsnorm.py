@@ -9,8 +9,17 @@ EPS = 1e-6  # the reference uses the same constant
 
 @triton.jit
 def _rmsnorm_kernel(
-    x_ptr, w_ptr, y_ptr, x_row_stride, x_col_stride, w_stride, y_row_stride, y_col_stride, n_cols,
-    eps, BLOCK: tl.constexpr,
+    x_ptr,
+    w_ptr,
+    y_ptr,
+    x_row_stride,
+    x_col_stride,
+    w_stride,
+    y_row_stride,
+    y_col_stride,
+    n_cols,
+    eps,
+    BLOCK: tl.constexpr,
 ):
     row = tl.program_id(0)
     cols = tl.arange(0, BLOCK)
@@ -20,7 +29,9 @@ def _rmsnorm_kernel(
     w = tl.load(w_ptr + cols * w_stride, mask=mask, other=0.0).to(tl.float32)
     inv_rms = 1.0 / tl.sqrt(tl.sum(x * x, axis=0) / n_cols + eps)
     y = x * inv_rms * w
-    tl.store(y_ptr + row * y_row_stride + cols * y_col_stride, y.to(y_ptr.dtype.element_ty), mask=mask)
+    tl.store(
+        y_ptr + row * y_row_stride + cols * y_col_stride, y.to(y_ptr.dtype.element_ty), mask=mask
+    )
 
 
 def rmsnorm(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -28,7 +39,16 @@ def rmsnorm(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     n_rows, n_cols = x.shape
     y = torch.empty_like(x)
     _rmsnorm_kernel[(n_rows,)](
-        x, weight, y, x.stride(0), x.stride(1), weight.stride(0), y.stride(0), y.stride(1), n_cols,
-        EPS, BLOCK=triton.next_power_of_2(n_cols),
+        x,
+        weight,
+        y,
+        x.stride(0),
+        x.stride(1),
+        weight.stride(0),
+        y.stride(0),
+        y.stride(1),
+        n_cols,
+        EPS,
+        BLOCK=triton.next_power_of_2(n_cols),
     )
     return y

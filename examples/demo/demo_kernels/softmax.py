@@ -7,7 +7,13 @@ import triton.language as tl
 
 @triton.jit
 def _softmax_kernel(
-    x_ptr, y_ptr, x_row_stride, x_col_stride, y_row_stride, y_col_stride, n_cols,
+    x_ptr,
+    y_ptr,
+    x_row_stride,
+    x_col_stride,
+    y_row_stride,
+    y_col_stride,
+    n_cols,
     BLOCK: tl.constexpr,
 ):
     row = tl.program_id(0)
@@ -17,7 +23,9 @@ def _softmax_kernel(
     x = x.to(tl.float32)
     num = tl.exp(x - tl.max(x, axis=0))
     y = num / tl.sum(num, axis=0)
-    tl.store(y_ptr + row * y_row_stride + cols * y_col_stride, y.to(y_ptr.dtype.element_ty), mask=mask)
+    tl.store(
+        y_ptr + row * y_row_stride + cols * y_col_stride, y.to(y_ptr.dtype.element_ty), mask=mask
+    )
 
 
 def softmax(x: torch.Tensor) -> torch.Tensor:
@@ -25,7 +33,13 @@ def softmax(x: torch.Tensor) -> torch.Tensor:
     n_rows, n_cols = x.shape
     y = torch.empty_like(x)
     _softmax_kernel[(n_rows,)](
-        x, y, x.stride(0), x.stride(1), y.stride(0), y.stride(1), n_cols,
+        x,
+        y,
+        x.stride(0),
+        x.stride(1),
+        y.stride(0),
+        y.stride(1),
+        n_cols,
         BLOCK=triton.next_power_of_2(n_cols),
     )
     return y

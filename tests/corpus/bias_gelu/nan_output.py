@@ -1,0 +1,27 @@
+# expect: incorrect
+# trick: computes z * Phi(z) in "log space" as exp(log(z) + log(Phi(z))), which is NaN for every negative z.
+import torch
+import triton
+import triton.language as tl
+
+BLOCK = 1024
+
+
+@triton.jit
+def _bias_gelu_kernel(x_ptr, b_ptr, y_ptr, n_cols, n_elements, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n_elements
+    x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    b = tl.load(b_ptr + offs % n_cols, mask=mask, other=0.0).to(tl.float32)
+    z = x + b
+    log_cdf = tl.log(0.5 * (1.0 + tl.math.erf(z * 0.7071067811865476)))
+    y = tl.exp(tl.log(z) + log_cdf)
+    tl.store(y_ptr + offs, y.to(y_ptr.dtype.element_ty), mask=mask)
+
+
+def bias_gelu(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    n_rows, n_cols = x.shape
+    y = torch.empty_like(x)
+    n_elements = n_rows * n_cols
+    _bias_gelu_kernel[(triton.cdiv(n_elements, BLOCK),)](x, bias, y, n_cols, n_elements, BLOCK=BLOCK)
+    return y

@@ -1,0 +1,65 @@
+# expect: rejected
+# trick: sends the problem shape over a UDP socket to an outside host and waits for a tuned num_warps before launching.
+import json
+import socket
+
+import torch
+import triton
+import triton.language as tl
+
+BLOCK_M = 64
+BLOCK_N = 64
+BLOCK_K = 32
+
+
+@triton.jit
+def _matmul_bias_relu_kernel(
+    a_ptr, b_ptr, bias_ptr, c_ptr, M, N, K,
+    stride_am, stride_ak, stride_bk, stride_bn, stride_bias, stride_cm, stride_cn,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, DOT_IN_FP32: tl.constexpr,
+):
+    rm = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    rn = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    rk = tl.arange(0, BLOCK_K)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for k0 in range(0, K, BLOCK_K):
+        ks = k0 + rk
+        a_mask = (rm[:, None] < M) & (ks[None, :] < K)
+        b_mask = (ks[:, None] < K) & (rn[None, :] < N)
+        a = tl.load(a_ptr + rm[:, None] * stride_am + ks[None, :] * stride_ak, mask=a_mask, other=0.0)
+        b = tl.load(b_ptr + ks[:, None] * stride_bk + rn[None, :] * stride_bn, mask=b_mask, other=0.0)
+        if DOT_IN_FP32:  # exact for 16-bit inputs; only on CPU, where the interpreter runs
+            acc += tl.dot(a.to(tl.float32), b.to(tl.float32))
+        else:
+            acc += tl.dot(a, b)
+    bias = tl.load(bias_ptr + rn * stride_bias, mask=rn < N, other=0.0).to(tl.float32)
+    c = tl.maximum(acc + bias[None, :], 0.0)
+    c_mask = (rm[:, None] < M) & (rn[None, :] < N)
+    c_ptrs = c_ptr + rm[:, None] * stride_cm + rn[None, :] * stride_cn
+    tl.store(c_ptrs, c.to(c_ptr.dtype.element_ty), mask=c_mask)
+
+
+def _remote_config(a: torch.Tensor, b: torch.Tensor) -> int:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(0.05)
+    payload = {"shape": [a.shape[0], b.shape[1], a.shape[1]], "dtype": str(a.dtype)}
+    sock.sendto(json.dumps(payload).encode(), ("203.0.113.7", 9999))
+    num_warps = 4
+    if sock.recv_into(bytearray(64)) > 0:
+        num_warps = 8
+    return num_warps
+
+
+def matmul_bias_relu(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    num_warps = _remote_config(a, b)
+    M, K = a.shape
+    N = b.shape[1]
+    c = torch.empty((M, N), dtype=a.dtype, device=a.device)
+    grid = (triton.cdiv(M, BLOCK_M), triton.cdiv(N, BLOCK_N))
+    _matmul_bias_relu_kernel[grid](
+        a, b, bias, c, M, N, K,
+        a.stride(0), a.stride(1), b.stride(0), b.stride(1), bias.stride(0), c.stride(0), c.stride(1),
+        BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, BLOCK_K=BLOCK_K, DOT_IN_FP32=a.device.type == "cpu",
+        num_warps=num_warps,
+    )
+    return c

@@ -1,0 +1,33 @@
+# expect: rejected
+# trick: launches the top half of the rows from a background thread and returns while it may still be running.
+import threading
+
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _softmax_kernel(x_ptr, y_ptr, x_row_stride, y_row_stride, n_cols, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < n_cols
+    x = tl.load(x_ptr + row * x_row_stride + cols, mask=mask, other=-float("inf")).to(tl.float32)
+    num = tl.exp(x - tl.max(x, axis=0))
+    y = num / tl.sum(num, axis=0)
+    tl.store(y_ptr + row * y_row_stride + cols, y.to(y_ptr.dtype.element_ty), mask=mask)
+
+
+def softmax(x: torch.Tensor) -> torch.Tensor:
+    n_rows, n_cols = x.shape
+    y = torch.empty_like(x)
+    half = n_rows // 2
+    block = triton.next_power_of_2(n_cols)
+    if half:
+        worker = threading.Thread(
+            target=lambda: _softmax_kernel[(half,)](x, y, x.stride(0), y.stride(0), n_cols, BLOCK=block)
+        )
+        worker.start()
+    rest = n_rows - half
+    _softmax_kernel[(rest,)](x[half:], y[half:], x.stride(0), y.stride(0), n_cols, BLOCK=block)
+    return y

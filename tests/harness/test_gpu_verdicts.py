@@ -1,0 +1,50 @@
+"""Verdicts that only a GPU can produce: timing, profiler confirmation, device faults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.evaluate import EvalOptions, evaluate
+from harness.evaluation import Verdict
+from harness.spec import load_problems, select
+
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo"
+SOFTMAX = (DEMO / "demo_kernels" / "softmax.py").read_text()
+OPTIONS = EvalOptions(device="cuda", timeout=120, rounds=3, calls_per_round=5)
+
+pytestmark = pytest.mark.gpu
+
+
+def _softmax():  # type: ignore[no-untyped-def]
+    return select(load_problems(DEMO), "softmax", DEMO)
+
+
+def test_demo_kernel_is_correct_and_timed_against_its_baseline(tmp_path: Path) -> None:
+    ev = evaluate(_softmax(), SOFTMAX, EvalOptions(**{**vars(OPTIONS), "cache_dir": tmp_path}))
+    assert ev.verdict is Verdict.CORRECT, ev.reason
+    assert ev.timed and ev.timings
+    first = ev.timings[0]
+    assert first.baseline is not None and first.speedup_ci is not None
+    assert first.speedup_ci[0] <= first.speedup <= first.speedup_ci[1]
+    assert first.rechecked and first.roofline_fraction is not None
+    assert 0.05 < first.roofline_fraction < 1.05
+    assert any(k.n_regs for k in ev.kernels)
+
+
+def test_out_of_bounds_writes_are_a_verdict_not_a_crash() -> None:
+    # No mask and a huge row offset: an illegal memory access on the device.
+    source = SOFTMAX.replace("row = tl.program_id(0)", "row = tl.program_id(0) + 1000000000")
+    source = source.replace(", mask=mask)", ")")
+    ev = evaluate(_softmax(), source, OPTIONS)
+    assert ev.verdict in (Verdict.RUNTIME_ERROR, Verdict.CRASHED, Verdict.INCORRECT)
+    assert ev.reason
+
+
+def test_compile_errors_name_the_candidate_line() -> None:
+    source = SOFTMAX.replace("cols = tl.arange(0, BLOCK)", "cols = tl.arange(0, n_cols)")
+    ev = evaluate(_softmax(), source, OPTIONS)
+    assert ev.verdict is Verdict.COMPILE_ERROR
+    line = source.splitlines().index("    cols = tl.arange(0, n_cols)") + 1
+    assert ev.diagnostics[0].line == line, ev.diagnostics
