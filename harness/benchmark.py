@@ -19,7 +19,7 @@ from harness.evaluation import CaseTiming, Verdict
 from harness.hardware import Ceilings, cached_ceilings, fingerprint
 from harness.inputs import Trial, load_attr, upcast
 from harness.problem import ProblemKind, Shape
-from harness.stats import median, speedup_ci, summarize
+from harness.stats import median, paired_speedup_ci, summarize
 from harness.subject import Failure, Subject
 from harness.timing import Timer, TimingConfig
 from harness.wire import decode
@@ -93,6 +93,7 @@ class Benchmark:
         req = self.judge.req
         samples: dict[str, list[float]] = {"candidate": [], "baseline": [], "reference": []}
         wall: dict[str, list[float]] = {"candidate": [], "baseline": []}
+        rounds: dict[str, list[list[float]]] = {"candidate": [], "baseline": []}
         last: tuple[dict[str, Any], list[bytes]] | None = None
         for r in range(req.rounds):
             seeds = [self.rng.getrandbits(31) for _ in range(req.calls_per_round)]
@@ -100,30 +101,38 @@ class Benchmark:
                 "shape": list(shape),
                 "dtype": dtype,
                 "seeds": seeds,
-                "warmup": 3 if r == 0 else 0,
+                "warmup": 3 if r == 0 else 2,
                 "return_last": r == req.rounds - 1,
             }
             last = self.worker.request(
                 {"op": "time", **timing}, f"timing round {r + 1}", req.timeout
             )
+            rounds["candidate"].append(last[0]["event_ms"])
             samples["candidate"] += last[0]["event_ms"]
             wall["candidate"] += last[0]["wall_ms"]
             times, _ = time_subject(self.baseline, self.judge.maker, self.timer, timing)
+            rounds["baseline"].append(times["event_ms"])
             samples["baseline"] += times["event_ms"]
             wall["baseline"] += times["wall_ms"]
             if self.problem.kind is ProblemKind.REPO:
                 ref, _ = time_subject(self.judge.reference, self.judge.maker, self.timer, timing)
                 samples["reference"] += ref["event_ms"]
         assert last is not None
-        result = self._summarize(shape, dtype, samples)
+        result = self._summarize(shape, dtype, samples, rounds)
         result.rechecked = self._recheck(shape, dtype, last)
         self._flag_hidden_work(shape, dtype, samples, wall)
         return result
 
-    def _summarize(self, shape: Shape, dtype: str, samples: dict[str, list[float]]) -> CaseTiming:
+    def _summarize(
+        self,
+        shape: Shape,
+        dtype: str,
+        samples: dict[str, list[float]],
+        rounds: dict[str, list[list[float]]],
+    ) -> CaseTiming:
         """Medians, the speedup with its interval, and achieved rates against the ceilings."""
         cand = summarize(samples["candidate"])
-        point, low, high = speedup_ci(samples["baseline"], samples["candidate"], self.rng)
+        point, low, high = paired_speedup_ci(rounds["baseline"], rounds["candidate"], self.rng)
         result = CaseTiming(
             shape=list(shape),
             dtype=dtype,

@@ -56,6 +56,30 @@ def speedup_ci(
     return point, quantile(ratios, tail), quantile(ratios, 1.0 - tail)
 
 
+def paired_speedup_ci(
+    baseline_rounds: Sequence[Sequence[float]],
+    candidate_rounds: Sequence[Sequence[float]],
+    rng: random.Random,
+    resamples: int = 2000,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """(point, low, high) of the speedup, bootstrapping whole rounds in pairs.
+
+    Calls within one round share clocks and neighbours, so treating them as independent gives
+    intervals too narrow to trust. Each round times baseline and candidate back to back; the
+    per-round ratio cancels drift between rounds, and the bootstrap draws whole rounds.
+    """
+    if len(baseline_rounds) != len(candidate_rounds) or not baseline_rounds:
+        raise ValueError("need the same, non-zero number of baseline and candidate rounds")
+    for b, c in zip(baseline_rounds, candidate_rounds, strict=True):
+        _check_times(b, "baseline")
+        _check_times(c, "candidate")
+    ratios = [median(b) / median(c) for b, c in zip(baseline_rounds, candidate_rounds, strict=True)]
+    draws = [median(rng.choices(ratios, k=len(ratios))) for _ in range(resamples)]
+    tail = (1.0 - level) / 2.0
+    return median(ratios), quantile(draws, tail), quantile(draws, 1.0 - tail)
+
+
 def _resampled_ratio(
     baseline_ms: Sequence[float], candidate_ms: Sequence[float], rng: random.Random
 ) -> float:

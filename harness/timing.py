@@ -11,6 +11,10 @@ import torch
 _L2_FLOOR_BYTES = 64 * 2**20
 
 
+# About 100-150 us of GPU spin at H100/H200 clocks: longer than a Python launch of a Triton kernel.
+LAUNCH_COVER_CYCLES = 200_000
+
+
 class TimingUnavailable(RuntimeError):
     """Raised where nothing can be timed (no CUDA device)."""
 
@@ -86,7 +90,11 @@ class Timer:
 
     def _time_one(self, fn: Callable[[], object]) -> tuple[float, float, object]:
         """Flush L2, time one call, synchronize the whole device; (event ms, wall ms, result)."""
-        self._flush.zero_()  # no synchronize here: the flush hides launch overhead, as in do_bench
+        self._flush.zero_()
+        # Keep the GPU busy while the host launches the call, so the start event fires only once
+        # the launch is queued. Without this cover, host launch latency (Triton's Python launcher,
+        # slowed further by any other process on the CPU or GPU) leaks into short kernels' times.
+        torch.cuda._sleep(LAUNCH_COVER_CYCLES)  # type: ignore[no-untyped-call]
         wall_start = time.perf_counter()
         self._start.record()
         result = fn()

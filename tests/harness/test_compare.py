@@ -317,10 +317,10 @@ def test_large_cuda_outputs_are_compared_on_the_gpu() -> None:
 
 
 def test_values_beyond_the_dtype_range_may_be_inf() -> None:
-    ref = torch.tensor([70000.0, -70000.0, 1.0], dtype=torch.float64)
-    out = torch.tensor([float("inf"), float("-inf"), 1.0], dtype=torch.float16)
+    ref = torch.tensor([70000.0, -70000.0, 65530.0, 1.0], dtype=torch.float64)
+    out = torch.tensor([float("inf"), float("-inf"), 65504.0, 1.0], dtype=torch.float16)
     assert compare_outputs([out], [ref], [torch.float16], tolerance_for("float16", {})).passed
-    wrong_sign = torch.tensor([float("-inf"), float("-inf"), 1.0], dtype=torch.float16)
+    wrong_sign = torch.tensor([float("-inf"), float("-inf"), 65504.0, 1.0], dtype=torch.float16)
     assert not compare_outputs(
         [wrong_sign], [ref], [torch.float16], tolerance_for("float16", {})
     ).passed

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from harness.evaluation import Timing
-from harness.stats import median, quantile, speedup_ci, summarize
+from harness.stats import median, paired_speedup_ci, quantile, speedup_ci, summarize
 
 
 @pytest.mark.parametrize(
@@ -87,3 +87,25 @@ def test_speedup_ci_rejects_empty_or_nonpositive_times(
 ) -> None:
     with pytest.raises(ValueError):
         speedup_ci(baseline, candidate, random.Random(0))
+
+
+def test_paired_interval_widens_when_rounds_disagree() -> None:
+    rng = random.Random(7)
+    steady_b = [[1.0 + 0.001 * i for i in range(10)] for _ in range(10)]
+    steady_c = [[0.5 + 0.001 * i for i in range(10)] for _ in range(10)]
+    point, low, high = paired_speedup_ci(steady_b, steady_c, rng)
+    assert low <= point <= high and high - low < 0.02 and point == pytest.approx(2.0, rel=0.01)
+    # Rounds that drift together (a slow clock hits both sides of a round) still give ~2x...
+    drift = [1.0 + 0.3 * (r % 3) for r in range(10)]
+    b = [[x * d for x in row] for row, d in zip(steady_b, drift, strict=True)]
+    c = [[x * d for x in row] for row, d in zip(steady_c, drift, strict=True)]
+    assert paired_speedup_ci(b, c, rng)[0] == pytest.approx(2.0, rel=0.01)
+    # ...while rounds whose ratios disagree give a wide interval that admits no false precision.
+    noisy_c = [[x * (1.0 + 0.4 * (r % 2)) for x in row] for r, row in enumerate(steady_c)]
+    _, low, high = paired_speedup_ci(steady_b, noisy_c, rng)
+    assert low < 1.5 and high > 1.95
+
+
+def test_paired_interval_rejects_unpaired_rounds() -> None:
+    with pytest.raises(ValueError, match="same, non-zero number"):
+        paired_speedup_ci([[1.0]], [], random.Random(0))

@@ -1,0 +1,104 @@
+"""Tests for `bot.cli`: the real `kevolve check` command, run as a process; exit codes and text."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = "examples/demo"
+SOFTMAX = "examples/kernelbench/softmax.py"
+REJECTED = "tests/corpus/softmax/getattr_smuggle.py"
+GOOD = "tests/corpus/kernelbench/softmax__good_online.py"
+OPS = "softmax, rmsnorm, bias_gelu, matmul_bias_relu"
+
+
+def kevolve(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
+    """`kevolve check ARGS` from the repository root, with its cache under `cache`."""
+    env = {**os.environ, "KEVOLVE_CACHE_DIR": str(cache)}
+    argv = [sys.executable, "-m", "bot.cli", "check", *args]
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_rejected_candidate_exits_1_with_a_report(tmp_path: Path) -> None:
+    done = kevolve(DEMO, "--op", "softmax", "--candidate", REJECTED, cache=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith("softmax: REJECTED — line 18: getattr() ")
+    assert "static (line 18): torch computes with PyTorch" in done.stdout
+    assert done.stderr == ""
+
+
+def test_json_output_is_one_evaluation_object(tmp_path: Path) -> None:
+    done = kevolve(DEMO, "--op", "softmax", "--candidate", REJECTED, "--json", cache=tmp_path)
+    assert done.returncode == 1, done.stderr
+    data = json.loads(done.stdout)
+    assert {"verdict", "reason", "checks", "timings", "notes"} <= set(data)
+    assert data["verdict"] == "rejected" and data["reason"].startswith("line 18: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            [DEMO, "--op", "softmx", "--candidate", REJECTED],
+            f"no op named 'softmx' (declared: {OPS}). Fix: ",
+            id="unknown-op",
+        ),
+        pytest.param(
+            [DEMO, "--candidate", REJECTED],
+            f"4 ops are declared ({OPS}) and no --op was given. Fix: pass --op with one of",
+            id="several-ops",
+        ),
+        pytest.param(
+            [SOFTMAX, "--candidate", "tests/corpus/no_such_candidate.py"],
+            "cannot read candidate tests/corpus/no_such_candidate.py: No such file or directory",
+            id="missing-candidate",
+        ),
+        pytest.param(
+            ["tests/corpus", "--candidate", GOOD],
+            "has neither kevolve.toml nor pyproject.toml. Fix: ",
+            id="no-config",
+        ),
+        pytest.param(
+            [SOFTMAX, "--candidate", GOOD, "--trials", "3"],
+            "--trials must be at least 5",
+            id="too-few-trials",
+        ),
+    ],
+)
+def test_bad_input_exits_2_and_says_how_to_fix_it(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    done = kevolve(*args, cache=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("kevolve: error: ")
+    assert message in done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.xfail(strict=True, reason="a non-UTF-8 candidate escapes as a traceback (see report)")
+def test_undecodable_candidate_is_bad_input(tmp_path: Path) -> None:
+    candidate = tmp_path / "binary.py"
+    candidate.write_bytes(b"\xff\xfe\x00 not text")
+    done = kevolve(SOFTMAX, "--candidate", str(candidate), cache=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"kevolve: error: cannot read candidate {candidate}")
+
+
+def test_correct_candidate_on_cpu_exits_0_untimed(tmp_path: Path) -> None:
+    done = kevolve(
+        SOFTMAX, "--candidate", GOOD, "--device", "cpu", "--timeout", "60", cache=tmp_path
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert (
+        lines[0] == "softmax: CORRECT — correct on every case; nothing was timed (no CUDA device)"
+    )
+    assert "Note: no CUDA device: correctness was checked, nothing was timed" in lines
+    assert "Timing" not in done.stdout
+    assert done.stderr == ""

@@ -1,0 +1,130 @@
+"""Tests for `harness.client`: the real worker's refusals, deaths and hangs become `Failure`s."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import struct
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.client import WorkerClient
+from harness.evaluation import Verdict
+from harness.problem import problem_to_dict
+from harness.sandbox import Limits, clean_env, harness_pythonpath
+from harness.spec import load_problems
+from harness.subject import Failure
+
+ROOT = Path(__file__).resolve().parents[2]
+SOFTMAX = ROOT / "examples" / "kernelbench" / "softmax.py"
+GOOD = ROOT / "tests" / "corpus" / "kernelbench" / "softmax__good_online.py"
+STARTUP = 120.0  # seconds a fresh worker may take to import torch and triton
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[WorkerClient]:
+    """A jailed worker on the CPU, stopped after the test."""
+    env = clean_env({"PYTHONPATH": harness_pythonpath(), "TRITON_INTERPRET": "1"}, os.environ)
+    client = WorkerClient(env, tmp_path, Limits())
+    yield client
+    client.close()
+
+
+def load_request(candidate: Path) -> dict[str, Any]:
+    """A `load` of `candidate` as the KernelBench softmax solution, on the CPU."""
+    [problem] = load_problems(SOFTMAX)
+    return {
+        "op": "load",
+        "problem": problem_to_dict(problem),
+        "path": str(candidate),
+        "device": "cpu",
+        "init_seed": 0,
+    }
+
+
+def forger(directory: Path, payload: bytes) -> Path:
+    """A candidate that writes `payload` straight onto the worker's reply descriptor at import."""
+    path = directory / "forger.py"
+    path.write_text(f"import os, sys\nos.write(int(sys.argv[1]), {payload!r})\n")
+    return path
+
+
+def forged_frame(header: dict[str, Any]) -> bytes:
+    """A well-formed reply frame, as `harness.channel` would write it."""
+    head = json.dumps({**header, "_blobs": []}).encode()
+    return struct.pack("<Q", len(head)) + head
+
+
+def failure(worker: WorkerClient, what: str, timeout: float) -> Failure:
+    """The `Failure` that waiting for the next reply raises."""
+    with pytest.raises(Failure) as info:
+        worker.receive(what, timeout)
+    return info.value
+
+
+def test_loaded_worker_reports_its_sandbox(worker: WorkerClient) -> None:
+    reply, blobs = worker.request(load_request(GOOD), "loading", STARTUP)
+    assert reply["ok"] is True and blobs == []
+    assert reply["sandbox"].startswith("network:")
+
+
+def test_request_before_load_is_refused_and_the_worker_lives_on(worker: WorkerClient) -> None:
+    run = {
+        "op": "run",
+        "shape": [],
+        "dtype": "float32",
+        "trial": {"seed": 0, "distribution": "normal"},
+    }
+    worker.send(run)
+    refusal = failure(worker, "running", STARTUP)
+    assert refusal.verdict is Verdict.CRASHED
+    assert refusal.message == "worker received a request before 'load'"
+    assert refusal.line is None
+    assert worker.request({"op": "kernels"}, "reading kernels", STARTUP) == (
+        {"ok": True, "kernels": []},
+        [],
+    )
+
+
+def test_killed_worker_is_a_crash_that_says_how_it_died(worker: WorkerClient) -> None:
+    killer = threading.Timer(0.5, os.killpg, (worker.child.proc.pid, signal.SIGKILL))
+    killer.start()
+    death = failure(worker, "the wait", STARTUP)
+    killer.join()
+    assert death.verdict is Verdict.CRASHED
+    assert death.message.startswith(
+        "the candidate's process died during the wait (killed by SIGKILL)"
+    )
+
+
+def test_missed_deadline_is_a_timeout_and_kills_the_worker(worker: WorkerClient) -> None:
+    late = failure(worker, "the idle wait", 0.2)
+    assert late.verdict is Verdict.TIMEOUT
+    assert late.message.startswith("the idle wait did not finish within 0.2 s; the candidate was")
+    assert worker.child.exit_description() == "killed by SIGKILL"
+
+
+def test_garbage_on_the_reply_channel_is_a_crash(worker: WorkerClient, tmp_path: Path) -> None:
+    worker.send(load_request(forger(tmp_path, (2**40).to_bytes(8, "little"))))
+    worker.child.stdin.close()  # no further requests: the worker exits after its reply
+    garbage = failure(worker, "loading", STARTUP)
+    assert garbage.verdict is Verdict.CRASHED
+    assert garbage.message.startswith(
+        f"the worker sent garbage during loading (frame header of {2**40} bytes exceeds"
+    )
+
+
+@pytest.mark.xfail(strict=True, reason="receive trusts the worker's verdict (see report)")
+@pytest.mark.parametrize("verdict", ["correct", "bogus"])
+def test_worker_cannot_hand_itself_a_verdict(
+    worker: WorkerClient, tmp_path: Path, verdict: str
+) -> None:
+    frame = forged_frame({"ok": False, "verdict": verdict, "message": "forged"})
+    worker.send(load_request(forger(tmp_path, frame)))
+    forged = failure(worker, "loading", STARTUP)
+    assert forged.verdict is Verdict.CRASHED

@@ -1,0 +1,184 @@
+"""Tests for `harness.sandbox` and `harness.jail`: children get a clean environment, die whole,
+report how they ended, and under `Limits` run with rlimits and without the network."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from harness.sandbox import PASSTHROUGH, Child, Limits, clean_env, harness_pythonpath, spawn
+
+PROBE = """\
+import ctypes, errno, json, os, socket, subprocess, sys, time
+from pathlib import Path
+
+action, args = sys.argv[1], sys.argv[2:]
+if action == "env":
+    print(json.dumps(dict(os.environ)))
+elif action == "segv":
+    ctypes.string_at(0)
+elif action == "abort":
+    os.abort()
+elif action == "exit":
+    print("bye " * 100)
+    sys.exit(int(args[0]))
+elif action == "grandchild":
+    sleeper = subprocess.Popen(["sleep", "1000"])
+    Path(args[0] + ".tmp").write_text(str(sleeper.pid))
+    os.rename(args[0] + ".tmp", args[0])
+    time.sleep(1000)
+elif action == "connect":
+    try:
+        socket.create_connection(("127.0.0.1", int(args[0])), timeout=5).close()
+        result = "connected"
+    except OSError as exc:
+        result = errno.errorcode.get(exc.errno, repr(exc))
+    print(json.dumps({"sandbox": os.environ.get("KEVOLVE_SANDBOX", ""), "result": result}))
+elif action == "write":
+    try:
+        Path("big.bin").write_bytes(b"x" * int(args[0]))
+        print("written")
+    except OSError as exc:
+        print(errno.errorcode[exc.errno])
+"""
+SECRETS = {
+    "GITHUB_TOKEN": "ghp_s3cret",
+    "OPENAI_API_KEY": "sk-s3cret",
+    "AWS_SECRET_ACCESS_KEY": "aws-s3cret",
+}
+
+
+@pytest.fixture
+def probe(tmp_path: Path) -> Path:
+    """A directory holding the probe module; children started there import it."""
+    (tmp_path / "kevolve_probe.py").write_text(PROBE)
+    return tmp_path
+
+
+def start(
+    cwd: Path, *args: str, limits: Limits | None = None, source: Mapping[str, str] = os.environ
+) -> Child:
+    """The probe running `args` in `cwd`, with only the variables `clean_env` lets through."""
+    path = os.pathsep.join([str(cwd), harness_pythonpath()])
+    env = clean_env({"PYTHONPATH": path}, source)
+    return spawn("kevolve_probe", args, env=env, cwd=cwd, limits=limits)
+
+
+def output(child: Child) -> str:
+    """Everything the child printed, once it has exited."""
+    child.proc.wait(timeout=30)
+    return child.log_tail()
+
+
+def wait_until_gone(pid: int, seconds: float = 5.0) -> bool:
+    """True once `pid` no longer exists or is a zombie no one has reaped yet."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (ProcessLookupError, FileNotFoundError):
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_clean_env_keeps_only_passthrough_variables_and_extra() -> None:
+    source = {"PATH": "/usr/bin", "LANG": "C.UTF-8", "HOME": "/root", **SECRETS}
+    env = clean_env({"PYTHONPATH": "/opt/k", "LANG": "en_US.UTF-8"}, source)
+    assert env == {"PATH": "/usr/bin", "LANG": "en_US.UTF-8", "PYTHONPATH": "/opt/k"}
+
+
+def test_secrets_in_the_parent_env_never_reach_a_child(probe: Path) -> None:
+    source = {**os.environ, "PATH": "/usr/local/bin:/usr/bin:/bin", **SECRETS}
+    log = output(start(probe, "env", limits=Limits(), source=source))
+    child_env = json.loads(log)
+    assert child_env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
+    assert not set(SECRETS) & set(child_env)
+    assert not any(value in log for value in SECRETS.values())
+    allowed = {*PASSTHROUGH, "PYTHONPATH", "KEVOLVE_SANDBOX", "LC_CTYPE"}
+    assert set(child_env) <= allowed, set(child_env) - allowed
+
+
+def test_jailed_child_is_told_its_network_state(probe: Path) -> None:
+    assert json.loads(output(start(probe, "env", limits=Limits())))["KEVOLVE_SANDBOX"].startswith(
+        "network:"
+    )
+    assert "KEVOLVE_SANDBOX" not in json.loads(output(start(probe, "env")))
+
+
+@pytest.mark.parametrize(
+    ("action", "ending"), [("segv", "killed by SIGSEGV"), ("abort", "killed by SIGABRT")]
+)
+def test_signal_deaths_are_named_through_the_jail(probe: Path, action: str, ending: str) -> None:
+    child = start(probe, action, limits=Limits())
+    child.proc.wait(timeout=30)
+    assert child.exit_description() == ending
+
+
+def test_exit_status_and_log_tail(probe: Path) -> None:
+    child = start(probe, "exit", "3")
+    log = output(child)
+    assert child.exit_description() == "exit status 3"
+    assert log.startswith("bye bye") and len(log) == 401
+    assert child.log_tail(limit=5) == "bye \n"
+
+
+def test_kill_takes_the_whole_process_group(probe: Path) -> None:
+    pid_file = probe / "sleeper.pid"
+    child = start(probe, "grandchild", str(pid_file))
+    try:
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        sleeper = int(pid_file.read_text())
+        assert child.exit_description() == "still running"
+        assert os.getsid(child.proc.pid) == child.proc.pid  # leads its own session
+        assert os.getpgid(sleeper) == child.proc.pid
+        child.kill()
+        assert child.exit_description() == "killed by SIGKILL"
+        assert wait_until_gone(sleeper)
+    finally:
+        child.kill()
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    """The port of a loopback TCP listener open for the test."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        yield server.getsockname()[1]
+
+
+def test_loopback_is_reachable_without_the_jail(probe: Path, listener: int) -> None:
+    report = json.loads(output(start(probe, "connect", str(listener))))
+    assert report == {"sandbox": "", "result": "connected"}
+
+
+def test_jail_cuts_the_network(probe: Path, listener: int) -> None:
+    report = json.loads(output(start(probe, "connect", str(listener), limits=Limits())))
+    if report["sandbox"].startswith("network:shared"):
+        pytest.skip(f"this host forbids network namespaces ({report['sandbox']})")
+    assert report["sandbox"].startswith("network:isolated")
+    assert report["result"] in {"ENETUNREACH", "ECONNREFUSED"}
+
+
+@pytest.mark.parametrize(("size", "result"), [(1000, "written"), (8192, "EFBIG")])
+def test_file_size_limit_stops_large_writes(probe: Path, size: int, result: str) -> None:
+    limits = Limits(file_bytes=4096, isolate_network=False)
+    assert output(start(probe, "write", str(size), limits=limits)).strip() == result
+    assert (probe / "big.bin").stat().st_size <= 4096
+
+
+def test_kill_after_exit_is_harmless(probe: Path) -> None:
+    child = start(probe, "exit", "0")
+    child.proc.wait(timeout=30)
+    child.kill()  # the process group is gone: nothing to signal, nothing raised
+    assert child.exit_description() == "exit status 0"
