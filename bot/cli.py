@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--candidate", type=Path, required=True, help="candidate module (.py)")
     check.add_argument("--op", help="which op of the repo config (needed when there are several)")
-    check.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    check.add_argument(
+        "--device", default="auto", type=_device, help="cpu, cuda, cuda:N or auto (default)"
+    )
     check.add_argument(
         "--timeout",
         type=float,
@@ -60,6 +63,8 @@ def run_check(args: argparse.Namespace) -> int:
             f"cannot read candidate {args.candidate}: {exc.strerror}. Fix: pass "
             f"--candidate PATH to an existing Python file"
         )
+    if args.timeout <= 0:
+        return _usage_error("--timeout must be a positive number of seconds")
     if args.trials < 5:
         return _usage_error("--trials must be at least 5 (the last trial uses a secret seed)")
     options = EvalOptions(
@@ -76,6 +81,13 @@ def run_check(args: argparse.Namespace) -> int:
         return _usage_error(str(exc))
     print(json.dumps(ev.to_dict(), indent=2) if args.json else render(ev), end="\n")
     return EXIT_CORRECT if ev.ok else EXIT_VERDICT
+
+
+def _device(text: str) -> str:
+    """An argparse type: the device names `kevolve check` understands."""
+    if re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
+        return text
+    raise argparse.ArgumentTypeError(f"unknown device {text!r}; use cpu, cuda, cuda:N or auto")
 
 
 def _usage_error(message: str) -> int:

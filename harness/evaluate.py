@@ -27,6 +27,10 @@ from harness.screen import screen
 class HarnessError(Exception):
     """The harness itself (or the problem's trusted code) failed; not the candidate's fault."""
 
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail  # a traceback or log, for debugging; not for end users
+
 
 @dataclass(frozen=True)
 class EvalOptions:
@@ -147,10 +151,10 @@ def _request(problem: Problem, candidate: Path, options: EvalOptions) -> dict[st
 def _parse(text: str, log: str) -> Evaluation:
     """The judge's answer as an `Evaluation`; `HarnessError` if the judge itself failed."""
     if not text:
-        raise HarnessError(f"the judge process ended without an answer; its log:\n{log}")
+        raise HarnessError("the judge process ended without an answer", log)
     data = json.loads(text)
     if "error" in data:
-        raise HarnessError(f"the judge failed: {data['error']}\n{data.get('traceback', '')}")
+        raise HarnessError(f"the judge failed: {data['error']}", str(data.get("traceback", "")))
     return evaluation_from_dict(data)
 
 

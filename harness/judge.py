@@ -265,6 +265,9 @@ def _resolve_device(name: str) -> str:
     """ "auto" becomes the first GPU when there is one, else the CPU (Triton's interpreter)."""
     if name == "auto":
         return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} was asked for but no CUDA GPU is visible; "
+                         f"use --device cpu (Triton's interpreter) or run on a GPU host")
     return "cuda:0" if name == "cuda" else name
 
 

@@ -38,24 +38,6 @@ def summarize(samples_ms: Sequence[float]) -> Timing:
     )
 
 
-def speedup_ci(
-    baseline_ms: Sequence[float],
-    candidate_ms: Sequence[float],
-    rng: random.Random,
-    resamples: int = 2000,
-    level: float = 0.95,
-) -> tuple[float, float, float]:
-    """(point, low, high): median(baseline)/median(candidate), percentile bootstrap interval."""
-    _check_times(baseline_ms, "baseline")
-    _check_times(candidate_ms, "candidate")
-    if resamples < 1 or not 0.0 < level < 1.0:
-        raise ValueError(f"need resamples >= 1 and 0 < level < 1, got {resamples}, {level}")
-    point = median(baseline_ms) / median(candidate_ms)
-    ratios = [_resampled_ratio(baseline_ms, candidate_ms, rng) for _ in range(resamples)]
-    tail = (1.0 - level) / 2.0
-    return point, quantile(ratios, tail), quantile(ratios, 1.0 - tail)
-
-
 def paired_speedup_ci(
     baseline_rounds: Sequence[Sequence[float]],
     candidate_rounds: Sequence[Sequence[float]],
@@ -78,15 +60,6 @@ def paired_speedup_ci(
     draws = [median(rng.choices(ratios, k=len(ratios))) for _ in range(resamples)]
     tail = (1.0 - level) / 2.0
     return median(ratios), quantile(draws, tail), quantile(draws, 1.0 - tail)
-
-
-def _resampled_ratio(
-    baseline_ms: Sequence[float], candidate_ms: Sequence[float], rng: random.Random
-) -> float:
-    """The median ratio of one bootstrap resample, each list drawn with replacement on its own."""
-    baseline = rng.choices(baseline_ms, k=len(baseline_ms))
-    candidate = rng.choices(candidate_ms, k=len(candidate_ms))
-    return median(baseline) / median(candidate)
 
 
 def _check_times(samples: Sequence[float], name: str) -> None:
