@@ -58,6 +58,11 @@ def run_check(args: argparse.Namespace) -> int:
         source = args.candidate.read_text()
     except SpecError as exc:
         return _usage_error(str(exc))
+    except UnicodeDecodeError:
+        return _usage_error(
+            f"cannot read candidate {args.candidate}: it is not UTF-8 text. Fix: pass "
+            f"--candidate PATH to a Python source file"
+        )
     except OSError as exc:
         return _usage_error(
             f"cannot read candidate {args.candidate}: {exc.strerror}. Fix: pass "

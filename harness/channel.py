@@ -43,8 +43,8 @@ def recv(stream: IO[bytes]) -> tuple[dict[str, Any], list[bytes]]:
         header = json.loads(_read_exact(stream, size))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ChannelCorrupt(f"frame header is not JSON: {exc}") from exc
-    sizes = header.pop("_blobs", []) if isinstance(header, dict) else None
-    if not isinstance(sizes, list) or not all(isinstance(n, int) and n >= 0 for n in sizes):
+    sizes = header.pop("_blobs", None) if isinstance(header, dict) else None
+    if not isinstance(sizes, list) or not all(type(n) is int and n >= 0 for n in sizes):
         raise ChannelCorrupt("frame header lacks a valid blob list")
     if sum(sizes) > MAX_FRAME_BYTES:
         raise ChannelCorrupt(f"frame of {sum(sizes)} bytes exceeds {MAX_FRAME_BYTES}")

@@ -16,6 +16,10 @@ from harness.sandbox import Child, Limits, spawn
 from harness.subject import Failure
 
 Reply = tuple[dict[str, Any], list[bytes]]
+# The only verdicts a worker gives; any other verdict in a reply is forged or garbage.
+WORKER_VERDICTS = {
+    v.value: v for v in (Verdict.COMPILE_ERROR, Verdict.RUNTIME_ERROR, Verdict.CRASHED)
+}
 
 
 class WorkerClient:
@@ -61,11 +65,7 @@ class WorkerClient:
             raise self._death(what, item)
         header, blobs = item
         if not header.get("ok"):
-            verdict = Verdict(header.get("verdict", Verdict.RUNTIME_ERROR.value))
-            line = header.get("line")
-            raise Failure(
-                verdict, str(header.get("message", "")), line if isinstance(line, int) else None
-            )
+            raise self._refusal(what, header)
         return header, blobs
 
     def request(self, request: dict[str, Any], what: str, timeout: float) -> Reply:
@@ -79,8 +79,24 @@ class WorkerClient:
             self.child.stdin.close()
         self.child.kill()
 
+    def _refusal(self, what: str, header: dict[str, Any]) -> Failure:
+        """The worker's reported `Failure`, or a crash if it claims a verdict it cannot give."""
+        verdict = WORKER_VERDICTS.get(str(header.get("verdict")))
+        if verdict is None:
+            self.child.kill()
+            claimed = str(header.get("verdict"))[:40]
+            return Failure(
+                Verdict.CRASHED, f"the worker sent an invalid verdict during {what} ({claimed!r})"
+            )
+        line = header.get("line")
+        return Failure(
+            verdict, str(header.get("message", "")), line if isinstance(line, int) else None
+        )
+
     def _death(self, what: str, cause: BaseException) -> Failure:
         """A `Failure` describing how the worker died during `what`."""
+        if isinstance(cause, channel.ChannelCorrupt):
+            self.child.kill()  # the channel is unusable; waiting for an exit only wastes time
         try:
             self.child.proc.wait(timeout=10)
         except Exception:  # noqa: BLE001 - a wedged process is killed below either way

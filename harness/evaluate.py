@@ -49,7 +49,7 @@ class EvalOptions:
 
 def evaluate(problem: Problem, source: str, options: EvalOptions) -> Evaluation:
     """The verdict on `source` as a candidate for `problem`."""
-    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     early = _static_verdict(problem, source)
     if early is not None:
         early.candidate_hash = digest
@@ -66,7 +66,19 @@ def evaluate(problem: Problem, source: str, options: EvalOptions) -> Evaluation:
 def _static_verdict(problem: Problem, source: str) -> Evaluation | None:
     """A verdict from the source alone: a syntax error or constructs no kernel module needs."""
     try:
+        source.encode("utf-8")
+        if "\0" in source:
+            raise ValueError("it contains NUL bytes")
         compile(source, "candidate.py", "exec")
+    except (UnicodeEncodeError, ValueError) as exc:  # lone surrogates, NUL bytes
+        message = f"the source is not valid Python text: {exc}"
+        return Evaluation(
+            verdict=Verdict.COMPILE_ERROR,
+            reason=message,
+            problem=problem.name,
+            device="none",
+            diagnostics=[Diagnostic("compile", message)],
+        )
     except SyntaxError as exc:
         message = f"syntax error at line {exc.lineno}: {exc.msg}"
         return Evaluation(

@@ -36,10 +36,12 @@ def apply_limits(limits: dict[str, Any]) -> None:
             resource.setrlimit(which, (cap, cap))
 
 
-def die_with_parent() -> None:
-    """Ask the kernel to SIGKILL us when the judge that started us dies."""
+def die_with_parent(parent: int | None) -> None:
+    """Ask the kernel to SIGKILL us when the judge that started us dies (or has died already)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)  # the parent died before the request to outlive it took effect
 
 
 def isolate_network() -> str:
@@ -72,7 +74,7 @@ def main() -> None:
     """Apply the limits given as JSON in argv[1], then exec argv[3:] (argv[2] is '--')."""
     limits = json.loads(sys.argv[1])
     command = sys.argv[3:]
-    die_with_parent()
+    die_with_parent(limits.get("parent_pid"))
     state = isolate_network() if limits.get("isolate_network", True) else "network:shared"
     apply_limits(limits)
     os.environ["KEVOLVE_SANDBOX"] = state

@@ -266,8 +266,10 @@ def _resolve_device(name: str) -> str:
     if name == "auto":
         return "cuda:0" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} was asked for but no CUDA GPU is visible; "
-                         f"use --device cpu (Triton's interpreter) or run on a GPU host")
+        raise ValueError(
+            f"device {name!r} was asked for but no CUDA GPU is visible; "
+            f"use --device cpu (Triton's interpreter) or run on a GPU host"
+        )
     return "cuda:0" if name == "cuda" else name
 
 

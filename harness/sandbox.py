@@ -112,7 +112,8 @@ def spawn(
     """Start `python -m module args` in a new session, confined by `limits` if given."""
     argv = [sys.executable, "-m", module, *args]
     if limits is not None:
-        argv = [sys.executable, "-m", "harness.jail", json.dumps(asdict(limits)), "--", *argv]
+        spec = json.dumps({**asdict(limits), "parent_pid": os.getpid()})
+        argv = [sys.executable, "-m", "harness.jail", spec, "--", *argv]
     log_path = cwd / f"{module.rsplit('.', 1)[-1]}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(

@@ -69,6 +69,11 @@ def test_json_output_is_one_evaluation_object(tmp_path: Path) -> None:
             "--trials must be at least 5",
             id="too-few-trials",
         ),
+        pytest.param(
+            [SOFTMAX, "--candidate", GOOD, "--timeout", "0"],
+            "--timeout must be a positive number of seconds",
+            id="zero-timeout",
+        ),
     ],
 )
 def test_bad_input_exits_2_and_says_how_to_fix_it(
@@ -81,7 +86,12 @@ def test_bad_input_exits_2_and_says_how_to_fix_it(
     assert done.stdout == ""
 
 
-@pytest.mark.xfail(strict=True, reason="a non-UTF-8 candidate escapes as a traceback (see report)")
+def test_unknown_device_is_refused_by_the_parser(tmp_path: Path) -> None:
+    done = kevolve(SOFTMAX, "--candidate", GOOD, "--device", "tpu", cache=tmp_path)
+    assert done.returncode == 2
+    assert "argument --device: unknown device 'tpu'; use cpu, cuda, cuda:N or auto" in done.stderr
+
+
 def test_undecodable_candidate_is_bad_input(tmp_path: Path) -> None:
     candidate = tmp_path / "binary.py"
     candidate.write_bytes(b"\xff\xfe\x00 not text")

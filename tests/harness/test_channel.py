@@ -72,7 +72,6 @@ def test_invalid_blob_list_is_corrupt(head: bytes) -> None:
         recv(raw_frame(head, b"xyz"))
 
 
-@pytest.mark.xfail(strict=True, reason="recv defaults a missing '_blobs' to [] (see report)")
 def test_missing_blob_list_is_corrupt() -> None:
     with pytest.raises(ChannelCorrupt, match="blob list"):
         recv(raw_frame(b'{"op": "run"}'))

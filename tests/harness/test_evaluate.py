@@ -53,6 +53,14 @@ def test_syntax_error_is_a_compile_error_with_its_line() -> None:
 
 
 @pytest.mark.usefixtures("no_process")
+@pytest.mark.parametrize("source", ["x = 1\0\n", "x = '\udc80'\n"], ids=["nul", "surrogate"])
+def test_source_that_is_not_python_text_is_a_compile_error(source: str) -> None:
+    ev = evaluate(kernelbench("softmax"), source, CPU)
+    assert ev.verdict is Verdict.COMPILE_ERROR
+    assert ev.reason.startswith("the source is not valid Python text: ")
+
+
+@pytest.mark.usefixtures("no_process")
 def test_screen_findings_reject_with_the_first_line_and_a_count() -> None:
     ev = evaluate(kernelbench("softmax"), ESCAPES, CPU)
     assert ev.verdict is Verdict.REJECTED

@@ -109,9 +109,8 @@ def test_secrets_in_the_parent_env_never_reach_a_child(probe: Path) -> None:
 
 
 def test_jailed_child_is_told_its_network_state(probe: Path) -> None:
-    assert json.loads(output(start(probe, "env", limits=Limits())))["KEVOLVE_SANDBOX"].startswith(
-        "network:"
-    )
+    jailed = json.loads(output(start(probe, "env", limits=Limits())))
+    assert jailed["KEVOLVE_SANDBOX"].startswith("network:")
     assert "KEVOLVE_SANDBOX" not in json.loads(output(start(probe, "env")))
 
 
