@@ -13,15 +13,23 @@ class CliSettings:
     """What the command line takes from the environment."""
 
     cache_dir: Path  # measured device ceilings and other per-machine facts
+    llm_base_url: str | None  # KEVOLVE_LLM_BASE_URL
+    llm_model: str | None  # KEVOLVE_LLM_MODEL: "name" or "name:weight,name:weight"
+    llm_api_key: str  # KEVOLVE_LLM_API_KEY, else OPENAI_API_KEY
 
 
 def cli_settings(env: Mapping[str, str] | None = None) -> CliSettings:
     """Settings for the `kevolve` command from `env` (default: the process environment)."""
     env = os.environ if env is None else env
-    base = env.get("KEVOLVE_CACHE_DIR") or env.get("XDG_CACHE_HOME")
-    cache = Path(base) / "kevolve" if base and "KEVOLVE_CACHE_DIR" not in env else None
-    if "KEVOLVE_CACHE_DIR" in env:
+    if env.get("KEVOLVE_CACHE_DIR"):
         cache = Path(env["KEVOLVE_CACHE_DIR"])
-    if cache is None:
+    elif env.get("XDG_CACHE_HOME"):
+        cache = Path(env["XDG_CACHE_HOME"]) / "kevolve"
+    else:
         cache = Path(env.get("HOME", "/tmp")) / ".cache" / "kevolve"
-    return CliSettings(cache_dir=cache)
+    return CliSettings(
+        cache_dir=cache,
+        llm_base_url=env.get("KEVOLVE_LLM_BASE_URL") or None,
+        llm_model=env.get("KEVOLVE_LLM_MODEL") or None,
+        llm_api_key=env.get("KEVOLVE_LLM_API_KEY") or env.get("OPENAI_API_KEY") or "",
+    )

@@ -324,3 +324,12 @@ def test_values_beyond_the_dtype_range_may_be_inf() -> None:
     assert not compare_outputs(
         [wrong_sign], [ref], [torch.float16], tolerance_for("float16", {})
     ).passed
+
+
+def test_values_below_the_dtype_resolution_may_round_to_zero() -> None:
+    # GELU of a very negative input: the true value is beneath float16's smallest subnormal.
+    ref = torch.tensor([[-4.59e-16]], dtype=torch.float64)
+    out = torch.tensor([[-0.0]], dtype=torch.float16)
+    assert compare_outputs([out], [ref], [torch.float16], tolerance_for("float16", {})).passed
+    wrong = torch.tensor([[-6e-8]], dtype=torch.float16)  # one subnormal step too far
+    assert not compare_outputs([wrong], [ref], [torch.float16], tolerance_for("float16", {})).passed

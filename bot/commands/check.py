@@ -1,0 +1,83 @@
+"""`kevolve check`: judge one candidate kernel module."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from bot.commands.common import EXIT_CORRECT, EXIT_VERDICT, device_name, usage_error
+from bot.settings import cli_settings
+from harness.evaluate import EvalOptions, HarnessError, evaluate
+from harness.report import render
+from harness.spec import SpecError, load_problems, select
+
+
+def add_parser(sub: Any) -> None:
+    """Register the subcommand and its arguments."""
+    check = sub.add_parser(
+        "check",
+        help="judge one candidate kernel module",
+        description="Judge one candidate: correctness on CPU (Triton's "
+        "interpreter) or GPU, and timing against the baseline on a GPU.",
+    )
+    check.add_argument(
+        "spec",
+        type=Path,
+        help="a repo directory with [tool.kevolve] or "
+        "kevolve.toml, or a KernelBench-format .py file",
+    )
+    check.add_argument("--candidate", type=Path, required=True, help="candidate module (.py)")
+    check.add_argument("--op", help="which op of the repo config (needed when there are several)")
+    check.add_argument(
+        "--device", default="auto", type=device_name, help="cpu, cuda, cuda:N or auto (default)"
+    )
+    check.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds allowed for any one step of the candidate (default 120)",
+    )
+    check.add_argument("--trials", type=int, default=5, help="input trials per case (min 5)")
+    check.add_argument("--seed", type=int, default=0, help="seed of the public trials")
+    check.add_argument("--no-time", action="store_true", help="check correctness only")
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+    check.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """`kevolve check`: exit 0 exactly when the verdict is correct, 1 otherwise, 2 on bad input."""
+    try:
+        problem = select(load_problems(args.spec), args.op, args.spec)
+        source = args.candidate.read_text()
+    except SpecError as exc:
+        return usage_error(str(exc))
+    except UnicodeDecodeError:
+        return usage_error(
+            f"cannot read candidate {args.candidate}: it is not UTF-8 text. Fix: pass "
+            f"--candidate PATH to a Python source file"
+        )
+    except OSError as exc:
+        return usage_error(
+            f"cannot read candidate {args.candidate}: {exc.strerror}. Fix: pass "
+            f"--candidate PATH to an existing Python file"
+        )
+    if args.timeout <= 0:
+        return usage_error("--timeout must be a positive number of seconds")
+    if args.trials < 5:
+        return usage_error("--trials must be at least 5 (the last trial uses a secret seed)")
+    options = EvalOptions(
+        device=args.device,
+        timeout=args.timeout,
+        trials=args.trials,
+        base_seed=args.seed,
+        time=not args.no_time,
+        cache_dir=cli_settings().cache_dir,
+    )
+    try:
+        ev = evaluate(problem, source, options)
+    except HarnessError as exc:
+        return usage_error(str(exc))
+    print(json.dumps(ev.to_dict(), indent=2) if args.json else render(ev), end="\n")
+    return EXIT_CORRECT if ev.ok else EXIT_VERDICT

@@ -1,0 +1,135 @@
+"""`optimize`: one search for one problem, composed from its parts and summarized as a result."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.candidate import Elite
+from harness.evaluate import EvalOptions, evaluate
+from harness.evaluation import Evaluation
+from harness.llm import LLMConfig, LLMProposer
+from harness.problem import Problem
+from harness.prompt import PromptBuilder
+from harness.proposer import Proposer
+from harness.result import SearchResult, publish_gate
+from harness.search import Search, SearchConfig, Status
+from harness.store import Store
+from harness.tuner import TunerProposer
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "prompts"
+LLM_SHARE = 0.75  # of proposals, when an LLM is configured; the tuner takes the rest
+
+
+@dataclass(frozen=True)
+class OptimizeOptions:
+    """Everything `kevolve optimize` decides before the search starts."""
+
+    search: SearchConfig
+    evaluation: EvalOptions
+    state: Path
+    llm: LLMConfig | None = None
+    prompts: Path = TEMPLATES
+
+
+def optimize(
+    problem: Problem,
+    options: OptimizeOptions,
+    on_progress: Callable[[Status], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SearchResult:
+    """Run (or resume) the search and summarize it."""
+    proposers = _proposers(options, sleep)
+    store = Store(options.state)
+    try:
+        search = Search(
+            problem,
+            baseline_source(problem),
+            options.search,
+            proposers,
+            _evaluator(options.evaluation),
+            store,
+            on_progress=on_progress,
+        )
+        status = search.run()
+    finally:
+        store.close()
+    return summarize(problem, status, proposers, options)
+
+
+def baseline_source(problem: Problem) -> str:
+    """Generation zero: the repo's current kernel, or the KernelBench reference module."""
+    path = problem.kernel_path or problem.path(problem.reference)
+    return path.read_text()
+
+
+def summarize(
+    problem: Problem,
+    status: Status,
+    proposers: list[tuple[Proposer, float]],
+    options: OptimizeOptions,
+) -> SearchResult:
+    """The `SearchResult` of a finished (or stopped) search."""
+    best = status.best
+    ev: Evaluation | None = best.evaluation if best else None
+    llm = next((p for p, _ in proposers if isinstance(p, LLMProposer)), None)
+    usage = vars(llm.usage) if llm else {}
+    notes = []
+    if llm is None:
+        notes.append("no LLM configured: the tuner alone proposed candidates")
+    if not (ev and ev.timed):
+        notes.append("no GPU timing: a correctness-only dry run; nothing was ranked by speed")
+    gate = publish_gate(ev, is_seed=best is not None and best.candidate.proposer == "seed")
+    return SearchResult(
+        problem=problem.name,
+        device=options.evaluation.device,
+        timed=bool(ev and ev.timed),
+        evaluated=status.evaluated,
+        counts=dict(status.counts),
+        best=_best(best) if best else None,
+        baseline=status.baseline.to_dict() if status.baseline else None,
+        history=status.history,
+        hardware=ev.hardware if ev else None,
+        llm={"configured": llm is not None, **usage},
+        wall_s=round(status.elapsed_s, 3),
+        gpu_s=round(status.gpu_s, 3),
+        gate=gate,
+        stop_reason=status.stop_reason,
+        notes=notes,
+    )
+
+
+def _best(elite: Elite) -> dict[str, object]:
+    """The best elite as result data, its source included."""
+    c = elite.candidate
+    return {
+        "id": c.id,
+        "proposer": c.proposer,
+        "generation": c.generation,
+        "parents": list(c.parents),
+        "score": elite.score,
+        "source": c.source,
+        "evaluation": elite.evaluation.to_dict(),
+    }
+
+
+def _proposers(
+    options: OptimizeOptions, sleep: Callable[[float], None]
+) -> list[tuple[Proposer, float]]:
+    """The tuner always; the LLM too when one is configured."""
+    tuner: Proposer = TunerProposer()
+    if options.llm is None:
+        return [(tuner, 1.0)]
+    llm = LLMProposer(options.llm, PromptBuilder(options.prompts), sleep=sleep)
+    return [(llm, LLM_SHARE), (tuner, 1.0 - LLM_SHARE)]
+
+
+def _evaluator(options: EvalOptions) -> Callable[[Problem, str], Evaluation]:
+    """The harness's `evaluate` with these options bound."""
+
+    def judge(problem: Problem, source: str) -> Evaluation:
+        return evaluate(problem, source, options)
+
+    return judge
