@@ -24,6 +24,7 @@ from harness.benchmark import Benchmark
 from harness.client import WorkerClient
 from harness.compare import compare_outputs, identical, inputs_unchanged, tolerance_for
 from harness.evaluation import CaseCheck, Diagnostic, Evaluation, KernelInfo, Verdict
+from harness.gpulock import exclusive_gpu
 from harness.inputs import InputMaker, clone_all, trials, upcast
 from harness.problem import Problem, Shape, problem_from_dict, problem_to_dict
 from harness.sandbox import Limits, clean_env, harness_pythonpath
@@ -103,8 +104,11 @@ class Judge:
         reply, _ = worker.request({"op": "kernels"}, "reading kernel figures", self.req.timeout)
         self.ev.kernels = [KernelInfo(launches=0, **k) for k in reply["kernels"]]
         if self.device.type == "cuda" and self.req.time:
-            with self._phase("time"):
-                Benchmark(self, worker).run()
+            asked = time.perf_counter()
+            with exclusive_gpu(self.req.cache_dir, self.device.index or 0):
+                self.ev.phases["wait"] = round(time.perf_counter() - asked, 3)
+                with self._phase("time"):
+                    Benchmark(self, worker).run()
             self.ev.timed = True
             self.ev.reason = "correct on every case; timed against the baseline"
         else:
