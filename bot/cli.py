@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
-from bot.commands import check, optimize
+# Subcommand -> (module, one-line help). Only the chosen command's module is imported, so a GPU
+# host running `kevolve check` needs neither the web stack nor anything else it does not use.
+COMMANDS = {
+    "check": ("bot.commands.check", "judge one candidate kernel module"),
+    "optimize": ("bot.commands.optimize", "search for a faster kernel for one op"),
+    "serve": ("bot.commands.serve", "run the GitHub App (webhook service)"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for every subcommand."""
+def build_parser(chosen: str | None) -> argparse.ArgumentParser:
+    """The parser: full arguments for the chosen subcommand, a help line for the others."""
     parser = argparse.ArgumentParser(prog="kevolve", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (check, optimize):
-        command.add_parser(sub)
+    for name, (module, summary) in COMMANDS.items():
+        if name == chosen:
+            importlib.import_module(module).add_parser(sub)
+        else:
+            sub.add_parser(name, help=summary)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `kevolve` console command."""
-    args = build_parser().parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in args_list if not a.startswith("-")), None)
+    args = build_parser(chosen if chosen in COMMANDS else None).parse_args(args_list)
     code: int = args.run(args)
     return code
 

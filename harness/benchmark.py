@@ -17,7 +17,7 @@ import torch
 from harness.compare import compare_outputs, tolerance_for
 from harness.evaluation import CaseTiming, Verdict
 from harness.hardware import Ceilings, cached_ceilings, fingerprint
-from harness.inputs import Trial, load_attr, upcast
+from harness.inputs import Trial, load_attr
 from harness.problem import ProblemKind, Shape
 from harness.stats import median, paired_speedup_ci, summarize
 from harness.subject import Failure, Subject
@@ -177,13 +177,12 @@ class Benchmark:
         header, blobs = last
         outputs = decode(header["outputs"], blobs, self.device)
         inputs = self.judge.maker(shape, dtype, Trial(int(header["last_seed"]), "normal"))
-        expected = self.judge.reference.reference_outputs(upcast(inputs), "float64")
+        expected, working = self.judge.references(inputs)
         dtypes = [
             t.dtype for t in self.judge.reference(inputs, dtype) if isinstance(t, torch.Tensor)
         ]
-        result = compare_outputs(
-            outputs, expected, dtypes, tolerance_for(dtype, self.problem.tolerances)
-        )
+        tol = tolerance_for(dtype, self.problem.tolerances)
+        result = compare_outputs(outputs, expected, dtypes, tol, working)
         if not result.passed:
             raise Failure(
                 Verdict.INCORRECT,

@@ -94,14 +94,12 @@ def float64_copy(model: Any) -> Any:
     return copy.deepcopy(model).double()
 
 
-def upcast(values: Sequence[object]) -> list[object]:
-    """Floating-point tensors as float64 clones; other values unchanged (tensors cloned)."""
+def upcast(values: Sequence[object], dtype: torch.dtype = torch.float64) -> list[object]:
+    """Floating-point tensors as clones in `dtype`; other values unchanged (tensors cloned)."""
     out: list[object] = []
     for v in values:
         if isinstance(v, torch.Tensor):
-            out.append(
-                v.detach().to(torch.float64, copy=True) if v.is_floating_point() else v.clone()
-            )
+            out.append(v.detach().to(dtype, copy=True) if v.is_floating_point() else v.clone())
         else:
             out.append(v)
     return out

@@ -140,7 +140,7 @@ class Judge:
                 }
             )
             inputs = self.maker(shape, dtype, trial)  # the reference works meanwhile
-            expected = self.reference.reference_outputs(upcast(inputs), "float64")
+            expected, working = self.references(inputs)
             if i == 0:  # the dtypes outputs must have: the reference's at native precision
                 dtypes = [
                     o.dtype
@@ -153,7 +153,7 @@ class Judge:
             runs = _decode_runs(header, blobs, self.device)
             for outputs, after, run in runs:
                 self._judge_run(case, run, inputs, after)
-                result = compare_outputs(outputs, expected, dtypes, tol)
+                result = compare_outputs(outputs, expected, dtypes, tol, working)
                 _merge(case, result)
                 if not result.passed:
                     raise Failure(
@@ -165,6 +165,12 @@ class Judge:
                 self._determinism(shape, dtype, runs[0][0], runs[1][0])
             case.trials += 1
         case.passed = True
+
+    def references(self, inputs: list[object]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The reference in float64 (the answer) and in float32 (PyTorch's working precision)."""
+        exact = self.reference.reference_outputs(upcast(inputs), "float64")
+        working = self.reference.reference_outputs(upcast(inputs, torch.float32), "float32")
+        return exact, working
 
     def _judge_run(
         self, case: CaseCheck, run: dict[str, Any], inputs: list[object], after: list[object]

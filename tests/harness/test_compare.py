@@ -333,3 +333,17 @@ def test_values_below_the_dtype_resolution_may_round_to_zero() -> None:
     assert compare_outputs([out], [ref], [torch.float16], tolerance_for("float16", {})).passed
     wrong = torch.tensor([[-6e-8]], dtype=torch.float16)  # one subnormal step too far
     assert not compare_outputs([wrong], [ref], [torch.float16], tolerance_for("float16", {})).passed
+
+
+def test_a_candidate_may_stray_as_far_as_pytorchs_own_float32_reference() -> None:
+    # GELU far in the negative tail: through erf, float32 gives -0 where float64 gives -5.9e-9.
+    x = torch.tensor([[-6.0]], dtype=torch.float64)
+    exact = torch.nn.functional.gelu(x)
+    working = torch.nn.functional.gelu(x.float())
+    out = torch.zeros(1, 1, dtype=torch.bfloat16)
+    tol = tolerance_for("bfloat16", {})
+    assert not compare_outputs([out], [exact], [torch.bfloat16], tol).passed
+    assert compare_outputs([out], [exact], [torch.bfloat16], tol, [working]).passed
+    # The allowance is the float32 error, not a blank cheque: a far-off value still fails.
+    far = torch.full((1, 1), -1e-3, dtype=torch.bfloat16)
+    assert not compare_outputs([far], [exact], [torch.bfloat16], tol, [working]).passed

@@ -1,0 +1,108 @@
+"""The dispatcher: a background thread that hands stored deliveries to their handlers, in order."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from bot.storage import Delivery, Storage
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Delivery], None]
+FailureHook = Callable[[Delivery, str], None]
+
+_BATCH = 50
+
+
+class Dispatcher:
+    """Processes pending deliveries oldest first; survives handler errors and restarts."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        handlers: Mapping[str, Handler],
+        *,
+        on_failure: FailureHook | None = None,
+        poll_seconds: float = 5.0,
+    ) -> None:
+        self._storage = storage
+        self._handlers = dict(handlers)
+        self._on_failure = on_failure
+        self._poll = poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the thread; it first processes whatever was left pending (e.g. before a kill)."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._wake.set()
+        self._thread = threading.Thread(target=self._loop, name="kevolve-dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the thread to finish its current delivery and wait for it."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop.set()
+        self._wake.set()
+        thread.join(timeout)
+
+    def wake(self) -> None:
+        """Process pending deliveries now instead of at the next poll."""
+        self._wake.set()
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until nothing is pending; whether that happened within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        self.wake()
+        while self._storage.pending_deliveries(1):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def _loop(self) -> None:
+        """Wait for a wake-up or the poll interval, then process everything pending."""
+        while not self._stop.is_set():
+            self._wake.wait(self._poll)
+            self._wake.clear()
+            try:
+                self._process_pending()
+            except Exception:
+                log.exception("dispatcher: cannot read pending deliveries; retrying")
+                self._stop.wait(1.0)
+
+    def _process_pending(self) -> None:
+        """Process pending deliveries in batches until none is left or the thread must stop."""
+        while not self._stop.is_set():
+            batch = self._storage.pending_deliveries(_BATCH)
+            if not batch:
+                return
+            for delivery in batch:
+                if self._stop.is_set():
+                    return
+                self._process(delivery)
+
+    def _process(self, delivery: Delivery) -> None:
+        """Run the delivery's handler and record done or failed."""
+        handler = self._handlers.get(delivery.event)
+        try:
+            if handler is not None:
+                handler(delivery)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            log.exception(
+                "delivery %s (%s) failed: %s", delivery.delivery_id, delivery.event, error
+            )
+            self._storage.mark_delivery(delivery.delivery_id, "failed", error)
+            if self._on_failure is not None:
+                self._on_failure(delivery, error)
+            return
+        self._storage.mark_delivery(delivery.delivery_id, "done")

@@ -1,0 +1,192 @@
+"""Bot test fixtures: a real throwaway PostgreSQL server, and database URLs for both backends."""
+
+from __future__ import annotations
+
+import copy
+import glob
+import hashlib
+import hmac
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.settings import BotSettings, bot_settings
+
+_names = itertools.count()
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """A running PostgreSQL server on loopback, trusting local connections as `postgres`."""
+
+    bindir: Path
+    port: int
+
+    def new_database(self) -> str:
+        """Create an empty database; its SQLAlchemy URL."""
+        name = f"kevolve_{os.getpid()}_{next(_names)}"
+        _run([str(self.bindir / "createdb"), *self._where(), name])
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def _where(self) -> list[str]:
+        """Connection arguments for the client tools."""
+        return ["-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
+
+
+def _as_postgres() -> list[str]:
+    """The prefix that runs a server tool as the `postgres` OS user (initdb refuses root)."""
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+def _run(argv: list[str], as_postgres: bool = False, log: Path | None = None) -> None:
+    """Run a PostgreSQL tool; fail the test with its output (and the server log) when it fails."""
+    argv = _as_postgres() + argv if as_postgres else argv
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        server_log = log.read_text() if log is not None and log.exists() else ""
+        pytest.fail(
+            f"PostgreSQL tool failed: {' '.join(argv)}\n{done.stdout}\n{done.stderr}\n{server_log}",
+            pytrace=False,
+        )
+
+
+def _bindir() -> Path:
+    """The newest PostgreSQL server's bin directory; fails the test when none is installed."""
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
+        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
+    )
+    if not found:
+        pytest.fail(
+            "no PostgreSQL server under /usr/lib/postgresql/*/bin: install the `postgresql` "
+            "package (.ci/run does) to run the storage tests against PostgreSQL",
+            pytrace=False,
+        )
+    return Path(found[-1]).parent
+
+
+def _free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session, run as the `postgres` OS user, then removed."""
+    bindir = _bindir()
+    root = Path(tempfile.mkdtemp(prefix="kevolve-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    data, port = root / "data", _free_port()
+    options = (
+        f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} "
+        "-c fsync=off -c full_page_writes=off"
+    )
+    pg_ctl, log = str(bindir / "pg_ctl"), root / "server.log"
+    initdb = [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
+    try:
+        _run([*initdb, "-E", "UTF8", "--no-sync"], as_postgres=True)
+        start = [pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60", "start"]
+        _run(start, as_postgres=True, log=log)
+        yield PostgresServer(bindir, port)
+    finally:
+        stop = [pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]
+        subprocess.run(_as_postgres() + stop, capture_output=True, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database: a SQLite file, or a new database on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'kevolve.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.new_database()
+
+
+WEBHOOK_SECRET = "it's a secret to everybody"
+
+# A small, realistic push event (trimmed); GitHub's official example payloads replace it later.
+PUSH_PAYLOAD = {
+    "ref": "refs/heads/main",
+    "before": "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+    "after": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
+    "created": False,
+    "deleted": False,
+    "forced": False,
+    "compare": "https://github.com/octo-org/kernels/compare/6113728f27ae...0d1a26e67d8f",
+    "commits": [
+        {
+            "id": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
+            "message": "Speed up softmax",
+            "timestamp": "2025-01-02T03:04:05Z",
+            "author": {"name": "Mona", "email": "mona@example.com", "username": "octocat"},
+            "added": [],
+            "removed": [],
+            "modified": ["kernels/softmax.py"],
+        }
+    ],
+    "head_commit": {"id": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"},
+    "repository": {
+        "id": 186853002,
+        "name": "kernels",
+        "full_name": "octo-org/kernels",
+        "private": False,
+        "default_branch": "main",
+        "owner": {"login": "octo-org", "id": 6811672, "type": "Organization"},
+    },
+    "pusher": {"name": "octocat", "email": "mona@example.com"},
+    "sender": {"login": "octocat", "id": 21031067, "type": "User"},
+    "installation": {"id": 2311213},
+}
+
+
+Signer = Callable[[bytes, str, str], dict[str, str]]
+
+
+def _signed_headers(body: bytes, event: str, delivery_id: str) -> dict[str, str]:
+    """GitHub's webhook headers for `body`, signed with WEBHOOK_SECRET."""
+    digest = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "GitHub-Hookshot/044aadd",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery_id,
+        "X-GitHub-Hook-ID": "292430182",
+        "X-Hub-Signature-256": f"sha256={digest}",
+    }
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> BotSettings:
+    """Bot settings with the test secret and a SQLite file in `tmp_path`."""
+    return bot_settings(
+        {
+            "KEVOLVE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "KEVOLVE_DATABASE_URL": f"sqlite:///{tmp_path / 'kevolve.db'}",
+        }
+    )
+
+
+@pytest.fixture
+def sign() -> Signer:
+    """`sign(body, event, delivery_id)`: the headers GitHub sends, signed with the test secret."""
+    return _signed_headers
+
+
+@pytest.fixture
+def push_payload() -> dict[str, Any]:
+    """A fresh copy of the sample push payload."""
+    return copy.deepcopy(PUSH_PAYLOAD)

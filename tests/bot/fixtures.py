@@ -1,0 +1,226 @@
+"""Hand-built `SearchResult` dicts for the message tests: a timed H100 run and a CPU dry run."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from harness.evaluation import CaseCheck, CaseTiming, Evaluation, Timing, Verdict
+from harness.result import SearchResult, publish_gate
+
+REPRO = "kevolve check . --op softmax --candidate kernels/softmax.py --device cuda --seed 0"
+REPRO_CPU = "kevolve check . --op softmax --candidate kernels/softmax.py --device cpu --no-time"
+BEST_ID = "3f9c2a71d0be"
+SPEEDUPS = (1.42, 1.21)
+BEST_SCORE = math.sqrt(SPEEDUPS[0] * SPEEDUPS[1])  # 1.3108...
+
+H100 = {
+    "device": "cuda",
+    "name": "NVIDIA H100 80GB HBM3",
+    "capability": "9.0",
+    "memory_gib": 79.1,
+    "sm_count": 132,
+    "l2_bytes": 52428800,
+    "driver": "550.54.15",
+    "cuda": "12.4",
+    "torch": "2.5.1+cu124",
+    "triton": "3.1.0",
+    "python": "3.11.9",
+    "ceilings": {"copy_gbps": 2950.4, "matmul_tflops": 712.35},
+}
+CPU = {
+    "device": "cpu",
+    "cpu": "x86_64",
+    "torch": "2.5.1+cpu",
+    "triton": "3.1.0",
+    "python": "3.11.9",
+}
+LLM = {
+    "configured": True,
+    "prompt_tokens": 48213,
+    "completion_tokens": 9876,
+    "requests": 7,
+    "failures": 1,
+    "cost_usd": 0.5312,
+}
+_ERRORS = ((9.77e-4, 3.1e-3, 2.2e-4), (1.95e-3, 7.8e-3, 4.1e-4), (0.0, 0.0, 0.0))
+# (verdict, score) of each evaluation in order; the seed comes first.
+EVALUATIONS = [
+    ("correct", 1.0),
+    ("compile_error", None),
+    ("correct", 0.97),
+    ("correct", 1.08),
+    ("incorrect", None),
+    ("correct", 1.17),
+    ("timeout", None),
+    ("correct", 1.12),
+    ("correct", BEST_SCORE),
+    ("incorrect", None),
+]
+
+
+def _timing(median: float) -> Timing:
+    """Per-call times around a median, as the harness reports them."""
+    return Timing(
+        n=200, median_ms=median, q10_ms=median * 0.97, q90_ms=median * 1.04, min_ms=median * 0.95
+    )
+
+
+def _checks(dtypes: tuple[str, ...], scale: float) -> list[CaseCheck]:
+    """Three passing correctness cases, their errors multiplied by `scale`."""
+    shapes = ([4096, 1024], [8192, 4096], [1, 50257])
+    errors = [(a * scale, r * scale, n * scale) for a, r, n in _ERRORS]
+    return [
+        CaseCheck(
+            shape=s,
+            dtype=d,
+            trials=5,
+            passed=True,
+            max_abs=a,
+            max_rel=r,
+            rel_norm=n,
+            elements=math.prod(s),
+        )
+        for s, d, (a, r, n) in zip(shapes, dtypes, errors, strict=True)
+    ]
+
+
+def _timings() -> list[CaseTiming]:
+    """Two production cases, timed against the baseline and the eager reference."""
+    small = CaseTiming(
+        shape=[4096, 1024],
+        dtype="float16",
+        candidate=_timing(0.0060),
+        baseline=_timing(0.00852),
+        reference=_timing(0.0118),
+        speedup=SPEEDUPS[0],
+        speedup_ci=[1.38, 1.46],
+        bytes=16777216,
+        achieved_gbps=2796.2,
+        roofline_fraction=0.948,
+        rechecked=True,
+    )
+    large = CaseTiming(
+        shape=[8192, 4096],
+        dtype="float16",
+        candidate=_timing(0.0521),
+        baseline=_timing(0.0630),
+        reference=_timing(0.0712),
+        speedup=SPEEDUPS[1],
+        speedup_ci=[1.187, 1.234],
+        bytes=134217728,
+        achieved_gbps=2576.2,
+        roofline_fraction=0.873,
+        rechecked=True,
+    )
+    return [small, large]
+
+
+def _history(scores: list[tuple[str, float | None]]) -> list[dict[str, Any]]:
+    """The best score after each evaluation, as `Search` records it."""
+    history, best = [], None
+    for i, (verdict, value) in enumerate(scores, start=1):
+        if value is not None:
+            best = value if best is None else max(best, value)
+        history.append(
+            {
+                "evaluated": i,
+                "candidate": f"c{i:02d}",
+                "verdict": verdict,
+                "score": value,
+                "best_score": best,
+            }
+        )
+    return history
+
+
+def _result(
+    evaluation: Evaluation, history: list[dict[str, Any]], proposer: str, **fields: Any
+) -> SearchResult:
+    """A `SearchResult` whose best is `evaluation`, found in generation 3 by `proposer`."""
+    best = {
+        "id": BEST_ID,
+        "proposer": proposer,
+        "generation": 3,
+        "parents": ["a1b2c3d4e5f6"],
+        "score": history[-1]["best_score"],
+        "source": "# kernel\n",
+        "evaluation": evaluation.to_dict(),
+    }
+    counts: dict[str, int] = {}
+    for h in history:
+        counts[h["verdict"]] = counts.get(h["verdict"], 0) + 1
+    return SearchResult(
+        problem="softmax",
+        evaluated=len(history),
+        counts=counts,
+        best=best,
+        baseline=None,
+        history=history,
+        stop_reason="budget of 10 candidates spent",
+        gate=publish_gate(evaluation, is_seed=False),
+        **fields,
+    )
+
+
+def timed_result() -> dict[str, Any]:
+    """A timed H100 search: 10 evaluations, three checks, two timed cases, an LLM."""
+    ev = Evaluation(
+        verdict=Verdict.CORRECT,
+        reason="correct on 3 cases",
+        problem="softmax",
+        device="cuda",
+        timed=True,
+        candidate_hash=BEST_ID,
+        checks=_checks(("float16", "float16", "bfloat16"), 1.0),
+        timings=_timings(),
+        hardware=H100,
+    )
+    result = _result(
+        ev,
+        _history(EVALUATIONS),
+        "llm",
+        device="cuda",
+        timed=True,
+        hardware=H100,
+        llm=LLM,
+        wall_s=754.2,
+        gpu_s=41.73,
+    ).to_dict()
+    result["best"]["evaluation"]["timings"][0]["compile"] = vars(_timing(0.0079))
+    return result
+
+
+def untimed_result() -> dict[str, Any]:
+    """A correctness-only CPU run of the tuner alone: every correct candidate scores 1.0."""
+    scores = [(v, None if s is None else 1.0) for v, s in EVALUATIONS]
+    ev = Evaluation(
+        verdict=Verdict.CORRECT,
+        reason="correct on 3 cases",
+        problem="softmax",
+        device="cpu",
+        candidate_hash=BEST_ID,
+        checks=_checks(("float32", "float32", "float32"), 1e-4),
+        hardware=CPU,
+    )
+    notes = [
+        "no LLM configured: the tuner alone proposed candidates",
+        "no GPU timing: a correctness-only dry run; nothing was ranked by speed",
+    ]
+    return _result(
+        ev,
+        _history(scores),
+        "tuner",
+        device="cpu",
+        timed=False,
+        hardware=CPU,
+        llm={"configured": False},
+        wall_s=38.46,
+        gpu_s=0.0,
+        notes=notes,
+    ).to_dict()
+
+
+def failed_gate(result: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
+    """`result` with its publish gate failed for `reasons`."""
+    return {**result, "publish_gate": {"passed": False, "reasons": reasons}}

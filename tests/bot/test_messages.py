@@ -1,0 +1,222 @@
+"""What the bot posts: pinned pull request bodies, titles, commits, checks and comments."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+
+import pytest
+from jinja2 import UndefinedError
+
+from bot.messages import Messages, best_chart, duration, ms
+from bot.slash import Command
+from tests.bot import fixtures
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPECTED = Path(__file__).parent / "expected"
+
+
+@pytest.fixture
+def messages() -> Messages:
+    return Messages(ROOT / "templates" / "github")
+
+
+def _assert_pinned(text: str, name: str) -> None:
+    """`text` equals the expected file `name`, with a diff when it does not."""
+    path = EXPECTED / name
+    expected = path.read_text()
+    diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True)))
+    assert text == expected, f"message changed; if intended, rewrite {path}:\n{diff}"
+
+
+def _mermaid(body: str) -> list[str]:
+    """The lines of the body's one mermaid block."""
+    blocks = re.findall(r"^```mermaid\n(.*?)^```$", body, re.MULTILINE | re.DOTALL)
+    assert len(blocks) <= 1
+    return [line.strip() for line in blocks[0].splitlines()] if blocks else []
+
+
+def test_pr_body_is_pinned(messages: Messages) -> None:
+    _assert_pinned(messages.pr_body(fixtures.timed_result(), fixtures.REPRO), "pr_body.md")
+
+
+def test_untimed_pr_body_is_pinned(messages: Messages) -> None:
+    body = messages.pr_body(fixtures.untimed_result(), fixtures.REPRO_CPU)
+    _assert_pinned(body, "pr_body_untimed.md")
+
+
+def test_pr_body_sections(messages: Messages) -> None:
+    body = messages.pr_body(fixtures.timed_result(), fixtures.REPRO)
+    assert body.splitlines()[0] == (
+        "kevolve found a kernel **1.31x** faster than the current `softmax` on "
+        "NVIDIA H100 80GB HBM3 (geometric mean over 2 timed cases)."
+    )
+    assert "| 4096x1024 | float16 | 0.00852 | 0.00600 | 1.42x [1.38–1.46] | 95% |" in body
+    assert body.count("| 0.00790 |") == 1  # torch.compile measured on one case only
+    assert body.count(" | — |\n") == 1
+    assert body.count("✅") == 3 and "❌" not in body
+    assert f"```sh\n{fixtures.REPRO}\n```" in body
+    assert "`/kevolve recreate`" in body and "`/kevolve stop`" in body
+
+
+def test_untimed_pr_body_says_nothing_was_timed(messages: Messages) -> None:
+    body = messages.pr_body(fixtures.untimed_result(), fixtures.REPRO_CPU)
+    assert "**Nothing was timed**: this was a correctness-only run on CPU" in body
+    assert "## Benchmark" not in body and "speedup" not in body.lower()
+    assert _mermaid(body) == []
+
+
+def test_chart_lines(messages: Messages) -> None:
+    body = messages.pr_body(fixtures.timed_result(), fixtures.REPRO)
+    assert _mermaid(body) == [
+        "xychart-beta",
+        'title "Best speedup so far"',
+        'x-axis "candidates evaluated" [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]',
+        'y-axis "speedup (geometric mean)" 1.0 --> 1.4',
+        "line [1.000, 1.000, 1.000, 1.080, 1.080, 1.170, 1.170, 1.170, 1.311, 1.311]",
+    ]
+
+
+def test_long_history_is_sampled_with_its_last_point() -> None:
+    history = [{"evaluated": i, "best_score": None if i < 3 else 1 + i / 1000} for i in range(500)]
+    chart = best_chart(history)
+    assert chart is not None
+    assert len(chart["x"]) == 40
+    assert chart["x"][0] == "3" and chart["x"][-1] == "499" and chart["y"][-1] == "1.499"
+    assert best_chart([{"evaluated": 1, "best_score": None}]) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.00412, "0.00412"), (0.0412, "0.0412"), (0.412, "0.412"), (4.12, "4.12"), (412.3, "412")],
+)
+def test_milliseconds_keep_three_significant_figures(value: float, text: str) -> None:
+    assert ms(value) == text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(41.73, "41.7 s"), (754.2, "12m 34s"), (3725, "1h 02m")]
+)
+def test_durations(seconds: float, text: str) -> None:
+    assert duration(seconds) == text
+
+
+def test_titles_and_commit_messages(messages: Messages) -> None:
+    timed, untimed = fixtures.timed_result(), fixtures.untimed_result()
+    assert messages.pr_title(timed) == "kevolve: softmax 1.31x faster on NVIDIA H100 80GB HBM3"
+    assert messages.pr_title(untimed) == "kevolve: new softmax kernel (correctness only, not timed)"
+    assert messages.commit_message(timed) == (
+        "Speed up softmax 1.31x on NVIDIA H100 80GB HBM3\n"
+        "\n"
+        "kevolve's search evaluated 10 candidates; the best is 3f9c2a71d0be "
+        "(generation 3, proposed by llm).\n"
+        "It matches the PyTorch reference on all 3 checked cases.\n"
+        "It is 1.31x faster than the current kernel (geometric mean over 2 timed cases).\n"
+    )
+    assert messages.commit_message(untimed).splitlines()[0] == (
+        "Rewrite softmax kernel (correctness only, not timed)"
+    )
+    assert messages.commit_message(untimed).endswith(
+        "Nothing was timed: this was a correctness-only run on CPU.\n"
+    )
+
+
+def test_nothing_to_publish_without_a_best(messages: Messages) -> None:
+    result = {**fixtures.timed_result(), "best": None}
+    with pytest.raises(ValueError, match="softmax: no correct candidate, nothing to publish"):
+        messages.pr_body(result, fixtures.REPRO)
+
+
+def test_check_summaries(messages: Messages) -> None:
+    title, summary = messages.check_summary(fixtures.timed_result())
+    assert title == "softmax: 1.31x faster on NVIDIA H100 80GB HBM3"
+    assert summary == (
+        "The best candidate, `3f9c2a71d0be`, is 1.31x faster than the current `softmax` on "
+        "NVIDIA H100 80GB HBM3 (geometric mean over 2 timed cases).\n\n"
+        "The publish gate passed: a pull request carries the result.\n\n"
+        "Evaluated 10 candidates (correct 6, incorrect 2, compile_error 1, timeout 1) in 12m 34s; "
+        "stopped: budget of 10 candidates spent.\n"
+    )
+    title, summary = messages.check_summary(fixtures.untimed_result())
+    assert title == "softmax: correct, not timed"
+    assert "Not published:\n- nothing was timed (no GPU): speed was not established\n" in summary
+    failed = fixtures.failed_gate(fixtures.timed_result(), ["4096x1024 float16 regressed"])
+    title, summary = messages.check_summary(failed)
+    assert title == "softmax: nothing to publish"
+    assert "Not published:\n- 4096x1024 float16 regressed\n" in summary
+    title, summary = messages.check_summary({**fixtures.timed_result(), "best": None})
+    assert title == "softmax: no correct candidate found"
+    assert summary.startswith("None of the 10 candidates evaluated passed the correctness checks.")
+
+
+def test_command_acknowledgements(messages: Messages) -> None:
+    ack = messages.command_ack(Command("optimize", ("softmax", "gelu"), "h100", 200))
+    assert ack == (
+        "Queued `/kevolve optimize softmax gelu --hardware h100 --budget 200`: a search for "
+        "faster kernels for `softmax`, `gelu` on `h100`, evaluating at most 200 candidates. "
+        "This comment will be updated as it goes.\n"
+    )
+    assert messages.command_ack(Command("optimize")) == (
+        "Queued `/kevolve optimize`: a search for faster kernels for every op on each configured "
+        "hardware label. This comment will be updated as it goes.\n"
+    )
+    assert messages.command_ack(Command("benchmark", ("softmax",))).startswith(
+        "Queued `/kevolve benchmark softmax`: timing the current `softmax` kernel"
+    )
+    assert messages.command_ack(Command("help")) == messages.help_text()
+    for name in ("status", "stop", "recreate"):
+        assert messages.command_ack(Command(name)).endswith(".\n")
+
+
+def test_help_lists_every_command(messages: Messages) -> None:
+    text = messages.help_text()
+    for usage in ("optimize [OP...] [--hardware LABEL] [--budget N]", "benchmark [OP]", "status"):
+        assert f"| `/kevolve {usage}` |" in text
+    for name in ("stop", "recreate", "help"):
+        assert f"| `/kevolve {name}` |" in text
+
+
+def test_comments(messages: Messages) -> None:
+    assert messages.refusal("octocat", "read") == (
+        "@octocat, only people with write, maintain or admin permission on this repository can "
+        "run `/kevolve` commands, and your permission is `read`. Nothing was run.\n"
+    )
+    url = "https://github.com/acme/kernels/pull/42"
+    assert messages.superseded(url).startswith(f"Superseded by {url}, which carries a newer")
+    text = messages.human_commits("kevolve/softmax/h100")
+    assert "branch `kevolve/softmax/h100` has commits that kevolve did not make" in text
+    assert "`/kevolve recreate`" in text
+
+
+def test_status_comment(messages: Messages) -> None:
+    jobs = [
+        {
+            "op": "softmax",
+            "hardware": "h100",
+            "status": "running",
+            "trigger": "push",
+            "budget": 40,
+            "evaluated": 12,
+            "url": "https://ci.example/runs/7",
+        },
+        {"op": "gelu", "hardware": "h200", "status": "queued", "trigger": "comment", "budget": 200},
+    ]
+    assert messages.status_comment(jobs) == (
+        "**kevolve jobs**\n\n"
+        "| op | hardware | status | progress | trigger |\n"
+        "|---|---|---|--:|---|\n"
+        "| `softmax` | `h100` | [running](https://ci.example/runs/7) | 12/40 | push |\n"
+        "| `gelu` | `h200` | queued | 0/200 | comment |\n"
+    )
+    assert messages.status_comment([]) == "No kevolve jobs are queued or running.\n"
+
+
+def test_missing_variable_raises(messages: Messages, tmp_path: Path) -> None:
+    result = fixtures.timed_result()
+    del result["best"]["evaluation"]["checks"][0]["trials"]
+    with pytest.raises(UndefinedError):
+        messages.pr_body(result, fixtures.REPRO)
+    (tmp_path / "greeting.md.j2").write_text("Hello {{ name }}\n")
+    with pytest.raises(UndefinedError):
+        Messages(tmp_path).render("greeting")

@@ -1,0 +1,101 @@
+"""Tests for `bot.storage`, against a SQLite file and a real PostgreSQL server alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.storage import Storage
+
+START = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+PUSH = {"ref": "refs/heads/main", "after": "a" * 40, "repository": {"full_name": "o/r"}}
+
+
+def ticking_clock() -> Callable[[], datetime]:
+    """A clock that starts at START and advances one second per reading."""
+    ticks = iter(range(10**6))
+    return lambda: START + timedelta(seconds=next(ticks))
+
+
+@pytest.fixture
+def storage(database_url: str) -> Iterator[Storage]:
+    """A storage on a fresh database of each backend, tables created."""
+    store = Storage(database_url, clock=ticking_clock())
+    store.create_all()
+    yield store
+    store.close()
+
+
+def test_a_recorded_delivery_is_pending_with_its_payload_and_time(storage: Storage) -> None:
+    assert storage.record_delivery("d-1", "push", None, {**PUSH, "note": "é ✓"})
+    [delivery] = storage.pending_deliveries(10)
+    assert delivery.delivery_id == "d-1"
+    assert (delivery.event, delivery.action) == ("push", None)
+    assert delivery.payload == {**PUSH, "note": "é ✓"}
+    assert delivery.received_at == START
+    assert (delivery.status, delivery.attempts, delivery.error) == ("pending", 0, None)
+
+
+def test_a_replayed_delivery_id_is_refused_and_stored_once(storage: Storage) -> None:
+    assert storage.record_delivery("d-1", "push", None, PUSH)
+    assert not storage.record_delivery("d-1", "push", None, {"other": True})
+    [delivery] = storage.pending_deliveries(10)
+    assert delivery.payload == PUSH
+
+
+def test_pending_deliveries_come_oldest_first_up_to_the_limit(storage: Storage) -> None:
+    for name in ("c", "a", "b"):
+        storage.record_delivery(name, "issue_comment", "created", {"n": name})
+    assert [d.delivery_id for d in storage.pending_deliveries(10)] == ["c", "a", "b"]
+    assert [d.delivery_id for d in storage.pending_deliveries(2)] == ["c", "a"]
+
+
+def test_marked_deliveries_leave_the_queue_with_their_outcome(storage: Storage) -> None:
+    storage.record_delivery("ok", "push", None, PUSH)
+    storage.record_delivery("bad", "push", None, PUSH)
+    storage.mark_delivery("ok", "done")
+    storage.mark_delivery("bad", "failed", "RuntimeError: boom")
+    assert storage.pending_deliveries(10) == []
+    done, failed = storage.delivery("ok"), storage.delivery("bad")
+    assert done is not None and (done.status, done.attempts, done.error) == ("done", 1, None)
+    assert failed is not None and failed.status == "failed"
+    assert (failed.attempts, failed.error) == (1, "RuntimeError: boom")
+    assert storage.delivery("missing") is None
+
+
+def test_jobs_are_stored_in_order_and_filtered_by_repo(storage: Storage) -> None:
+    first = storage.add_job("o/r", "a" * 40, "softmax", "h100", "push", 50, delivery_id="d-1")
+    second = storage.add_job("o/other", "b" * 40, "rmsnorm", "a10g", "comment", 10)
+    assert second > first
+    assert [j.id for j in storage.jobs()] == [first, second]
+    [job] = storage.jobs(repo="o/r")
+    assert (job.repo, job.sha, job.op, job.hardware) == ("o/r", "a" * 40, "softmax", "h100")
+    assert (job.trigger, job.budget, job.status) == ("push", 50, "queued")
+    assert (job.delivery_id, job.result) == ("d-1", None)
+    assert job.created_at == START
+    assert storage.jobs(repo="nobody/none") == []
+
+
+def test_state_survives_reopening_the_database(database_url: str) -> None:
+    first = Storage(database_url, clock=ticking_clock())
+    first.create_all()
+    first.record_delivery("d-1", "push", None, PUSH)
+    first.add_job("o/r", "a" * 40, "softmax", "h100", "push", 50)
+    first.close()
+    again = Storage(database_url)
+    again.create_all()
+    assert [d.delivery_id for d in again.pending_deliveries(10)] == ["d-1"]
+    assert [j.op for j in again.jobs()] == ["softmax"]
+    assert not again.record_delivery("d-1", "push", None, PUSH)
+    again.close()
+
+
+def test_ping_reports_a_reachable_database(storage: Storage) -> None:
+    assert storage.ping()
+
+
+def test_a_bad_url_is_a_clear_value_error() -> None:
+    with pytest.raises(ValueError, match="bad database URL 'nope://'"):
+        Storage("nope://")

@@ -1,0 +1,235 @@
+"""Tests for `bot.webhook`: signed deliveries through the real app, in process and over loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from bot.app import create_app
+from bot.dispatcher import Dispatcher
+from bot.settings import BotSettings
+from bot.storage import Delivery, Storage
+from bot.webhook import verify_signature
+
+Signer = Callable[[bytes, str, str], dict[str, str]]
+
+
+@dataclass
+class Recorder:
+    """A handler that records the deliveries it sees and fails on request."""
+
+    seen: list[str] = field(default_factory=list)
+    fail_on: set[str] = field(default_factory=set)
+
+    def __call__(self, delivery: Delivery) -> None:
+        """Record the delivery; raise when its id is in `fail_on`."""
+        self.seen.append(delivery.delivery_id)
+        if delivery.delivery_id in self.fail_on:
+            raise RuntimeError(f"handler broke on {delivery.delivery_id}")
+
+
+@dataclass
+class Bot:
+    """A running app under TestClient, with its storage, dispatcher and recording handler."""
+
+    client: TestClient
+    storage: Storage
+    dispatcher: Dispatcher
+    handler: Recorder
+
+
+@pytest.fixture
+def bot(settings: BotSettings) -> Iterator[Bot]:
+    """The real app with a recording push handler, lifespan running."""
+    storage, handler = Storage(settings.database_url), Recorder()
+    app = create_app(settings, storage, {"push": handler, "issue_comment": handler})
+    with TestClient(app) as client:
+        yield Bot(client, storage, app.state.dispatcher, handler)
+
+
+def post(bot: Bot, body: bytes, headers: dict[str, str]) -> Any:
+    """POST `body` to /webhook."""
+    return bot.client.post("/webhook", content=body, headers=headers)
+
+
+def body_of(payload: Any) -> bytes:
+    """The JSON bytes GitHub would send."""
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def test_verify_signature_accepts_only_the_exact_hmac() -> None:
+    body, secret = b'{"zen":"Design for failure."}', b"s3cret"
+    good = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    assert verify_signature(secret, body, good)
+    assert verify_signature(secret, body, good.upper().replace("SHA256=", "sha256="))
+    assert not verify_signature(secret, body + b" ", good)
+    assert not verify_signature(b"other", body, good)
+    for header in (None, "", "sha256=", "sha256=zz", good[7:], "sha1=" + good[7:], good + "00"):
+        assert not verify_signature(secret, body, header)
+    assert not verify_signature(b"", body, good)
+
+
+def test_a_signed_push_is_accepted_stored_and_handled(
+    bot: Bot, sign: Signer, push_payload: dict[str, Any]
+) -> None:
+    body = body_of(push_payload)
+    response = post(bot, body, sign(body, "push", "d-1"))
+    assert (response.status_code, response.json()) == (202, {"status": "accepted"})
+    assert bot.dispatcher.drain(10)
+    stored = bot.storage.delivery("d-1")
+    assert stored is not None and stored.payload == push_payload
+    assert (stored.event, stored.status) == ("push", "done")
+    assert bot.handler.seen == ["d-1"]
+
+
+@pytest.mark.parametrize("signature", ["missing", "wrong secret", "not hex", "sha1"])
+def test_a_bad_or_missing_signature_is_401_and_stores_nothing(
+    bot: Bot, sign: Signer, push_payload: dict[str, Any], signature: str
+) -> None:
+    body = body_of(push_payload)
+    headers = sign(body, "push", "d-bad")
+    good = headers.pop("X-Hub-Signature-256")
+    forged = {
+        "wrong secret": "sha256=" + "0" * 64,
+        "not hex": "sha256=not-hex",
+        "sha1": "sha1=" + good[7:47],
+    }
+    if signature in forged:
+        headers["X-Hub-Signature-256"] = forged[signature]
+    response = post(bot, body, headers)
+    assert response.status_code == 401
+    assert "signature" in response.json()["error"].lower()
+    assert bot.storage.delivery("d-bad") is None
+    assert bot.storage.pending_deliveries(10) == []
+
+
+def test_a_body_changed_after_signing_is_401(bot: Bot, sign: Signer) -> None:
+    headers = sign(b'{"ref":"refs/heads/main"}', "push", "d-tampered")
+    assert post(bot, b'{"ref":"refs/heads/evil"}', headers).status_code == 401
+    assert bot.storage.delivery("d-tampered") is None
+
+
+@pytest.mark.parametrize("header", ["X-GitHub-Event", "X-GitHub-Delivery"])
+def test_a_missing_github_header_is_400_and_stores_nothing(
+    bot: Bot, sign: Signer, header: str
+) -> None:
+    body = body_of({"zen": "Keep it logically awesome."})
+    headers = sign(body, "ping", "d-ping")
+    del headers[header]
+    response = post(bot, body, headers)
+    assert response.status_code == 400
+    assert bot.storage.pending_deliveries(10) == []
+
+
+def test_a_replayed_delivery_is_stored_once_and_handled_once(
+    bot: Bot, sign: Signer, push_payload: dict[str, Any]
+) -> None:
+    body = body_of(push_payload)
+    headers = sign(body, "push", "d-replay")
+    assert post(bot, body, headers).status_code == 202
+    assert bot.dispatcher.drain(10)
+    again = post(bot, body, headers)
+    assert (again.status_code, again.json()) == (200, {"status": "duplicate"})
+    assert bot.dispatcher.drain(10)
+    assert bot.handler.seen == ["d-replay"]
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"", b"[1, 2]", b'"text"', b"\xff\xfe{}"])
+def test_a_malformed_body_is_400_never_5xx(bot: Bot, sign: Signer, body: bytes) -> None:
+    response = post(bot, body, sign(body, "push", "d-malformed"))
+    assert response.status_code == 400
+    assert bot.storage.delivery("d-malformed") is None
+
+
+@pytest.mark.parametrize(
+    ("event", "payload"),
+    [
+        ("sponsorship", {"action": "created", "sponsorship": {"tier": {"name": "$5"}}}),
+        ("issue_comment", {"action": "teleported", "comment": {"body": "/kevolve help"}}),
+        ("push", {"action": 42, "ref": None}),
+    ],
+)
+def test_unknown_events_and_actions_are_accepted_and_stored(
+    bot: Bot, sign: Signer, event: str, payload: dict[str, Any]
+) -> None:
+    body = body_of(payload)
+    response = post(bot, body, sign(body, event, f"d-{event}"))
+    assert response.status_code == 202
+    assert bot.dispatcher.drain(10)
+    stored = bot.storage.delivery(f"d-{event}")
+    assert stored is not None and stored.status == "done"
+    assert stored.action == (payload["action"] if isinstance(payload["action"], str) else None)
+
+
+def test_a_failing_handler_marks_the_delivery_failed_and_the_loop_goes_on(
+    bot: Bot, sign: Signer, push_payload: dict[str, Any]
+) -> None:
+    bot.handler.fail_on.add("d-boom")
+    for delivery_id in ("d-boom", "d-next"):
+        body = body_of({**push_payload, "after": delivery_id})
+        assert post(bot, body, sign(body, "push", delivery_id)).status_code == 202
+    assert bot.dispatcher.drain(10)
+    failed, done = bot.storage.delivery("d-boom"), bot.storage.delivery("d-next")
+    assert failed is not None and failed.status == "failed"
+    assert failed.error == "RuntimeError: handler broke on d-boom"
+    assert done is not None and done.status == "done"
+
+
+def _free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def served(settings: BotSettings) -> Iterator[tuple[str, Storage, Recorder]]:
+    """The real app under a real uvicorn server on loopback: (base URL, storage, handler)."""
+    storage, handler = Storage(settings.database_url), Recorder()
+    app = create_app(settings, storage, {"push": handler})
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}", storage, handler
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_over_real_http_signed_is_202_and_handled_unsigned_is_401(
+    served: tuple[str, Storage, Recorder], sign: Signer, push_payload: dict[str, Any]
+) -> None:
+    url, storage, handler = served
+    body = body_of(push_payload)
+    headers = sign(body, "push", "d-http")
+    with httpx.Client(base_url=url, timeout=10) as http:
+        assert http.post("/webhook", content=body, headers=headers).status_code == 202
+        unsigned = {k: v for k, v in headers.items() if k != "X-Hub-Signature-256"}
+        unsigned["X-GitHub-Delivery"] = "d-unsigned"
+        assert http.post("/webhook", content=body, headers=unsigned).status_code == 401
+        assert http.post("/webhook", content=body, headers=headers).status_code == 200
+        assert http.get("/healthz").json()["status"] == "ok"
+    deadline = time.monotonic() + 10
+    while handler.seen != ["d-http"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert handler.seen == ["d-http"]
+    assert storage.delivery("d-unsigned") is None
