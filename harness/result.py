@@ -39,6 +39,14 @@ class SearchResult:
     notes: list[str] = field(default_factory=list)
     schema: int = SCHEMA_VERSION
 
+    def throughput(self) -> dict[str, float | None]:
+        """Evaluations per hour of wall time and the share of it the GPU spent timing."""
+        hours = self.wall_s / 3600
+        return {
+            "evaluations_per_hour": round(self.evaluated / hours, 1) if hours > 0 else None,
+            "timing_fraction": round(self.gpu_s / self.wall_s, 4) if self.wall_s > 0 else None,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with a stable layout."""
         return {
@@ -55,6 +63,7 @@ class SearchResult:
             "llm": self.llm,
             "wall_s": self.wall_s,
             "gpu_s": self.gpu_s,
+            "throughput": self.throughput(),
             "publish_gate": {"passed": self.gate.passed, "reasons": self.gate.reasons},
             "stop_reason": self.stop_reason,
             "notes": self.notes,
@@ -93,7 +102,7 @@ def render_markdown(result: SearchResult) -> str:
         f"- device: {result.device} ({'timed' if result.timed else 'correctness only'})",
         f"- evaluated: {result.evaluated} ({counts})",
         f"- stopped: {result.stop_reason}",
-        f"- wall time: {result.wall_s:.1f} s, GPU timing: {result.gpu_s:.1f} s",
+        f"- wall time: {result.wall_s:.1f} s, GPU timing: {result.gpu_s:.1f} s ({_rate(result)})",
         f"- LLM: {result.llm.get('requests', 0)} requests, "
         f"{result.llm.get('prompt_tokens', 0) + result.llm.get('completion_tokens', 0)} "
         f"tokens",
@@ -106,3 +115,11 @@ def render_markdown(result: SearchResult) -> str:
     gate = "passed" if result.gate.passed else "not passed: " + "; ".join(result.gate.reasons)
     lines += [f"- publish gate: {gate}", *[f"- note: {n}" for n in result.notes], ""]
     return "\n".join(lines)
+
+
+def _rate(result: SearchResult) -> str:
+    """Throughput in words."""
+    t = result.throughput()
+    per_hour, share = t["evaluations_per_hour"], t["timing_fraction"]
+    words = f"{per_hour:.0f} evaluations per hour" if per_hour else "no rate"
+    return words + (f", timing {100 * share:.0f}% of wall time" if share is not None else "")

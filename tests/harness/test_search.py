@@ -90,6 +90,8 @@ def test_a_search_survives_bad_replies_and_judges_every_proposal(tmp_path: Path)
     )
     result = summarize(problem, status, [(llm, 1.0)], options).to_dict()
     assert result["counts"] == expected and result["evaluated"] == 6
+    rate = result["throughput"]
+    assert rate["evaluations_per_hour"] > 0 and rate["timing_fraction"] == 0.0  # nothing timed
     assert result["best"]["proposer"] == "llm:fake-model"
     assert not result["publish_gate"]["passed"]
     assert "nothing was timed" in " ".join(result["publish_gate"]["reasons"])
