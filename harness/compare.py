@@ -1,4 +1,4 @@
-"""Candidate outputs judged against a float64 reference; bitwise checks of inputs and reruns.
+"""Candidate outputs judged against a float64 reference, within per-dtype tolerances.
 
 An element passes when |out - ref| <= atol * rms(ref) + rtol * |ref|, and an output passes when
 every element does and ||out - ref|| / ||ref|| <= norm. Taking atol relative to the reference's
@@ -41,7 +41,6 @@ FLOAT32_LOOSEST = 1e-4  # no override may let float32 rtol or norm exceed this
 # Floor for rms and norms (the smallest normal float32): an all-zero reference demands zeros.
 _TINY = torch.finfo(torch.float32).tiny
 _MAX_INDICES = 5
-_SAME_SIZE_INT = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 
 @dataclass
@@ -110,20 +109,6 @@ def _noise(working: torch.Tensor, exact: torch.Tensor) -> torch.Tensor | None:
         return None
     diff = (working.detach().to(exact.device, torch.float64) - exact.detach()).abs()
     return diff.nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
-
-
-def inputs_unchanged(before: Sequence[object], after: Sequence[object]) -> str | None:
-    """None if every input is bitwise what it was before the candidate ran, else what changed."""
-    if len(before) != len(after):
-        return f"input count changed from {len(before)} to {len(after)}"
-    return _first_change("input", "was modified in place", before, after)
-
-
-def identical(first: Sequence[object], second: Sequence[object]) -> str | None:
-    """None if two runs gave bitwise-identical outputs (NaNs in the same places), else where not."""
-    if len(first) != len(second):
-        return f"output count differs between runs: {len(first)} then {len(second)}"
-    return _first_change("output", "differs between runs", first, second)
 
 
 def _compare_one(
@@ -235,12 +220,12 @@ def _judge_exact(
     if result.mismatches == 0:
         return
     result.passed = False
-    result.first_indices = _first_indices(bad)
+    result.first_indices = first_indices(bad)
     at = result.first_indices[0]
     result.failure = (
         f"{name}: {result.mismatches} of {result.elements} elements differ "
         f"({_dtype_name(out.dtype)} compares exactly); first at {at}: "
-        f"got {_value(out, at)}, expected {_value(ref, at)}"
+        f"got {element(out, at)}, expected {element(ref, at)}"
     )
 
 
@@ -261,13 +246,13 @@ def _judge_close(
     for label, wrong in (("NaN", unmatched_nan), ("Inf", unmatched_inf)):
         count = int(wrong.sum().item())
         if count:
-            result.first_indices = _first_indices(wrong)
+            result.first_indices = first_indices(wrong)
             at = result.first_indices[0]
             result.passed = False
             result.failure = f"{name} holds {count} {label} values (first at {at})"
             return
     if result.mismatches:
-        result.first_indices = _first_indices(bad)
+        result.first_indices = first_indices(bad)
         result.failure = _mismatch_text(name, out, ref, result, tol, scale)
     elif result.rel_norm > tol.norm + norm_slack:
         result.first_indices = [_unravel(int(err.argmax().item()), err.shape)]
@@ -283,7 +268,7 @@ def _mismatch_text(
     return (
         f"{name}: {r.mismatches} of {r.elements} elements differ beyond tolerance "
         f"({_dtype_name(out.dtype)}: rtol {tol.rtol:.1e}, atol {tol.atol:.1e} x rms {scale:.2e}); "
-        f"first at {at}: got {_value(out, at):.6g}, expected {_value(ref, at):.6g}; "
+        f"first at {at}: got {element(out, at):.6g}, expected {element(ref, at):.6g}; "
         f"max abs err {r.max_abs:.3g}, rel norm {r.rel_norm:.2e} (limit {tol.norm:.1e})"
     )
 
@@ -296,7 +281,7 @@ def _norm_text(
     return (
         f"{name}: rel norm {r.rel_norm:.2e} exceeds the limit {tol.norm:.1e} "
         f"({_dtype_name(out.dtype)}) though every element is within tolerance; "
-        f"largest error at {at}: got {_value(out, at):.6g}, expected {_value(ref, at):.6g}; "
+        f"largest error at {at}: got {element(out, at):.6g}, expected {element(ref, at):.6g}; "
         f"max abs err {r.max_abs:.3g}"
     )
 
@@ -317,7 +302,7 @@ def _merge(parts: list[Comparison]) -> Comparison:
     )
 
 
-def _first_indices(mask: torch.Tensor, limit: int = _MAX_INDICES) -> list[list[int]]:
+def first_indices(mask: torch.Tensor, limit: int = _MAX_INDICES) -> list[list[int]]:
     """The first `limit` True positions of `mask` in row-major order, by repeated argmax."""
     flat = mask.reshape(-1).view(torch.uint8)
     found: list[int] = []
@@ -340,7 +325,7 @@ def _unravel(position: int, shape: Sequence[int]) -> list[int]:
     return index[::-1]
 
 
-def _value(t: torch.Tensor, at: list[int]) -> float | int | bool:
+def element(t: torch.Tensor, at: list[int]) -> float | int | bool:
     """The element of `t` at a multi-dimensional index, as a Python number."""
     value: float | int | bool = t[tuple(at)].item()
     return value
@@ -349,65 +334,3 @@ def _value(t: torch.Tensor, at: list[int]) -> float | int | bool:
 def _dtype_name(dtype: torch.dtype) -> str:
     """The dtype's name without "torch.", e.g. bfloat16."""
     return str(dtype).removeprefix("torch.")
-
-
-def _first_change(
-    noun: str, verb: str, first: Sequence[object], second: Sequence[object]
-) -> str | None:
-    """The first item that is not bitwise the same in both sequences, described, or None."""
-    for i, (a, b) in enumerate(zip(first, second, strict=True)):
-        found = _difference(a, b)
-        if found is not None:
-            where, how = found
-            return f"{noun} {i}{where} {verb}: {how}"
-    return None
-
-
-def _difference(a: object, b: object) -> tuple[str, str] | None:
-    """Where (an index path such as "[1]", or "") and how `b` differs from `a`, or None."""
-    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
-        how = _tensor_difference(a, b.to(a.device))
-        return None if how is None else ("", how)
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple) and type(a) is type(b):
-        return _items_difference(a, b)
-    if type(a) is not type(b):
-        return "", f"{type(a).__name__} then {type(b).__name__}"
-    return None if repr(a) == repr(b) else ("", f"{a!r:.60} then {b!r:.60}")
-
-
-def _items_difference(a: Sequence[object], b: Sequence[object]) -> tuple[str, str] | None:
-    """The first difference between two lists or tuples, with its index path."""
-    if len(a) != len(b):
-        return "", f"length {len(a)} then {len(b)}"
-    for j, (x, y) in enumerate(zip(a, b, strict=True)):
-        found = _difference(x, y)
-        if found is not None:
-            return f"[{j}]{found[0]}", found[1]
-    return None
-
-
-def _tensor_difference(a: torch.Tensor, b: torch.Tensor) -> str | None:
-    """How tensor `b` differs from `a` in shape, dtype or bits, or None if bitwise equal."""
-    if a.shape != b.shape:
-        return f"shape {tuple(a.shape)} then {tuple(b.shape)}"
-    if a.dtype != b.dtype:
-        return f"dtype {a.dtype} then {b.dtype}"
-    changed = _bits(a).ne(_bits(b))
-    if a.is_complex():
-        changed = changed.any(dim=-1)  # real and imaginary parts, back to the shape of `a`
-    count = int(changed.sum().item())
-    if count == 0:
-        return None
-    at = _first_indices(changed, 1)[0]
-    return (
-        f"{count} of {a.numel()} elements differ bitwise "
-        f"(first at {at}: {_value(a, at)!r} then {_value(b, at)!r})"
-    )
-
-
-def _bits(t: torch.Tensor) -> torch.Tensor:
-    """Raw bits as same-width integers (NaN equals NaN, -0 != 0); complex gains a last dim of 2."""
-    t = t.resolve_conj().resolve_neg()
-    if t.is_complex():
-        t = torch.view_as_real(t)
-    return t.view(_SAME_SIZE_INT[t.element_size()])

@@ -21,8 +21,9 @@ from typing import Any
 import torch
 
 from harness.benchmark import Benchmark
+from harness.bitwise import identical, inputs_unchanged
 from harness.client import WorkerClient
-from harness.compare import compare_outputs, identical, inputs_unchanged, tolerance_for
+from harness.compare import compare_outputs, tolerance_for
 from harness.evaluation import CaseCheck, Diagnostic, Evaluation, KernelInfo, Verdict
 from harness.gpulock import exclusive_gpu
 from harness.inputs import InputMaker, clone_all, trials, upcast

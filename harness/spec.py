@@ -3,66 +3,36 @@
 from __future__ import annotations
 
 import ast
-import difflib
 import keyword
 import math
 import re
 import tomllib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from harness.problem import DTYPES, Problem, ProblemKind, Shape, Tolerance
+from harness.kernelbench import load_kernelbench
+from harness.problem import Problem, ProblemKind, Shape, Tolerance
+from harness.spec_checks import (
+    EXAMPLES,
+    SpecError,
+    Table,
+    describe,
+    did_you_mean,
+    dtype_list,
+    dtype_name,
+    parse_module,
+    toml_path,
+    top_level_bindings,
+)
 
-# One example line per field: the fix for a malformed value; the required ones show how to declare.
-_EXAMPLES = {
-    "kernel": 'kernel = "mykernels/softmax.py"',
-    "entry": 'entry = "softmax"',
-    "reference": 'reference = "mykernels/reference.py:softmax_ref"',
-    "inputs": 'inputs = "mykernels/reference.py:make_inputs"',
-    "dtypes": 'dtypes = ["float16", "bfloat16"]',
-    "shapes": "shapes = [[4096, 4096], [8192, 1000]]",
-    "check_shapes": "check_shapes = [[3, 17], [1, 1000]]",
-    "flops": 'flops = "mykernels/reference.py:softmax_flops"',
-    "tolerance": "tolerance.float16 = { rtol = 1e-2, atol = 1e-2, norm = 1e-3 }",
-    "allowed_imports": 'allowed_imports = ["math"]',
-    "KEVOLVE_DTYPES": 'KEVOLVE_DTYPES = ["float32", "bfloat16"]',
-}
-_OP_KEYS = tuple(key for key in _EXAMPLES if key != "KEVOLVE_DTYPES")
+__all__ = ["SpecError", "load_problems", "select"]
+
+_OP_KEYS = tuple(key for key in EXAMPLES if key != "KEVOLVE_DTYPES")
 _REQUIRED = ("kernel", "entry", "reference", "inputs", "dtypes", "shapes")
 _TOLERANCE_KEYS = ("rtol", "atol", "norm")
 _FLOAT32_LIMIT = 1e-4
 _OP_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _SPEC_KINDS = "a repo directory, its pyproject.toml or kevolve.toml, or a KernelBench .py file"
-_KERNELBENCH = (("class", "Model"), ("def", "get_inputs"), ("def", "get_init_inputs"))
-_KERNELBENCH_FORMAT = (
-    "a KernelBench file defines `class Model(nn.Module)` (the reference), `def get_inputs()` "
-    "(the forward() inputs) and `def get_init_inputs()` (Model's constructor arguments)"
-)
-
-
-class SpecError(Exception):
-    """A problem spec that cannot be used: names the file, the field and the fix."""
-
-    def __init__(self, path: Path, field: str | None, problem: str, fix: str) -> None:
-        self.path, self.field, self.problem, self.fix = path, field, problem, fix
-        table, _, key = (field or "").rpartition(".")
-        where = f"[{table}] field '{key}': " if table else f"'{key}': " if key else ""
-        super().__init__(f"{path}: {where}{problem}. Fix: {fix}")
-
-
-@dataclass(frozen=True)
-class _Table:
-    """Where the values being checked live: the file, the dotted table name and the repo root."""
-
-    path: Path
-    name: str
-    root: Path
-
-    def error(self, key: str, problem: str, fix: str = "") -> SpecError:
-        """A SpecError about `key` of this table; the fix defaults to an example of the key."""
-        example = _EXAMPLES.get(key.split(".")[0], "")
-        return SpecError(self.path, _join(self.name, key), problem, fix or f"write {example}")
 
 
 def load_problems(spec: Path) -> list[Problem]:
@@ -72,7 +42,7 @@ def load_problems(spec: Path) -> list[Problem]:
     if not spec.is_file():
         raise SpecError(spec, None, "no such file or directory", f"pass {_SPEC_KINDS}")
     if spec.suffix == ".py":
-        return [_load_kernelbench(spec)]
+        return [load_kernelbench(spec)]
     if spec.suffix == ".toml":
         return _load_repo(spec)
     raise SpecError(spec, None, "is not a kevolve spec", f"pass {_SPEC_KINDS}")
@@ -90,7 +60,7 @@ def select(problems: Sequence[Problem], op: str | None, spec: Path) -> Problem:
     for p in problems:
         if p.name == op:
             return p
-    fix = f"{_did_you_mean(op, names)}pass --op with one of: {listed}"
+    fix = f"{did_you_mean(op, names)}pass --op with one of: {listed}"
     raise SpecError(spec, "--op", f"no op named '{op}' (declared: {listed})", fix)
 
 
@@ -111,7 +81,7 @@ def _load_repo(config: Path) -> list[Problem]:
     table = (tool.get("kevolve") if isinstance(tool, dict) else None) if prefix else data
     root = config.parent.resolve()
     ops = _ops(config, prefix, table)
-    return [_op(_Table(config, _join(prefix, "ops", name), root), value) for name, value in ops]
+    return [_op(Table(config, toml_path(prefix, "ops", name), root), value) for name, value in ops]
 
 
 def _read_toml(path: Path) -> dict[str, object]:
@@ -132,30 +102,30 @@ def _ops(config: Path, prefix: str, table: object) -> list[tuple[str, object]]:
         if not bad:
             return list(ops.items())
         problem = f"op name '{bad[0]}' may use only letters, digits, '_' and '-'"
-        raise SpecError(config, _join(prefix, "ops"), problem, "rename that op table")
+        raise SpecError(config, toml_path(prefix, "ops"), problem, "rename that op table")
     if table is None:
         problem = f"there is no [{prefix}] table"
     elif ops is None or isinstance(ops, dict):
         found = ", ".join(table) if isinstance(table, dict) else ""
         problem = "no ops are declared" + (f" (the table has only: {found})" if found else "")
     else:
-        problem = f"expected a table of ops, found {_describe(ops)}"
-    raise SpecError(config, _join(prefix, "ops"), problem, _how_to_declare(prefix))
+        problem = f"expected a table of ops, found {describe(ops)}"
+    raise SpecError(config, toml_path(prefix, "ops"), problem, _how_to_declare(prefix))
 
 
 def _how_to_declare(prefix: str) -> str:
     """An example op table under `prefix`, one field a line."""
-    lines = [f"[{_join(prefix, 'ops', 'softmax')}]", *(_EXAMPLES[key] for key in _REQUIRED)]
+    lines = [f"[{toml_path(prefix, 'ops', 'softmax')}]", *(EXAMPLES[key] for key in _REQUIRED)]
     return "declare each op in its own table, e.g.\n" + "\n".join(lines)
 
 
-def _op(t: _Table, data: object) -> Problem:
+def _op(t: Table, data: object) -> Problem:
     """The problem of one op table, every field checked."""
     if not isinstance(data, dict):
-        raise t.error("", f"expected a table, found {_describe(data)}", f"write [{t.name}]")
+        raise t.error("", f"expected a table, found {describe(data)}", f"write [{t.name}]")
     for key in data:
         if key not in _OP_KEYS:
-            fix = f"{_did_you_mean(key, _OP_KEYS)}known keys are: {', '.join(_OP_KEYS)}"
+            fix = f"{did_you_mean(key, _OP_KEYS)}known keys are: {', '.join(_OP_KEYS)}"
             raise t.error(key, "unknown key", fix)
     kernel = _string(t, "kernel", _require(t, data, "kernel"))
     entry = _name(t, "entry", _string(t, "entry", _require(t, data, "entry")))
@@ -170,7 +140,7 @@ def _op(t: _Table, data: object) -> Problem:
         entry=entry,
         shapes=_shapes(t, "shapes", _require(t, data, "shapes"), allow_empty=False),
         check_shapes=_shapes(t, "check_shapes", data.get("check_shapes", []), allow_empty=True),
-        dtypes=_dtypes(t, "dtypes", _require(t, data, "dtypes")),
+        dtypes=dtype_list(t, "dtypes", _require(t, data, "dtypes")),
         tolerances=_tolerances(t, data.get("tolerance", {})),
         flops=_callable(t, "flops", data["flops"]) if "flops" in data else None,
         allowed_imports=_imports(t, "allowed_imports", data.get("allowed_imports", [])),
@@ -178,28 +148,28 @@ def _op(t: _Table, data: object) -> Problem:
     )
 
 
-def _require(t: _Table, data: dict[str, object], key: str) -> object:
+def _require(t: Table, data: dict[str, object], key: str) -> object:
     """The value of a required key."""
     if key not in data:
-        raise t.error(key, "missing (it is required)", f"add {_EXAMPLES[key]}")
+        raise t.error(key, "missing (it is required)", f"add {EXAMPLES[key]}")
     return data[key]
 
 
-def _string(t: _Table, key: str, value: object) -> str:
+def _string(t: Table, key: str, value: object) -> str:
     """A non-empty string."""
     if not isinstance(value, str) or not value:
-        raise t.error(key, f"expected a non-empty string, found {_describe(value)}")
+        raise t.error(key, f"expected a non-empty string, found {describe(value)}")
     return value
 
 
-def _name(t: _Table, key: str, name: str) -> str:
+def _name(t: Table, key: str, name: str) -> str:
     """A string that can name a Python function."""
     if not name.isidentifier() or keyword.iskeyword(name):
         raise t.error(key, f"'{name}' is not a valid Python name")
     return name
 
 
-def _callable(t: _Table, key: str, value: object) -> str:
+def _callable(t: Table, key: str, value: object) -> str:
     """A "relative/file.py:function" spec whose file exists and defines the function."""
     spec = _string(t, key, value)
     file, colon, function = spec.rpartition(":")
@@ -209,7 +179,7 @@ def _callable(t: _Table, key: str, value: object) -> str:
     return spec
 
 
-def _file(t: _Table, key: str, relative: str) -> Path:
+def _file(t: Table, key: str, relative: str) -> Path:
     """The existing .py file at `relative`, which must stay inside the repository."""
     path = (t.root / relative).resolve()
     if Path(relative).is_absolute() or PurePosixPath(relative).is_absolute():
@@ -225,10 +195,11 @@ def _file(t: _Table, key: str, relative: str) -> Path:
     return path
 
 
-def _defined(t: _Table, key: str, path: Path, name: str) -> None:
+def _defined(t: Table, key: str, path: Path, name: str) -> None:
     """Check, without running it, that the file binds `name` at top level."""
     rel = path.relative_to(t.root).as_posix()
-    bindings = _bindings(_parse(path, lambda why: t.error(key, f"{rel} does not parse ({why})")))
+    tree = parse_module(path, lambda why: t.error(key, f"{rel} does not parse ({why})"))
+    bindings = top_level_bindings(tree)
     if name in bindings:
         return
     own = [n for n, node in bindings.items() if not isinstance(node, ast.Import | ast.ImportFrom)]
@@ -236,68 +207,31 @@ def _defined(t: _Table, key: str, path: Path, name: str) -> None:
     raise t.error(key, problem, f"define {name} at the top level of {rel}, or name another")
 
 
-def _parse(path: Path, error: Callable[[str], SpecError]) -> ast.Module:
-    """The module's syntax tree; `error(why)` is raised if it cannot be read or parsed."""
-    try:
-        return ast.parse(path.read_bytes(), filename=str(path))
-    except SyntaxError as e:
-        raise error(f"line {e.lineno}: {e.msg}") from e
-    except ValueError as e:  # null bytes, before Python 3.12
-        raise error(str(e)) from e
-
-
-def _bindings(tree: ast.Module) -> dict[str, ast.stmt]:
-    """Names bound by the module's top-level statements, each with the statement binding it."""
-    found: dict[str, ast.stmt] = {}
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            found[node.name] = node
-        elif isinstance(node, ast.Assign | ast.AnnAssign):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            found.update((n.id, node) for n in targets if isinstance(n, ast.Name))
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            found.update(((a.asname or a.name).split(".")[0], node) for a in node.names)
-    return found
-
-
-def _shapes(t: _Table, key: str, value: object, *, allow_empty: bool) -> tuple[Shape, ...]:
+def _shapes(t: Table, key: str, value: object, *, allow_empty: bool) -> tuple[Shape, ...]:
     """A list of shapes, each a non-empty list of positive integers."""
     if not isinstance(value, list) or not (value or allow_empty):
-        raise t.error(key, f"expected a non-empty list of shapes, found {_describe(value)}")
+        raise t.error(key, f"expected a non-empty list of shapes, found {describe(value)}")
     for i, shape in enumerate(value, 1):
         if not (isinstance(shape, list) and shape and all(type(n) is int and n > 0 for n in shape)):
-            shown = repr(shape) if isinstance(shape, list) else _describe(shape)
+            shown = repr(shape) if isinstance(shape, list) else describe(shape)
             raise t.error(key, f"shape {i} is {shown}, not a non-empty list of positive integers")
     return tuple(tuple(shape) for shape in value)
 
 
-def _dtypes(t: _Table, key: str, value: object) -> tuple[str, ...]:
-    """A non-empty list of dtype names from `DTYPES`, duplicates dropped."""
-    if not isinstance(value, list) or not value:
-        raise t.error(key, f"expected a non-empty list of dtype names, found {_describe(value)}")
-    return tuple(dict.fromkeys(_dtype(t, key, name) for name in value))
-
-
-def _dtype(t: _Table, key: str, name: object) -> str:
-    """One dtype name from `DTYPES`."""
-    if not isinstance(name, str) or name not in DTYPES:
-        hint = _did_you_mean(name, DTYPES) if isinstance(name, str) else ""
-        raise t.error(key, f"unknown dtype {name!r}", f"{hint}use one of: {', '.join(DTYPES)}")
-    return name
-
-
-def _tolerances(t: _Table, value: object) -> dict[str, Tolerance]:
+def _tolerances(t: Table, value: object) -> dict[str, Tolerance]:
     """The per-dtype tolerance table."""
     if not isinstance(value, dict):
-        raise t.error("tolerance", f"expected a table of dtypes, found {_describe(value)}")
-    return {_dtype(t, "tolerance", dtype): _tolerance(t, dtype, v) for dtype, v in value.items()}
+        raise t.error("tolerance", f"expected a table of dtypes, found {describe(value)}")
+    return {
+        dtype_name(t, "tolerance", dtype): _tolerance(t, dtype, v) for dtype, v in value.items()
+    }
 
 
-def _tolerance(t: _Table, dtype: str, value: object) -> Tolerance:
+def _tolerance(t: Table, dtype: str, value: object) -> Tolerance:
     """One dtype's rtol, atol and norm: non-negative numbers, float32's at most 1e-4."""
     key = f"tolerance.{dtype}"
     if not isinstance(value, dict) or sorted(value) != sorted(_TOLERANCE_KEYS):
-        found = ", ".join(value) or "nothing" if isinstance(value, dict) else _describe(value)
+        found = ", ".join(value) or "nothing" if isinstance(value, dict) else describe(value)
         raise t.error(key, f"needs exactly rtol, atol and norm, found {found}")
     for name, number in value.items():
         if type(number) not in (int, float) or not 0 <= number < math.inf:
@@ -310,69 +244,11 @@ def _tolerance(t: _Table, dtype: str, value: object) -> Tolerance:
     return Tolerance(**{name: float(value[name]) for name in _TOLERANCE_KEYS})
 
 
-def _imports(t: _Table, key: str, value: object) -> tuple[str, ...]:
+def _imports(t: Table, key: str, value: object) -> tuple[str, ...]:
     """A list of dotted module names."""
     if not isinstance(value, list):
-        raise t.error(key, f"expected a list of module names, found {_describe(value)}")
+        raise t.error(key, f"expected a list of module names, found {describe(value)}")
     for item in value:
         if not isinstance(item, str) or not all(p.isidentifier() for p in item.split(".")):
             raise t.error(key, f"{item!r} is not a module name")
     return tuple(value)
-
-
-def _load_kernelbench(path: Path) -> Problem:
-    """The problem of a KernelBench file: Model is the reference, get_inputs makes the inputs."""
-    fix = "correct the file so that it parses"
-    tree = _parse(path, lambda why: SpecError(path, None, f"does not parse ({why})", fix))
-    bindings = _bindings(tree)
-    for statement, name in _KERNELBENCH:
-        kind = ast.ClassDef if statement == "class" else ast.FunctionDef
-        if not isinstance(bindings.get(name), kind):
-            raise SpecError(path, name, f"no top-level `{statement} {name}`", _KERNELBENCH_FORMAT)
-    t = _Table(path, "", path.parent.resolve())
-    return Problem(
-        name=path.stem,
-        kind=ProblemKind.KERNELBENCH,
-        root=t.root,
-        reference=f"{path.name}:Model",
-        inputs=f"{path.name}:get_inputs",
-        kernel=None,
-        entry="ModelNew",
-        shapes=((),),
-        check_shapes=(),
-        dtypes=_kernelbench_dtypes(t, bindings.get("KEVOLVE_DTYPES")),
-        source=t.root / path.name,
-    )
-
-
-def _kernelbench_dtypes(t: _Table, node: ast.stmt | None) -> tuple[str, ...]:
-    """The dtypes of a module-level `KEVOLVE_DTYPES = [...]` literal; float32 without one."""
-    if node is None:
-        return ("float32",)
-    value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
-    try:
-        names = ast.literal_eval(value) if isinstance(value, ast.List | ast.Tuple) else None
-    except ValueError:
-        names = None
-    if names is None:
-        raise t.error("KEVOLVE_DTYPES", "must be a list literal of dtype names (it is not run)")
-    return _dtypes(t, "KEVOLVE_DTYPES", list(names))
-
-
-def _describe(value: object) -> str:
-    """A TOML value's kind in words: "a string", "a list of 2 items", "a table"."""
-    if isinstance(value, list):
-        return f"a list of {len(value)} item{'' if len(value) == 1 else 's'}"
-    kinds = {bool: "a boolean", str: "a string", int: "an integer", float: "a float"}
-    return kinds.get(type(value), "a table" if isinstance(value, dict) else "a date or time")
-
-
-def _did_you_mean(word: str, choices: Sequence[str]) -> str:
-    """A "did you mean 'x'? " hint for a near-miss, else the empty string."""
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f"did you mean '{close[0]}'? " if close else ""
-
-
-def _join(*parts: str) -> str:
-    """Dotted TOML path of the non-empty parts."""
-    return ".".join(p for p in parts if p)

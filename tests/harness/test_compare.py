@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.compare import (
-    DEFAULT_TOLERANCES,
-    Comparison,
-    compare_outputs,
-    identical,
-    inputs_unchanged,
-    tolerance_for,
-)
+from harness.bitwise import identical, inputs_unchanged
+from harness.compare import DEFAULT_TOLERANCES, Comparison, compare_outputs, tolerance_for
 from harness.problem import Tolerance
 
 BF16 = DEFAULT_TOLERANCES["bfloat16"]

@@ -12,10 +12,11 @@ import pytest
 from harness.candidate import Candidate, Elite, candidate_id
 from harness.evaluate import EvalOptions, evaluate
 from harness.evaluation import CaseTiming, Evaluation, KernelInfo, Timing, Verdict
+from harness.knobs import Knob, apply, find_knobs
 from harness.problem import Problem
 from harness.proposer import Proposal, ProposalContext
 from harness.spec import load_problems, select
-from harness.tuner import Knob, TunerProposer, apply, find_knobs
+from harness.tuner import TunerProposer
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo"
