@@ -219,6 +219,16 @@ class Storage:
         assert key is not None
         return int(key[0])
 
+    def set_job_status(
+        self, job_id: int, status: str, result: Mapping[str, Any] | None = None
+    ) -> None:
+        """Change a job's status and, when given, replace its result."""
+        values: dict[str, Any] = {"status": status}
+        if result is not None:
+            values["result"] = json.dumps(result)
+        with self._engine.begin() as conn:
+            conn.execute(sa.update(_jobs).where(_jobs.c.id == job_id).values(values))
+
     def jobs(self, repo: str | None = None) -> list[Job]:
         """Every job, or those of one repo, in the order they were added."""
         query = sa.select(_jobs).order_by(_jobs.c.id)

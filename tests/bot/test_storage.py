@@ -78,6 +78,16 @@ def test_jobs_are_stored_in_order_and_filtered_by_repo(storage: Storage) -> None
     assert storage.jobs(repo="nobody/none") == []
 
 
+def test_a_job_status_and_result_can_be_changed(storage: Storage) -> None:
+    job_id = storage.add_job("o/r", "a" * 40, "softmax", "h100", "push", 50)
+    storage.add_job("o/r", "a" * 40, "rmsnorm", "h100", "push", 50)
+    storage.set_job_status(job_id, "running", {"comment_id": 7})
+    storage.set_job_status(job_id, "cancelled")
+    first, second = storage.jobs("o/r")
+    assert (first.status, first.result) == ("cancelled", {"comment_id": 7})
+    assert (second.status, second.result) == ("queued", None)
+
+
 def test_state_survives_reopening_the_database(database_url: str) -> None:
     first = Storage(database_url, clock=ticking_clock())
     first.create_all()

@@ -1,0 +1,23 @@
+"""What every feature handler is given: the GitHub client, storage, messages and settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.github import GitHub
+from bot.messages import Messages
+from bot.storage import Storage
+
+DEFAULT_BUDGET = 200  # candidates a search may evaluate when nobody said otherwise
+
+
+@dataclass(frozen=True)
+class FeatureContext:
+    """Built once at the entry point and passed to each handler; no globals."""
+
+    github: GitHub
+    storage: Storage
+    messages: Messages
+    bot_login: str  # the app's own login, e.g. "kevolve[bot]"
+    hardware: tuple[str, ...]  # configured hardware labels, one job each
+    budget: int = DEFAULT_BUDGET

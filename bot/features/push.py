@@ -1,0 +1,97 @@
+"""Pushes to the default branch: a job per changed op and hardware label, each with a check run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from bot.features.context import FeatureContext
+from bot.storage import Delivery
+from harness.problem import Problem
+from harness.spec import SpecError
+
+LoadOps = Callable[[str, str], list[Problem]]  # (repo, sha) -> the ops its config declares
+CONFIG_FILES = frozenset({"pyproject.toml", "kevolve.toml"})
+CHECK_NAME = "kevolve"
+
+
+def handle(ctx: FeatureContext, load_ops: LoadOps, delivery: Delivery) -> None:
+    """Queue jobs for the ops a default-branch push changed; a broken config fails a check."""
+    payload = delivery.payload
+    repo, sha = payload["repository"]["full_name"], str(payload.get("after", ""))
+    files = changed_files(payload.get("commits", []))
+    if not on_default_branch(payload) or not files:
+        return
+    try:
+        problems = load_ops(repo, sha)
+    except SpecError as error:
+        check = ctx.github.start_check(repo, sha, CHECK_NAME, broken_title(), str(error))
+        ctx.github.finish_check(repo, check, "failure", broken_title(), broken_summary(error))
+        return
+    for problem in changed_ops(problems, files):
+        for hardware in ctx.hardware:
+            op = problem.name
+            job_id = ctx.storage.add_job(
+                repo, sha, op, hardware, "push", ctx.budget, delivery.delivery_id
+            )
+            title, summary = job_check(job_id, op, hardware, sha)
+            ctx.github.start_check(repo, sha, f"{CHECK_NAME}: {op} on {hardware}", title, summary)
+
+
+def on_default_branch(payload: Mapping[str, Any]) -> bool:
+    """True for a push that updates the default branch of a repo that is not a fork."""
+    repository = payload["repository"]
+    default = "refs/heads/" + str(repository.get("default_branch", ""))
+    return (
+        payload.get("ref") == default and not repository.get("fork") and not payload.get("deleted")
+    )
+
+
+def changed_files(commits: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Every path the pushed commits added, modified or removed."""
+    return {
+        path
+        for commit in commits
+        for kind in ("added", "modified", "removed")
+        for path in commit.get(kind, [])
+    }
+
+
+def op_files(problem: Problem) -> set[str]:
+    """The repo paths an op depends on: its kernel, reference, inputs, FLOPs and config files."""
+    specs = [problem.kernel, problem.reference, problem.inputs, problem.flops]
+    paths = {spec.split(":", 1)[0] for spec in specs if spec}
+    if problem.source is not None and problem.source.is_relative_to(problem.root):
+        paths.add(problem.source.relative_to(problem.root).as_posix())
+    return paths
+
+
+def changed_ops(problems: Iterable[Problem], files: set[str]) -> list[Problem]:
+    """The ops whose files or config the push touched; every op when the config changed."""
+    problems = list(problems)
+    if files & CONFIG_FILES:
+        return problems
+    return [p for p in problems if op_files(p) & files]
+
+
+def broken_title() -> str:
+    """The check-run title for a config that cannot be read."""
+    return "kevolve config is broken: no jobs were queued"
+
+
+def broken_summary(error: SpecError) -> str:
+    """The check-run summary naming the file, the field, what is wrong and the fix."""
+    return (
+        f"kevolve could not read its config, so nothing was queued.\n\n"
+        f"- **File:** `{error.path}`\n"
+        f"- **Field:** `{error.field or '(whole file)'}`\n"
+        f"- **Problem:** {error.problem}\n"
+        f"- **Fix:** {error.fix}\n"
+    )
+
+
+def job_check(job_id: int, op: str, hardware: str, sha: str) -> tuple[str, str]:
+    """The title and summary of a queued job's check run."""
+    title = f"Job #{job_id} queued: {op} on {hardware}"
+    summary = f"kevolve job #{job_id} will search for a faster `{op}` on `{hardware}` at `{sha}`."
+    return title, summary
