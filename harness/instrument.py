@@ -89,7 +89,8 @@ class LaunchHook:
 
     def __init__(self, module_name: str) -> None:
         self.module_name = module_name
-        self.launches: Counter[str] = Counter()
+        self.launches: Counter[str] = Counter()  # since the last reset (one call)
+        self.total: Counter[str] = Counter()  # over the worker's life
         self.compiled: dict[str, Any] = {}
         self.active = 0  # >0 while a Triton launch is in progress
         self.failed_kernel: Any = None
@@ -114,6 +115,7 @@ class LaunchHook:
                 hook.active -= 1
             if ours and fn is not None and not kwargs.get("warmup"):
                 hook.launches[fn.__name__] += 1
+                hook.total[fn.__name__] += 1
                 if result is not None and not isinstance(result, (list, tuple)):
                     hook.compiled[fn.__name__] = result
             return result

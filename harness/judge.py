@@ -103,7 +103,7 @@ class Judge:
     def _finish(self, worker: WorkerClient) -> None:
         """Kernel figures, then timing on a GPU or the plain statement that nothing was timed."""
         reply, _ = worker.request({"op": "kernels"}, "reading kernel figures", self.req.timeout)
-        self.ev.kernels = [KernelInfo(launches=0, **k) for k in reply["kernels"]]
+        self.ev.kernels = [KernelInfo(**k) for k in reply["kernels"]]
         if self.device.type == "cuda" and self.req.time:
             asked = time.perf_counter()
             with exclusive_gpu(self.req.cache_dir, self.device.index or 0):

@@ -113,11 +113,13 @@ class Worker:
     def kernels(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
         """Launch counts and compiler figures (registers, spills, shared memory) per kernel."""
         info = []
-        for name, compiled in sorted(self.hook.compiled.items()):
+        for name in sorted(set(self.hook.total) | set(self.hook.compiled)):
+            compiled = self.hook.compiled.get(name)  # None under the interpreter: nothing compiled
             meta = getattr(compiled, "metadata", None)
             info.append(
                 {
                     "name": name,
+                    "launches": self.hook.total[name],
                     "n_regs": _int_attr(compiled, "n_regs"),
                     "n_spills": _int_attr(compiled, "n_spills"),
                     "shared_bytes": _int_attr(meta, "shared"),

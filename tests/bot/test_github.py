@@ -10,7 +10,7 @@ from pathlib import Path
 import git
 import pytest
 
-from bot.github import AppClient, GitHub, GitHubError, PullRef, Runner, retry_delay
+from bot.github import AppClient, GitHub, GitHubError, Runner, retry_delay
 from tests.fakes.github import FakeGitHub
 from tests.standin import gitrepo
 from tests.standin.fixtures import World, build_world, git_env, open_issue
@@ -213,8 +213,3 @@ def test_token_near_expiry_is_refreshed(github_standin: World) -> None:
     assert len(github_standin.standin.state.tokens) == 1
     now[0] += 3600 - 60  # within the refresh margin of the one-hour token
     assert client.clone_url(REPO) != first  # (the stand-in dates new tokens by the real clock)
-
-
-def test_pull_ref_is_plain_data() -> None:
-    ref = PullRef(1, "u", "h", "s", "open")
-    assert ref == PullRef(1, "u", "h", "s", "open")

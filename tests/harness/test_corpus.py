@@ -45,6 +45,7 @@ def test_corpus_candidate_gets_its_verdict(path: Path) -> None:
     if ev.verdict is Verdict.CORRECT:
         assert not ev.timed and "nothing was timed" in ev.reason
         assert all(c.passed and c.trials >= 5 for c in ev.checks)
+        assert ev.kernels and all(k.launches > 0 for k in ev.kernels)
 
 
 def test_corpus_is_large_and_covers_every_family() -> None:
