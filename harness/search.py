@@ -155,8 +155,9 @@ class Search:
     def _plan(self, generation: int) -> list[Candidate]:
         """New, unseen candidates from the proposers, one island at a time."""
         planned: list[Candidate] = []
-        for _ in range(self.config.per_generation * 3):  # proposers may return duplicates
-            if len(planned) >= self.config.per_generation:
+        wanted = min(self.config.per_generation, self.config.budget - self.status.evaluated)
+        for _ in range(wanted * 3):  # proposers may return duplicates
+            if len(planned) >= wanted:
                 break
             island = self.db.next_island()
             proposer = self._pick_proposer()

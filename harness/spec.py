@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import keyword
 import math
 import re
@@ -25,7 +26,7 @@ from harness.spec_checks import (
     top_level_bindings,
 )
 
-__all__ = ["SpecError", "load_problems", "select"]
+__all__ = ["SpecError", "load_problems", "narrow", "select"]
 
 _OP_KEYS = tuple(key for key in EXAMPLES if key != "KEVOLVE_DTYPES")
 _REQUIRED = ("kernel", "entry", "reference", "inputs", "dtypes", "shapes")
@@ -62,6 +63,34 @@ def select(problems: Sequence[Problem], op: str | None, spec: Path) -> Problem:
             return p
     fix = f"{did_you_mean(op, names)}pass --op with one of: {listed}"
     raise SpecError(spec, "--op", f"no op named '{op}' (declared: {listed})", fix)
+
+
+def narrow(problem: Problem, dtypes: Sequence[str], shapes: Sequence[str], spec: Path) -> Problem:
+    """The problem restricted to some declared dtypes and timed at the given shapes ("8192x8192").
+
+    Small check shapes stay: narrowing picks what is timed, never what is checked less.
+    """
+    for dtype in dtypes:
+        if dtype not in problem.dtypes:
+            declared = ", ".join(problem.dtypes)
+            fix = f"{did_you_mean(dtype, problem.dtypes)}pass --dtype with one of: {declared}"
+            raise SpecError(
+                spec, "--dtype", f"'{dtype}' is not declared for op '{problem.name}'", fix
+            )
+    rank = len(problem.shapes[0])
+    parsed = []
+    for text in shapes:
+        dims = text.lower().split("x")
+        if len(dims) != rank or not all(d.isdigit() and int(d) > 0 for d in dims):
+            example = "x".join(str(n) for n in problem.shapes[0])
+            what = f"'{text}' is not {rank} positive integers joined by 'x'"
+            raise SpecError(spec, "--shape", what, f"write it like --shape {example}")
+        parsed.append(tuple(int(d) for d in dims))
+    return dataclasses.replace(
+        problem,
+        dtypes=tuple(dict.fromkeys(dtypes)) or problem.dtypes,
+        shapes=tuple(dict.fromkeys(parsed)) or problem.shapes,
+    )
 
 
 def _config_file(repo: Path) -> Path:

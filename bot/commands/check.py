@@ -7,11 +7,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bot.commands.common import EXIT_CORRECT, EXIT_VERDICT, device_name, usage_error
+from bot.commands.common import (
+    EXIT_CORRECT,
+    EXIT_VERDICT,
+    add_problem_arguments,
+    device_name,
+    load_problem,
+    usage_error,
+)
 from bot.settings import cli_settings
 from harness.evaluate import EvalOptions, HarnessError, evaluate
 from harness.report import render
-from harness.spec import SpecError, load_problems, select
+from harness.spec import SpecError
 
 
 def add_parser(sub: Any) -> None:
@@ -22,14 +29,8 @@ def add_parser(sub: Any) -> None:
         description="Judge one candidate: correctness on CPU (Triton's "
         "interpreter) or GPU, and timing against the baseline on a GPU.",
     )
-    check.add_argument(
-        "spec",
-        type=Path,
-        help="a repo directory with [tool.kevolve] or "
-        "kevolve.toml, or a KernelBench-format .py file",
-    )
+    add_problem_arguments(check)
     check.add_argument("--candidate", type=Path, required=True, help="candidate module (.py)")
-    check.add_argument("--op", help="which op of the repo config (needed when there are several)")
     check.add_argument(
         "--device", default="auto", type=device_name, help="cpu, cuda, cuda:N or auto (default)"
     )
@@ -49,7 +50,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """`kevolve check`: exit 0 exactly when the verdict is correct, 1 otherwise, 2 on bad input."""
     try:
-        problem = select(load_problems(args.spec), args.op, args.spec)
+        problem = load_problem(args)
         source = args.candidate.read_text()
     except SpecError as exc:
         return usage_error(str(exc))

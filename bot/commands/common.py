@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from pathlib import Path
+
+from harness.problem import Problem
+from harness.spec import load_problems, narrow, select
 
 EXIT_CORRECT, EXIT_VERDICT, EXIT_USAGE = 0, 1, 2
 
@@ -20,3 +24,31 @@ def device_name(text: str) -> str:
     if re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
         return text
     raise argparse.ArgumentTypeError(f"unknown device {text!r}; use cpu, cuda, cuda:N or auto")
+
+
+def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments that pick the problem: SPEC, --op, --dtype and --shape."""
+    parser.add_argument(
+        "spec",
+        type=Path,
+        help="a repo directory with [tool.kevolve] or kevolve.toml, or a KernelBench .py file",
+    )
+    parser.add_argument("--op", help="which op of the repo config (needed when there are several)")
+    parser.add_argument(
+        "--dtype",
+        action="append",
+        default=[],
+        help="only this declared dtype (repeatable; default: every declared dtype)",
+    )
+    parser.add_argument(
+        "--shape",
+        action="append",
+        default=[],
+        help="time at this shape, e.g. 8192x8192 (repeatable; default: the declared shapes)",
+    )
+
+
+def load_problem(args: argparse.Namespace) -> Problem:
+    """The problem the arguments pick; raises SpecError naming what to fix."""
+    problem = select(load_problems(args.spec), args.op, args.spec)
+    return narrow(problem, args.dtype, args.shape, args.spec)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bot.commands.common import device_name, usage_error
+from bot.commands.common import add_problem_arguments, device_name, load_problem, usage_error
 from bot.progress import ProgressLine
 from bot.settings import CliSettings, cli_settings
 from harness.evaluate import EvalOptions
@@ -15,7 +15,7 @@ from harness.llm import LLMConfig
 from harness.optimize import OptimizeOptions, optimize
 from harness.result import render_markdown
 from harness.search import SearchConfig
-from harness.spec import SpecError, load_problems, select
+from harness.spec import SpecError
 from harness.store import StateMismatch
 
 
@@ -27,8 +27,7 @@ def add_parser(sub: Any) -> None:
         description="Evolve faster kernels with LLM and tuner proposals, judged "
         "by the harness. Re-running the same command resumes the search.",
     )
-    p.add_argument("spec", type=Path, help="repo directory or KernelBench-format .py file")
-    p.add_argument("--op", help="which op of the repo config (needed when there are several)")
+    add_problem_arguments(p)
     p.add_argument("--budget", type=int, default=40, help="candidates to judge (default 40)")
     p.add_argument("--minutes", type=float, help="stop after this many minutes")
     p.add_argument(
@@ -56,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     """Exit 0 when the search ran to a stop rule, 2 on bad input."""
     settings = cli_settings()
     try:
-        problem = select(load_problems(args.spec), args.op, args.spec)
+        problem = load_problem(args)
         llm = llm_config(args, settings)
     except (SpecError, ValueError) as exc:
         return usage_error(str(exc))

@@ -74,6 +74,16 @@ def test_json_output_is_one_evaluation_object(tmp_path: Path) -> None:
             "--timeout must be a positive number of seconds",
             id="zero-timeout",
         ),
+        pytest.param(
+            [DEMO, "--op", "softmax", "--candidate", GOOD, "--dtype", "bf16"],
+            "'bf16' is not declared for op 'softmax'. Fix: did you mean 'bfloat16'?",
+            id="undeclared-dtype",
+        ),
+        pytest.param(
+            [DEMO, "--op", "softmax", "--candidate", GOOD, "--shape", "8192*8192"],
+            "'8192*8192' is not 2 positive integers joined by 'x'. Fix: write it like --shape",
+            id="bad-shape",
+        ),
     ],
 )
 def test_bad_input_exits_2_and_says_how_to_fix_it(

@@ -117,6 +117,7 @@ def test_a_search_killed_with_sigkill_resumes_without_losing_or_repeating_work(
 ) -> None:
     repo = make_repo(tmp_path / "repo")
     finish(optimize(repo, tmp_path / "a.sqlite", tmp_path / "a.json"))
+    assert outcome(tmp_path / "a.json")["evaluated"] == 7  # the budget, never overshot
 
     state = tmp_path / "b.sqlite"
     proc = optimize(repo, state, tmp_path / "b.json")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.problem import ProblemKind, Tolerance
-from harness.spec import SpecError, load_problems, select
+from harness.spec import SpecError, load_problems, narrow, select
 
 OP = "[tool.kevolve.ops.softmax]"
 FIELDS = {
@@ -326,3 +326,26 @@ def test_select_unknown_op_lists_the_declared_ones(tmp_path: Path) -> None:
         f"{tmp_path}: '--op': no op named 'sofmax' (declared: softmax, layernorm). "
         "Fix: did you mean 'softmax'? pass --op with one of: softmax, layernorm"
     )
+
+
+def test_narrow_times_only_the_chosen_dtypes_and_shapes(tmp_path: Path) -> None:
+    make_repo(tmp_path, table("[ops.softmax]"), name="kevolve.toml")
+    problem = load_problems(tmp_path)[0]
+    narrowed = narrow(problem, ["float32", "float32"], ["8x16", "3X5"], tmp_path)
+    assert narrowed.dtypes == ("float32",)
+    assert narrowed.shapes == ((8, 16), (3, 5))
+    assert narrowed.check_shapes == problem.check_shapes  # never checked less
+    assert narrow(problem, [], [], tmp_path) == problem
+
+
+@pytest.mark.parametrize(
+    ("dtypes", "shapes", "field"),
+    [(["int8"], [], "--dtype"), ([], ["8x16x2"], "--shape"), ([], ["8x0"], "--shape")],
+)
+def test_narrow_refuses_what_the_op_cannot_take(
+    tmp_path: Path, dtypes: list[str], shapes: list[str], field: str
+) -> None:
+    make_repo(tmp_path, table("[ops.softmax]"), name="kevolve.toml")
+    with pytest.raises(SpecError) as info:
+        narrow(load_problems(tmp_path)[0], dtypes, shapes, tmp_path)
+    assert info.value.field == field
