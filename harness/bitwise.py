@@ -11,6 +11,11 @@ from harness.compare import element, first_indices
 _SAME_SIZE_INT = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 
+def snapshot(values: Sequence[object]) -> list[object]:
+    """Bitwise copies of the tensors in `values` (also inside lists and tuples), to check later."""
+    return [_copy(v) for v in values]
+
+
 def inputs_unchanged(before: Sequence[object], after: Sequence[object]) -> str | None:
     """None if every input is bitwise what it was before the candidate ran, else what changed."""
     if len(before) != len(after):
@@ -23,6 +28,17 @@ def identical(first: Sequence[object], second: Sequence[object]) -> str | None:
     if len(first) != len(second):
         return f"output count differs between runs: {len(first)} then {len(second)}"
     return _first_change("output", "differs between runs", first, second)
+
+
+def _copy(value: object) -> object:
+    """A clone of a tensor, a list or tuple of copies, any other value as it is."""
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if type(value) is list:
+        return [_copy(v) for v in value]
+    if type(value) is tuple:
+        return tuple(_copy(v) for v in value)
+    return value
 
 
 def _first_change(

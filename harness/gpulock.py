@@ -1,27 +1,50 @@
-"""One timer per GPU at a time: an advisory file lock that evaluations hold while timing.
+"""Who may use a GPU when: correctness checks together, or one timer alone.
 
-Compilation and correctness checks of several candidates may share a GPU; timing may not, or one
-evaluation's kernels would slow another's measurements.
+A reader-writer lock per GPU with writer preference, built from two advisory file locks (flock),
+so it holds across processes and a holder that dies lets go with its open files. Checks hold
+`gpu-N.lock` shared, timers exclusive, so one evaluation's kernels never run while another's are
+timed. `gpu-N.turnstile` gives timers preference: a timer holds it while it waits for and holds
+the exclusive lock, and a check takes it only for as long as it takes to get its shared hold, so a
+waiting timer stops new checks from starting and waits only for the holds already given.
 """
 
 from __future__ import annotations
 
 import fcntl
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 
 @contextmanager
 def exclusive_gpu(lock_dir: Path | None, index: int) -> Iterator[None]:
-    """Hold GPU `index` for timing until the block ends (no lock when `lock_dir` is None)."""
+    """Hold GPU `index` alone, for timing, until the block ends (no lock if `lock_dir` is None)."""
     if lock_dir is None:
         yield
         return
+    with (
+        _held(lock_dir, index, "turnstile", fcntl.LOCK_EX),
+        _held(lock_dir, index, "lock", fcntl.LOCK_EX),
+    ):
+        yield
+
+
+@contextmanager
+def shared_gpu(lock_dir: Path | None, index: int) -> Iterator[None]:
+    """Share GPU `index` with other checks, never with a timer (no lock when `lock_dir` is None)."""
+    if lock_dir is None:
+        yield
+        return
+    with ExitStack() as stack:
+        with _held(lock_dir, index, "turnstile", fcntl.LOCK_EX):  # waits while a timer waits
+            stack.enter_context(_held(lock_dir, index, "lock", fcntl.LOCK_SH))
+        yield
+
+
+@contextmanager
+def _held(lock_dir: Path, index: int, name: str, mode: int) -> Iterator[None]:
+    """An flock on `gpu-INDEX.NAME`, released when the file closes, even on a crash."""
     lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / f"gpu-{index}.lock", "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, even on a crash
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with open(lock_dir / f"gpu-{index}.{name}", "a+") as handle:
+        fcntl.flock(handle, mode)
+        yield

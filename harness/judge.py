@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,16 +21,15 @@ from typing import Any
 import torch
 
 from harness.benchmark import Benchmark
-from harness.bitwise import identical, inputs_unchanged
 from harness.client import WorkerClient
 from harness.compare import compare_outputs, tolerance_for
 from harness.evaluation import CaseCheck, Diagnostic, Evaluation, KernelInfo, Verdict
-from harness.gpulock import exclusive_gpu
-from harness.inputs import InputMaker, clone_all, trials, upcast
+from harness.gpulock import exclusive_gpu, shared_gpu
+from harness.inputs import InputMaker, Trial, clone_all, trials, upcast
 from harness.problem import Problem, Shape, problem_from_dict, problem_to_dict
 from harness.sandbox import Limits, clean_env, harness_pythonpath
 from harness.subject import Failure, Subject
-from harness.wire import decode
+from harness.wire import WireError, decode
 
 
 @dataclass(frozen=True)
@@ -80,6 +79,7 @@ class Judge:
         self.reference = _reference(self.problem, self.device, req.base_seed)
         self.maker = InputMaker(self.problem, self.device)
         self.launched: set[str] = set()
+        self.output_dtypes: dict[tuple[Shape, str], list[torch.dtype]] = {}
 
     def run(self) -> Evaluation:
         """The evaluation, with a verdict and a reason a person can act on."""
@@ -98,6 +98,7 @@ class Judge:
             self.ev.diagnostics.append(Diagnostic(_kind(f.verdict), f.message, f.line))
         finally:
             worker.close()
+            self.ev.phases = {k: round(v, 3) for k, v in self.ev.phases.items()}
         return self.ev
 
     def _finish(self, worker: WorkerClient) -> None:
@@ -105,11 +106,9 @@ class Judge:
         reply, _ = worker.request({"op": "kernels"}, "reading kernel figures", self.req.timeout)
         self.ev.kernels = [KernelInfo(**k) for k in reply["kernels"]]
         if self.device.type == "cuda" and self.req.time:
-            asked = time.perf_counter()
-            with exclusive_gpu(self.req.cache_dir, self.device.index or 0):
-                self.ev.phases["wait"] = round(time.perf_counter() - asked, 3)
-                with self._phase("time"):
-                    Benchmark(self, worker).run()
+            gpu = exclusive_gpu(self.req.cache_dir, self.device.index or 0)
+            with self._waited("wait", gpu), self._phase("time"):
+                Benchmark(self, worker).run()
             self.ev.timed = True
             self.ev.reason = "correct on every case; timed against the baseline"
         else:
@@ -128,44 +127,52 @@ class Judge:
         """All trials of one case; raises `Failure` on the first wrong result."""
         case = CaseCheck(shape=list(shape), dtype=dtype, trials=0, passed=False)
         self.ev.checks.append(case)
-        tol = tolerance_for(dtype, self.problem.tolerances)
         seed = self.req.base_seed + 1000 * len(self.ev.checks)
         for i, trial in enumerate(trials(self.req.trials, seed, self.req.secret_seed + seed)):
-            worker.send(
-                {
-                    "op": "run",
-                    "shape": list(shape),
-                    "dtype": dtype,
-                    "trial": vars(trial),
-                    "repeat": 2 if i == 0 else 1,
-                }
-            )
-            inputs = self.maker(shape, dtype, trial)  # the reference works meanwhile
+            with self._waited("check_wait", self._shared_gpu()):  # a timer waits one trial at most
+                self._check_trial(worker, case, trial, repeat=2 if i == 0 else 1)
+            case.trials += 1
+        case.passed = True
+
+    def _check_trial(
+        self, worker: WorkerClient, case: CaseCheck, trial: Trial, repeat: int
+    ) -> None:
+        """One trial: the candidate runs while the reference is computed, then is judged."""
+        shape, dtype = tuple(case.shape), case.dtype
+        request = {"op": "run", "shape": case.shape, "dtype": dtype, "trial": vars(trial)}
+        worker.send({**request, "repeat": repeat})
+        with self._phase("reference"):
+            inputs = self.maker(shape, dtype, trial)
             expected, working = self.references(inputs)
-            if i == 0:  # the dtypes outputs must have: the reference's at native precision
-                dtypes = [
-                    o.dtype
-                    for o in self.reference(clone_all(inputs), dtype)
-                    if isinstance(o, torch.Tensor)
-                ]
+            dtypes = self._output_dtypes(inputs, shape, dtype)
+        with self._phase("reply"):
             header, blobs = worker.receive(
                 f"the candidate on {_case(shape, dtype)}", self.req.timeout
             )
-            runs = _decode_runs(header, blobs, self.device)
-            for outputs, after, run in runs:
-                self._judge_run(case, run, inputs, after)
-                result = compare_outputs(outputs, expected, dtypes, tol, working)
-                _merge(case, result)
-                if not result.passed:
-                    raise Failure(
-                        Verdict.INCORRECT,
-                        f"{_case(shape, dtype)}, trial "
-                        f"{i + 1} ({trial.distribution} inputs): {result.failure}",
-                    )
-            if len(runs) == 2:
-                self._determinism(shape, dtype, runs[0][0], runs[1][0])
-            case.trials += 1
-        case.passed = True
+        with self._phase("compare"):
+            outputs, reports, repeat_diff = _decode_reply(header, blobs, self.device)
+            self._judge_run(case, reports[0])
+            tol = tolerance_for(dtype, self.problem.tolerances)
+            result = compare_outputs(outputs, expected, dtypes, tol, working)
+            _merge(case, result)
+            if not result.passed:
+                raise Failure(
+                    Verdict.INCORRECT,
+                    f"{_case(shape, dtype)}, trial {case.trials + 1} "
+                    f"({trial.distribution} inputs): {result.failure}",
+                )
+            for report in reports[1:]:
+                self._judge_run(case, report)
+            if repeat_diff is not None:
+                self._nondeterministic(shape, dtype, repeat_diff)
+
+    def _output_dtypes(self, inputs: list[object], shape: Shape, dtype: str) -> list[torch.dtype]:
+        """The dtypes outputs must have: the reference's at native precision (once per case)."""
+        key = (shape, dtype)
+        if key not in self.output_dtypes:
+            outputs = self.reference(clone_all(inputs), dtype)
+            self.output_dtypes[key] = [o.dtype for o in outputs if isinstance(o, torch.Tensor)]
+        return self.output_dtypes[key]
 
     def references(self, inputs: list[object]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """The reference in float64 (the answer) and in float32 (PyTorch's working precision)."""
@@ -173,12 +180,10 @@ class Judge:
         working = self.reference.reference_outputs(upcast(inputs, torch.float32), "float32")
         return exact, working
 
-    def _judge_run(
-        self, case: CaseCheck, run: dict[str, Any], inputs: list[object], after: list[object]
-    ) -> None:
-        """Reject PyTorch compute and missing launches; fail modified inputs."""
+    def _judge_run(self, case: CaseCheck, report: dict[str, Any]) -> None:
+        """Reject PyTorch compute and missing launches; fail modified inputs, as the worker saw."""
         where = _case(tuple(case.shape), case.dtype)
-        forbidden = run.get("forbidden") or {}
+        forbidden = report.get("forbidden") or {}
         if forbidden:
             ops = ", ".join(sorted(forbidden))
             raise Failure(
@@ -187,7 +192,7 @@ class Judge:
                 f"({ops}) instead of its own kernel; tensor operators and torch "
                 f"functions may only allocate, view or copy — compute in a Triton kernel",
             )
-        launches = run.get("launches") or {}
+        launches = report.get("launches") or {}
         if not launches:
             raise Failure(
                 Verdict.REJECTED,
@@ -195,26 +200,27 @@ class Judge:
                 f"the entry must launch a @triton.jit kernel defined in its module",
             )
         self.launched.update(launches)
-        changed = inputs_unchanged(inputs, after)
-        if changed:
+        changed = report.get("inputs_changed")
+        if changed is not None:
             raise Failure(
                 Verdict.INCORRECT,
                 f"{where}: the candidate modified its inputs "
                 f"({changed}); write results only to new output tensors",
             )
 
-    def _determinism(
-        self, shape: Shape, dtype: str, first: list[object], second: list[object]
-    ) -> None:
-        """Two runs on identical inputs must agree bit for bit."""
-        diff = identical(first, second)
-        if diff:
-            raise Failure(
-                Verdict.INCORRECT,
-                f"{_case(shape, dtype)}: two runs on identical "
-                f"inputs differ ({diff}); the kernel is nondeterministic (races, "
-                f"atomics in varying order, or state kept between calls)",
-            )
+    def _nondeterministic(self, shape: Shape, dtype: str, diff: str) -> None:
+        """Fail a candidate whose two runs on identical inputs did not agree bit for bit."""
+        raise Failure(
+            Verdict.INCORRECT,
+            f"{_case(shape, dtype)}: two runs on identical "
+            f"inputs differ ({diff}); the kernel is nondeterministic (races, "
+            f"atomics in varying order, or state kept between calls)",
+        )
+
+    def _shared_gpu(self) -> AbstractContextManager[None]:
+        """A shared hold on the GPU for one step of checking (none on the CPU)."""
+        lock_dir = self.req.cache_dir if self.device.type == "cuda" else None
+        return shared_gpu(lock_dir, self.device.index or 0)
 
     def _load_request(self) -> dict[str, Any]:
         return {
@@ -227,12 +233,20 @@ class Judge:
 
     @contextmanager
     def _phase(self, name: str) -> Iterator[None]:
-        """Record the seconds spent in a phase, even when it fails."""
+        """Add the seconds spent in a phase to its total, even when it fails."""
         start = time.perf_counter()
         try:
             yield
         finally:
-            self.ev.phases[name] = round(time.perf_counter() - start, 3)
+            self.ev.phases[name] = self.ev.phases.get(name, 0.0) + time.perf_counter() - start
+
+    @contextmanager
+    def _waited(self, name: str, hold: AbstractContextManager[None]) -> Iterator[None]:
+        """Enter `hold` for the block, adding the seconds it took to get to phase `name`."""
+        asked = time.perf_counter()
+        with hold:
+            self.ev.phases[name] = self.ev.phases.get(name, 0.0) + time.perf_counter() - asked
+            yield
 
 
 def _reference(problem: Problem, device: torch.device, init_seed: int) -> Subject:
@@ -243,21 +257,20 @@ def _reference(problem: Problem, device: torch.device, init_seed: int) -> Subjec
     )
 
 
-def _decode_runs(
+def _decode_reply(
     header: dict[str, Any], blobs: list[bytes], device: torch.device
-) -> list[tuple[list[object], list[object], dict[str, Any]]]:
-    """(outputs, inputs after the call, run info) for each run in a worker reply."""
-    runs = []
-    pos = 0
-    for run in header.get("runs", []):
-        outs, ins = run["outputs"], run["inputs_after"]
-        n_out = sum(1 for m in outs if m.get("kind") == "tensor")
-        n_in = sum(1 for m in ins if m.get("kind") == "tensor")
-        outputs = decode(outs, blobs[pos : pos + n_out], device)
-        after = decode(ins, blobs[pos + n_out : pos + n_out + n_in], device)
-        pos += n_out + n_in
-        runs.append((outputs, after, run))
-    return runs
+) -> tuple[list[object], list[dict[str, Any]], str | None]:
+    """The first run's outputs, each run's report, and how a repeat differed (None: it did not)."""
+    reports = header.get("runs")
+    diff = header.get("repeat_diff")
+    if (
+        not isinstance(reports, list)
+        or not reports
+        or not all(isinstance(r, dict) for r in reports)
+        or not isinstance(diff, str | None)
+    ):
+        raise WireError(f"malformed run reply {str(header)[:200]!r}")
+    return decode(header.get("outputs", []), blobs, device), reports, diff
 
 
 def _merge(case: CaseCheck, result: Any) -> None:

@@ -1,9 +1,10 @@
 """The evaluation worker: the only process that runs candidate code.
 
 `python -m harness.worker REPLY_FD` reads requests as frames on stdin and answers on REPLY_FD.
-It never holds a reference output or a comparison: it produces outputs and measurements, and the
-judge decides. Started through `harness.jail`, so limits and isolation are in place before the
-candidate is imported.
+It never holds a reference output or a tolerance: it produces outputs, measurements and bitwise
+self-checks (inputs untouched, a repeat identical to the first run), and the judge decides.
+Started through `harness.jail`, so limits and isolation are in place before the candidate is
+imported.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import IO, Any
 import torch
 
 from harness import channel
+from harness.bitwise import identical, inputs_unchanged, snapshot
 from harness.evaluation import Verdict
 from harness.inputs import InputMaker, Trial
 from harness.instrument import LaunchHook, OpGuard, poison_cache
@@ -70,25 +72,39 @@ class Worker:
         return {"ok": True, "sandbox": os.environ.get("KEVOLVE_SANDBOX", "")}, []
 
     def run(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
-        """Run the candidate `repeat` times on the trial's inputs; outputs and inputs afterwards."""
-        runs: list[dict[str, Any]] = []
-        blobs: list[bytes] = []
+        """Run the candidate `repeat` times on the trial's inputs; the first run's outputs.
+
+        Each run's report says what it launched and whether it left its inputs bitwise as they
+        were; `repeat_diff` says how a repeat's outputs differed from the first run's (None if not
+        at all). Comparing here instead of sending every input and repeat back saves a copy of the
+        largest tensors per run, and trusts the worker no further: these reports are exactly as
+        trustworthy as the tensors it sends (the candidate runs in this process either way), and
+        what keeps the candidate from forging either is the static screen and the channel design.
+        """
         trial = Trial(**req["trial"])
-        for _ in range(int(req.get("repeat", 1))):
+        repeat = int(req.get("repeat", 1))
+        reports: list[dict[str, Any]] = []
+        first: list[object] = []
+        meta: list[dict[str, Any]] = []
+        blobs: list[bytes] = []
+        repeat_diff: str | None = None
+        for i in range(repeat):
             inputs = self._maker()(tuple(req["shape"]), req["dtype"], trial)
+            before = snapshot(inputs)
             outputs = self._guarded_call(inputs, req["dtype"])
-            out_meta, out_blobs = encode(outputs)
-            in_meta, in_blobs = encode(inputs)
-            runs.append(
+            reports.append(
                 {
-                    "outputs": out_meta,
-                    "inputs_after": in_meta,
                     "forbidden": dict(self.guard.forbidden),
                     "launches": dict(self.hook.launches),
+                    "inputs_changed": inputs_unchanged(before, inputs),
                 }
             )
-            blobs += out_blobs + in_blobs
-        return {"ok": True, "runs": runs}, blobs
+            if i == 0:
+                meta, blobs = encode(outputs)
+                first = snapshot(_as_sent(outputs)) if repeat > 1 else []
+            elif repeat_diff is None:
+                repeat_diff = identical(first, _as_sent(outputs))
+        return {"ok": True, "outputs": meta, "runs": reports, "repeat_diff": repeat_diff}, blobs
 
     def time(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
         """Time the candidate on fresh inputs per call; the last call's outputs come back."""
@@ -179,6 +195,11 @@ def time_subject(
     assert isinstance(last, tuple)
     last_seed = seeds[(len(seeds) - 1) % len(seeds)]
     return {"event_ms": result.event_ms, "wall_ms": result.wall_ms, "last_seed": last_seed}, last
+
+
+def _as_sent(values: tuple[object, ...]) -> list[object]:
+    """Outputs as the judge sees them: tensors, and for anything else only its type's name."""
+    return [v if isinstance(v, torch.Tensor) else f"<{type(v).__name__}>" for v in values]
 
 
 def _on_device(event: Any) -> bool:

@@ -24,6 +24,33 @@ ROOT = Path(__file__).resolve().parents[2]
 SOFTMAX = ROOT / "examples" / "kernelbench" / "softmax.py"
 GOOD = ROOT / "tests" / "corpus" / "kernelbench" / "softmax__good_online.py"
 STARTUP = 120.0  # seconds a fresh worker may take to import torch and triton
+# Adds the call count to x (so a repeat differs) and doubles x[0, 0] in place.
+TRICKSTER = """
+import torch
+import torch.nn as nn
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _shift_kernel(x_ptr, y_ptr, n, shift, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs, mask=offs < n)
+    tl.store(y_ptr + offs, x + shift, mask=offs < n)
+    tl.store(x_ptr + offs, x * 2.0, mask=offs == 0)
+
+
+class ModelNew(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        y, n = torch.empty_like(x), x.numel()
+        _shift_kernel[(triton.cdiv(n, 1024),)](x, y, n, float(self.calls), BLOCK=1024)
+        return y
+"""
 
 
 @pytest.fixture
@@ -72,6 +99,41 @@ def test_loaded_worker_reports_its_sandbox(worker: WorkerClient) -> None:
     reply, blobs = worker.request(load_request(GOOD), "loading", STARTUP)
     assert reply["ok"] is True and blobs == []
     assert reply["sandbox"].startswith("network:")
+
+
+def run_twice(worker: WorkerClient, candidate: Path) -> tuple[dict[str, Any], list[bytes]]:
+    """The reply to a first trial's `run` (with its determinism repeat) of a loaded candidate."""
+    worker.request(load_request(candidate), "loading", STARTUP)
+    trial = {"seed": 3, "distribution": "normal"}
+    run = {"op": "run", "shape": [], "dtype": "float32", "trial": trial, "repeat": 2}
+    return worker.request(run, "running", STARTUP)
+
+
+def test_run_sends_the_first_outputs_and_bitwise_reports(worker: WorkerClient) -> None:
+    header, blobs = run_twice(worker, GOOD)
+    assert header["outputs"] == [
+        {"kind": "tensor", "dtype": "float32", "shape": [16, 4096], "device": "cpu"}
+    ]
+    assert [len(b) for b in blobs] == [16 * 4096 * 4]  # no inputs, no second run's outputs
+    assert [r["inputs_changed"] for r in header["runs"]] == [None, None]
+    assert all(r["launches"] and not r["forbidden"] for r in header["runs"])
+    assert header["repeat_diff"] is None
+
+
+def test_run_reports_modified_inputs_and_a_repeat_that_differs(
+    worker: WorkerClient, tmp_path: Path
+) -> None:
+    trickster = tmp_path / "trickster.py"
+    trickster.write_text(TRICKSTER)
+    header, blobs = run_twice(worker, trickster)
+    assert len(blobs) == 1
+    for report in header["runs"]:
+        assert report["inputs_changed"].startswith(
+            "input 0 was modified in place: 1 of 65536 elements differ bitwise (first at [0, 0]: "
+        )
+    assert header["repeat_diff"].startswith(
+        "output 0 differs between runs: 65536 of 65536 elements differ bitwise (first at [0, 0]: "
+    )
 
 
 def test_request_before_load_is_refused_and_the_worker_lives_on(worker: WorkerClient) -> None:
