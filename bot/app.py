@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -45,17 +45,30 @@ def metrics(registry: Annotated[CollectorRegistry, Depends(app_registry)]) -> Re
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def create_app(
-    settings: BotSettings,
-    storage: Storage | None = None,
-    handlers: Mapping[str, Handler] | None = None,
-) -> FastAPI:
-    """The FastAPI app; a ValueError when no webhook secret is configured (fail closed)."""
+class Background(Protocol):
+    """A worker that runs beside the web app: started with it, stopped with it."""
+
+    def start(self) -> None: ...
+    def stop(self, timeout: float = 10.0) -> None: ...
+
+
+def require_secret(settings: BotSettings) -> None:
+    """Fail closed: a ValueError, before anything starts, when no webhook secret is set."""
     if not settings.webhook_secret:
         raise ValueError(
             "no webhook secret configured: set KEVOLVE_WEBHOOK_SECRET to the GitHub App's "
             "webhook secret (kevolve refuses unsigned webhooks)"
         )
+
+
+def create_app(
+    settings: BotSettings,
+    storage: Storage | None = None,
+    handlers: Mapping[str, Handler] | None = None,
+    background: Sequence[Background] = (),
+) -> FastAPI:
+    """The FastAPI app; a ValueError when no webhook secret is configured (fail closed)."""
+    require_secret(settings)
     storage = Storage(settings.database_url) if storage is None else storage
     storage.create_all()
     registry = CollectorRegistry()
@@ -76,9 +89,13 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         """Run the dispatcher while the app serves."""
         dispatcher.start()
+        for worker in background:
+            worker.start()
         try:
             yield
         finally:
+            for worker in background:
+                worker.stop()
             dispatcher.stop()
 
     app = FastAPI(title="kevolve", lifespan=lifespan)

@@ -54,7 +54,7 @@ def _component(label: str) -> str:
     return cleaned
 
 
-def _redact(text: str, url: str) -> str:
+def redact(text: str, url: str) -> str:
     """Return `text` with the URL's credentials, and any URL userinfo, replaced by `***`."""
     parts = urlsplit(url)
     for secret in (parts.password, parts.username):
@@ -89,7 +89,7 @@ class Publisher:
             with self._clone(clone_url) as repo:
                 return self._publish(repo, pub)
         except git.GitCommandError as error:
-            raise PublishError(_redact(str(error), clone_url)) from None
+            raise PublishError(redact(str(error), clone_url)) from None
 
     @contextmanager
     def _clone(self, clone_url: str) -> Iterator[git.Repo]:

@@ -44,16 +44,65 @@ class BotSettings:
     github_app_id: str | None  # KEVOLVE_GITHUB_APP_ID
     github_private_key_path: Path | None  # KEVOLVE_GITHUB_PRIVATE_KEY_PATH
     github_api_url: str  # KEVOLVE_GITHUB_API_URL
+    hardware: tuple[str, ...] = ("local",)  # KEVOLVE_HARDWARE: labels, comma separated
+    workdir: Path = Path(".kevolve-bot")  # KEVOLVE_WORKDIR: checkouts and search state
+    cache_dir: Path = Path(".kevolve-bot/cache")  # KEVOLVE_CACHE_DIR: device ceilings
+    device: str = "auto"  # KEVOLVE_DEVICE: where the local runner judges candidates
+    budget: int = 200  # KEVOLVE_BUDGET: candidates per search unless a command says otherwise
+    job_minutes: float | None = None  # KEVOLVE_JOB_MINUTES: per op and job
+    max_open_prs: int = 5  # KEVOLVE_MAX_OPEN_PRS: open kevolve pull requests per repo
+    max_prs_per_hour: int = 3  # KEVOLVE_MAX_PRS_PER_HOUR: opened per repo per hour
+    publish_untimed: bool = False  # KEVOLVE_PUBLISH_UNTIMED=1: propose CPU dry-run results
+    bot_login: str = "kevolve[bot]"  # KEVOLVE_BOT_LOGIN: the app's own account
 
 
 def bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
     """Settings for the GitHub App service from `env` (default: the process environment)."""
     env = os.environ if env is None else env
     key_path = env.get("KEVOLVE_GITHUB_PRIVATE_KEY_PATH")
+    workdir = Path(env.get("KEVOLVE_WORKDIR") or ".kevolve-bot")
     return BotSettings(
         webhook_secret=env.get("KEVOLVE_WEBHOOK_SECRET", ""),
         database_url=env.get("KEVOLVE_DATABASE_URL") or "sqlite:///kevolve.db",
         github_app_id=env.get("KEVOLVE_GITHUB_APP_ID") or None,
         github_private_key_path=Path(key_path) if key_path else None,
         github_api_url=env.get("KEVOLVE_GITHUB_API_URL") or "https://api.github.com",
+        hardware=tuple(
+            h.strip() for h in env.get("KEVOLVE_HARDWARE", "local").split(",") if h.strip()
+        ),
+        workdir=workdir,
+        cache_dir=Path(env["KEVOLVE_CACHE_DIR"])
+        if env.get("KEVOLVE_CACHE_DIR")
+        else workdir / "cache",
+        device=env.get("KEVOLVE_DEVICE") or "auto",
+        budget=_count(env, "KEVOLVE_BUDGET", 200),
+        job_minutes=_positive(env, "KEVOLVE_JOB_MINUTES"),
+        max_open_prs=_count(env, "KEVOLVE_MAX_OPEN_PRS", 5),
+        max_prs_per_hour=_count(env, "KEVOLVE_MAX_PRS_PER_HOUR", 3),
+        publish_untimed=env.get("KEVOLVE_PUBLISH_UNTIMED", "") in ("1", "true", "yes"),
+        bot_login=env.get("KEVOLVE_BOT_LOGIN") or "kevolve[bot]",
     )
+
+
+def _positive(env: Mapping[str, str], name: str) -> float | None:
+    """A positive number from the environment, None when unset; ValueError naming the variable."""
+    text = env.get(name)
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ValueError(
+            f"{name}={text!r} is not a positive number. Fix: set it to e.g. 3 or unset it"
+        )
+    return value
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    """A positive whole number from the environment, else `default`."""
+    value = _positive(env, name)
+    if value is not None and value != int(value):
+        raise ValueError(f"{name}={env[name]!r} is not a whole number. Fix: set it to e.g. 3")
+    return default if value is None else int(value)

@@ -44,7 +44,16 @@ _jobs = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("delivery_id", sa.String(100), nullable=True),
     sa.Column("result", sa.Text, nullable=True),
+    sa.Column("installation_id", sa.BigInteger, nullable=True),
+    sa.Column("comment_id", sa.BigInteger, nullable=True),  # the answer a comment job edits
+    sa.Column("check_id", sa.BigInteger, nullable=True),
+    sa.Column("pr_number", sa.Integer, nullable=True),
+    sa.Column("candidate", sa.String(64), nullable=True),  # the published kernel's id
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
 )
+
+
+_LINKS = ("installation_id", "comment_id", "check_id", "pr_number", "candidate")
 
 
 class StorageError(RuntimeError):
@@ -80,6 +89,12 @@ class Job:
     created_at: datetime
     delivery_id: str | None
     result: Mapping[str, Any] | None
+    installation_id: int | None = None
+    comment_id: int | None = None
+    check_id: int | None = None
+    pr_number: int | None = None
+    candidate: str | None = None
+    updated_at: datetime | None = None
 
 
 def _utc_now() -> datetime:
@@ -201,9 +216,14 @@ class Storage:
         budget: int,
         delivery_id: str | None = None,
         status: str = "queued",
+        **links: int | str | None,
     ) -> int:
-        """Store a new job; its id."""
+        """Store a new job; its id. `links`: installation_id, comment_id, check_id, ..."""
+        unknown = set(links) - set(_LINKS)
+        if unknown:
+            raise ValueError(f"add_job: unknown fields {sorted(unknown)}; use {_LINKS}")
         row = {
+            **links,
             "repo": repo,
             "sha": sha,
             "op": op,
@@ -220,14 +240,59 @@ class Storage:
         return int(key[0])
 
     def set_job_status(
-        self, job_id: int, status: str, result: Mapping[str, Any] | None = None
+        self,
+        job_id: int,
+        status: str,
+        result: Mapping[str, Any] | None = None,
+        **links: int | str | None,
     ) -> None:
-        """Change a job's status and, when given, replace its result."""
-        values: dict[str, Any] = {"status": status}
+        """Change a job's status and, when given, replace its result and links."""
+        values: dict[str, Any] = {"status": status, "updated_at": self._clock(), **links}
         if result is not None:
             values["result"] = json.dumps(result)
         with self._engine.begin() as conn:
             conn.execute(sa.update(_jobs).where(_jobs.c.id == job_id).values(values))
+
+    def link_job(self, job_id: int, **links: int | str | None) -> None:
+        """Record where a job shows itself: its check run, answer comment or pull request."""
+        with self._engine.begin() as conn:
+            conn.execute(sa.update(_jobs).where(_jobs.c.id == job_id).values(links))
+
+    def job(self, job_id: int) -> Job | None:
+        """The job with that id, if any."""
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(_jobs).where(_jobs.c.id == job_id)).first()
+        return None if row is None else _job(row._mapping)
+
+    def claim_job(self) -> Job | None:
+        """Move the oldest queued job to `running` and return it; None when none is queued.
+
+        The conditional update makes a claim atomic: two workers never run the same job.
+        """
+        while True:
+            with self._engine.connect() as conn:
+                first = conn.execute(
+                    sa.select(_jobs.c.id)
+                    .where(_jobs.c.status == "queued")
+                    .order_by(_jobs.c.id)
+                    .limit(1)
+                ).first()
+            if first is None:
+                return None
+            claim = (
+                sa.update(_jobs)
+                .where(_jobs.c.id == first[0], _jobs.c.status == "queued")
+                .values(status="running", updated_at=self._clock())
+            )
+            with self._engine.begin() as conn:
+                if conn.execute(claim).rowcount == 1:
+                    return self.job(int(first[0]))
+
+    def requeue_running(self) -> int:
+        """Put jobs a stopped bot left `running` back in the queue; how many."""
+        change = sa.update(_jobs).where(_jobs.c.status == "running").values(status="queued")
+        with self._engine.begin() as conn:
+            return int(conn.execute(change).rowcount)
 
     def jobs(self, repo: str | None = None) -> list[Job]:
         """Every job, or those of one repo, in the order they were added."""
@@ -267,4 +332,10 @@ def _job(row: RowMapping) -> Job:
         created_at=_aware(row["created_at"]),
         delivery_id=row["delivery_id"],
         result=None if result is None else json.loads(result),
+        installation_id=row["installation_id"],
+        comment_id=row["comment_id"],
+        check_id=row["check_id"],
+        pr_number=row["pr_number"],
+        candidate=row["candidate"],
+        updated_at=_aware(row["updated_at"]) if row["updated_at"] else None,
     )

@@ -87,6 +87,11 @@ class Database:
         heads = [isl[0] for isl in self._islands if isl]
         return min(heads, key=self._rank) if heads else None
 
+    def elites(self) -> list[Elite]:
+        """Every elite of every island, once each, best first."""
+        unique = {e.candidate.id: e for isl in self._islands for e in isl}
+        return sorted(unique.values(), key=self._rank)
+
     def island_best(self, island: int) -> Elite | None:
         """The best elite of one island, or None when it is empty."""
         members = self._islands[island]

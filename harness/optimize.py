@@ -56,7 +56,19 @@ def optimize(
         status = search.run()
     finally:
         store.close()
-    return summarize(problem, status, proposers, options)
+    return summarize(problem, status, proposers, options, untimed_pick(search.db.elites()))
+
+
+def untimed_pick(elites: list[Elite]) -> Elite | None:
+    """In a correctness-only run every correct candidate ties; show the newest non-seed one.
+
+    Nothing ranks them, so the newest (latest generation) is as good a pick as any and, unlike
+    the seed, it is something to look at. None when only the seed passed.
+    """
+    proposed = [e for e in elites if e.candidate.proposer != "seed" and not e.evaluation.timed]
+    if not proposed:
+        return None
+    return max(proposed, key=lambda e: (e.candidate.generation, e.candidate.id))
 
 
 def baseline_source(problem: Problem) -> str:
@@ -70,9 +82,15 @@ def summarize(
     status: Status,
     proposers: list[tuple[Proposer, float]],
     options: OptimizeOptions,
+    untimed: Elite | None = None,
 ) -> SearchResult:
-    """The `SearchResult` of a finished (or stopped) search."""
+    """The `SearchResult` of a finished (or stopped) search.
+
+    `untimed` stands in for the best of a correctness-only run (see `untimed_pick`).
+    """
     best = status.best
+    if untimed is not None and not (best and best.evaluation.timed):
+        best = untimed
     ev: Evaluation | None = best.evaluation if best else None
     llm = next((p for p, _ in proposers if isinstance(p, LLMProposer)), None)
     usage = vars(llm.usage) if llm else {}
@@ -81,6 +99,8 @@ def summarize(
         notes.append("no LLM configured: the tuner alone proposed candidates")
     if not (ev and ev.timed):
         notes.append("no GPU timing: a correctness-only dry run; nothing was ranked by speed")
+        if untimed is not None:
+            notes.append("best: the newest correct candidate, not a faster one (nothing was timed)")
     gate = publish_gate(ev, is_seed=best is not None and best.candidate.proposer == "seed")
     return SearchResult(
         problem=problem.name,

@@ -155,3 +155,15 @@ class Store:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+
+def evaluated_count(path: Path) -> int:
+    """How many evaluations a search's state file holds (0 before it exists); read-only."""
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0) as db:
+            row = db.execute("SELECT COUNT(*) FROM evaluations").fetchone()
+    except sqlite3.Error:
+        return 0  # created but not yet initialized, or busy: no progress to show yet
+    return int(row[0])

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.features.context import FeatureContext
+from bot.features.context import FeatureContext, installation_of
 from bot.slash import Command, CommandError, command_lines, parse_comment
 from bot.storage import Delivery, Job
 
@@ -26,6 +26,7 @@ class Request:
     user: str
     ref: str  # jobs from comments run on the default branch, never on fork code
     delivery_id: str
+    installation_id: int | None
 
 
 def handle(ctx: FeatureContext, delivery: Delivery) -> None:
@@ -66,6 +67,7 @@ def request(payload: Mapping[str, Any], delivery_id: str) -> Request:
         user=payload["comment"]["user"]["login"],
         ref="refs/heads/" + repository.get("default_branch", "main"),
         delivery_id=delivery_id,
+        installation_id=installation_of(payload),
     )
 
 
@@ -109,8 +111,17 @@ def _queue(
     """Store one job, remembering the answer comment that its progress edits."""
     budget = command.budget or (ctx.budget if command.name == "optimize" else 0)
     trigger = _TRIGGERS[command.name]
-    job_id = ctx.storage.add_job(req.repo, req.ref, op, hardware, trigger, budget, req.delivery_id)
-    ctx.storage.set_job_status(job_id, "queued", {"comment_id": answer})
+    ctx.storage.add_job(
+        req.repo,
+        req.ref,
+        op,
+        hardware,
+        trigger,
+        budget,
+        req.delivery_id,
+        installation_id=req.installation_id,
+        comment_id=answer,
+    )
 
 
 def _stop(ctx: FeatureContext, repo: str) -> list[dict[str, Any]]:

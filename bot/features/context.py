@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from bot.github import GitHub
 from bot.messages import Messages
@@ -21,3 +23,9 @@ class FeatureContext:
     bot_login: str  # the app's own login, e.g. "kevolve[bot]"
     hardware: tuple[str, ...]  # configured hardware labels, one job each
     budget: int = DEFAULT_BUDGET
+
+
+def installation_of(payload: Mapping[str, Any]) -> int | None:
+    """The app installation a delivery came through; jobs act with its token later."""
+    installation = payload.get("installation") or {}
+    return int(installation["id"]) if installation.get("id") else None

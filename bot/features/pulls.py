@@ -6,13 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.features.context import FeatureContext
-from bot.storage import Delivery
-
-BRANCH_PREFIX = "kevolve/"
+from bot.proposals import target
+from bot.storage import Delivery, Job
 
 
 def handle(ctx: FeatureContext, delivery: Delivery) -> None:
-    """Record the outcome of a closed `kevolve/<op>/<hardware>` pull request as a done job."""
+    """Record a closed kevolve pull request (and the kernel it proposed) as a done job."""
     payload = delivery.payload
     if payload.get("action") != "closed":
         return
@@ -23,18 +22,33 @@ def handle(ctx: FeatureContext, delivery: Delivery) -> None:
     if target is None or _head_repo(head) != repo:
         return
     op, hardware = target
-    trigger = outcome(pull)
+    number = int(pull["number"])
     ctx.storage.add_job(
-        repo, head["sha"], op, hardware, trigger, 0, delivery.delivery_id, status="done"
+        repo,
+        head["sha"],
+        op,
+        hardware,
+        outcome(pull),
+        0,
+        delivery.delivery_id,
+        status="done",
+        pr_number=number,
+        candidate=proposed_candidate(ctx.storage.jobs(repo), number),
     )
 
 
 def branch_target(branch: str) -> tuple[str, str] | None:
-    """The (op, hardware) of a `kevolve/<op>/<hardware>` branch; None for any other branch."""
-    if not branch.startswith(BRANCH_PREFIX):
-        return None
-    parts = branch[len(BRANCH_PREFIX) :].split("/")
-    return (parts[0], parts[1]) if len(parts) == 2 and all(parts) else None
+    """The (op, hardware) of a kevolve branch; None for any other branch."""
+    return target(branch)
+
+
+def proposed_candidate(jobs: list[Job], number: int) -> str | None:
+    """The kernel id last proposed in pull request `number`, from the jobs' recorded proposals."""
+    for job in reversed(jobs):
+        for proposal in (job.result or {}).get("proposals", []):
+            if proposal.get("pr") == number and proposal.get("candidate"):
+                return str(proposal["candidate"])
+    return None
 
 
 def outcome(pull: Mapping[str, Any]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from bot.features.context import FeatureContext
+from bot.features.context import FeatureContext, installation_of
 from bot.storage import Delivery
 from harness.problem import Problem
 from harness.spec import SpecError
@@ -32,10 +32,25 @@ def handle(ctx: FeatureContext, load_ops: LoadOps, delivery: Delivery) -> None:
         for hardware in ctx.hardware:
             op = problem.name
             job_id = ctx.storage.add_job(
-                repo, sha, op, hardware, "push", ctx.budget, delivery.delivery_id
+                repo,
+                sha,
+                op,
+                hardware,
+                "push",
+                ctx.budget,
+                delivery.delivery_id,
+                status="new",  # not claimable until its check run exists
+                installation_id=installation_of(payload),
             )
             title, summary = job_check(job_id, op, hardware, sha)
-            ctx.github.start_check(repo, sha, f"{CHECK_NAME}: {op} on {hardware}", title, summary)
+            name = check_name(op, hardware)
+            check_id = ctx.github.start_check(repo, sha, name, title, summary)
+            ctx.storage.set_job_status(job_id, "queued", check_id=check_id)
+
+
+def check_name(op: str, hardware: str) -> str:
+    """The check run of a job: one per op and hardware label."""
+    return f"{CHECK_NAME}: {op} on {hardware}"
 
 
 def on_default_branch(payload: Mapping[str, Any]) -> bool:

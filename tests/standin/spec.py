@@ -28,15 +28,19 @@ SERVER = "https://api.github.com"
 
 def fetch(cache_dir: Path = DEFAULT_CACHE, version: str = VERSION) -> Path:
     """Return the path of the api.github.com spec, downloading it with `npm pack` if missing."""
-    target = cache_dir / version / "api.github.com.json"
+    return npm_file(f"{PACKAGE}@{version}", MEMBER, cache_dir / version / "api.github.com.json")
+
+
+def npm_file(package: str, member: str, target: Path) -> Path:
+    """Return `target`, first copying it out of an npm package's tarball when it is missing."""
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        tarball = _npm_pack(f"{PACKAGE}@{version}", Path(scratch))
-        partial = Path(scratch) / "api.github.com.json"
-        _extract(tarball, MEMBER, partial)
-        os.replace(partial, target)
+        tarball = _npm_pack(package, Path(scratch))
+        partial = Path(scratch) / target.name
+        _extract(tarball, member, partial)
+        os.replace(partial, target)  # concurrent test workers never see half a file
     return target
 
 

@@ -1,0 +1,281 @@
+"""The job worker: takes queued jobs, runs each search through a `Runner`, reports and proposes.
+
+One thread, one job at a time (a host's GPU times one candidate at a time anyway). A job shows
+itself on GitHub as a check run whose text follows the search, and, when a comment asked for it,
+by editing that comment's answer. Jobs left `running` by a stopped bot are queued again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import git
+
+from bot.features.push import check_name
+from bot.github import GitHub
+from bot.messages import Messages
+from bot.proposals import Proposed, Proposer
+from bot.publisher import redact
+from bot.storage import Job, Storage
+from harness.spec import SpecError, load_problems
+from harness.store import evaluated_count
+from runners.job import JobSpec
+from runners.runner import Runner, RunnerError
+
+log = logging.getLogger(__name__)
+
+ClientFor = Callable[[int | None], GitHub]  # installation id -> its GitHub client
+ProposerFor = Callable[[GitHub], Proposer]
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """How jobs run on this host."""
+
+    workdir: Path  # checkouts and search state live under it
+    cache_dir: Path  # measured device ceilings
+    device: str = "auto"
+    minutes: float | None = None  # per op; None: the budget alone bounds a search
+    progress_every_s: float = 10.0
+
+
+class JobCancelled(Exception):
+    """The job was stopped by `/kevolve stop`."""
+
+
+class JobWorker:
+    """Runs queued jobs one at a time on a background thread."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        runner: Runner,
+        client_for: ClientFor,
+        proposer_for: ProposerFor,
+        messages: Messages,
+        settings: JobSettings,
+        poll_seconds: float = 2.0,
+    ) -> None:
+        self._storage, self._runner = storage, runner
+        self._client_for, self._proposer_for = client_for, proposer_for
+        self._messages, self._settings, self._poll = messages, settings, poll_seconds
+        self._wake, self._stop = threading.Event(), threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the thread; jobs a stopped worker left running are queued again first."""
+        if self._thread is not None:
+            return
+        self._storage.requeue_running()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="kevolve-jobs", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stop.set()
+            self._wake.set()
+            thread.join(timeout)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def run_pending(self) -> int:
+        """Run every queued job now, on this thread; how many ran (for tests and one-shot use)."""
+        ran = 0
+        while not self._stop.is_set() and (job := self._storage.claim_job()) is not None:
+            self.execute(job)
+            ran += 1
+        return ran
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_pending()
+            except Exception:
+                log.exception("job worker: cannot read the queue; retrying")
+            self._wake.wait(self._poll)
+            self._wake.clear()
+
+    def execute(self, job: Job) -> None:
+        """Run one claimed job to done, failed or cancelled; never raises."""
+        github = self._client_for(job.installation_id)
+        run = _JobRun(job, github, self._storage, self._messages, self._settings, self._stop)
+        try:
+            run.start()
+            proposer = self._proposer_for(github)
+            for op in run.ops():
+                result = self._runner.run(run.spec(op), run.cancelled)
+                run.record(op, result, proposer.propose(job, op, result))
+            run.finish()
+        except JobCancelled:
+            run.end("cancelled", "cancelled", "Stopped by `/kevolve stop`.")
+        except (RunnerError, SpecError, git.GitCommandError) as exc:
+            if self._stop.is_set():  # the bot is shutting down: the job resumes on restart
+                self._storage.set_job_status(job.id, "queued")
+            elif run.was_cancelled():
+                run.end("cancelled", "cancelled", "Stopped by `/kevolve stop`.")
+            else:
+                run.end("failed", "failure", f"The job failed: {exc}")
+        except Exception as exc:  # a bug must not stop the worker; the job says what broke
+            log.exception("job %s failed", job.id)
+            run.end("failed", "failure", f"kevolve failed: {type(exc).__name__}: {exc}")
+
+
+class _JobRun:
+    """One job's execution: its checkout, check run, results and proposals."""
+
+    def __init__(
+        self,
+        job: Job,
+        github: GitHub,
+        storage: Storage,
+        messages: Messages,
+        cfg: JobSettings,
+        stopping: threading.Event,
+    ) -> None:
+        self._stopping = stopping
+        self.job, self.github, self.storage = job, github, storage
+        self.messages, self.cfg = messages, cfg
+        self.root = cfg.workdir / f"job-{job.id}"
+        self.checkout = self.root / "repo"
+        self.sha = job.sha
+        self.check_id = job.check_id
+        self.results: dict[str, dict[str, Any]] = {}
+        self.proposals: list[dict[str, Any]] = []
+        self._state: Path | None = None
+        self._last_progress = 0.0
+
+    def start(self) -> None:
+        """Clone the repo at the job's commit and show the job as in progress."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not (self.checkout / ".git").exists():
+            url = self.github.clone_url(self.job.repo)
+            try:
+                git.Repo.clone_from(url, self.checkout, env={"GIT_TERMINAL_PROMPT": "0"})
+            except git.GitCommandError as exc:
+                raise RunnerError(
+                    f"cannot clone {self.job.repo}: {redact(str(exc), url)}"
+                ) from None
+        repo = git.Repo(self.checkout)
+        ref = self.job.sha
+        if ref.startswith("refs/heads/"):
+            ref = "origin/" + ref.removeprefix("refs/heads/")
+        repo.git.checkout("--quiet", "--detach", ref)
+        self.sha = repo.head.commit.hexsha
+        title, summary = self._progress_text(0)
+        if self.check_id is None:
+            name = check_name(self.job.op, self.job.hardware)
+            self.check_id = self.github.start_check(self.job.repo, self.sha, name, title, summary)
+            self.storage.link_job(self.job.id, check_id=self.check_id)
+        else:
+            self.github.update_check(self.job.repo, self.check_id, title, summary)
+
+    def ops(self) -> list[str]:
+        """The ops this job searches: its own, or every op of the config for "*"."""
+        if self.job.op != "*":
+            return [self.job.op]
+        return [p.name for p in load_problems(self.checkout)]
+
+    def spec(self, op: str) -> JobSpec:
+        """The runner's job for one op; the state path makes a requeued job resume."""
+        self._state = self.root / "state" / f"{op}.sqlite"
+        return JobSpec(
+            job_id=self.job.id,
+            checkout=str(self.checkout),
+            op=op,
+            hardware=self.job.hardware,
+            budget=max(1, self.job.budget),  # a benchmark judges the current kernel alone
+            state=str(self._state),
+            cache_dir=str(self.cfg.cache_dir),
+            device=self.cfg.device,
+            minutes=self.cfg.minutes,
+        )
+
+    def was_cancelled(self) -> bool:
+        current = self.storage.job(self.job.id)
+        return current is not None and current.status == "cancelled"
+
+    def cancelled(self) -> bool:
+        """Polled by the runner: True stops the search. Also refreshes the check run's text."""
+        if self._stopping.is_set() or self.was_cancelled():
+            return True
+        now = time.monotonic()
+        if self.check_id is not None and now - self._last_progress >= self.cfg.progress_every_s:
+            self._last_progress = now
+            done = evaluated_count(self._state) if self._state else 0
+            title, summary = self._progress_text(done)
+            try:
+                self.github.update_check(self.job.repo, self.check_id, title, summary)
+            except Exception:  # progress text is best effort; the search goes on
+                log.warning("job %s: cannot update its check run", self.job.id, exc_info=True)
+        return False
+
+    def record(self, op: str, result: dict[str, Any], proposed: Proposed) -> None:
+        """Keep one op's result and what proposing it did."""
+        self.results[op] = result
+        pull = proposed.pull
+        self.proposals.append(
+            {
+                "op": op,
+                "status": proposed.status,
+                "reason": proposed.reason,
+                "pr": pull.number if pull else None,
+                "url": pull.url if pull else None,
+                "candidate": (result.get("best") or {}).get("id"),
+            }
+        )
+        if self.was_cancelled():
+            raise JobCancelled
+
+    def finish(self) -> None:
+        """Done: the check run carries the outcome, the answer comment the links."""
+        parts = []
+        for result in self.results.values():
+            title, summary = self.messages.check_summary(result)
+            parts.append(f"### {title}\n\n{summary}")
+        for p in self.proposals:
+            where = f"[#{p['pr']}]({p['url']})" if p["pr"] else "no pull request"
+            parts.append(f"- `{p['op']}`: {p['status']} ({where}): {p['reason']}")
+        summary = "\n\n".join(parts)
+        self.end("done", "success", summary)
+
+    def end(self, status: str, conclusion: str, summary: str) -> None:
+        """Store the outcome and show it on the check run and the answer comment."""
+        record = {"sha": self.sha, "results": self.results, "proposals": self.proposals}
+        self.storage.set_job_status(self.job.id, status, record)
+        title = f"{self.job.op} on {self.job.hardware}: {status}"
+        if self.check_id is not None:
+            try:
+                self.github.finish_check(self.job.repo, self.check_id, conclusion, title, summary)
+            except Exception:
+                log.warning("job %s: cannot finish its check run", self.job.id, exc_info=True)
+        if self.job.comment_id is not None:
+            view = {
+                "op": self.job.op,
+                "hardware": self.job.hardware,
+                "status": status,
+                "trigger": self.job.trigger,
+                "budget": self.job.budget,
+                "evaluated": sum(int(r.get("evaluated", 0)) for r in self.results.values()),
+                "url": next((p["url"] for p in self.proposals if p["url"]), None),
+            }
+            self.github.edit_comment(
+                self.job.repo, self.job.comment_id, self.messages.status_comment([view])
+            )
+
+    def _progress_text(self, evaluated: int) -> tuple[str, str]:
+        job = self.job
+        title = f"Job #{job.id} running: {job.op} on {job.hardware}"
+        summary = (
+            f"kevolve is searching for a faster `{job.op}` on `{job.hardware}` at `{self.sha}`: "
+            f"{evaluated} of {max(1, job.budget)} candidates evaluated."
+        )
+        return title, summary

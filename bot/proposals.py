@@ -1,0 +1,154 @@
+"""Proposals: a job's winning kernel as one pull request per op and hardware, within caps.
+
+A normal run updates the open pull request of its op and hardware (or opens one); `recreate`
+opens a new one on a fresh branch and closes the older with a link. A branch that holds a
+person's commits is never pushed over: the bot comments instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.github import GitHub, PullRef
+from bot.messages import Messages
+from bot.publisher import Publication, Publisher, branch_name
+from bot.storage import Job, Storage
+
+PREFIX = "kevolve/"
+_RECREATED = re.compile(r"-r\d+$")  # kevolve/<op>/<hardware>-r<job>: a recreated proposal
+_UNTIMED = "nothing was timed"
+
+
+@dataclass(frozen=True)
+class Caps:
+    """Limits on how much kevolve proposes to one repo."""
+
+    open_prs: int = 5  # open kevolve pull requests per repo
+    per_hour: int = 3  # pull requests opened per repo in any hour
+    publish_untimed: bool = False  # propose correctness-only results (dry runs, demos)
+
+
+@dataclass(frozen=True)
+class Proposed:
+    """What happened: opened, updated, blocked or skipped, why, and the pull request."""
+
+    status: str
+    reason: str
+    pull: PullRef | None = None
+
+
+@dataclass(frozen=True)
+class Proposer:
+    """Everything proposing needs, composed once."""
+
+    github: GitHub
+    publisher: Publisher
+    messages: Messages
+    storage: Storage
+    caps: Caps
+    clock: Callable[[], datetime]
+
+    def propose(self, job: Job, op: str, result: Mapping[str, Any]) -> Proposed:
+        """Publish `result`'s best kernel for `op` unless a rule says not to; what happened."""
+        refusal = self._refusal(job, op, result)
+        if refusal:
+            return Proposed("skipped", refusal)
+        repo, data = job.repo, dict(result)
+        current = self._current(repo, op, job.hardware)
+        if current is None and (cap := self._capped(repo)):
+            return Proposed("skipped", cap)
+        recreate = job.trigger == "recreate" and current is not None
+        branch = branch_name(op, job.hardware)
+        if current is not None and not recreate:
+            branch = current.head
+        elif recreate:
+            branch = f"{branch}-r{job.id}"
+        base = self.github.default_branch(repo)
+        kernel = str(result["job"]["kernel"])
+        files = {kernel: str(result["best"]["source"])}
+        publication = Publication(branch, files, self.messages.commit_message(data), base)
+        outcome = self.publisher.publish(self.github.clone_url(repo), publication)
+        if outcome.status == "blocked":
+            if current is not None:
+                self.github.comment(repo, current.number, self.messages.human_commits(branch))
+            return Proposed(
+                "blocked", outcome.reason or "the branch has a person's commits", current
+            )
+        title = self.messages.pr_title(data)
+        body = self.messages.pr_body(data, repro_command(op, kernel, data))
+        if current is not None and not recreate:
+            self.github.update_pull(repo, current.number, title, body)
+            return Proposed("updated", outcome.status, current)
+        pull = self.github.open_pull(repo, branch, base, title, body)
+        if current is not None:
+            self.github.close_pull(repo, current.number, self.messages.superseded(pull.url))
+        return Proposed("opened", outcome.status, pull)
+
+    def _refusal(self, job: Job, op: str, result: Mapping[str, Any]) -> str | None:
+        """Why this result must not be proposed, or None."""
+        best = result.get("best")
+        if not best:
+            return "no correct candidate was found"
+        if not result.get("job", {}).get("kernel"):
+            return "the problem has no kernel file in the repo to replace"
+        reasons = list(result["publish_gate"]["reasons"])
+        if self.caps.publish_untimed:
+            reasons = [r for r in reasons if _UNTIMED not in r]
+        if reasons:
+            return "publish gate: " + "; ".join(reasons)
+        rejected = {
+            j.candidate
+            for j in self.storage.jobs(job.repo)
+            if j.trigger == "rejected" and j.op == op and j.hardware == job.hardware
+        }
+        if best["id"] in rejected:
+            return "this kernel's pull request was closed unmerged; it is not proposed again"
+        return None
+
+    def _current(self, repo: str, op: str, hardware: str) -> PullRef | None:
+        """The open kevolve pull request of this op and hardware, if any (the newest)."""
+        mine = [p for p in self.github.open_pulls(repo, PREFIX) if target(p.head) == (op, hardware)]
+        return max(mine, key=lambda p: p.number) if mine else None
+
+    def _capped(self, repo: str) -> str | None:
+        """Why no new pull request may be opened in `repo` now, or None."""
+        open_count = len(self.github.open_pulls(repo, PREFIX))
+        if open_count >= self.caps.open_prs:
+            return f"{open_count} kevolve pull requests are open (cap {self.caps.open_prs})"
+        since = self.clock() - timedelta(hours=1)
+        opened = sum(
+            1
+            for j in self.storage.jobs(repo)
+            if j.updated_at and j.updated_at >= since and opened_by(j)
+        )
+        if opened >= self.caps.per_hour:
+            cap = self.caps.per_hour
+            return f"{opened} pull requests were opened in the last hour (cap {cap})"
+        return None
+
+
+def opened_by(job: Job) -> int:
+    """How many pull requests a finished job opened (its result records each proposal)."""
+    proposals = (job.result or {}).get("proposals", [])
+    return sum(1 for p in proposals if p.get("status") == "opened")
+
+
+def target(branch: str) -> tuple[str, str] | None:
+    """The (op, hardware) of a `kevolve/<op>/<hardware>[-r<job>]` branch; None otherwise."""
+    if not branch.startswith(PREFIX):
+        return None
+    parts = branch[len(PREFIX) :].split("/")
+    if len(parts) != 2 or not all(parts):
+        return None
+    return parts[0], _RECREATED.sub("", parts[1])
+
+
+def repro_command(op: str, kernel: str, result: Mapping[str, Any]) -> str:
+    """The command that re-checks the published kernel on the pull request's branch."""
+    if result.get("timed"):
+        return f"kevolve check . --op {op} --candidate {kernel} --device cuda"
+    return f"kevolve check . --op {op} --candidate {kernel} --device cpu --no-time"

@@ -1,0 +1,142 @@
+"""The composition root of `kevolve serve`: settings in, a running GitHub App out.
+
+Everything with an effect is built here once and passed down: the storage, one GitHub client
+per app installation, the feature handlers, the job worker with its runner and the proposer.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+import git
+from fastapi import FastAPI
+
+from bot.app import create_app, require_secret
+from bot.dispatcher import Handler
+from bot.features import FeatureContext, handlers
+from bot.features.context import installation_of
+from bot.github import AppClient, GitHub
+from bot.jobs import JobSettings, JobWorker
+from bot.messages import Messages
+from bot.proposals import Caps, Proposer
+from bot.publisher import Publisher, redact
+from bot.settings import BotSettings
+from bot.storage import Delivery, Storage
+from harness.problem import Problem
+from harness.spec import load_problems
+from runners.local import LocalRunner
+from runners.runner import Runner
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "github"
+
+ClientFor = Callable[[int | None], GitHub]
+
+
+class AppClients:
+    """One `AppClient` per installation, made on first use and kept (tokens refresh inside)."""
+
+    def __init__(self, settings: BotSettings) -> None:
+        if not (settings.github_app_id and settings.github_private_key_path):
+            raise ValueError(
+                "no GitHub App credentials: set KEVOLVE_GITHUB_APP_ID and "
+                "KEVOLVE_GITHUB_PRIVATE_KEY_PATH (the app's PEM key file)"
+            )
+        try:
+            self._key = settings.github_private_key_path.read_text()
+        except OSError as exc:
+            raise ValueError(
+                f"cannot read KEVOLVE_GITHUB_PRIVATE_KEY_PATH={settings.github_private_key_path}: "
+                f"{exc.strerror}. Fix: point it at the app's private key (.pem)"
+            ) from None
+        self._settings = settings
+        self._clients: dict[int, GitHub] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, installation_id: int | None) -> GitHub:
+        if installation_id is None:
+            raise ValueError("a delivery without an installation: kevolve acts only as an app")
+        with self._lock:
+            if installation_id not in self._clients:
+                self._clients[installation_id] = AppClient(
+                    str(self._settings.github_app_id),
+                    self._key,
+                    installation_id,
+                    self._settings.github_api_url,
+                )
+            return self._clients[installation_id]
+
+
+def build(
+    settings: BotSettings,
+    client_for: ClientFor | None = None,
+    runner: Runner | None = None,
+    storage: Storage | None = None,
+) -> tuple[FastAPI, JobWorker]:
+    """The app and its job worker, composed from settings (parts may be handed in by tests)."""
+    require_secret(settings)
+    storage = Storage(settings.database_url) if storage is None else storage
+    clients: ClientFor = AppClients(settings) if client_for is None else client_for
+    messages = Messages(TEMPLATES)
+    publisher = Publisher(settings.workdir / "publish")
+    caps = Caps(settings.max_open_prs, settings.max_prs_per_hour, settings.publish_untimed)
+
+    def proposer_for(github: GitHub) -> Proposer:
+        return Proposer(github, publisher, messages, storage, caps, partial(datetime.now, UTC))
+
+    worker = JobWorker(
+        storage,
+        runner or LocalRunner(),
+        clients,
+        proposer_for,
+        messages,
+        JobSettings(
+            workdir=settings.workdir / "jobs",
+            cache_dir=settings.cache_dir,
+            device=settings.device,
+            minutes=settings.job_minutes,
+        ),
+    )
+    routes = _handlers(settings, storage, clients, messages, worker)
+    return create_app(settings, storage, routes, background=[worker]), worker
+
+
+def _handlers(
+    settings: BotSettings,
+    storage: Storage,
+    clients: ClientFor,
+    messages: Messages,
+    worker: JobWorker,
+) -> dict[str, Handler]:
+    """Each event's feature handler, run with the client of the delivery's installation."""
+
+    def route(event: str, delivery: Delivery) -> None:
+        github = clients(installation_of(delivery.payload))
+        ctx = FeatureContext(
+            github, storage, messages, settings.bot_login, settings.hardware, settings.budget
+        )
+        load = partial(_load_ops, github, settings.workdir / "configs")
+        handlers(ctx, load)[event](delivery)
+        worker.wake()
+
+    return {event: partial(route, event) for event in ("push", "issue_comment", "pull_request")}
+
+
+def _load_ops(github: GitHub, workdir: Path, repo: str, sha: str) -> list[Problem]:
+    """The ops a repo's config declares at `sha`, read from a shallow checkout of that commit."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=workdir) as scratch:
+        clone = git.Repo.init(scratch)
+        env = {"GIT_TERMINAL_PROMPT": "0"}
+        clone.git.update_environment(**env)
+        url = github.clone_url(repo)
+        try:
+            clone.git.fetch("--quiet", "--depth=1", url, sha)
+        except git.GitCommandError as exc:
+            raise RuntimeError(f"cannot fetch {repo} at {sha}: {redact(str(exc), url)}") from None
+        clone.git.checkout("--quiet", "--detach", "FETCH_HEAD")
+        return load_problems(Path(scratch))

@@ -1,0 +1,121 @@
+"""`JobSpec` and `run_job`: one search for one op of a checked-out repo, as any runner runs it.
+
+`python -m runners.job SPEC.json RESULT.json` is the entry a child process or a CI runner calls;
+it writes the `SearchResult` (plus where the kernel lives) and exits 0, or 2 on a bad job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.evaluate import EvalOptions
+from harness.llm import LLMConfig
+from harness.optimize import OptimizeOptions, optimize
+from harness.search import SearchConfig
+from harness.spec import SpecError, load_problems, select
+from harness.store import StateMismatch
+
+API_KEY_VARS = ("KEVOLVE_LLM_API_KEY", "OPENAI_API_KEY")  # read where the job runs, never sent
+
+
+class JobError(Exception):
+    """A job that cannot run as given: names what is wrong and how to fix it."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a runner needs to run one search; plain data so it travels as JSON."""
+
+    job_id: int
+    checkout: str  # the repository at the job's commit
+    op: str
+    hardware: str
+    budget: int
+    state: str  # SQLite file of the search: the same path resumes it
+    cache_dir: str  # measured device ceilings
+    device: str = "auto"
+    minutes: float | None = None
+    seed: int = 0
+    timeout: float = 120.0  # seconds per candidate step
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @staticmethod
+    def from_json(text: str) -> JobSpec:
+        try:
+            data = json.loads(text)
+            return JobSpec(**data)
+        except (ValueError, TypeError) as exc:
+            raise JobError(
+                f"unreadable job spec: {exc}. Fix: write it with JobSpec.to_json"
+            ) from None
+
+
+def run_job(spec: JobSpec, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run (or resume) the job's search; the `SearchResult` dict with the kernel's repo path."""
+    env = dict(os.environ) if env is None else env
+    checkout = Path(spec.checkout)
+    try:
+        problem = select(load_problems(checkout), spec.op, checkout)
+    except SpecError as exc:
+        raise JobError(str(exc)) from None
+    if spec.budget < 1:
+        raise JobError(f"job {spec.job_id}: budget {spec.budget} is below 1. Fix: give 1 or more")
+    options = OptimizeOptions(
+        search=SearchConfig(
+            budget=spec.budget,
+            minutes=spec.minutes,
+            seed=spec.seed,
+            hardware=f"{spec.hardware}:{spec.device}",
+        ),
+        evaluation=EvalOptions(
+            device=spec.device, timeout=spec.timeout, cache_dir=Path(spec.cache_dir)
+        ),
+        state=Path(spec.state),
+        llm=_llm(spec, env),
+    )
+    try:
+        result = optimize(problem, options).to_dict()
+    except StateMismatch as exc:
+        raise JobError(str(exc)) from None
+    result["job"] = {"id": spec.job_id, "hardware": spec.hardware, "kernel": problem.kernel}
+    return result
+
+
+def _llm(spec: JobSpec, env: dict[str, str]) -> LLMConfig | None:
+    """The job's LLM, keyed from the runner's own environment; None for a tuner-only search."""
+    if not (spec.llm_base_url and spec.llm_model):
+        return None
+    key = next((env[v] for v in API_KEY_VARS if env.get(v)), "")
+    return LLMConfig(base_url=spec.llm_base_url, models=((spec.llm_model, 1.0),), api_key=key)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m runners.job SPEC.json RESULT.json`."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m runners.job SPEC.json RESULT.json", file=sys.stderr)
+        return 2
+    try:
+        spec = JobSpec.from_json(Path(args[0]).read_text())
+        result = run_job(spec)
+    except (JobError, OSError) as exc:
+        print(f"kevolve job: error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args[1])
+    partial = out.with_suffix(".partial")
+    partial.write_text(json.dumps(result, indent=2))
+    partial.replace(out)  # a reader never sees half a result
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
