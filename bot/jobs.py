@@ -18,10 +18,10 @@ from typing import Any
 import git
 
 from bot.features.push import check_name
-from bot.github import GitHub
+from bot.github import GitHub, GitHubError
 from bot.messages import Messages
 from bot.proposals import Proposed, Proposer
-from bot.publisher import redact
+from bot.publisher import PublishError, redact
 from bot.storage import Job, Storage
 from harness.spec import SpecError, load_problems
 from harness.store import evaluated_count
@@ -117,7 +117,7 @@ class JobWorker:
             run.finish()
         except JobCancelled:
             run.end("cancelled", "cancelled", "Stopped by `/kevolve stop`.")
-        except (RunnerError, SpecError, git.GitCommandError) as exc:
+        except (RunnerError, SpecError, GitHubError, PublishError) as exc:
             if self._stop.is_set():  # the bot is shutting down: the job resumes on restart
                 self._storage.set_job_status(job.id, "queued")
             elif run.was_cancelled():

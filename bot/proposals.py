@@ -11,16 +11,22 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from bot.github import GitHub, PullRef
 from bot.messages import Messages
-from bot.publisher import Publication, Publisher, branch_name
+from bot.publisher import Outcome, Publication, branch_name
 from bot.storage import Job, Storage
 
 PREFIX = "kevolve/"
 _RECREATED = re.compile(r"-r\d+$")  # kevolve/<op>/<hardware>-r<job>: a recreated proposal
 _UNTIMED = "nothing was timed"
+
+
+class Publishing(Protocol):
+    """Writes a publication to its branch (`bot.publisher.Publisher`, or the tests' fake)."""
+
+    def publish(self, clone_url: str, pub: Publication) -> Outcome: ...
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ class Proposer:
     """Everything proposing needs, composed once."""
 
     github: GitHub
-    publisher: Publisher
+    publisher: Publishing
     messages: Messages
     storage: Storage
     caps: Caps

@@ -56,7 +56,7 @@ class LocalRunner:
                 if cancelled():
                     raise RunnerError(f"job {spec.job_id} was cancelled")
                 if time.monotonic() > deadline:
-                    raise RunnerError(f"job {spec.job_id} ran past {self._timeout:.0f} s")
+                    raise RunnerError(f"job {spec.job_id} ran past {self._timeout:g} s")
                 time.sleep(self._poll)
             return code
         finally:

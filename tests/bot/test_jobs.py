@@ -1,0 +1,177 @@
+"""The job worker: claims queued jobs, runs them through a runner, reports and proposes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.github import GitHub
+from bot.jobs import JobSettings, JobWorker
+from bot.messages import Messages
+from bot.proposals import Caps, Proposer
+from bot.storage import Storage
+from runners.job import JobSpec
+from runners.runner import Cancelled, RunnerError
+from tests.bot.fixtures import timed_result
+from tests.fakes.github import FakeGitHub
+from tests.fakes.publisher import FakePublisher
+
+ROOT = Path(__file__).resolve().parents[2]
+REPO = "octo/kernels"
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+MESSAGES = Messages(ROOT / "templates" / "github")
+OPS = ["softmax", "rmsnorm", "bias_gelu", "matmul_bias_relu"]
+
+
+class LocalGitHub(FakeGitHub):
+    """The fake GitHub, cloning from a bare repo on disk."""
+
+    def __init__(self, bare: Path) -> None:
+        super().__init__()
+        self.bare = bare
+
+    def clone_url(self, repo: str) -> str:
+        return str(self.bare)
+
+
+class ScriptedRunner:
+    """Answers each job with a result for its op, or runs `action` instead."""
+
+    def __init__(self, action: str = "result") -> None:
+        self.action = action
+        self.specs: list[JobSpec] = []
+
+    def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
+        self.specs.append(spec)
+        if self.action == "fail":
+            raise RunnerError(f"job {spec.job_id} failed (exit 1): boom")
+        if self.action == "wait_cancel":
+            while not cancelled():
+                pass
+            raise RunnerError(f"job {spec.job_id} was cancelled")
+        result = timed_result()
+        result["problem"] = spec.op
+        result["best"]["source"] = f"# {spec.op} kernel\n"
+        result["job"] = {"id": spec.job_id, "hardware": spec.hardware, "kernel": f"k/{spec.op}.py"}
+        return result
+
+
+@pytest.fixture
+def bare(tmp_path: Path) -> Path:
+    """A bare repo whose main holds the demo repo."""
+    work = tmp_path / "src"
+    shutil.copytree(ROOT / "examples" / "demo", work)
+    env = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "a"}
+    env |= {"GIT_COMMITTER_EMAIL": "a@x", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    for argv in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "seed"]):
+        subprocess.run(["git", *argv], cwd=work, env=env, check=True)
+    subprocess.run(
+        ["git", "clone", "-q", "--bare", str(work), str(tmp_path / "bare.git")], check=True
+    )
+    return tmp_path / "bare.git"
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Iterator[Storage]:
+    store = Storage(f"sqlite:///{tmp_path / 'bot.db'}", clock=lambda: NOW)
+    store.create_all()
+    yield store
+    store.close()
+
+
+def worker(github: LocalGitHub, storage: Storage, runner: ScriptedRunner, tmp: Path) -> JobWorker:
+    publisher = FakePublisher(github, REPO)
+
+    def proposer_for(client: GitHub) -> Proposer:
+        return Proposer(client, publisher, MESSAGES, storage, Caps(), lambda: NOW)
+
+    settings = JobSettings(workdir=tmp / "jobs", cache_dir=tmp / "cache", device="cpu")
+    return JobWorker(storage, runner, lambda _id: github, proposer_for, MESSAGES, settings)
+
+
+def test_a_comment_job_for_every_op_runs_each_proposes_each_and_answers(
+    bare: Path, storage: Storage, tmp_path: Path
+) -> None:
+    github = LocalGitHub(bare)
+    github.push(REPO, "main", "a" * 40)
+    answer = github.comment(REPO, 7, "queued")
+    storage.add_job(REPO, "refs/heads/main", "*", "h100", "comment", 5, comment_id=answer)
+    runner = ScriptedRunner()
+    assert worker(github, storage, runner, tmp_path).run_pending() == 1
+
+    assert [s.op for s in runner.specs] == OPS
+    assert {s.budget for s in runner.specs} == {5} and {s.device for s in runner.specs} == {"cpu"}
+    [job] = storage.jobs()
+    assert job.status == "done" and job.result is not None
+    assert [p["status"] for p in job.result["proposals"]] == ["opened"] * 4
+    assert sorted(p.head for p in github.pulls) == sorted(f"kevolve/{op}/h100" for op in OPS)
+    # A check run on the commit the job resolved, finished with the outcome of each op.
+    [check] = github.checks.values()
+    assert (check.name, check.status, check.conclusion) == (
+        "kevolve: * on h100",
+        "completed",
+        "success",
+    )
+    assert len(check.sha) == 40 and check.sha == job.result["sha"]
+    assert "`matmul_bias_relu`: opened" in check.summary
+    # The command's answer now shows the job done with a link to a pull request.
+    body = github.comments[answer].body
+    assert "| `*` | `h100` | [done](" in body
+
+
+def test_a_failed_run_fails_the_job_and_its_check_with_the_reason(
+    bare: Path, storage: Storage, tmp_path: Path
+) -> None:
+    github = LocalGitHub(bare)
+    check = github.start_check(REPO, "b" * 40, "kevolve: softmax on h100", "queued", "queued")
+    storage.add_job(REPO, "refs/heads/main", "softmax", "h100", "push", 5, check_id=check)
+    worker(github, storage, ScriptedRunner("fail"), tmp_path).run_pending()
+    [job] = storage.jobs()
+    assert job.status == "failed"
+    assert github.checks[check].conclusion == "failure"
+    assert "boom" in github.checks[check].summary
+
+
+def test_stop_cancels_a_running_job(bare: Path, storage: Storage, tmp_path: Path) -> None:
+    github = LocalGitHub(bare)
+    job_id = storage.add_job(REPO, "refs/heads/main", "softmax", "h100", "push", 5)
+
+    class StoppedRunner(ScriptedRunner):
+        def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
+            assert not cancelled()
+            storage.set_job_status(job_id, "cancelled")  # what `/kevolve stop` does meanwhile
+            return super().run(spec, cancelled)
+
+    worker(github, storage, StoppedRunner("wait_cancel"), tmp_path).run_pending()
+    job = storage.job(job_id)
+    assert job is not None and job.status == "cancelled"
+    [check] = github.checks.values()
+    assert check.conclusion == "cancelled"
+
+
+def test_jobs_left_running_by_a_stopped_bot_run_again(
+    bare: Path, storage: Storage, tmp_path: Path
+) -> None:
+    github = LocalGitHub(bare)
+    github.push(REPO, "main", "a" * 40)
+    job_id = storage.add_job(
+        REPO, "refs/heads/main", "softmax", "h100", "push", 5, status="running"
+    )
+    assert storage.claim_job() is None  # running jobs are not claimable ...
+    jobs = worker(github, storage, ScriptedRunner(), tmp_path)
+    jobs.start()  # ... until a worker starts and queues them again
+    try:
+        deadline = time.monotonic() + 60
+        while (j := storage.job(job_id)) is not None and j.status in ("queued", "running"):
+            assert time.monotonic() < deadline, "the requeued job never ran"
+            time.sleep(0.05)
+    finally:
+        jobs.stop()
+    assert j is not None and j.status == "done"

@@ -1,0 +1,27 @@
+"""A publisher in memory: records publications and moves the fake GitHub's branches."""
+
+from __future__ import annotations
+
+import hashlib
+
+from bot.publisher import Outcome, Publication
+from tests.fakes.github import FakeGitHub
+
+
+class FakePublisher:
+    """Pushes succeed unless a branch is marked as holding a person's commits."""
+
+    def __init__(self, github: FakeGitHub, repo: str) -> None:
+        self.github, self.repo = github, repo
+        self.published: list[Publication] = []
+        self.human_branches: set[str] = set()
+
+    def publish(self, clone_url: str, pub: Publication) -> Outcome:
+        if pub.branch in self.human_branches:
+            return Outcome(
+                "blocked", "h" * 40, f"{pub.branch} has 1 commit by other authors (hhhhhhh)"
+            )
+        self.published.append(pub)
+        sha = hashlib.sha1(repr(sorted(pub.files.items())).encode()).hexdigest()
+        self.github.push(self.repo, pub.branch, sha)
+        return Outcome("pushed", sha)
