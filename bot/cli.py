@@ -13,6 +13,8 @@ COMMANDS = {
     "check": ("bot.commands.check", "judge one candidate kernel module"),
     "optimize": ("bot.commands.optimize", "search for a faster kernel for one op"),
     "serve": ("bot.commands.serve", "run the GitHub App (webhook service)"),
+    "worker": ("bot.commands.worker", "handle stored deliveries and run jobs (serve starts one)"),
+    "demo": ("bot.commands.demo", "run the whole pipeline on the example kernels, locally"),
 }
 
 

@@ -1,0 +1,76 @@
+"""`kevolve demo`: the whole pipeline on this machine, with no GitHub and no configuration."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bot.commands.common import device_name, usage_error
+from bot.demo import EXAMPLE, DemoOptions, default_out, run_demo
+from bot.settings import cli_settings
+from harness.spec import SpecError, load_problems
+from harness.spec_checks import did_you_mean
+from runners.local import LocalRunner
+
+
+def add_parser(sub: Any) -> None:
+    """Register the subcommand and its arguments."""
+    p = sub.add_parser(
+        "demo",
+        help="run the whole pipeline on the example kernels, locally",
+        description="Copy examples/demo into a fresh git repository, search each op (timed on "
+        "a local GPU, correctness only on CPU), write each winner on a kevolve/<op>/<hardware> "
+        "branch and render each pull request body to a file.",
+    )
+    p.add_argument("--out", type=Path, help="new directory for the demo (default ./kevolve-demo)")
+    p.add_argument("--device", default="auto", type=device_name, help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--budget", type=int, help="candidates per op (default 3 on CPU, 16 on a GPU)")
+    p.add_argument("--op", action="append", default=[], help="only this op (repeatable)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """0 when every op was searched; 1 when a search failed; 2 on bad input."""
+    out = args.out or default_out(Path.cwd())
+    if out.exists():
+        return usage_error(f"{out} already exists. Fix: pass --out with a new directory")
+    if args.budget is not None and args.budget < 1:
+        return usage_error("--budget must be at least 1")
+    declared = [p.name for p in load_problems(EXAMPLE)]
+    for op in args.op:
+        if op not in declared:
+            hint = did_you_mean(op, declared)
+            return usage_error(
+                f"--op {op}: the demo has no such op. Fix: {hint}use one of {', '.join(declared)}"
+            )
+    device = args.device
+    if device == "auto":
+        device = "cuda" if _has_gpu() else "cpu"
+    options = DemoOptions(
+        out=out,
+        device=device,
+        budget=args.budget,
+        ops=tuple(args.op),
+        cache_dir=cli_settings().cache_dir,
+    )
+    try:
+        outcomes = run_demo(options, LocalRunner())
+    except SpecError as exc:
+        return usage_error(str(exc))
+    if device == "cpu":
+        print("kevolve demo: no GPU here, so nothing was timed; every result is correctness only.")
+    failed = [o for o in outcomes if o.summary.startswith("search failed")]
+    print(f"kevolve demo: done in {out}")
+    return 1 if failed else 0
+
+
+def _has_gpu() -> bool:
+    """Whether torch sees a CUDA device (asked in a child process, keeping this one light)."""
+    probe = "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"
+    try:
+        return subprocess.run([sys.executable, "-c", probe], timeout=120).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
