@@ -29,7 +29,7 @@ LEGAL = {"BLOCK": BLOCK, "GROUP_M": SMALL, "num_warps": WARPS, "num_stages": STA
 LAUNCH = ["num_warps", "num_stages"]
 KNOB_NAMES = {  # every demo kernel and corpus good_* file, with the knobs it should expose
     KERNELS / "bias_gelu.py": ["BLOCK", *LAUNCH],
-    KERNELS / "matmul_bias_relu.py": ["BLOCK_M", "BLOCK_N", "BLOCK_K", *LAUNCH],
+    KERNELS / "matmul_bias_relu.py": ["BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M", *LAUNCH],
     KERNELS / "rmsnorm.py": LAUNCH,
     KERNELS / "softmax.py": LAUNCH,
     KERNELS / "reference.py": [],
@@ -148,11 +148,12 @@ def test_knobs_of_demo_kernels_and_good_corpus_files(path: Path) -> None:
 
 def test_demo_matmul_knobs_are_pinned() -> None:
     assert find_knobs(source("matmul_bias_relu")) == [
-        Knob("constexpr", "BLOCK_M", 7, 64, TILE),
-        Knob("constexpr", "BLOCK_N", 8, 64, TILE),
-        Knob("constexpr", "BLOCK_K", 9, 32, TILE),
-        Knob("num_warps", "num_warps", 64, None, WARPS),
-        Knob("num_stages", "num_stages", 64, None, STAGES),
+        Knob("constexpr", "BLOCK_M", 11, 64, TILE),
+        Knob("constexpr", "BLOCK_N", 12, 64, TILE),
+        Knob("constexpr", "BLOCK_K", 13, 32, TILE),
+        Knob("constexpr", "GROUP_M", 14, 1, SMALL),
+        Knob("num_warps", "num_warps", 78, None, WARPS),
+        Knob("num_stages", "num_stages", 78, None, STAGES),
     ]
 
 
@@ -185,7 +186,9 @@ def test_apply_returns_none_when_nothing_changes_and_refuses_illegal_settings() 
     with pytest.raises(ValueError, match="BLOCK_M"):
         apply(src, {"BLOCK_M": 48})
     with pytest.raises(ValueError, match="GROUP_M"):
-        apply(src, {"GROUP_M": 4})
+        apply(src, {"GROUP_M": 3})
+    with pytest.raises(ValueError, match="NO_SUCH_KNOB"):
+        apply(src, {"NO_SUCH_KNOB": 4})
 
 
 def test_single_block_row_kernels_only_grow_and_loop_kernels_get_capped() -> None:
