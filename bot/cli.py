@@ -15,6 +15,7 @@ COMMANDS = {
     "serve": ("bot.commands.serve", "run the GitHub App (webhook service)"),
     "worker": ("bot.commands.worker", "handle stored deliveries and run jobs (serve starts one)"),
     "demo": ("bot.commands.demo", "run the whole pipeline on the example kernels, locally"),
+    "run-job": ("bot.commands.run_job", "run one search job here and post its result to the bot"),
 }
 
 

@@ -1,0 +1,75 @@
+"""`kevolve run-job`: the entry a runner calls (a GitHub Actions job, or any host).
+
+Runs one job's search on this machine, writes the result file, and posts it back to the bot when
+told where. Needs only kevolve's core and the host's torch and triton, never the web stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from bot.commands.common import EXIT_VERDICT, device_name, usage_error
+from bot.settings import cli_settings
+from runners.job import JobError, JobSpec, run_job
+from runners.post import post_result
+from runners.runner import RunnerError
+
+TOKEN_VAR = "KEVOLVE_JOB_TOKEN"  # from the environment, never a flag: flags show in process lists
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "run-job",
+        help="run one search job here and post its result to the bot",
+        description="Run one job's search in a checkout, write the SearchResult JSON and, with "
+        f"--bot-url, post it to the bot with the job's token from ${TOKEN_VAR}.",
+    )
+    p.add_argument("--job-id", type=int, required=True, help="the bot's job number")
+    p.add_argument("--op", required=True, help="the op to search")
+    p.add_argument("--hardware", required=True, help="the hardware label this runner serves")
+    p.add_argument("--budget", type=int, default=40, help="candidates to judge (default 40)")
+    p.add_argument("--minutes", type=float, help="stop after this many minutes")
+    p.add_argument("--checkout", type=Path, default=Path("."), help="the repo (default .)")
+    p.add_argument("--device", default="auto", type=device_name, help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--state", type=Path, help="search state (default .kevolve/job-N.sqlite)")
+    p.add_argument("--out", type=Path, default=Path("kevolve-result.json"), help="result file")
+    p.add_argument("--bot-url", help="post the result to this bot (needs $KEVOLVE_JOB_TOKEN)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """0 when the job ran (and its result was posted), 1 when posting failed, 2 on a bad job."""
+    token = os.environ.get(TOKEN_VAR, "")
+    if args.bot_url and not token:
+        return usage_error(f"--bot-url needs the job's token in ${TOKEN_VAR}")
+    settings = cli_settings()
+    spec = JobSpec(
+        job_id=args.job_id,
+        checkout=str(args.checkout.resolve()),
+        op=args.op,
+        hardware=args.hardware,
+        budget=args.budget,
+        state=str(args.state or Path(".kevolve") / f"job-{args.job_id}.sqlite"),
+        cache_dir=str(settings.cache_dir),
+        device=args.device,
+        minutes=args.minutes,
+    )
+    try:
+        result = run_job(spec)
+    except JobError as exc:
+        return usage_error(str(exc))
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"kevolve run-job: job {args.job_id} evaluated {result['evaluated']}; wrote {args.out}")
+    if not args.bot_url:
+        return 0
+    try:
+        status = post_result(args.bot_url, args.job_id, token, result)
+    except RunnerError as exc:
+        print(f"kevolve run-job: error: {exc}")
+        return EXIT_VERDICT
+    print(f"kevolve run-job: posted to {args.bot_url} ({status})")
+    return 0
