@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated, Protocol
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 
 from bot import webhook
+from bot.background import Background
 from bot.dispatcher import Dispatcher, Handler
 from bot.settings import BotSettings
-from bot.storage import Delivery, Storage
+from bot.storage import Storage, StorageError
 from bot.webhook import WebhookContext, WebhookMetrics
+from bot.writer import DeliveryWriter
 
 ops = APIRouter()
 
@@ -45,13 +48,6 @@ def metrics(registry: Annotated[CollectorRegistry, Depends(app_registry)]) -> Re
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-class Background(Protocol):
-    """A worker that runs beside the web app: started with it, stopped with it."""
-
-    def start(self) -> None: ...
-    def stop(self, timeout: float = 10.0) -> None: ...
-
-
 def require_secret(settings: BotSettings) -> None:
     """Fail closed: a ValueError, before anything starts, when no webhook secret is set."""
     if not settings.webhook_secret:
@@ -61,42 +57,60 @@ def require_secret(settings: BotSettings) -> None:
         )
 
 
+class _FailedDeliveries:
+    """`kevolve_delivery_failures_total` by event, counted in the database at each scrape, so it
+    is right whichever process (this one, or a `kevolve worker`) ran the handlers."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+
+    def collect(self) -> Iterator[Metric]:
+        """The failed deliveries per event; nothing while the database is unreachable."""
+        family = CounterMetricFamily(
+            "kevolve_delivery_failures",
+            "Deliveries whose handler raised, by event.",
+            labels=["event"],
+        )
+        try:
+            counts = self._storage.failed_deliveries()
+        except StorageError:
+            return
+        for event, count in sorted(counts.items()):
+            family.add_metric([event], count)
+        yield family
+
+
 def create_app(
     settings: BotSettings,
     storage: Storage | None = None,
     handlers: Mapping[str, Handler] | None = None,
     background: Sequence[Background] = (),
 ) -> FastAPI:
-    """The FastAPI app; a ValueError when no webhook secret is configured (fail closed)."""
+    """The FastAPI app; a ValueError when no webhook secret is configured (fail closed).
+
+    With `handlers`, a dispatcher thread in this process hands stored deliveries to them (tests,
+    and `kevolve serve --in-process`); without, the app only receives, and a worker process
+    (`bot.worker`, one of `background` or run apart) processes what it stored.
+    """
     require_secret(settings)
     storage = Storage(settings.database_url) if storage is None else storage
     storage.create_all()
     registry = CollectorRegistry()
-    failures = Counter(
-        "kevolve_delivery_failures",
-        "Deliveries whose handler raised, by event.",
-        ["event"],
-        registry=registry,
-    )
-
-    def count_failure(delivery: Delivery, _error: str) -> None:
-        """Count a failed delivery."""
-        failures.labels(event=delivery.event).inc()
-
-    dispatcher = Dispatcher(storage, handlers or {}, on_failure=count_failure)
+    registry.register(_FailedDeliveries(storage))
+    writer = DeliveryWriter(storage.recorder())
+    dispatcher = None if handlers is None else Dispatcher(storage, handlers)
+    workers: list[Background] = [writer, *([dispatcher] if dispatcher else []), *background]
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        """Run the dispatcher while the app serves."""
-        dispatcher.start()
-        for worker in background:
+        """Run the writer, the dispatcher and the background workers while the app serves."""
+        for worker in workers:
             worker.start()
         try:
             yield
         finally:
-            for worker in background:
+            for worker in reversed(workers):
                 worker.stop()
-            dispatcher.stop()
 
     app = FastAPI(title="kevolve", lifespan=lifespan)
     app.state.storage = storage
@@ -104,10 +118,14 @@ def create_app(
     app.state.dispatcher = dispatcher
     app.state.webhook = WebhookContext(
         secret=settings.webhook_secret.encode(),
-        storage=storage,
+        submit=writer.submit,
         metrics=WebhookMetrics(registry),
-        notify=dispatcher.wake,
+        notify=dispatcher.wake if dispatcher else _nothing,
     )
     app.include_router(webhook.router)
     app.include_router(ops)
     return app
+
+
+def _nothing() -> None:
+    """No dispatcher here to wake: the worker process polls the database."""

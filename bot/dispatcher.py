@@ -7,30 +7,27 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from bot.storage import Delivery, Storage
+from bot.storage import Delivery, Outcome, Storage
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Delivery], None]
-FailureHook = Callable[[Delivery, str], None]
 
 _BATCH = 50
+# Outcomes are written together, one transaction per batch, but never later than this after the
+# oldest unwritten one: a crash then repeats at most this much handling (handlers are
+# at-least-once anyway), and a slow handler, one that acted on GitHub, is recorded at once.
+_MARK_WITHIN_S = 0.1
 
 
 class Dispatcher:
     """Processes pending deliveries oldest first; survives handler errors and restarts."""
 
     def __init__(
-        self,
-        storage: Storage,
-        handlers: Mapping[str, Handler],
-        *,
-        on_failure: FailureHook | None = None,
-        poll_seconds: float = 5.0,
+        self, storage: Storage, handlers: Mapping[str, Handler], *, poll_seconds: float = 5.0
     ) -> None:
         self._storage = storage
         self._handlers = dict(handlers)
-        self._on_failure = on_failure
         self._poll = poll_seconds
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -85,13 +82,19 @@ class Dispatcher:
             batch = self._storage.pending_deliveries(_BATCH)
             if not batch:
                 return
+            outcomes: list[Outcome] = []
+            oldest = time.monotonic()
             for delivery in batch:
                 if self._stop.is_set():
-                    return
-                self._process(delivery)
+                    break
+                outcomes.append(self._process(delivery))
+                if time.monotonic() - oldest > _MARK_WITHIN_S:
+                    self._storage.mark_deliveries(outcomes)
+                    outcomes, oldest = [], time.monotonic()
+            self._storage.mark_deliveries(outcomes)
 
-    def _process(self, delivery: Delivery) -> None:
-        """Run the delivery's handler and record done or failed."""
+    def _process(self, delivery: Delivery) -> Outcome:
+        """Run the delivery's handler; its outcome, done or failed."""
         handler = self._handlers.get(delivery.event)
         try:
             if handler is not None:
@@ -101,8 +104,5 @@ class Dispatcher:
             log.exception(
                 "delivery %s (%s) failed: %s", delivery.delivery_id, delivery.event, error
             )
-            self._storage.mark_delivery(delivery.delivery_id, "failed", error)
-            if self._on_failure is not None:
-                self._on_failure(delivery, error)
-            return
-        self._storage.mark_delivery(delivery.delivery_id, "done")
+            return Outcome(delivery.delivery_id, "failed", error)
+        return Outcome(delivery.delivery_id, "done")

@@ -1,14 +1,16 @@
-"""The composition root of `kevolve serve`: settings in, a running GitHub App out.
+"""The composition root of `kevolve serve` and `kevolve worker`: settings in, the bot out.
 
 Everything with an effect is built here once and passed down: the storage, one GitHub client
 per app installation, the feature handlers, the job worker with its runner and the proposer.
+The web app (stores deliveries) and the worker (handles them, runs jobs) are built apart, to
+run as two processes, or together in one.
 """
 
 from __future__ import annotations
 
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -17,7 +19,7 @@ import git
 from fastapi import FastAPI
 
 from bot.app import create_app, require_secret
-from bot.dispatcher import Handler
+from bot.dispatcher import Dispatcher, Handler
 from bot.features import FeatureContext, handlers
 from bot.features.context import installation_of
 from bot.github import AppClient, GitHub
@@ -27,6 +29,8 @@ from bot.proposals import Caps, Proposer
 from bot.publisher import Publisher, redact
 from bot.settings import BotSettings
 from bot.storage import Delivery, Storage
+from bot.supervisor import Supervisor
+from bot.worker import POLL_S, Worker
 from harness.problem import Problem
 from harness.spec import load_problems
 from runners.local import LocalRunner
@@ -77,10 +81,47 @@ def build(
     runner: Runner | None = None,
     storage: Storage | None = None,
 ) -> tuple[FastAPI, JobWorker]:
-    """The app and its job worker, composed from settings (parts may be handed in by tests)."""
+    """Everything in one process: the app with a dispatcher thread and the job worker beside it
+    (`kevolve serve --in-process`, and tests that hand in their parts)."""
     require_secret(settings)
     storage = Storage(settings.database_url) if storage is None else storage
     clients: ClientFor = AppClients(settings) if client_for is None else client_for
+    jobs, routes = _processing(settings, storage, clients, runner)
+    return create_app(settings, storage, routes, background=[jobs]), jobs
+
+
+def build_server(
+    settings: BotSettings, worker: Sequence[str] | None, storage: Storage | None = None
+) -> FastAPI:
+    """The web app alone: it stores deliveries, and a worker process handles them. With a
+    `worker` command line, the app keeps that process running (`Supervisor`) while it serves."""
+    require_secret(settings)
+    if worker is None:
+        return create_app(settings, storage)
+    AppClients(settings)  # missing credentials fail here, not in the worker's restart loop
+    return create_app(settings, storage, background=[Supervisor(worker)])
+
+
+def build_worker(
+    settings: BotSettings,
+    client_for: ClientFor | None = None,
+    runner: Runner | None = None,
+    storage: Storage | None = None,
+    poll_s: float = POLL_S,
+) -> Worker:
+    """The processing half (`kevolve worker`): a dispatcher polling the database every `poll_s`
+    seconds for stored deliveries, and the job worker."""
+    storage = Storage(settings.database_url) if storage is None else storage
+    storage.create_all()
+    clients: ClientFor = AppClients(settings) if client_for is None else client_for
+    jobs, routes = _processing(settings, storage, clients, runner)
+    return Worker([Dispatcher(storage, routes, poll_seconds=poll_s), jobs])
+
+
+def _processing(
+    settings: BotSettings, storage: Storage, clients: ClientFor, runner: Runner | None
+) -> tuple[JobWorker, dict[str, Handler]]:
+    """The job worker (runner, proposer, messages) and the feature handlers that feed it."""
     messages = Messages(TEMPLATES)
     publisher = Publisher(settings.workdir / "publish")
     caps = Caps(settings.max_open_prs, settings.max_prs_per_hour, settings.publish_untimed)
@@ -88,7 +129,7 @@ def build(
     def proposer_for(github: GitHub) -> Proposer:
         return Proposer(github, publisher, messages, storage, caps, partial(datetime.now, UTC))
 
-    worker = JobWorker(
+    jobs = JobWorker(
         storage,
         runner or LocalRunner(),
         clients,
@@ -101,8 +142,7 @@ def build(
             minutes=settings.job_minutes,
         ),
     )
-    routes = _handlers(settings, storage, clients, messages, worker)
-    return create_app(settings, storage, routes, background=[worker]), worker
+    return jobs, _handlers(settings, storage, clients, messages, jobs)
 
 
 def _handlers(

@@ -3,61 +3,33 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.database import StorageError, deliveries_table, jobs_table, metadata, open_engine
+from bot.recorder import DeliveryRecorder, NewDelivery
+
+__all__ = ["Delivery", "DeliveryStatus", "Job", "Outcome", "Storage", "StorageError"]
 
 DeliveryStatus = Literal["pending", "done", "failed"]
 Clock = Callable[[], datetime]
 
-_metadata = sa.MetaData()
-
-_deliveries = sa.Table(
-    "deliveries",
-    _metadata,
-    sa.Column("delivery_id", sa.String(100), primary_key=True),
-    sa.Column("event", sa.String(100), nullable=False),
-    sa.Column("action", sa.String(100), nullable=True),
-    sa.Column("payload", sa.Text, nullable=False),
-    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, index=True),
-    sa.Column("status", sa.String(16), nullable=False, index=True),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("error", sa.Text, nullable=True),
-)
-
-_jobs = sa.Table(
-    "jobs",
-    _metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("repo", sa.String(200), nullable=False, index=True),
-    sa.Column("sha", sa.String(64), nullable=False),
-    sa.Column("op", sa.String(200), nullable=False),
-    sa.Column("hardware", sa.String(200), nullable=False),
-    sa.Column("trigger", sa.String(32), nullable=False),
-    sa.Column("budget", sa.Integer, nullable=False),
-    sa.Column("status", sa.String(32), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("delivery_id", sa.String(100), nullable=True),
-    sa.Column("result", sa.Text, nullable=True),
-    sa.Column("installation_id", sa.BigInteger, nullable=True),
-    sa.Column("comment_id", sa.BigInteger, nullable=True),  # the answer a comment job edits
-    sa.Column("check_id", sa.BigInteger, nullable=True),
-    sa.Column("pr_number", sa.Integer, nullable=True),
-    sa.Column("candidate", sa.String(64), nullable=True),  # the published kernel's id
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
-)
-
-
 _LINKS = ("installation_id", "comment_id", "check_id", "pr_number", "candidate")
 
 
-class StorageError(RuntimeError):
-    """The database cannot be reached or used."""
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one processing attempt of a delivery."""
+
+    delivery_id: str
+    status: DeliveryStatus
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,41 +79,27 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """Write-ahead logging so the webhook and the dispatcher thread do not block each other."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
-
-
-def _engine(url: str) -> sa.Engine:
-    """An engine for `url`; a ValueError naming the URL when it cannot be understood."""
-    try:
-        parsed = sa.make_url(url)
-        if parsed.get_backend_name() == "sqlite":
-            engine = sa.create_engine(parsed, connect_args={"check_same_thread": False})
-            sa.event.listen(engine, "connect", _sqlite_pragmas)
-            return engine
-        return sa.create_engine(parsed, pool_pre_ping=True)
-    except (ArgumentError, ImportError) as exc:
-        raise ValueError(f"bad database URL {url!r}: {exc}") from exc
-
-
 class Storage:
     """Deliveries and jobs in one SQL database; rows come back as frozen dataclasses."""
 
     def __init__(self, url: str, clock: Clock = _utc_now) -> None:
-        self._engine = _engine(url)
+        self._engine = open_engine(url)
         self._clock = clock
         self.url = self._engine.url.render_as_string(hide_password=True)
 
     def create_all(self) -> None:
-        """Create the tables that do not exist yet."""
-        try:
-            _metadata.create_all(self._engine)
-        except SQLAlchemyError as exc:
-            raise StorageError(f"cannot open database {self.url}: {exc}") from exc
+        """Create the tables that do not exist yet.
+
+        A server and its worker may start together on a new database: when the other process
+        created a table between the check and the CREATE, the next attempt finds it there.
+        """
+        for _attempt in range(3):
+            try:
+                metadata.create_all(self._engine)
+                return
+            except SQLAlchemyError as exc:
+                error = exc
+        raise StorageError(f"cannot open database {self.url}: {error}") from error
 
     def ping(self) -> bool:
         """Whether the database answers a trivial query."""
@@ -160,28 +118,23 @@ class Storage:
         self, delivery_id: str, event: str, action: str | None, payload: Mapping[str, Any]
     ) -> bool:
         """Store a new pending delivery; False when that delivery id is already stored (replay)."""
-        row = {
-            "delivery_id": delivery_id,
-            "event": event,
-            "action": action,
-            "payload": json.dumps(payload),
-            "received_at": self._clock(),
-            "status": "pending",
-            "attempts": 0,
-        }
+        recorder = self.recorder()
         try:
-            with self._engine.begin() as conn:
-                conn.execute(sa.insert(_deliveries).values(row))
-        except IntegrityError:
-            return False
-        return True
+            new = NewDelivery(delivery_id, event, action, json.dumps(payload))
+            return delivery_id in recorder.record([new])
+        finally:
+            recorder.close()
+
+    def recorder(self) -> DeliveryRecorder:
+        """A recorder of new deliveries with a connection of its own (for one thread)."""
+        return DeliveryRecorder(self._engine, self._clock)
 
     def pending_deliveries(self, limit: int = 100) -> list[Delivery]:
         """Up to `limit` deliveries not processed yet, oldest first."""
         query = (
-            sa.select(_deliveries)
-            .where(_deliveries.c.status == "pending")
-            .order_by(_deliveries.c.received_at, _deliveries.c.delivery_id)
+            sa.select(deliveries_table)
+            .where(deliveries_table.c.status == "pending")
+            .order_by(deliveries_table.c.received_at, deliveries_table.c.delivery_id)
             .limit(limit)
         )
         with self._engine.connect() as conn:
@@ -189,7 +142,7 @@ class Storage:
 
     def delivery(self, delivery_id: str) -> Delivery | None:
         """The stored delivery with that id, if any."""
-        query = sa.select(_deliveries).where(_deliveries.c.delivery_id == delivery_id)
+        query = sa.select(deliveries_table).where(deliveries_table.c.delivery_id == delivery_id)
         with self._engine.connect() as conn:
             row = conn.execute(query).first()
         return None if row is None else _delivery(row._mapping)
@@ -198,13 +151,39 @@ class Storage:
         self, delivery_id: str, status: DeliveryStatus, error: str | None = None
     ) -> None:
         """Record the outcome of one processing attempt."""
+        self.mark_deliveries([Outcome(delivery_id, status, error)])
+
+    def mark_deliveries(self, outcomes: Sequence[Outcome]) -> None:
+        """Record the outcomes of several processing attempts in one transaction."""
+        if not outcomes:
+            return
         change = (
-            sa.update(_deliveries)
-            .where(_deliveries.c.delivery_id == delivery_id)
-            .values(status=status, error=error, attempts=_deliveries.c.attempts + 1)
+            sa.update(deliveries_table)
+            .where(deliveries_table.c.delivery_id == sa.bindparam("key"))
+            .values(
+                status=sa.bindparam("new_status"),
+                error=sa.bindparam("new_error"),
+                attempts=deliveries_table.c.attempts + 1,
+            )
         )
+        rows = [
+            {"key": o.delivery_id, "new_status": o.status, "new_error": o.error} for o in outcomes
+        ]
         with self._engine.begin() as conn:
-            conn.execute(change)
+            conn.execute(change, rows)
+
+    def failed_deliveries(self) -> dict[str, int]:
+        """How many deliveries failed, by event; a StorageError when the database is down."""
+        query = (
+            sa.select(deliveries_table.c.event, sa.func.count())
+            .where(deliveries_table.c.status == "failed")
+            .group_by(deliveries_table.c.event)
+        )
+        try:
+            with self._engine.connect() as conn:
+                return {str(event): int(count) for event, count in conn.execute(query)}
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot read {self.url}: {exc}") from exc
 
     def add_job(
         self,
@@ -235,7 +214,7 @@ class Storage:
             "delivery_id": delivery_id,
         }
         with self._engine.begin() as conn:
-            key = conn.execute(sa.insert(_jobs).values(row)).inserted_primary_key
+            key = conn.execute(sa.insert(jobs_table).values(row)).inserted_primary_key
         assert key is not None
         return int(key[0])
 
@@ -251,17 +230,17 @@ class Storage:
         if result is not None:
             values["result"] = json.dumps(result)
         with self._engine.begin() as conn:
-            conn.execute(sa.update(_jobs).where(_jobs.c.id == job_id).values(values))
+            conn.execute(sa.update(jobs_table).where(jobs_table.c.id == job_id).values(values))
 
     def link_job(self, job_id: int, **links: int | str | None) -> None:
         """Record where a job shows itself: its check run, answer comment or pull request."""
         with self._engine.begin() as conn:
-            conn.execute(sa.update(_jobs).where(_jobs.c.id == job_id).values(links))
+            conn.execute(sa.update(jobs_table).where(jobs_table.c.id == job_id).values(links))
 
     def job(self, job_id: int) -> Job | None:
         """The job with that id, if any."""
         with self._engine.connect() as conn:
-            row = conn.execute(sa.select(_jobs).where(_jobs.c.id == job_id)).first()
+            row = conn.execute(sa.select(jobs_table).where(jobs_table.c.id == job_id)).first()
         return None if row is None else _job(row._mapping)
 
     def claim_job(self) -> Job | None:
@@ -272,16 +251,16 @@ class Storage:
         while True:
             with self._engine.connect() as conn:
                 first = conn.execute(
-                    sa.select(_jobs.c.id)
-                    .where(_jobs.c.status == "queued")
-                    .order_by(_jobs.c.id)
+                    sa.select(jobs_table.c.id)
+                    .where(jobs_table.c.status == "queued")
+                    .order_by(jobs_table.c.id)
                     .limit(1)
                 ).first()
             if first is None:
                 return None
             claim = (
-                sa.update(_jobs)
-                .where(_jobs.c.id == first[0], _jobs.c.status == "queued")
+                sa.update(jobs_table)
+                .where(jobs_table.c.id == first[0], jobs_table.c.status == "queued")
                 .values(status="running", updated_at=self._clock())
             )
             with self._engine.begin() as conn:
@@ -290,15 +269,17 @@ class Storage:
 
     def requeue_running(self) -> int:
         """Put jobs a stopped bot left `running` back in the queue; how many."""
-        change = sa.update(_jobs).where(_jobs.c.status == "running").values(status="queued")
+        change = (
+            sa.update(jobs_table).where(jobs_table.c.status == "running").values(status="queued")
+        )
         with self._engine.begin() as conn:
             return int(conn.execute(change).rowcount)
 
     def jobs(self, repo: str | None = None) -> list[Job]:
         """Every job, or those of one repo, in the order they were added."""
-        query = sa.select(_jobs).order_by(_jobs.c.id)
+        query = sa.select(jobs_table).order_by(jobs_table.c.id)
         if repo is not None:
-            query = query.where(_jobs.c.repo == repo)
+            query = query.where(jobs_table.c.repo == repo)
         with self._engine.connect() as conn:
             return [_job(row._mapping) for row in conn.execute(query)]
 

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.datastructures import Headers
 
-from bot.storage import Storage
+from bot.database import StorageError
+from bot.recorder import NewDelivery
 
 log = logging.getLogger(__name__)
 
@@ -60,25 +64,17 @@ class WebhookMetrics:
         )
 
 
+Submit = Callable[[NewDelivery], "Future[bool]"]  # True: stored now; False: a replay
+
+
 @dataclass(frozen=True)
 class WebhookContext:
-    """What the webhook route needs from the app: the secret, storage, metrics, a wake-up call."""
+    """What the webhook route needs from the app: the secret, the writer, metrics, a wake-up."""
 
     secret: bytes
-    storage: Storage
+    submit: Submit
     metrics: WebhookMetrics
     notify: Callable[[], None]
-
-
-def webhook_context(request: Request) -> WebhookContext:
-    """The app's webhook context (set by `create_app`)."""
-    context: WebhookContext = request.app.state.webhook
-    return context
-
-
-async def raw_body(request: Request) -> bytes:
-    """The request body exactly as sent: the signature is over these bytes."""
-    return await request.body()
 
 
 router = APIRouter()
@@ -89,53 +85,59 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": message})
 
 
-def _parse(body: bytes) -> dict[str, Any] | None:
-    """The body as a JSON object, or None when it is not one."""
+def _parse(body: bytes) -> tuple[str, dict[str, Any]] | None:
+    """The body as UTF-8 text and as a JSON object, or None when it is not one.
+
+    The text is what gets stored, exactly as signed, so nothing is serialized again.
+    """
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+        text = body.decode()
+        payload = json.loads(text)
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return None
-    return payload if isinstance(payload, dict) else None
+    return (text, payload) if isinstance(payload, dict) else None
 
 
 @router.post("/webhook")
-def receive(
-    context: Annotated[WebhookContext, Depends(webhook_context)],
-    body: Annotated[bytes, Depends(raw_body)],
-    x_hub_signature_256: Annotated[str | None, Header()] = None,
-    x_github_event: Annotated[str | None, Header()] = None,
-    x_github_delivery: Annotated[str | None, Header()] = None,
-) -> JSONResponse:
-    """Store a signed delivery and answer 202; 401 unsigned, 400 malformed, 200 on replay."""
+async def receive(request: Request) -> JSONResponse:
+    """Store a signed delivery and answer 202; 401 unsigned, 400 malformed, 200 on replay.
+
+    Async, with the headers read here rather than through dependencies: the request runs on the
+    event loop from start to answer, and waits for the writer's commit without a thread.
+    """
     started = time.perf_counter()
+    context: WebhookContext = request.app.state.webhook
     try:
-        return _receive(context, body, x_hub_signature_256, x_github_event, x_github_delivery)
+        return await _receive(context, await request.body(), request.headers)
     finally:
         context.metrics.ack_seconds.observe(time.perf_counter() - started)
 
 
-def _receive(
-    context: WebhookContext,
-    body: bytes,
-    signature: str | None,
-    event: str | None,
-    delivery_id: str | None,
-) -> JSONResponse:
+async def _receive(context: WebhookContext, body: bytes, headers: Headers) -> JSONResponse:
     """The webhook's decisions, in the order GitHub's guidance asks: signature first."""
-    if not verify_signature(context.secret, body, signature):
+    delivery_id = headers.get("x-github-delivery")
+    if not verify_signature(context.secret, body, headers.get("x-hub-signature-256")):
         context.metrics.rejected.inc()
         log.warning("webhook rejected: missing or bad signature (delivery %s)", delivery_id)
         return _error(401, "missing or bad X-Hub-Signature-256")
+    event = headers.get("x-github-event")
     if not event or not delivery_id:
         return _error(400, "missing X-GitHub-Event or X-GitHub-Delivery header")
     if len(event) > _MAX_NAME or len(delivery_id) > _MAX_NAME:
         return _error(400, "X-GitHub-Event or X-GitHub-Delivery header too long")
-    payload = _parse(body)
-    if payload is None:
+    parsed = _parse(body)
+    if parsed is None:
         return _error(400, "body is not a JSON object")
+    text, payload = parsed
     action = payload.get("action")
     action = action[:_MAX_NAME] if isinstance(action, str) else None
-    if not context.storage.record_delivery(delivery_id, event, action, payload):
+    try:
+        new = await asyncio.wrap_future(
+            context.submit(NewDelivery(delivery_id, event, action, text))
+        )
+    except StorageError:
+        return _error(503, "cannot store the delivery now; GitHub can redeliver it")
+    if not new:
         context.metrics.duplicates.inc()
         return JSONResponse(status_code=200, content={"status": "duplicate"})
     context.metrics.received.labels(event=event).inc()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import sys
 from pathlib import Path
@@ -17,6 +18,13 @@ def usage_error(message: str) -> int:
     """Print a usage or spec error the way every subcommand does; the exit status for it."""
     print(f"kevolve: error: {message}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def configure_logging() -> None:
+    """Log INFO and above to stderr with time and source (the long-running commands)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 def device_name(text: str) -> str:

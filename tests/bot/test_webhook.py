@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -233,3 +234,29 @@ def test_over_real_http_signed_is_202_and_handled_unsigned_is_401(
         time.sleep(0.01)
     assert handler.seen == ["d-http"]
     assert storage.delivery("d-unsigned") is None
+
+
+def _sqlite_path(settings: BotSettings) -> str:
+    """The file of the test's SQLite database."""
+    return settings.database_url.removeprefix("sqlite:///")
+
+
+def test_the_stored_payload_is_the_body_exactly_as_signed(
+    bot: Bot, settings: BotSettings, sign: Signer
+) -> None:
+    body = b'{"zen": "Design for failure.",\n  "hook_id": 1, "note": "\\u00e9"}'
+    assert post(bot, body, sign(body, "ping", "d-raw")).status_code == 202
+    with sqlite3.connect(_sqlite_path(settings)) as conn:
+        [(stored,)] = conn.execute("SELECT payload FROM deliveries WHERE delivery_id = 'd-raw'")
+    assert stored == body.decode()
+
+
+def test_a_delivery_that_cannot_be_stored_is_503_so_github_redelivers_it(
+    bot: Bot, settings: BotSettings, sign: Signer, push_payload: dict[str, Any]
+) -> None:
+    with sqlite3.connect(_sqlite_path(settings)) as conn:
+        conn.execute("ALTER TABLE deliveries RENAME TO deliveries_gone")
+    body = body_of(push_payload)
+    response = post(bot, body, sign(body, "push", "d-lost"))
+    assert response.status_code == 503
+    assert "redeliver" in response.json()["error"]

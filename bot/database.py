@@ -1,0 +1,77 @@
+"""The database: its tables and an engine set up for them (SQLite by default, PostgreSQL by URL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import ArgumentError
+
+metadata = sa.MetaData()
+
+deliveries_table = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("delivery_id", sa.String(100), primary_key=True),
+    sa.Column("event", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(100), nullable=True),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("error", sa.Text, nullable=True),
+)
+
+jobs_table = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("repo", sa.String(200), nullable=False, index=True),
+    sa.Column("sha", sa.String(64), nullable=False),
+    sa.Column("op", sa.String(200), nullable=False),
+    sa.Column("hardware", sa.String(200), nullable=False),
+    sa.Column("trigger", sa.String(32), nullable=False),
+    sa.Column("budget", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("delivery_id", sa.String(100), nullable=True),
+    sa.Column("result", sa.Text, nullable=True),
+    sa.Column("installation_id", sa.BigInteger, nullable=True),
+    sa.Column("comment_id", sa.BigInteger, nullable=True),  # the answer a comment job edits
+    sa.Column("check_id", sa.BigInteger, nullable=True),
+    sa.Column("pr_number", sa.Integer, nullable=True),
+    sa.Column("candidate", sa.String(64), nullable=True),  # the published kernel's id
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+
+class StorageError(RuntimeError):
+    """The database cannot be reached or used."""
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Write-ahead logging so the webhook writer and the worker process do not block each other.
+
+    `synchronous=NORMAL` under WAL skips the fsync at each commit (about 4 ms here) and syncs the
+    log at checkpoints instead. A committed transaction then survives the crash or SIGKILL of any
+    process, which is what a 202 promises; only a power loss or OS crash can drop the last few
+    commits. PostgreSQL keeps its own (fully synchronous) defaults.
+    """
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def open_engine(url: str) -> sa.Engine:
+    """An engine for `url`; a ValueError naming the URL when it cannot be understood."""
+    try:
+        parsed = sa.make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            engine = sa.create_engine(parsed, connect_args={"check_same_thread": False})
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    except (ArgumentError, ImportError) as exc:
+        raise ValueError(f"bad database URL {url!r}: {exc}") from exc

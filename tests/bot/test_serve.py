@@ -1,0 +1,185 @@
+"""`kevolve serve` and `kevolve worker` as real processes: the server stores, its worker process
+handles; the worker is restarted when it dies and stopped with the server; they also run apart,
+and what a killed server acknowledged is handled afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from bot.storage import Storage
+from tests.bot.processes import alive, eventually, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+Signer = Callable[[bytes, str, str], dict[str, str]]
+STARTED = re.compile(r"worker started \(pid (\d+)\)")
+
+
+@cache
+def _app_key() -> str:
+    """A throwaway GitHub App private key (PEM), made once per test process."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return pem.decode()
+
+
+@dataclass
+class Bot:
+    """The environment and database of `kevolve` processes started by one test."""
+
+    tmp: Path
+    env: dict[str, str]
+    storage: Storage
+    procs: list[subprocess.Popen[bytes]]
+
+    def start(self, *args: str, log: str) -> subprocess.Popen[bytes]:
+        """`kevolve ARGS` in the background, its output in `tmp/log`."""
+        out = (self.tmp / log).open("wb")
+        argv = [sys.executable, "-m", "bot.cli", *args]
+        proc = subprocess.Popen(argv, cwd=self.tmp, env=self.env, stdout=out, stderr=out)
+        self.procs.append(proc)
+        return proc
+
+    def serve(self, *args: str) -> str:
+        """`kevolve serve ARGS` on a free port, once healthy; its URL."""
+        port = free_port()
+        proc = self.start("serve", "--port", str(port), *args, log="serve.log")
+        url = f"http://127.0.0.1:{port}"
+        assert eventually(lambda: proc.poll() is not None or _healthy(url)), self.log("serve.log")
+        assert proc.poll() is None, self.log("serve.log")
+        return url
+
+    def log(self, name: str) -> str:
+        path = self.tmp / name
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes the server started, in order (from its log)."""
+        return [int(pid) for pid in STARTED.findall(self.log("serve.log"))]
+
+    def status(self, delivery_id: str) -> str | None:
+        stored = self.storage.delivery(delivery_id)
+        return None if stored is None else stored.status
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture
+def bot(tmp_path: Path) -> Iterator[Bot]:
+    """App credentials, a secret and a SQLite file; every process started is ended afterwards."""
+    (tmp_path / "app.pem").write_text(_app_key())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEVOLVE_")}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        KEVOLVE_WEBHOOK_SECRET="it's a secret to everybody",
+        KEVOLVE_DATABASE_URL=f"sqlite:///{tmp_path / 'kevolve.db'}",
+        KEVOLVE_GITHUB_APP_ID="1",
+        KEVOLVE_GITHUB_PRIVATE_KEY_PATH=str(tmp_path / "app.pem"),
+        KEVOLVE_GITHUB_API_URL="http://127.0.0.1:9",  # nothing listens: no call leaves the host
+        KEVOLVE_WORKDIR=str(tmp_path / "work"),
+    )
+    storage = Storage(env["KEVOLVE_DATABASE_URL"])
+    storage.create_all()
+    state = Bot(tmp_path, env, storage, [])
+    yield state
+    for proc in state.procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for pid in state.worker_pids():
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    storage.close()
+
+
+def deliver(url: str, sign: Signer, payload: dict[str, Any], delivery_id: str) -> int:
+    """POST a signed push; the status code."""
+    body = json.dumps(payload).encode()
+    headers = sign(body, "push", delivery_id)
+    return httpx.post(f"{url}/webhook", content=body, headers=headers, timeout=10).status_code
+
+
+@pytest.fixture
+def feature_push(push_payload: dict[str, Any]) -> dict[str, Any]:
+    """A push to a feature branch: the push feature ignores it, so handling it needs no GitHub."""
+    return {**push_payload, "ref": "refs/heads/feature"}
+
+
+def test_serve_runs_a_worker_process_restarts_it_when_it_dies_and_stops_it(
+    bot: Bot, sign: Signer, feature_push: dict[str, Any]
+) -> None:
+    url = bot.serve()
+    assert eventually(lambda: len(bot.worker_pids()) == 1), bot.log("serve.log")
+    [first] = bot.worker_pids()
+    assert deliver(url, sign, feature_push, "d-1") == 202
+    assert eventually(lambda: bot.status("d-1") == "done"), bot.log("serve.log")
+
+    os.kill(first, signal.SIGKILL)
+    assert eventually(lambda: len(bot.worker_pids()) == 2), bot.log("serve.log")
+    second = bot.worker_pids()[1]
+    assert second != first and alive(second)
+    assert deliver(url, sign, feature_push, "d-2") == 202
+    assert eventually(lambda: bot.status("d-2") == "done"), bot.log("serve.log")
+
+    [proc] = bot.procs
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) in (0, -signal.SIGTERM), bot.log("serve.log")  # uvicorn re-raises it
+    assert "Application shutdown complete" in bot.log("serve.log")
+    assert not alive(second)
+
+
+def test_the_worker_stops_itself_when_its_server_is_killed(bot: Bot) -> None:
+    bot.serve()
+    assert eventually(lambda: len(bot.worker_pids()) == 1), bot.log("serve.log")
+    [worker] = bot.worker_pids()
+    [proc] = bot.procs
+    proc.kill()
+    proc.wait()
+    assert eventually(lambda: not alive(worker))
+
+
+def test_deliveries_acknowledged_by_a_killed_server_are_handled_by_a_worker_run_apart(
+    bot: Bot, sign: Signer, feature_push: dict[str, Any]
+) -> None:
+    url = bot.serve("--no-worker")
+    ids = [f"d-{n}" for n in range(20)]
+    assert [deliver(url, sign, feature_push, i) for i in ids] == [202] * 20
+    [server] = bot.procs
+    server.kill()  # SIGKILL right after the last 202: nothing more is flushed
+    server.wait()
+    assert bot.worker_pids() == []
+    assert {bot.status(i) for i in ids} == {"pending"}
+
+    worker = bot.start("worker", log="worker.log")
+    assert eventually(lambda: {bot.status(i) for i in ids} == {"done"}), bot.log("worker.log")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(30) == 0, bot.log("worker.log")
+
+
+def test_serve_refuses_to_start_a_worker_without_app_credentials(bot: Bot) -> None:
+    env = {k: v for k, v in bot.env.items() if k != "KEVOLVE_GITHUB_APP_ID"}
+    argv = [sys.executable, "-m", "bot.cli", "serve", "--port", str(free_port())]
+    done = subprocess.run(argv, cwd=bot.tmp, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith("kevolve: error: no GitHub App credentials")
