@@ -177,6 +177,7 @@ class _JobRun:
             self.storage.link_job(self.job.id, check_id=self.check_id)
         else:
             self.github.update_check(self.job.repo, self.check_id, title, summary)
+        self.answer("running")
 
     def ops(self) -> list[str]:
         """The ops this job searches: its own, or every op of the config for "*"."""
@@ -257,19 +258,26 @@ class _JobRun:
                 self.github.finish_check(self.job.repo, self.check_id, conclusion, title, summary)
             except Exception:
                 log.warning("job %s: cannot finish its check run", self.job.id, exc_info=True)
-        if self.job.comment_id is not None:
-            view = {
-                "op": self.job.op,
-                "hardware": self.job.hardware,
-                "status": status,
-                "trigger": self.job.trigger,
-                "budget": self.job.budget,
-                "evaluated": sum(int(r.get("evaluated", 0)) for r in self.results.values()),
-                "url": next((p["url"] for p in self.proposals if p["url"]), None),
-            }
-            self.github.edit_comment(
-                self.job.repo, self.job.comment_id, self.messages.status_comment([view])
-            )
+        self.answer(status)
+
+    def answer(self, status: str) -> None:
+        """Edit the comment that answered the command, if a comment asked for this job."""
+        if self.job.comment_id is None:
+            return
+        view = {
+            "op": self.job.op,
+            "hardware": self.job.hardware,
+            "status": status,
+            "trigger": self.job.trigger,
+            "budget": self.job.budget,
+            "evaluated": sum(int(r.get("evaluated", 0)) for r in self.results.values()),
+            "url": next((p["url"] for p in self.proposals if p["url"]), None),
+        }
+        try:
+            body = self.messages.status_comment([view])
+            self.github.edit_comment(self.job.repo, self.job.comment_id, body)
+        except Exception:  # the answer is a courtesy; the check run carries the outcome
+            log.warning("job %s: cannot edit its answer comment", self.job.id, exc_info=True)
 
     def _progress_text(self, evaluated: int) -> tuple[str, str]:
         job = self.job

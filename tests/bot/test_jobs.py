@@ -103,8 +103,16 @@ def test_a_comment_job_for_every_op_runs_each_proposes_each_and_answers(
     github.push(REPO, "main", "a" * 40)
     answer = github.comment(REPO, 7, "queued")
     storage.add_job(REPO, "refs/heads/main", "*", "h100", "comment", 5, comment_id=answer)
-    runner = ScriptedRunner()
+    bodies: list[str] = []
+
+    class Watching(ScriptedRunner):
+        def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
+            bodies.append(github.comments[answer].body)  # what people see while it runs
+            return super().run(spec, cancelled)
+
+    runner = Watching()
     assert worker(github, storage, runner, tmp_path).run_pending() == 1
+    assert "| `*` | `h100` | running |" in bodies[0]
 
     assert [s.op for s in runner.specs] == OPS
     assert {s.budget for s in runner.specs} == {5} and {s.device for s in runner.specs} == {"cpu"}
