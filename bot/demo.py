@@ -17,8 +17,7 @@ from typing import Any
 
 import git
 
-from bot.messages import Messages
-from bot.proposals import repro_command
+from bot.messages import Messages, repro_command
 from bot.publisher import Publication, Publisher, branch_name
 from harness.spec import load_problems
 from runners.job import JobSpec

@@ -182,3 +182,10 @@ def duration(seconds: float) -> str:
     if whole < 3600:
         return f"{whole // 60}m {whole % 60:02d}s"
     return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+
+
+def repro_command(op: str, kernel: str, result: dict[str, Any]) -> str:
+    """The command that re-checks the published kernel on the pull request's branch."""
+    if result.get("timed"):
+        return f"kevolve check . --op {op} --candidate {kernel} --device cuda"
+    return f"kevolve check . --op {op} --candidate {kernel} --device cpu --no-time"

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.github import GitHub, PullRef
-from bot.messages import Messages
+from bot.messages import Messages, repro_command
 from bot.publisher import Outcome, Publication, branch_name
 from bot.storage import Job, Storage
 
@@ -151,10 +151,3 @@ def target(branch: str) -> tuple[str, str] | None:
     if len(parts) != 2 or not all(parts):
         return None
     return parts[0], _RECREATED.sub("", parts[1])
-
-
-def repro_command(op: str, kernel: str, result: Mapping[str, Any]) -> str:
-    """The command that re-checks the published kernel on the pull request's branch."""
-    if result.get("timed"):
-        return f"kevolve check . --op {op} --candidate {kernel} --device cuda"
-    return f"kevolve check . --op {op} --candidate {kernel} --device cpu --no-time"

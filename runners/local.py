@@ -42,7 +42,9 @@ class LocalRunner:
     def _wait(self, spec: JobSpec, args: list[str], err: Any, cancelled: Cancelled) -> int:
         """The child's exit status; raises RunnerError when it is cancelled or runs too long."""
         root = Path(__file__).resolve().parent.parent
-        env = {**os.environ, "PYTHONPATH": str(root)}
+        # Keep the caller's path (e.g. packages installed beside the host's torch) after ours.
+        path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
+        env = {**os.environ, "PYTHONPATH": path}
         child = subprocess.Popen(
             [self._python, "-m", "runners.job", *args],
             stdout=subprocess.DEVNULL,

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.messages import Messages
-from bot.proposals import Caps, Proposer, repro_command, target
+from bot.messages import Messages, repro_command
+from bot.proposals import Caps, Proposer, target
 from bot.storage import Job, Storage
 from tests.bot.fixtures import BEST_ID, timed_result, untimed_result
 from tests.fakes.github import FakeGitHub

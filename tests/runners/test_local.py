@@ -71,3 +71,16 @@ def _processes() -> list[tuple[int, str, int]]:
         if stat[0] != "Z":  # state, then ppid, pgrp, session
             found.append((int(entry.name), cmd, int(stat[3])))
     return found
+
+
+def test_the_child_keeps_the_callers_python_path_after_kevolves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GPU host's extra packages (e.g. installed with --target) stay importable in the job."""
+    seen = tmp_path / "pythonpath"
+    fake = tmp_path / "python"
+    fake.write_text(f'#!/bin/sh\necho "$PYTHONPATH" > {seen}\necho "{{}}" > "$4"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PYTHONPATH", "/opt/site-extra")
+    assert LocalRunner(poll_s=0.05, python=str(fake)).run(spec(tmp_path), lambda: False) == {}
+    assert seen.read_text().strip() == f"{ROOT}:/opt/site-extra"
