@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 
+from bot.background import PollingThread
 from bot.storage import Delivery, Outcome, Storage
 
 log = logging.getLogger(__name__)
@@ -28,32 +28,20 @@ class Dispatcher:
     ) -> None:
         self._storage = storage
         self._handlers = dict(handlers)
-        self._poll = poll_seconds
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = PollingThread("kevolve-dispatcher", self._process_pending, poll_seconds)
+        self._stop = self._thread.stopping
 
     def start(self) -> None:
         """Start the thread; it first processes whatever was left pending (e.g. before a kill)."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._wake.set()
-        self._thread = threading.Thread(target=self._loop, name="kevolve-dispatcher", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the thread to finish its current delivery and wait for it."""
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stop.set()
-        self._wake.set()
-        thread.join(timeout)
+        self._thread.stop(timeout)
 
     def wake(self) -> None:
         """Process pending deliveries now instead of at the next poll."""
-        self._wake.set()
+        self._thread.wake()
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until nothing is pending; whether that happened within `timeout` seconds."""
@@ -64,17 +52,6 @@ class Dispatcher:
                 return False
             time.sleep(0.01)
         return True
-
-    def _loop(self) -> None:
-        """Wait for a wake-up or the poll interval, then process everything pending."""
-        while not self._stop.is_set():
-            self._wake.wait(self._poll)
-            self._wake.clear()
-            try:
-                self._process_pending()
-            except Exception:
-                log.exception("dispatcher: cannot read pending deliveries; retrying")
-                self._stop.wait(1.0)
 
     def _process_pending(self) -> None:
         """Process pending deliveries in batches until none is left or the thread must stop."""

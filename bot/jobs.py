@@ -17,6 +17,7 @@ from typing import Any
 
 import git
 
+from bot.background import PollingThread
 from bot.features.push import check_name
 from bot.github import GitHub, GitHubError
 from bot.messages import Messages
@@ -64,28 +65,22 @@ class JobWorker:
     ) -> None:
         self._storage, self._runner = storage, runner
         self._client_for, self._proposer_for = client_for, proposer_for
-        self._messages, self._settings, self._poll = messages, settings, poll_seconds
-        self._wake, self._stop = threading.Event(), threading.Event()
-        self._thread: threading.Thread | None = None
+        self._messages, self._settings = messages, settings
+        self._thread = PollingThread("kevolve-jobs", self.run_pending, poll_seconds)
+        self._stop = self._thread.stopping
 
     def start(self) -> None:
         """Start the thread; jobs a stopped worker left running are queued again first."""
-        if self._thread is not None:
+        if self._thread.running:
             return
         self._storage.requeue_running()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="kevolve-jobs", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self._stop.set()
-            self._wake.set()
-            thread.join(timeout)
+        self._thread.stop(timeout)
 
     def wake(self) -> None:
-        self._wake.set()
+        self._thread.wake()
 
     def run_pending(self) -> int:
         """Run every queued job now, on this thread; how many ran (for tests and one-shot use)."""
@@ -94,15 +89,6 @@ class JobWorker:
             self.execute(job)
             ran += 1
         return ran
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_pending()
-            except Exception:
-                log.exception("job worker: cannot read the queue; retrying")
-            self._wake.wait(self._poll)
-            self._wake.clear()
 
     def execute(self, job: Job) -> None:
         """Run one claimed job to done, failed or cancelled; never raises."""

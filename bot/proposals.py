@@ -64,8 +64,9 @@ class Proposer:
         if refusal:
             return Proposed("skipped", refusal)
         repo, data = job.repo, dict(result)
-        current = self._current(repo, op, job.hardware)
-        if current is None and (cap := self._capped(repo)):
+        open_pulls = self.github.open_pulls(repo, PREFIX)
+        current = _current(open_pulls, op, job.hardware)
+        if current is None and (cap := self._capped(repo, len(open_pulls))):
             return Proposed("skipped", cap)
         recreate = job.trigger == "recreate" and current is not None
         branch = branch_name(op, job.hardware)
@@ -115,14 +116,8 @@ class Proposer:
             return "this kernel's pull request was closed unmerged; it is not proposed again"
         return None
 
-    def _current(self, repo: str, op: str, hardware: str) -> PullRef | None:
-        """The open kevolve pull request of this op and hardware, if any (the newest)."""
-        mine = [p for p in self.github.open_pulls(repo, PREFIX) if target(p.head) == (op, hardware)]
-        return max(mine, key=lambda p: p.number) if mine else None
-
-    def _capped(self, repo: str) -> str | None:
+    def _capped(self, repo: str, open_count: int) -> str | None:
         """Why no new pull request may be opened in `repo` now, or None."""
-        open_count = len(self.github.open_pulls(repo, PREFIX))
         if open_count >= self.caps.open_prs:
             return f"{open_count} kevolve pull requests are open (cap {self.caps.open_prs})"
         since = self.clock() - timedelta(hours=1)
@@ -135,6 +130,12 @@ class Proposer:
             cap = self.caps.per_hour
             return f"{opened} pull requests were opened in the last hour (cap {cap})"
         return None
+
+
+def _current(open_pulls: list[PullRef], op: str, hardware: str) -> PullRef | None:
+    """The open kevolve pull request of this op and hardware, if any (the newest)."""
+    mine = [p for p in open_pulls if target(p.head) == (op, hardware)]
+    return max(mine, key=lambda p: p.number) if mine else None
 
 
 def opened_by(job: Job) -> int:

@@ -18,10 +18,10 @@ def handle(ctx: FeatureContext, delivery: Delivery) -> None:
     repo = payload["repository"]["full_name"]
     pull = payload["pull_request"]
     head = pull["head"]
-    target = branch_target(str(head.get("ref", "")))
-    if target is None or _head_repo(head) != repo:
+    found = target(str(head.get("ref", "")))
+    if found is None or _head_repo(head) != repo:
         return
-    op, hardware = target
+    op, hardware = found
     number = int(pull["number"])
     ctx.storage.add_job(
         repo,
@@ -35,11 +35,6 @@ def handle(ctx: FeatureContext, delivery: Delivery) -> None:
         pr_number=number,
         candidate=proposed_candidate(ctx.storage.jobs(repo), number),
     )
-
-
-def branch_target(branch: str) -> tuple[str, str] | None:
-    """The (op, hardware) of a kevolve branch; None for any other branch."""
-    return target(branch)
 
 
 def proposed_candidate(jobs: list[Job], number: int) -> str | None:

@@ -14,12 +14,14 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.settings import BotSettings, bot_settings
+from bot.storage import Storage
 
 _names = itertools.count()
 
@@ -190,3 +192,15 @@ def sign() -> Signer:
 def push_payload() -> dict[str, Any]:
     """A fresh copy of the sample push payload."""
     return copy.deepcopy(PUSH_PAYLOAD)
+
+
+CLOCK = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # what the `storage` fixture's clock reads
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Iterator[Storage]:
+    """Bot storage in a SQLite file under `tmp_path`, its clock stopped at CLOCK."""
+    store = Storage(f"sqlite:///{tmp_path / 'bot.db'}", clock=lambda: CLOCK)
+    store.create_all()
+    yield store
+    store.close()

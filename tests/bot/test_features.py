@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,14 +31,6 @@ def github() -> FakeGitHub:
     fake.roles[(REPO, "alice")] = "write"
     fake.roles[(REPO, "rita")] = "read"
     return fake
-
-
-@pytest.fixture
-def storage(tmp_path: Path) -> Iterator[Storage]:
-    store = Storage(f"sqlite:///{tmp_path / 'bot.db'}")
-    store.create_all()
-    yield store
-    store.close()
 
 
 @pytest.fixture

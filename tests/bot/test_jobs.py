@@ -5,8 +5,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +17,14 @@ from bot.proposals import Caps, Proposer
 from bot.storage import Storage
 from runners.job import JobSpec
 from runners.runner import Cancelled, RunnerError
+from tests.bot.conftest import CLOCK
 from tests.bot.fixtures import timed_result
 from tests.fakes.github import FakeGitHub
 from tests.fakes.publisher import FakePublisher
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO = "octo/kernels"
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+NOW = CLOCK
 MESSAGES = Messages(ROOT / "templates" / "github")
 OPS = ["softmax", "rmsnorm", "bias_gelu", "matmul_bias_relu"]
 
@@ -76,14 +75,6 @@ def bare(tmp_path: Path) -> Path:
         ["git", "clone", "-q", "--bare", str(work), str(tmp_path / "bare.git")], check=True
     )
     return tmp_path / "bare.git"
-
-
-@pytest.fixture
-def storage(tmp_path: Path) -> Iterator[Storage]:
-    store = Storage(f"sqlite:///{tmp_path / 'bot.db'}", clock=lambda: NOW)
-    store.create_all()
-    yield store
-    store.close()
 
 
 def worker(github: LocalGitHub, storage: Storage, runner: ScriptedRunner, tmp: Path) -> JobWorker:

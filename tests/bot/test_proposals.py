@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,22 +11,15 @@ import pytest
 from bot.messages import Messages, repro_command
 from bot.proposals import Caps, Proposer, target
 from bot.storage import Job, Storage
+from tests.bot.conftest import CLOCK
 from tests.bot.fixtures import BEST_ID, timed_result, untimed_result
 from tests.fakes.github import FakeGitHub
 from tests.fakes.publisher import FakePublisher
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO = "octo/kernels"
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+NOW = CLOCK
 MESSAGES = Messages(ROOT / "templates" / "github")
-
-
-@pytest.fixture
-def storage(tmp_path: Path) -> Iterator[Storage]:
-    store = Storage(f"sqlite:///{tmp_path / 'bot.db'}", clock=lambda: NOW)
-    store.create_all()
-    yield store
-    store.close()
 
 
 @pytest.fixture
