@@ -14,6 +14,7 @@ import queue
 import secrets
 import shutil
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -55,11 +56,15 @@ def evaluate(problem: Problem, source: str, options: EvalOptions) -> Evaluation:
         early.candidate_hash = digest
         return early
     work = scratch_dir("kevolve-eval-")
+    started = time.perf_counter()
     try:
         result = _run_judge(problem, source, options, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result.candidate_hash = digest
+    # The whole evaluation as the search waits for it: the judge's start-up is what the phases
+    # the judge reports leave out.
+    result.phases["total"] = round(time.perf_counter() - started, 3)
     return result
 
 

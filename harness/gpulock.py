@@ -6,6 +6,8 @@ so it holds across processes and a holder that dies lets go with its open files.
 timed. `gpu-N.turnstile` gives timers preference: a timer holds it while it waits for and holds
 the exclusive lock, and a check takes it only for as long as it takes to get its shared hold, so a
 waiting timer stops new checks from starting and waits only for the holds already given.
+Locks name the host's GPU (see `host_gpu`), not the index a process with a narrowed
+CUDA_VISIBLE_DEVICES sees, so processes that see one GPU under different indices still agree.
 """
 
 from __future__ import annotations
@@ -16,8 +18,18 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 
+def host_gpu(index: int, visible: str | None) -> str:
+    """The host's name for the GPU a process calls `index`: its CUDA_VISIBLE_DEVICES entry.
+
+    A Ray task given GPU 3 sees it as cuda:0 (CUDA_VISIBLE_DEVICES=3); its lock must be GPU 3's,
+    or tasks on different GPUs would wait for each other and those on one GPU would not.
+    """
+    entries = [e.strip() for e in (visible or "").split(",") if e.strip()]
+    return entries[index] if index < len(entries) else str(index)
+
+
 @contextmanager
-def exclusive_gpu(lock_dir: Path | None, index: int) -> Iterator[None]:
+def exclusive_gpu(lock_dir: Path | None, index: int | str) -> Iterator[None]:
     """Hold GPU `index` alone, for timing, until the block ends (no lock if `lock_dir` is None)."""
     if lock_dir is None:
         yield
@@ -30,7 +42,7 @@ def exclusive_gpu(lock_dir: Path | None, index: int) -> Iterator[None]:
 
 
 @contextmanager
-def shared_gpu(lock_dir: Path | None, index: int) -> Iterator[None]:
+def shared_gpu(lock_dir: Path | None, index: int | str) -> Iterator[None]:
     """Share GPU `index` with other checks, never with a timer (no lock when `lock_dir` is None)."""
     if lock_dir is None:
         yield
@@ -42,7 +54,7 @@ def shared_gpu(lock_dir: Path | None, index: int) -> Iterator[None]:
 
 
 @contextmanager
-def _held(lock_dir: Path, index: int, name: str, mode: int) -> Iterator[None]:
+def _held(lock_dir: Path, index: int | str, name: str, mode: int) -> Iterator[None]:
     """An flock on `gpu-INDEX.NAME`, released when the file closes, even on a crash."""
     lock_dir.mkdir(parents=True, exist_ok=True)
     with open(lock_dir / f"gpu-{index}.{name}", "a+") as handle:

@@ -24,7 +24,7 @@ from harness.benchmark import Benchmark
 from harness.client import WorkerClient
 from harness.compare import compare_outputs, tolerance_for
 from harness.evaluation import CaseCheck, Diagnostic, Evaluation, KernelInfo, Verdict
-from harness.gpulock import exclusive_gpu, shared_gpu
+from harness.gpulock import exclusive_gpu, host_gpu, shared_gpu
 from harness.inputs import InputMaker, Trial, clone_all, trials, upcast
 from harness.problem import Problem, Shape, problem_from_dict, problem_to_dict
 from harness.sandbox import Limits, clean_env, harness_pythonpath
@@ -73,6 +73,7 @@ class Judge:
         self.req = req
         self.problem = req.problem
         self.device = torch.device(req.device)
+        self.gpu = host_gpu(self.device.index or 0, os.environ.get("CUDA_VISIBLE_DEVICES"))
         self.ev = Evaluation(
             verdict=Verdict.CORRECT, reason="", problem=self.problem.name, device=self.device.type
         )
@@ -106,9 +107,12 @@ class Judge:
         reply, _ = worker.request({"op": "kernels"}, "reading kernel figures", self.req.timeout)
         self.ev.kernels = [KernelInfo(**k) for k in reply["kernels"]]
         if self.device.type == "cuda" and self.req.time:
-            gpu = exclusive_gpu(self.req.cache_dir, self.device.index or 0)
+            bench = Benchmark(self, worker)
+            with self._waited("check_wait", self._shared_gpu()), self._phase("prepare"):
+                bench.prepare()
+            gpu = exclusive_gpu(self.req.cache_dir, self.gpu)
             with self._waited("wait", gpu), self._phase("time"):
-                Benchmark(self, worker).run()
+                bench.run()
             self.ev.timed = True
             self.ev.reason = "correct on every case; timed against the baseline"
         else:
@@ -220,7 +224,7 @@ class Judge:
     def _shared_gpu(self) -> AbstractContextManager[None]:
         """A shared hold on the GPU for one step of checking (none on the CPU)."""
         lock_dir = self.req.cache_dir if self.device.type == "cuda" else None
-        return shared_gpu(lock_dir, self.device.index or 0)
+        return shared_gpu(lock_dir, self.gpu)
 
     def _load_request(self) -> dict[str, Any]:
         return {

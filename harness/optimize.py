@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.candidate import Elite
+from harness.cluster import EXECUTORS, connect
 from harness.evaluate import EvalOptions, evaluate
 from harness.evaluation import Evaluation
 from harness.llm import LLMConfig, LLMProposer
@@ -15,12 +17,13 @@ from harness.problem import Problem
 from harness.prompt import PromptBuilder
 from harness.proposer import Proposer
 from harness.result import SearchResult, publish_gate
-from harness.search import Search, SearchConfig, Status
+from harness.search import Evaluator, Search, SearchConfig, Status
 from harness.store import Store
 from harness.tuner import TunerProposer
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "prompts"
 LLM_SHARE = 0.75  # of proposals, when an LLM is configured; the tuner takes the rest
+LOCAL_SLOTS = 2  # evaluations in flight on this machine unless told
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class OptimizeOptions:
     state: Path
     llm: LLMConfig | None = None
     prompts: Path = TEMPLATES
+    executor: str = "local"  # one of EXECUTORS
+    ray_address: str | None = None  # with "ray": the cluster to join; None: see cluster.connect
 
 
 def optimize(
@@ -44,16 +49,20 @@ def optimize(
     proposers = _proposers(options, sleep)
     store = Store(options.state)
     try:
-        search = Search(
-            problem,
-            baseline_source(problem),
-            options.search,
-            proposers,
-            _evaluator(options.evaluation),
-            store,
-            on_progress=on_progress,
-        )
-        status = search.run()
+        with _executor(problem, options) as (evaluator, slots):
+            config = options.search
+            if config.parallel is None:
+                config = replace(config, parallel=slots)
+            search = Search(
+                problem,
+                baseline_source(problem),
+                config,
+                proposers,
+                evaluator,
+                store,
+                on_progress=on_progress,
+            )
+            status = search.run()
     finally:
         store.close()
     return summarize(problem, status, proposers, options, untimed_pick(search.db.elites()))
@@ -146,7 +155,21 @@ def _proposers(
     return [(llm, LLM_SHARE), (tuner, 1.0 - LLM_SHARE)]
 
 
-def _evaluator(options: EvalOptions) -> Callable[[Problem, str], Evaluation]:
+@contextmanager
+def _executor(problem: Problem, options: OptimizeOptions) -> Iterator[tuple[Evaluator, int]]:
+    """The evaluator the options ask for, and how many evaluations it runs at once."""
+    if options.executor == "local":
+        yield _evaluator(options.evaluation), LOCAL_SLOTS
+    elif options.executor == "ray":
+        with connect(problem, options.evaluation, options.ray_address) as cluster:
+            yield cluster, cluster.slots
+    else:
+        raise ValueError(
+            f"unknown executor {options.executor!r}; use one of: {', '.join(EXECUTORS)}"
+        )
+
+
+def _evaluator(options: EvalOptions) -> Evaluator:
     """The harness's `evaluate` with these options bound."""
 
     def judge(problem: Problem, source: str) -> Evaluation:

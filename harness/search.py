@@ -36,7 +36,7 @@ class SearchConfig:
     max_tokens: int | None = None  # LLM tokens, prompt and completion together
     patience: int = 6  # generations without a better best
     per_generation: int = 4
-    parallel: int = 2  # evaluations in flight at once
+    parallel: int | None = 2  # evaluations in flight; None: `optimize` gives one per executor slot
     parents: int = 3  # elites shown to a proposer
     seed: int = 0
     hardware: str = "cpu"  # key of the evaluation cache
@@ -155,7 +155,10 @@ class Search:
     def _plan(self, generation: int) -> list[Candidate]:
         """New, unseen candidates from the proposers, one island at a time."""
         planned: list[Candidate] = []
-        wanted = min(self.config.per_generation, self.config.budget - self.status.evaluated)
+        # A generation fills every evaluation slot twice over, so the slowest candidates' tail
+        # leaves few slots idle before the next generation starts.
+        size = max(self.config.per_generation, 2 * (self.config.parallel or 1))
+        wanted = min(size, self.config.budget - self.status.evaluated)
         for _ in range(wanted * 3):  # proposers may return duplicates
             if len(planned) >= wanted:
                 break
@@ -201,7 +204,7 @@ class Search:
         done = {c.id: ev for c in candidates if (ev := self.store.evaluation(c.id, hw))}
         todo = [c for c in candidates if c.id not in done]
 
-        with ThreadPoolExecutor(max_workers=max(1, self.config.parallel)) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, self.config.parallel or 1)) as pool:
             futures = {pool.submit(self.evaluator, self.problem, c.source): c for c in todo}
             for future in as_completed(futures):  # stored here, on the thread owning the store
                 c = futures[future]

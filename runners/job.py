@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.cluster import EXECUTORS, ClusterError, parse_address
 from harness.evaluate import EvalOptions
 from harness.llm import LLMConfig
 from harness.optimize import OptimizeOptions, optimize
@@ -44,6 +45,10 @@ class JobSpec:
     timeout: float = 120.0  # seconds per candidate step
     llm_base_url: str | None = None
     llm_model: str | None = None
+    executor: str = "local"  # "local", or "ray": evaluations spread over a Ray cluster
+    ray_address: str | None = None  # with "ray": the cluster to join; None: Ray on the runner
+    repo: str = ""  # owner/name: where a remote runner checks the job out
+    sha: str = ""  # the commit `checkout` is at
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -69,11 +74,13 @@ def run_job(spec: JobSpec, env: dict[str, str] | None = None) -> dict[str, Any]:
         raise JobError(str(exc)) from None
     if spec.budget < 1:
         raise JobError(f"job {spec.job_id}: budget {spec.budget} is below 1. Fix: give 1 or more")
+    _check_executor(spec)
     options = OptimizeOptions(
         search=SearchConfig(
             budget=spec.budget,
             minutes=spec.minutes,
             seed=spec.seed,
+            parallel=None,  # one per executor slot
             hardware=f"{spec.hardware}:{spec.device}",
         ),
         evaluation=EvalOptions(
@@ -81,13 +88,30 @@ def run_job(spec: JobSpec, env: dict[str, str] | None = None) -> dict[str, Any]:
         ),
         state=Path(spec.state),
         llm=_llm(spec, env),
+        executor=spec.executor,
+        ray_address=spec.ray_address,
     )
     try:
         result = optimize(problem, options).to_dict()
-    except StateMismatch as exc:
+    except (StateMismatch, ClusterError) as exc:
         raise JobError(str(exc)) from None
     result["job"] = {"id": spec.job_id, "hardware": spec.hardware, "kernel": problem.kernel}
     return result
+
+
+def _check_executor(spec: JobSpec) -> None:
+    """Refuse an executor this runner cannot use, naming the fix."""
+    job = f"job {spec.job_id}"
+    if spec.executor not in EXECUTORS:
+        raise JobError(
+            f"{job}: unknown executor {spec.executor!r}. Fix: use {' or '.join(EXECUTORS)}"
+        )
+    if spec.ray_address is not None and spec.executor != "ray":
+        raise JobError(f"{job}: a ray_address needs executor 'ray'. Fix: set both, or neither")
+    try:
+        parse_address(spec.ray_address)
+    except ClusterError as exc:
+        raise JobError(f"{job}: ray_address {exc}") from None
 
 
 def _llm(spec: JobSpec, env: dict[str, str]) -> LLMConfig | None:

@@ -8,6 +8,7 @@ import re
 import sys
 from pathlib import Path
 
+from harness.cluster import EXECUTORS, ClusterError, parse_address
 from harness.problem import Problem
 from harness.spec import load_problems, narrow, select
 
@@ -32,6 +33,45 @@ def device_name(text: str) -> str:
     if re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
         return text
     raise argparse.ArgumentTypeError(f"unknown device {text!r}; use cpu, cuda, cuda:N or auto")
+
+
+def executor_name(text: str) -> str:
+    """An argparse type: where evaluations run."""
+    if text in EXECUTORS:
+        return text
+    raise argparse.ArgumentTypeError(f"unknown executor {text!r}; use {' or '.join(EXECUTORS)}")
+
+
+def ray_address(text: str) -> str:
+    """An argparse type: a Ray cluster's address (`host:port`, `ray://host:port` or `auto`)."""
+    try:
+        parse_address(text)
+    except ClusterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    """--executor and --ray-address: where a search's evaluations run."""
+    parser.add_argument(
+        "--executor",
+        default="local",
+        type=executor_name,
+        help="where evaluations run: local (this machine) or ray (a Ray cluster, one GPU each)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        type=ray_address,
+        help="with --executor ray: the cluster (host:port, ray://host:port or auto); "
+        "default: $RAY_ADDRESS, or the Ray this machine runs, else a new one here",
+    )
+
+
+def executor_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with the executor arguments together, with the fix; None when fine."""
+    if args.ray_address and args.executor != "ray":
+        return "--ray-address is for --executor ray. Fix: add --executor ray, or drop it"
+    return None
 
 
 def add_problem_arguments(parser: argparse.ArgumentParser) -> None:

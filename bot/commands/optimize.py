@@ -7,9 +7,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bot.commands.common import add_problem_arguments, device_name, load_problem, usage_error
+from bot.commands.common import (
+    add_executor_arguments,
+    add_problem_arguments,
+    device_name,
+    executor_error,
+    load_problem,
+    usage_error,
+)
 from bot.progress import ProgressLine
 from bot.settings import CliSettings, cli_settings
+from harness.cluster import ClusterError
 from harness.evaluate import EvalOptions
 from harness.llm import LLMConfig
 from harness.optimize import OptimizeOptions, optimize
@@ -38,7 +46,13 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--state", type=Path, help="SQLite state file (default .kevolve/<op>.sqlite)")
     p.add_argument("--device", default="auto", type=device_name, help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--parallel", type=int, default=2, help="evaluations in flight (default 2)")
+    p.add_argument(
+        "--parallel",
+        type=int,
+        help="evaluations in flight (default 2; with --executor ray, the cluster's GPUs, or its "
+        "CPU slots with --device cpu)",
+    )
+    add_executor_arguments(p)
     p.add_argument("--llm-base-url", help="OpenAI-compatible endpoint (or KEVOLVE_LLM_BASE_URL)")
     p.add_argument(
         "--llm-model", help="model, or 'a:0.7,b:0.3' for an ensemble (or KEVOLVE_LLM_MODEL)"
@@ -59,8 +73,10 @@ def run(args: argparse.Namespace) -> int:
         llm = llm_config(args, settings)
     except (SpecError, ValueError) as exc:
         return usage_error(str(exc))
-    if args.budget < 1 or args.parallel < 1:
+    if args.budget < 1 or (args.parallel is not None and args.parallel < 1):
         return usage_error("--budget and --parallel must be at least 1")
+    if mismatch := executor_error(args):
+        return usage_error(mismatch)
     options = OptimizeOptions(
         search=SearchConfig(
             budget=args.budget,
@@ -76,11 +92,13 @@ def run(args: argparse.Namespace) -> int:
         ),
         state=args.state or Path(".kevolve") / f"{problem.name}.sqlite",
         llm=llm,
+        executor=args.executor,
+        ray_address=args.ray_address,
     )
     progress = ProgressLine(args.budget)
     try:
         result = optimize(problem, options, on_progress=progress)
-    except StateMismatch as exc:
+    except (StateMismatch, ClusterError) as exc:
         return usage_error(str(exc))
     finally:
         progress.close()

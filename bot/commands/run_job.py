@@ -12,7 +12,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bot.commands.common import EXIT_VERDICT, device_name, usage_error
+from bot.commands.common import (
+    EXIT_VERDICT,
+    add_executor_arguments,
+    device_name,
+    executor_error,
+    usage_error,
+)
 from bot.settings import cli_settings
 from runners.job import JobError, JobSpec, run_job
 from runners.post import post_result
@@ -36,6 +42,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--checkout", type=Path, default=Path("."), help="the repo (default .)")
     p.add_argument("--device", default="auto", type=device_name, help="cpu, cuda, cuda:N or auto")
     p.add_argument("--state", type=Path, help="search state (default .kevolve/job-N.sqlite)")
+    add_executor_arguments(p)
     p.add_argument("--out", type=Path, default=Path("kevolve-result.json"), help="result file")
     p.add_argument("--bot-url", help="post the result to this bot (needs $KEVOLVE_JOB_TOKEN)")
     p.set_defaults(run=run)
@@ -46,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     token = os.environ.get(TOKEN_VAR, "")
     if args.bot_url and not token:
         return usage_error(f"--bot-url needs the job's token in ${TOKEN_VAR}")
+    if mismatch := executor_error(args):
+        return usage_error(mismatch)
     settings = cli_settings()
     spec = JobSpec(
         job_id=args.job_id,
@@ -57,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=str(settings.cache_dir),
         device=args.device,
         minutes=args.minutes,
+        executor=args.executor,
+        ray_address=args.ray_address,
     )
     try:
         result = run_job(spec)

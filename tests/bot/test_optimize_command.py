@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -137,3 +140,57 @@ def test_a_search_killed_with_sigkill_resumes_without_losing_or_repeating_work(
     assert {k: after[k] for k in before} == before  # nothing finished was judged again
     assert outcome(tmp_path / "b.json") == outcome(tmp_path / "a.json")
     assert len(after) == outcome(tmp_path / "a.json")["evaluated"]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize(
+    "extra, hide_ray, message",
+    [
+        (
+            ["--executor", "rey"],
+            False,
+            "argument --executor: unknown executor 'rey'; use local or ray",
+        ),
+        (
+            ["--executor", "ray", "--ray-address", "head-node"],
+            False,
+            "argument --ray-address: 'head-node' is not a Ray cluster address. Fix: give host:port",
+        ),
+        (
+            ["--ray-address", "127.0.0.1:6379"],
+            False,
+            "kevolve: error: --ray-address is for --executor ray. Fix: add --executor ray, or "
+            "drop it",
+        ),
+        (
+            ["--executor", "ray"],
+            True,
+            "kevolve: error: --executor ray needs Ray: pip install 'kevolve[ray]'",
+        ),
+        (
+            ["--executor", "ray", "--ray-address", "127.0.0.1:{port}"],
+            False,
+            "kevolve: error: no Ray cluster answers at 127.0.0.1:{port} (Connection refused). "
+            "Fix: start one",
+        ),
+    ],
+)
+def test_a_bad_executor_exits_2_naming_the_flag_and_the_fix(
+    tmp_path: Path, extra: list[str], hide_ray: bool, message: str
+) -> None:
+    port = closed_port()
+    hide = "sys.modules['ray'] = None; " if hide_ray else ""  # what a host without Ray meets
+    code = f"import sys; {hide}from bot.cli import main; sys.exit(main())"
+    argv = [sys.executable, "-c", code, "optimize", str(ROOT / "examples" / "demo")]
+    argv += ["--op", "softmax", "--device", "cpu", "--state", str(tmp_path / "s.sqlite")]
+    argv += [arg.format(port=port) for arg in extra]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert message.format(port=port) in done.stderr
+    assert "Traceback" not in done.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -54,3 +55,15 @@ def test_posting_needs_a_token_and_a_bad_op_is_named(tmp_path: Path) -> None:
     assert "needs the job's token in $KEVOLVE_JOB_TOKEN" in no_token.stderr
     bad = run_job(tmp_path, "--op", "sofmax")
     assert bad.returncode == 2 and "did you mean 'softmax'?" in bad.stderr
+
+
+def test_an_unreachable_ray_cluster_is_named_with_the_fix(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"127.0.0.1:{port}"
+    done = run_job(tmp_path, "--op", "softmax", "--executor", "ray", "--ray-address", address)
+    assert done.returncode == 2
+    assert f"kevolve: error: no Ray cluster answers at {address}" in done.stderr
+    alone = run_job(tmp_path, "--op", "softmax", "--ray-address", address)
+    assert alone.returncode == 2 and "--ray-address is for --executor ray" in alone.stderr

@@ -112,5 +112,6 @@ def test_correct_candidate_runs_every_requested_trial() -> None:
     assert (check.passed, check.trials, check.elements) == (True, 6, 16 * 4096)
     assert check.max_abs < 1e-5 and check.mismatches == 0
     checking = {"check_wait", "reference", "reply", "compare"}  # parts of "check"
-    assert set(ev.phases) == {"load", "check", *checking}
+    assert set(ev.phases) == {"load", "check", "total", *checking}
     assert sum(ev.phases[p] for p in checking) <= ev.phases["check"] + 0.01
+    assert ev.phases["load"] + ev.phases["check"] <= ev.phases["total"]  # total adds start-up

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.gpulock import exclusive_gpu, shared_gpu
+from harness.gpulock import exclusive_gpu, host_gpu, shared_gpu
 
 ROOT = Path(__file__).resolve().parents[2]
 PATIENCE = 20.0  # seconds before a wait that should end is declared stuck
 HOLDER = """
 import sys, time
 from pathlib import Path
-from harness.gpulock import exclusive_gpu, shared_gpu
+from harness.gpulock import exclusive_gpu, host_gpu, shared_gpu
 
 mode, name, lock_dir, log, release = sys.argv[1:]
 hold = exclusive_gpu if mode == "exclusive" else shared_gpu
@@ -169,3 +169,20 @@ def test_different_gpus_do_not_wait_for_each_other(tmp_path: Path) -> None:
 def test_no_lock_dir_means_no_lock() -> None:
     with exclusive_gpu(None, 0), exclusive_gpu(None, 0), shared_gpu(None, 0):
         pass
+
+
+@pytest.mark.parametrize(
+    "index, visible, host",
+    [(0, None, "0"), (1, "", "1"), (0, "3", "3"), (1, "2, 5", "5"), (0, "GPU-8f2c", "GPU-8f2c")],
+)
+def test_a_lock_names_the_hosts_gpu_not_the_index_a_process_sees(
+    index: int, visible: str | None, host: str
+) -> None:
+    """A Ray task given GPU 3 calls it cuda:0; its lock is still GPU 3's."""
+    assert host_gpu(index, visible) == host
+
+
+def test_one_gpu_seen_under_two_indices_is_one_lock(tmp_path: Path) -> None:
+    with exclusive_gpu(tmp_path, host_gpu(0, "1")):
+        assert host_gpu(1, "0,1") == "1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu-1.lock", "gpu-1.turnstile"]
