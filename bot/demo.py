@@ -4,13 +4,21 @@ It copies `examples/demo` into a fresh git repository, finds its ops, searches e
 local GPU; a correctness-only pass on CPU that says so), writes each winner on its
 `kevolve/<op>/<hardware>` branch with one commit, exactly as the GitHub App would, and renders each
 pull request's body to a markdown file.
+
+On a GPU each op runs in its first declared dtype only and is timed at its first production shape,
+so the four searches take minutes rather than half an hour; every check shape is still checked
+(narrowing is `kevolve optimize --dtype --shape`'s, so the other dtypes are not). The narrowed
+config is committed to the demo repository as `kevolve.toml` (it takes precedence over
+pyproject.toml), so the search, and the commands the pull request bodies give to reproduce it, see
+exactly what was timed.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +27,8 @@ import git
 
 from bot.messages import Messages, repro_command
 from bot.publisher import Publication, Publisher, branch_name
-from harness.spec import load_problems
+from harness.problem import Problem, Shape
+from harness.spec import load_problems, narrow
 from runners.job import JobSpec
 from runners.runner import Runner, RunnerError
 
@@ -27,6 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "demo"
 TEMPLATES = ROOT / "templates" / "github"
 _AUTHOR = git.Actor("kevolve demo", "demo@kevolve.invalid")
+# Candidates per op, the current kernel included. On a GPU one narrowed evaluation takes 10-20 s
+# (most of it Triton compiling) and two run at once: the seed, then one generation of four, is
+# 30-60 s an op, so the four ops with their start-up stay under about five minutes.
+GPU_BUDGET, CPU_BUDGET = 5, 3
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,7 @@ class DemoOptions:
     budget: int | None = None  # per op; None: a short default for the device
     ops: tuple[str, ...] = ()  # empty: every op of the example
     cache_dir: Path = Path.home() / ".cache" / "kevolve"
+    all_shapes: bool = False  # on a GPU, time every declared dtype and shape, not the first
 
 
 @dataclass(frozen=True)
@@ -65,13 +79,19 @@ def run_demo(
     """Run the demo; each op's outcome, in the example's order."""
     repo_dir = options.out / "repo"
     _fresh_repo(repo_dir)
-    problems = [p for p in load_problems(repo_dir) if not options.ops or p.name in options.ops]
-    say(f"kevolve demo: {len(problems)} ops in {repo_dir}: {', '.join(p.name for p in problems)}")
+    declared = [p for p in load_problems(repo_dir) if not options.ops or p.name in options.ops]
+    say(f"kevolve demo: {len(declared)} ops in {repo_dir}: {', '.join(p.name for p in declared)}")
+    on_gpu = options.device.startswith("cuda")
+    problems = timed_cases(declared, on_gpu and not options.all_shapes)
+    if problems != declared:
+        _commit_config(repo_dir, problems)
+        for line in narrowing_note(declared, problems):
+            say(line)
     messages = Messages(TEMPLATES)
     publisher = Publisher(options.out / "publish", author_name="kevolve[bot]")
     outcomes = []
     for number, problem in enumerate(problems, 1):
-        budget = options.budget or (16 if options.device.startswith("cuda") else 3)
+        budget = options.budget or (GPU_BUDGET if on_gpu else CPU_BUDGET)
         say(f"[{number}/{len(problems)}] {problem.name}: searching ({budget} candidates)...")
         spec = JobSpec(
             job_id=number,
@@ -94,6 +114,84 @@ def run_demo(
         if outcomes[-1].pr_body:
             say(f"    branch {outcomes[-1].branch}; pull request body: {outcomes[-1].pr_body}")
     return outcomes
+
+
+def timed_cases(problems: Sequence[Problem], narrowed: bool) -> list[Problem]:
+    """Each problem, or when `narrowed` only its first dtype, timed at its first shape.
+
+    Narrowing is `kevolve optimize --dtype --shape`'s: every check shape is still checked.
+    """
+    if not narrowed:
+        return list(problems)
+    return [
+        narrow(p, p.dtypes[:1], [_dims(p.shapes[0])], p.source or p.root)
+        if p.shapes[0]  # a KernelBench op has one shape, the one its inputs give
+        else p
+        for p in problems
+    ]
+
+
+def narrowing_note(declared: Sequence[Problem], timed: Sequence[Problem]) -> list[str]:
+    """What the demo narrowed, a line per op, and how to widen it."""
+    lines = [
+        "kevolve demo: on a GPU each op runs in one dtype and is timed at one shape, so the demo "
+        "takes minutes; every check shape is still checked (--all-shapes runs every declared "
+        "dtype and shape):"
+    ]
+    for before, after in zip(declared, timed, strict=True):
+        if before == after:
+            continue
+        cases = len(before.dtypes) * len(before.shapes)
+        lines.append(
+            f"    {after.name}: {after.dtypes[0]}, timed at {_dims(after.shapes[0])} "
+            f"(of {cases} declared cases: {', '.join(before.dtypes)} at "
+            f"{', '.join(_dims(s) for s in before.shapes)})"
+        )
+    return lines
+
+
+def kevolve_toml(problems: Sequence[Problem]) -> str:
+    """The problems as a kevolve.toml, one `[ops.<name>]` table each."""
+    lines = [
+        "# Written by `kevolve demo` on a GPU: one dtype and one timed shape per op, so the demo",
+        "# takes minutes. kevolve reads this file before pyproject.toml, which declares them all.",
+    ]
+    for p in problems:
+        lines += ["", f"[ops.{p.name}]"]
+        fields: dict[str, object] = {
+            "kernel": p.kernel,
+            "entry": p.entry,
+            "reference": p.reference,
+            "inputs": p.inputs,
+            "dtypes": list(p.dtypes),
+            "shapes": [list(s) for s in p.shapes],
+            "check_shapes": [list(s) for s in p.check_shapes],
+        }
+        if p.flops:
+            fields["flops"] = p.flops
+        if p.allowed_imports:
+            fields["allowed_imports"] = list(p.allowed_imports)
+        # Strings, integers and lists of them are written alike in JSON and TOML.
+        lines += [f"{key} = {json.dumps(value)}" for key, value in fields.items()]
+        lines += [
+            f"tolerance.{dtype} = {{ rtol = {t.rtol!r}, atol = {t.atol!r}, norm = {t.norm!r} }}"
+            for dtype, t in p.tolerances.items()
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _dims(shape: Shape) -> str:
+    """A shape as `8192x8192`."""
+    return "x".join(str(n) for n in shape)
+
+
+def _commit_config(repo_dir: Path, problems: Sequence[Problem]) -> None:
+    """Commit the narrowed ops as kevolve.toml, which the search reads before pyproject.toml."""
+    (repo_dir / "kevolve.toml").write_text(kevolve_toml(problems))
+    repo = git.Repo(repo_dir)
+    repo.index.add(["kevolve.toml"])
+    message = "Time one dtype and shape per op, so the demo takes minutes on a GPU"
+    repo.index.commit(message, author=_AUTHOR, committer=_AUTHOR)
 
 
 def _fresh_repo(repo_dir: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,18 +35,22 @@ class Messages:
         """The template `name`.md.j2 rendered with `context`."""
         return self.env.get_template(f"{name}.md.j2").render(**context)
 
-    def pr_body(self, result: dict[str, Any], repro_command: str) -> str:
-        """The pull request description for a search result."""
+    def pr_body(
+        self, result: dict[str, Any], repro_command: str, variants: Mapping[str, Any] | None = None
+    ) -> str:
+        """The pull request description; `variants`: the kernel per GPU kind it carries, if any."""
         view = published_view(result)
-        return self.render("pr_body", **view, repro_command=repro_command)
+        return self.render("pr_body", **view, repro_command=repro_command, variants=variants)
 
     def pr_title(self, result: dict[str, Any]) -> str:
         """The pull request title."""
         return self.render("pr_title", **published_view(result)).strip()
 
-    def commit_message(self, result: dict[str, Any]) -> str:
+    def commit_message(
+        self, result: dict[str, Any], variants: Mapping[str, Any] | None = None
+    ) -> str:
         """The commit message: a subject line, a blank line and a short body."""
-        return self.render("commit_message", **published_view(result))
+        return self.render("commit_message", **published_view(result), variants=variants)
 
     def check_summary(self, result: dict[str, Any]) -> tuple[str, str]:
         """The check run's output title and summary for a finished job."""

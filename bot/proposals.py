@@ -2,21 +2,25 @@
 
 A normal run updates the open pull request of its op and hardware (or opens one); `recreate`
 opens a new one on a fresh branch and closes the older with a link. A branch that holds a
-person's commits is never pushed over: the bot comments instead.
+person's commits is never pushed over: the bot comments instead. When the op has winners on other
+hardware too, the module proposed holds each one's kernel, picked from the GPU at run time
+(`bot.winners` says why each hardware keeps its own branch).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.github import GitHub, PullRef
 from bot.messages import Messages, repro_command
-from bot.publisher import Outcome, Publication, branch_name
+from bot.publisher import Outcome, Publication, Tree, branch_name
 from bot.storage import Job, Storage
+from bot.winners import HarnessJudge, Judge, Merged, alone, merge_at, other_winners, winner
 
 PREFIX = "kevolve/"
 _RECREATED = re.compile(r"-r\d+$")  # kevolve/<op>/<hardware>-r<job>: a recreated proposal
@@ -27,6 +31,8 @@ class Publishing(Protocol):
     """Writes a publication to its branch (`bot.publisher.Publisher`, or the tests' fake)."""
 
     def publish(self, clone_url: str, pub: Publication) -> Outcome: ...
+
+    def checkout(self, clone_url: str, commit: str) -> AbstractContextManager[Tree]: ...
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class Proposer:
     storage: Storage
     caps: Caps
     clock: Callable[[], datetime]
+    judge: Judge = field(default_factory=HarnessJudge)  # checks a merged module before it goes
 
     def propose(self, job: Job, op: str, result: Mapping[str, Any]) -> Proposed:
         """Publish `result`'s best kernel for `op` unless a rule says not to; what happened."""
@@ -76,8 +83,10 @@ class Proposer:
             branch = f"{branch}-r{job.id}"
         base = self.github.default_branch(repo)
         kernel = str(result["job"]["kernel"])
-        files = {kernel: str(result["best"]["source"])}
-        publication = Publication(branch, files, self.messages.commit_message(data), base)
+        module = self._module(job, op, kernel, result)
+        variants = module.view()
+        message = self.messages.commit_message(data, variants)
+        publication = Publication(branch, {kernel: module.source}, message, base)
         outcome = self.publisher.publish(self.github.clone_url(repo), publication)
         if outcome.status == "blocked":
             if current is not None:
@@ -86,7 +95,7 @@ class Proposer:
                 "blocked", outcome.reason or "the branch has a person's commits", current
             )
         title = self.messages.pr_title(data)
-        body = self.messages.pr_body(data, repro_command(op, kernel, data))
+        body = self.messages.pr_body(data, repro_command(op, kernel, data), variants)
         if current is not None and not recreate:
             self.github.update_pull(repo, current.number, title, body)
             return Proposed("updated", outcome.status, current)
@@ -94,6 +103,15 @@ class Proposer:
         if current is not None:
             self.github.close_pull(repo, current.number, self.messages.superseded(pull.url))
         return Proposed("opened", outcome.status, pull)
+
+    def _module(self, job: Job, op: str, kernel: str, result: Mapping[str, Any]) -> Merged:
+        """The kernel module to publish: the winner, merged with other hardware's when there are."""
+        current = winner(job.hardware, result)
+        others = other_winners(self.storage.jobs(job.repo), op, job.hardware, kernel)
+        if not others:
+            return alone(current)
+        with self.publisher.checkout(self.github.clone_url(job.repo), job.sha) as tree:
+            return merge_at(tree, op, current, others, self.judge)
 
     def _refusal(self, job: Job, op: str, result: Mapping[str, Any]) -> str | None:
         """Why this result must not be proposed, or None."""

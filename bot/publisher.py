@@ -32,6 +32,14 @@ class Publication:
 
 
 @dataclass(frozen=True)
+class Tree:
+    """A working tree of the repo at one commit."""
+
+    root: Path
+    sha: str
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What publishing did: `pushed`, `unchanged` or `blocked`, the branch head, and why."""
 
@@ -92,12 +100,28 @@ class Publisher:
             raise PublishError(redact(str(error), clone_url)) from None
 
     @contextmanager
+    def checkout(self, clone_url: str, commit: str) -> Iterator[Tree]:
+        """Yield a working tree at `commit` (a sha or `refs/heads/<branch>`), removed afterwards."""
+        with self._clone(clone_url) as repo:
+            ref = commit
+            if ref.startswith("refs/heads/"):  # a branch as the job saw it: origin's copy of it
+                ref = "origin/" + ref.removeprefix("refs/heads/")
+            try:
+                repo.git.checkout("--quiet", "--detach", ref)
+            except git.GitCommandError as error:
+                raise PublishError(redact(str(error), clone_url)) from None
+            yield Tree(Path(repo.working_tree_dir or "."), repo.head.commit.hexsha)
+
+    @contextmanager
     def _clone(self, clone_url: str) -> Iterator[git.Repo]:
         """Yield a fresh clone in a temporary directory under the workdir, removed afterwards."""
         self._workdir.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix="publish-", dir=self._workdir))
         try:
-            repo = git.Repo.clone_from(clone_url, scratch / "repo", env=self._env)
+            try:
+                repo = git.Repo.clone_from(clone_url, scratch / "repo", env=self._env)
+            except git.GitCommandError as error:
+                raise PublishError(redact(str(error), clone_url)) from None
             repo.git.update_environment(**self._env)
             yield repo
         finally:

@@ -4,7 +4,8 @@ Each variant is a whole kernel module (the repo's original, and each hardware's 
 merged into one file: every top-level name a variant binds gets that variant's suffix, so their
 kernels, constants and helpers cannot collide, and a dispatcher under the op's entry name picks
 the variant whose hardware label appears in the GPU's name, else the original. The result is a
-single module again, so the harness judges it like any candidate.
+single module again, so the harness judges it like any candidate; on a CPU the dispatcher runs the
+original, so `default` builds the same module with another variant run there, for its check.
 """
 
 from __future__ import annotations
@@ -21,26 +22,45 @@ class VariantError(ValueError):
     """A variant that cannot be merged: names which and why."""
 
 
-def combine(entry: str, original: str, winners: Mapping[str, str]) -> str:
-    """The merged module: `winners` maps a hardware label (e.g. "h100") to its kernel module."""
+def combine(entry: str, original: str, winners: Mapping[str, str], default: str = ORIGINAL) -> str:
+    """The merged module: `winners` maps a hardware label (e.g. "h100") to its kernel module.
+
+    `default` is the variant run on a CPU and on GPUs with none of their own: the original in
+    what is published; a label to check that variant's code through Triton's interpreter.
+    """
     if not winners:
         return original
-    variants = {ORIGINAL: original, **{_tag(label): src for label, src in winners.items()}}
+    variants = {ORIGINAL: original, **{tag(label): src for label, src in winners.items()}}
     if len(variants) != len(winners) + 1:
         raise VariantError(f"hardware labels {sorted(winners)} collide once made identifiers")
+    fallback = ORIGINAL if default == ORIGINAL else tag(default)
+    if fallback not in variants:
+        raise VariantError(f"default {default!r} is none of the variants {sorted(variants)}")
     imports: list[str] = []
     bodies: list[str] = []
-    for tag, source in variants.items():
-        module_imports, body = _renamed(tag, source, entry)
+    for suffix, source in variants.items():
+        module_imports, body = _renamed(suffix, source, entry)
         imports += [i for i in module_imports if i not in imports]
-        bodies.append(f"# --- variant: {tag} ---\n{body}")
+        bodies.append(f"# --- variant: {suffix} ---\n{body}")
     if "import torch" not in imports:
         imports.append("import torch")
-    table = ",\n".join(f"    ({_tag(label)!r}, {entry}__{_tag(label)})" for label in winners)
-    dispatcher = f'''
+    header = '"""Kernels for this op, one variant per GPU kind, merged by kevolve."""\n\n'
+    future = [i for i in imports if i.startswith("from __future__")]
+    rest = [i for i in imports if i not in future]
+    code = "\n".join(future + rest) + "\n\n\n" + "\n\n".join(bodies)
+    return header + code + _dispatcher(entry, list(variants)[1:], fallback)
+
+
+def _dispatcher(entry: str, tags: list[str], fallback: str) -> str:
+    """The table of labels, `_pick` and the entry function that runs the variant picked."""
+    # The longer label first, so that "h100_nvl" is tried before the "h100" it contains.
+    ordered = sorted(tags, key=lambda t: (-len(t), t))
+    table = ",\n".join(f"    ({t!r}, {entry}__{t})" for t in ordered)
+    return f'''
 
 # Hardware label -> variant; a label matches when it appears in the GPU's name, both written in
-# lower case with `_` for spaces and dashes ("h100" matches "NVIDIA H100 80GB HBM3").
+# lower case with `_` for spaces and dashes ("h100" matches "NVIDIA H100 80GB HBM3"); the first
+# match wins.
 _VARIANTS = (
 {table},
 )
@@ -53,7 +73,7 @@ def _pick(device):
         for label, variant in _VARIANTS:
             if label in name:
                 return variant
-    return {entry}__{ORIGINAL}
+    return {entry}__{fallback}
 
 
 def {entry}(*args, **kwargs):
@@ -61,35 +81,36 @@ def {entry}(*args, **kwargs):
     device = next((a.device for a in args if isinstance(a, torch.Tensor)), None)
     return _pick(device)(*args, **kwargs)
 '''
-    header = '"""Kernels for this op, one variant per GPU kind, merged by kevolve."""\n\n'
-    future = [i for i in imports if i.startswith("from __future__")]
-    rest = [i for i in imports if i not in future]
-    return header + "\n".join(future + rest) + "\n\n\n" + "\n\n".join(bodies) + dispatcher
 
 
-def _tag(label: str) -> str:
+def tag(label: str) -> str:
     """A label as an identifier suffix: lower case, runs of other characters as `_`."""
-    tag = _LABEL.sub("_", label.lower()).strip("_")
-    if not tag:
+    made = _LABEL.sub("_", label.lower()).strip("_")
+    if not made:
         raise VariantError(f"hardware label {label!r} has no letters or digits")
-    return tag
+    return made
 
 
-def _renamed(tag: str, source: str, entry: str) -> tuple[list[str], str]:
+def matches(label: str, gpu: str) -> bool:
+    """Whether a merged module's `_pick` finds `label` in a GPU of that name (as CUDA names it)."""
+    return tag(label) in gpu.lower().replace(" ", "_").replace("-", "_")
+
+
+def _renamed(suffix: str, source: str, entry: str) -> tuple[list[str], str]:
     """The variant's import lines and its other code with every top-level name suffixed."""
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
-        raise VariantError(f"variant {tag}: not valid Python (line {exc.lineno})") from None
+        raise VariantError(f"variant {suffix}: not valid Python (line {exc.lineno})") from None
     imports = [ast.unparse(n) for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
     body = [n for n in tree.body if not isinstance(n, ast.Import | ast.ImportFrom)]
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
         body = body[1:]  # the module docstring; the merged module has its own
     names = _bound(body)
     if entry not in names:
-        raise VariantError(f"variant {tag}: defines no top-level `{entry}`")
+        raise VariantError(f"variant {suffix}: defines no top-level `{entry}`")
     module = ast.Module(body=body, type_ignores=[])
-    _Suffix(names, tag).visit(module)
+    _Suffix(names, suffix).visit(module)
     return imports, ast.unparse(ast.fix_missing_locations(module))
 
 
@@ -113,8 +134,8 @@ class _Suffix(ast.NodeTransformer):
     `BLOCK: tl.constexpr` beside a module constant `BLOCK`), and stays as it is.
     """
 
-    def __init__(self, names: set[str], tag: str) -> None:
-        self.names, self.tag = names, tag
+    def __init__(self, names: set[str], suffix: str) -> None:
+        self.names, self.tag = names, suffix
         self.shadowed: list[set[str]] = [set()]
 
     def _new(self, name: str) -> str:

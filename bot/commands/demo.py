@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.commands.common import device_name, usage_error
-from bot.demo import EXAMPLE, DemoOptions, default_out, run_demo
+from bot.demo import CPU_BUDGET, EXAMPLE, GPU_BUDGET, DemoOptions, default_out, run_demo
 from bot.settings import cli_settings
 from harness.spec import SpecError, load_problems
 from harness.spec_checks import did_you_mean
@@ -23,12 +23,23 @@ def add_parser(sub: Any) -> None:
         help="run the whole pipeline on the example kernels, locally",
         description="Copy examples/demo into a fresh git repository, search each op (timed on "
         "a local GPU, correctness only on CPU), write each winner on a kevolve/<op>/<hardware> "
-        "branch and render each pull request body to a file.",
+        "branch and render each pull request body to a file. On a GPU each op runs in its first "
+        "dtype and is timed at its first production shape (every check shape is still checked), "
+        "so the demo takes minutes; --all-shapes runs every declared dtype and shape.",
     )
     p.add_argument("--out", type=Path, help="new directory for the demo (default ./kevolve-demo)")
     p.add_argument("--device", default="auto", type=device_name, help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--budget", type=int, help="candidates per op (default 3 on CPU, 16 on a GPU)")
+    p.add_argument(
+        "--budget",
+        type=int,
+        help=f"candidates per op (default {CPU_BUDGET} on CPU, {GPU_BUDGET} on a GPU)",
+    )
     p.add_argument("--op", action="append", default=[], help="only this op (repeatable)")
+    p.add_argument(
+        "--all-shapes",
+        action="store_true",
+        help="on a GPU, check and time every declared dtype and shape (several times slower)",
+    )
     p.set_defaults(run=run)
 
 
@@ -55,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         budget=args.budget,
         ops=tuple(args.op),
         cache_dir=cli_settings().cache_dir,
+        all_shapes=args.all_shapes,
     )
     try:
         outcomes = run_demo(options, LocalRunner())

@@ -1,16 +1,27 @@
 """`kevolve demo` as a newcomer runs it (one op here, to keep CI short): a fresh repository, a
-branch with one commit for the winner, and a pull request body on disk."""
+branch with one commit for the winner, and a pull request body on disk; on a GPU, one timed case
+per op."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import git
 
+from bot.demo import GPU_BUDGET, DemoOptions, kevolve_toml, run_demo, timed_cases
+from harness.problem import Tolerance
+from harness.spec import load_problems
+from runners.job import JobSpec
+from runners.runner import Cancelled, RunnerError
+
 ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "examples" / "demo"
 
 
 def demo(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -26,6 +37,8 @@ def test_the_demo_leaves_a_branch_and_a_pull_request_body_per_op(tmp_path: Path)
     body = out / "pull-requests" / "softmax.md"
     assert f"pull request body: {body}" in done.stdout
     assert "nothing was timed" in done.stdout
+    assert "timed at one shape" not in done.stdout  # on CPU nothing is narrowed
+    assert not (out / "repo" / "kevolve.toml").exists()
     repo = git.Repo(out / "repo")
     assert repo.active_branch.name == "main" and not repo.is_dirty()
     [commit] = list(repo.iter_commits("main..kevolve/softmax/cpu"))
@@ -49,3 +62,79 @@ def test_an_unknown_op_is_a_usage_error(tmp_path: Path) -> None:
     assert done.stderr.startswith("kevolve: error: ")
     assert "the demo has no such op. Fix: did you mean 'softmax'?" in done.stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_on_a_gpu_each_op_is_timed_in_its_first_dtype_at_its_first_shape() -> None:
+    declared = load_problems(DEMO)
+    timed = timed_cases(declared, narrowed=True)
+    assert [(p.name, p.dtypes, p.shapes) for p in timed] == [
+        ("softmax", ("bfloat16",), ((8192, 8192),)),
+        ("rmsnorm", ("bfloat16",), ((8192, 8192),)),
+        ("bias_gelu", ("bfloat16",), ((8192, 8192),)),
+        ("matmul_bias_relu", ("bfloat16",), ((4096, 4096, 4096),)),
+    ]
+    for before, after in zip(declared, timed, strict=True):
+        assert after.check_shapes == before.check_shapes  # correctness is never narrowed
+        assert dataclasses.replace(after, dtypes=before.dtypes, shapes=before.shapes) == before
+    assert timed_cases(declared, narrowed=False) == declared
+
+
+def test_the_narrowed_config_reads_back_as_the_same_problems(tmp_path: Path) -> None:
+    shutil.copytree(DEMO, tmp_path / "repo", ignore=shutil.ignore_patterns("__pycache__"))
+    timed = timed_cases(load_problems(DEMO), narrowed=True)
+    tolerance = {"bfloat16": Tolerance(rtol=1e-2, atol=1e-05, norm=3e-3)}
+    timed[0] = dataclasses.replace(timed[0], tolerances=tolerance, allowed_imports=("math",))
+    (tmp_path / "repo" / "kevolve.toml").write_text(kevolve_toml(timed))
+    read = load_problems(tmp_path / "repo")  # kevolve.toml comes before pyproject.toml
+    moved = [dataclasses.replace(p, root=DEMO, source=None) for p in read]
+    assert moved == [dataclasses.replace(p, source=None) for p in timed]
+
+
+class RecordingRunner:
+    """Records what each search would see in the demo repository, then fails it (no GPU here)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int, tuple[str, ...], tuple[tuple[int, ...], ...]]] = []
+
+    def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
+        [problem] = [p for p in load_problems(Path(spec.checkout)) if p.name == spec.op]
+        self.seen.append((spec.op, spec.budget, problem.dtypes, problem.shapes))
+        raise RunnerError(f"job {spec.job_id}: no GPU in this test")
+
+
+def test_a_gpu_demo_searches_the_narrowed_ops_and_says_so(tmp_path: Path) -> None:
+    runner, said = RecordingRunner(), []
+    ops = ("softmax", "matmul_bias_relu")
+    options = DemoOptions(out=tmp_path / "d", device="cuda", ops=ops, cache_dir=tmp_path)
+    outcomes = run_demo(options, runner, said.append)
+    assert runner.seen == [
+        ("softmax", GPU_BUDGET, ("bfloat16",), ((8192, 8192),)),
+        ("matmul_bias_relu", GPU_BUDGET, ("bfloat16",), ((4096, 4096, 4096),)),
+    ]
+    assert [o.summary for o in outcomes] == [
+        "search failed: job 1: no GPU in this test",
+        "search failed: job 2: no GPU in this test",
+    ]
+    assert said[1].startswith("kevolve demo: on a GPU each op runs in one dtype and is timed at")
+    assert "--all-shapes" in said[1]
+    assert said[2:4] == [
+        "    softmax: bfloat16, timed at 8192x8192 "
+        "(of 6 declared cases: bfloat16, float16, float32 at 8192x8192, 4096x32000)",
+        "    matmul_bias_relu: bfloat16, timed at 4096x4096x4096 "
+        "(of 4 declared cases: bfloat16, float16 at 4096x4096x4096, 8192x4096x1024)",
+    ]
+    repo = git.Repo(tmp_path / "d" / "repo")
+    narrowed, original = list(repo.iter_commits("main"))
+    assert list(narrowed.stats.files) == ["kevolve.toml"]
+    assert original.message.startswith("The demo kernels, as their authors wrote them")
+
+    wide = RecordingRunner()
+    options = dataclasses.replace(options, out=tmp_path / "wide", all_shapes=True)
+    run_demo(options, wide, lambda line: None)
+    assert wide.seen[0] == (
+        "softmax",
+        GPU_BUDGET,
+        ("bfloat16", "float16", "float32"),
+        ((8192, 8192), (4096, 32000)),
+    )
+    assert not (tmp_path / "wide" / "repo" / "kevolve.toml").exists()

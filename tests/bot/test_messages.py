@@ -5,12 +5,14 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jinja2 import UndefinedError
 
 from bot.messages import Messages, best_chart, duration, ms
 from bot.slash import Command
+from bot.winners import Merged, Winner
 from tests.bot import fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,3 +222,38 @@ def test_missing_variable_raises(messages: Messages, tmp_path: Path) -> None:
     (tmp_path / "greeting.md.j2").write_text("Hello {{ name }}\n")
     with pytest.raises(UndefinedError):
         Messages(tmp_path).render("greeting")
+
+
+def _two_kinds() -> dict[str, Any]:
+    """The view of a module holding an H100 and an A10G kernel, an A100 one left out."""
+    h100 = Winner("h100", "NVIDIA H100 80GB HBM3", "# h100\n", fixtures.BEST_ID, 1.31)
+    a10g = Winner("gpu-a", "NVIDIA A10G", "# a10g\n", "a10a10a10a10", 1.12, job=4, pr=2)
+    notes = ("`a100`'s kernel (job 5) was left out: incorrect: shape 3x17 differs",)
+    view = Merged("# merged\n", (h100, a10g), notes, "c0ffee" + "0" * 34).view()
+    assert view is not None
+    return view
+
+
+def test_pr_body_with_a_kernel_per_gpu_kind_is_pinned(messages: Messages) -> None:
+    body = messages.pr_body(fixtures.timed_result(), fixtures.REPRO, _two_kinds())
+    _assert_pinned(body, "pr_body_variants.md")
+    assert "| `gpu-a` | `nvidia_a10g` | NVIDIA A10G | 1.12x | job 4, #2 |" in body
+    message = messages.commit_message(fixtures.timed_result(), _two_kinds())
+    assert message.endswith(
+        "The module holds a kernel per GPU kind, picked by the GPU's name: h100, "
+        "gpu-a (`nvidia_a10g`); any other GPU runs the current kernel.\n"
+    )
+
+
+def test_pr_body_says_when_no_other_kernel_could_join(messages: Messages) -> None:
+    h100 = Winner("h100", "NVIDIA H100 80GB HBM3", "# h100\n", fixtures.BEST_ID, 1.31)
+    view = Merged("# h100\n", (h100,), ("`a10g`'s kernel (job 4) was left out: timeout",)).view()
+    body = messages.pr_body(fixtures.timed_result(), fixtures.REPRO, view)
+    assert (
+        "## One kernel per GPU kind\n\n"
+        "This pull request carries the `softmax` kernel found here alone; no other GPU kind's "
+        "kernel could join it.\n\n"
+        "- `a10g`'s kernel (job 4) was left out: timeout\n\n"
+        "## Correctness\n"
+    ) in body
+    assert "GPU's name" not in messages.commit_message(fixtures.timed_result(), view)

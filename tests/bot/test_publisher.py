@@ -131,3 +131,22 @@ def test_paths_outside_the_tree_are_refused(github_standin: World, tmp_path: Pat
     pub = Publication(branch=BRANCH, files={"../evil.py": "x"}, message="m", base="main")
     with pytest.raises(PublishError, match="outside the working tree"):
         _publish(github_standin, tmp_path / "work", pub)
+
+
+def test_checkout_yields_the_tree_at_a_branch_or_commit_and_removes_it(
+    github_standin: World, tmp_path: Path
+) -> None:
+    publisher = Publisher(tmp_path / "work", env=git_env())
+    main = gitrepo.branch_sha(github_standin.repo.git_dir, "main")
+    assert main is not None
+    pushed = _publish(github_standin, tmp_path / "work", _publication("v1\n"))
+    assert pushed.sha is not None
+    with publisher.checkout(_url(github_standin), "refs/heads/main") as tree:
+        assert tree.sha == main and not (tree.root / KERNEL).exists()
+    with publisher.checkout(_url(github_standin), pushed.sha) as tree:
+        assert tree.sha == pushed.sha and (tree.root / KERNEL).read_text() == "v1\n"
+    assert list((tmp_path / "work").iterdir()) == []
+    unknown = publisher.checkout(_url(github_standin), "0" * 40)
+    with pytest.raises(PublishError, match="0" * 40), unknown:
+        pass
+    assert list((tmp_path / "work").iterdir()) == []

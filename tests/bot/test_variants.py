@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bot.variants import VariantError, combine
+from bot.variants import VariantError, combine, matches
 from harness.evaluate import EvalOptions, evaluate
 from harness.evaluation import Verdict
 from harness.spec import load_problems, select
@@ -63,6 +63,31 @@ def test_the_dispatcher_picks_by_the_gpu_name(
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: gpu)
     assert module._pick(torch.device("cuda", 0)).__name__ == chosen
     assert module._pick(torch.device("cpu")).__name__ == "bias_gelu__original"
+
+
+@pytest.mark.parametrize(
+    ("gpu", "chosen"),
+    [("NVIDIA H100 NVL", "bias_gelu__h100_nvl"), ("NVIDIA H100 80GB HBM3", "bias_gelu__h100")],
+)
+def test_a_longer_label_is_tried_before_one_it_contains(
+    gpu: str, chosen: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    module = load(combine("bias_gelu", ORIGINAL, {"h100": H100, "h100-nvl": A10G}), tmp_path)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: gpu)
+    assert module._pick(torch.device("cuda", 0)).__name__ == chosen
+    assert matches("h100", gpu) and not matches("a10g", gpu)
+
+
+def test_a_default_variant_runs_where_no_label_matches(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    winners = {"h100": H100, "nvidia-a10g": A10G}
+    module = load(combine("bias_gelu", ORIGINAL, winners, default="nvidia-a10g"), tmp_path)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "NVIDIA H100 80GB HBM3")
+    assert module._pick(torch.device("cpu")).__name__ == "bias_gelu__nvidia_a10g"
+    assert module._pick(torch.device("cuda", 0)).__name__ == "bias_gelu__h100"
+    with pytest.raises(VariantError, match="default 'l4' is none of the variants"):
+        combine("bias_gelu", ORIGINAL, winners, default="l4")
 
 
 def test_the_merged_module_is_judged_correct(tmp_path: Path) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from bot.publisher import Outcome, Publication
+from bot.publisher import Outcome, Publication, PublishError, Tree
 from tests.fakes.github import FakeGitHub
 
 
@@ -25,3 +27,9 @@ class FakePublisher:
         sha = hashlib.sha1(repr(sorted(pub.files.items())).encode()).hexdigest()
         self.github.push(self.repo, pub.branch, sha)
         return Outcome("pushed", sha)
+
+    @contextmanager
+    def checkout(self, clone_url: str, commit: str) -> Iterator[Tree]:
+        """There is no repository here: tests that merge kernels use the real publisher."""
+        raise PublishError(f"the fake publisher cannot check out {commit}")
+        yield  # a generator, as the real one is

@@ -1,0 +1,208 @@
+"""Per-hardware winners of an op: gathered from earlier jobs, merged into one module, each checked.
+
+Branches stay one per op and hardware (`kevolve/<op>/<hardware>`), and each one's module carries
+every hardware's current winner, with the repo's kernel for any other GPU. A maintainer merges
+whichever of them they reviewed and every kind of GPU gets its kernel; the rest of the bot keeps
+its meaning: a pull request's benchmark is one GPU's, `/kevolve stop` and `recreate` act on one
+hardware, and closing one pull request unmerged rejects that hardware's kernel alone. One branch
+per op would give a single pull request to review, but its body would mix benchmarks from several
+machines and a rejection could not say which kernel was refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from bot.messages import result_view
+from bot.publisher import Tree
+from bot.storage import Job
+from bot.variants import VariantError, combine, matches, tag
+from harness.evaluate import EvalOptions, evaluate
+from harness.evaluation import Verdict
+from harness.problem import Problem
+from harness.spec import SpecError, load_problems, select
+
+_PROPOSED = ("opened", "updated")  # a pull request holds the kernel
+_NOTE_CHARS = 300  # of the harness's reason, in a note
+
+
+@dataclass(frozen=True)
+class Winner:
+    """One hardware's best kernel for an op, and where it came from."""
+
+    label: str  # the hardware label its search ran on
+    gpu: str | None  # the GPU it was timed on; None when nothing was timed
+    source: str
+    candidate: str
+    speedup: float | None
+    job: int | None = None  # the earlier job that found it; None for the one proposed now
+    pr: int | None = None
+
+    @property
+    def key(self) -> str:
+        """What the dispatcher looks for in a GPU's name: the label, or else the GPU's name."""
+        # A runner label like "gpu-large" is no part of any GPU's name and would never match.
+        return self.gpu if self.gpu and not matches(self.label, self.gpu) else self.label
+
+
+def winner(
+    label: str, result: Mapping[str, Any], job: int | None = None, pr: int | None = None
+) -> Winner:
+    """The winner a `SearchResult` dict (with a best candidate) holds."""
+    view = result_view(dict(result))
+    gpu = (result.get("hardware") or {}).get("name") if result.get("timed") else None
+    best = result["best"]
+    return Winner(label, gpu, str(best["source"]), str(best["id"]), view["speedup"], job, pr)
+
+
+def other_winners(jobs: Sequence[Job], op: str, hardware: str, kernel: str) -> list[Winner]:
+    """The latest proposed winner of `op` on each other hardware, less those closed unmerged.
+
+    A proposal counts whatever way its job ended: its pull request holds the kernel. A winner
+    for another kernel file (the config moved it since) is no variant of this one.
+    """
+    latest: dict[str, Winner] = {}
+    for job in jobs:  # in the order they were added: a later winner replaces an earlier one
+        found = _proposed(job, op) if job.hardware != hardware else None
+        if found is not None and (found[0].get("job") or {}).get("kernel") == kernel:
+            latest[job.hardware] = winner(job.hardware, found[0], job.id, found[1])
+    rejected = {(j.hardware, j.candidate) for j in jobs if j.trigger == "rejected" and j.op == op}
+    return [w for w in latest.values() if (w.label, w.candidate) not in rejected]
+
+
+def _proposed(job: Job, op: str) -> tuple[Mapping[str, Any], int | None] | None:
+    """The job's result for `op` and its pull request number, when it proposed that result."""
+    record = job.result or {}
+    result = (record.get("results") or {}).get(op)
+    best = (result or {}).get("best")
+    if not result or not best:
+        return None
+    for proposal in record.get("proposals", []):
+        same = proposal.get("op") == op and proposal.get("candidate") == best.get("id")
+        if same and proposal.get("status") in _PROPOSED:
+            return result, proposal.get("pr")
+    return None
+
+
+class Judge(Protocol):
+    """Checks a module as a candidate for a problem: None when correct, else why not."""
+
+    def check(self, problem: Problem, source: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class HarnessJudge:
+    """The harness on CPU: the module's code through Triton's interpreter, nothing timed."""
+
+    timeout: float = 120.0
+
+    def check(self, problem: Problem, source: str) -> str | None:
+        options = EvalOptions(device="cpu", time=False, timeout=self.timeout)
+        ev = evaluate(problem, source, options)
+        return None if ev.verdict is Verdict.CORRECT else f"{ev.verdict.value}: {ev.reason}"
+
+
+@dataclass(frozen=True)
+class Merged:
+    """The module to publish, its winners (the proposed one first) and what was left out."""
+
+    source: str
+    winners: tuple[Winner, ...]
+    notes: tuple[str, ...] = ()
+    commit: str | None = None  # where the fallback (the repo's kernel) was read
+
+    def view(self) -> dict[str, Any] | None:
+        """What the templates show of it; None when only the proposed winner was ever in play."""
+        if len(self.winners) == 1 and not self.notes:
+            return None
+        variants = [_row(w) for w in self.winners] if len(self.winners) > 1 else []
+        return {"variants": variants, "notes": self.notes, "commit": self.commit}
+
+
+def _row(w: Winner) -> dict[str, Any]:
+    """A winner as a row of the pull request's table of kernels."""
+    return {
+        "label": w.label,
+        "match": tag(w.key),
+        "gpu": w.gpu,
+        "speedup": w.speedup,
+        "job": w.job,
+        "pr": w.pr,
+    }
+
+
+def alone(current: Winner, notes: Sequence[str] = ()) -> Merged:
+    """The proposed winner as the whole module, as without other hardware."""
+    return Merged(current.source, (current,), tuple(notes))
+
+
+def merge_at(
+    tree: Tree, op: str, current: Winner, others: Sequence[Winner], judge: Judge
+) -> Merged:
+    """The merged module of the winners that pass `judge`; the fallback is the tree's kernel."""
+    try:
+        problem = select(load_problems(tree.root), op, tree.root)
+    except SpecError as exc:
+        return alone(current, [f"the other hardware's kernels were not merged: {_brief(str(exc))}"])
+    path = problem.kernel_path
+    if path is None or not path.is_file():
+        why = f"{problem.kernel} is not in the repo at {tree.sha[:7]}"
+        return alone(current, [f"the other hardware's kernels were not merged: {why}"])
+    merged = merge(problem, path.read_text(), current, others, lambda s: judge.check(problem, s))
+    return replace(merged, commit=tree.sha)
+
+
+def merge(
+    problem: Problem,
+    original: str,
+    current: Winner,
+    others: Sequence[Winner],
+    check: Callable[[str], str | None],
+) -> Merged:
+    """Each winner checked as the variant run on CPU beside the original, then all of them."""
+    kept: list[Winner] = []
+    notes: list[str] = []
+    for w in [current, *others]:
+        why = _variant_fails(problem.entry, original, w, kept, check)
+        if why is None:
+            kept.append(w)
+        elif w is current:
+            note = f"{_named(w)} could not be merged ({_brief(why)}); it is proposed alone"
+            return alone(current, [note])
+        else:
+            notes.append(f"{_named(w)} was left out: {_brief(why)}")
+    if len(kept) == 1:
+        return alone(current, notes)
+    try:
+        source = combine(problem.entry, original, {w.key: w.source for w in kept})
+        why = check(source)
+    except VariantError as exc:
+        source, why = "", str(exc)
+    if why is not None:
+        return alone(current, [*notes, f"the merged module failed the harness ({_brief(why)})"])
+    return Merged(source, tuple(kept), tuple(notes))
+
+
+def _variant_fails(
+    entry: str, original: str, w: Winner, kept: Sequence[Winner], check: Callable[[str], str | None]
+) -> str | None:
+    """Why `w` cannot join `kept`: it runs on the same GPUs as one of them, or fails its check."""
+    same = [k.label for k in kept if tag(k.key) == tag(w.key)]
+    if same:
+        return f"it would run on the same GPUs as {same[0]}'s (`{tag(w.key)}`)"
+    try:
+        return check(combine(entry, original, {w.key: w.source}, default=w.key))
+    except VariantError as exc:
+        return str(exc)
+
+
+def _named(w: Winner) -> str:
+    """How a note names a winner."""
+    return f"`{w.label}`'s kernel" + (f" (job {w.job})" if w.job is not None else "")
+
+
+def _brief(why: str) -> str:
+    """A reason cut to a note's length."""
+    return why if len(why) <= _NOTE_CHARS else why[: _NOTE_CHARS - 1].rstrip() + "…"
