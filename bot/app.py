@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -11,11 +12,14 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, Metric
 
-from bot import webhook
+from bot import results, webhook
 from bot.background import Background
+from bot.board import RunBoard
 from bot.dispatcher import Dispatcher, Handler
+from bot.results import ResultsContext
 from bot.settings import BotSettings
 from bot.storage import Storage, StorageError
+from bot.tokens import key_for
 from bot.webhook import WebhookContext, WebhookMetrics
 from bot.writer import DeliveryWriter
 
@@ -122,7 +126,14 @@ def create_app(
         metrics=WebhookMetrics(registry),
         notify=dispatcher.wake if dispatcher else _nothing,
     )
+    app.state.results = ResultsContext(
+        key_for(settings.webhook_secret),
+        storage,
+        RunBoard(storage.engine, storage.now),
+        time.time,
+    )
     app.include_router(webhook.router)
+    app.include_router(results.router)
     app.include_router(ops)
     return app
 

@@ -44,6 +44,41 @@ jobs_table = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
 )
 
+# One row per dispatch of one op of a job to a GitHub Actions runner (`runners.actions`).
+job_runs_table = sa.Table(
+    "job_runs",
+    metadata,
+    sa.Column("job_id", sa.Integer, primary_key=True),
+    sa.Column("op", sa.String(200), primary_key=True),
+    sa.Column("attempt", sa.Integer, primary_key=True),
+    sa.Column("run_id", sa.BigInteger, nullable=True, index=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("conclusion", sa.String(32), nullable=True),
+    sa.Column("runner_name", sa.String(200), nullable=True),
+    sa.Column("result", sa.Text, nullable=True),  # the SearchResult the workflow posted
+    sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Runner labels the fleet poller has seen per repo (`bot.fleet`): the key makes "first seen"
+# atomic, so two pollers, or one restarted, never queue a new label's jobs twice.
+runner_labels_table = sa.Table(
+    "runner_labels",
+    metadata,
+    sa.Column("repo", sa.String(200), primary_key=True),
+    sa.Column("label", sa.String(200), primary_key=True),
+    sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# What the fleet poller remembers per repo between passes and restarts.
+fleet_repos_table = sa.Table(
+    "fleet_repos",
+    metadata,
+    sa.Column("repo", sa.String(200), primary_key=True),
+    sa.Column("scheduled_at", sa.DateTime(timezone=True), nullable=True),  # schedule checked to
+    sa.Column("broken_sha", sa.String(64), nullable=True),  # head whose broken config was shown
+)
+
 
 class StorageError(RuntimeError):
     """The database cannot be reached or used."""

@@ -8,12 +8,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import github
 from github import Auth, GithubIntegration
 from github.PullRequest import PullRequest
 from github.Repository import Repository
+from github.SelfHostedActionsRunner import SelfHostedActionsRunner
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,10 @@ class GitHub(Protocol):
     def default_branch(self, repo: str) -> str: ...
     def runners(self, repo: str) -> list[Runner]: ...
     def clone_url(self, repo: str) -> str: ...
+    def dispatch_workflow(
+        self, repo: str, workflow: str, ref: str, inputs: Mapping[str, str]
+    ) -> int | None: ...
+    def cancel_run(self, repo: str, run_id: int) -> None: ...
 
 
 def retry_delay(headers: Mapping[str, str], now: float) -> float | None:
@@ -136,6 +141,7 @@ class AppClient:
         )
         self._eager = self._gh.withLazy(False)
         self._sleep, self._clock = sleep, clock
+        self._refused_orgs: set[str] = set()  # owners whose runners GitHub would not list
 
     def permission(self, repo: str, user: str) -> str:
         """Return the user's role on the repo, from the permission API; "none" if unknown."""
@@ -226,12 +232,26 @@ class AppClient:
         return self._call(lambda: self._eager.get_repo(repo).default_branch)
 
     def runners(self, repo: str) -> list[Runner]:
-        """Return the repo's self-hosted runners with their labels."""
-        found = self._call(lambda: list(self._repo(repo).get_self_hosted_runners()))
-        return [
-            Runner(r.name, tuple(str(label["name"]) for label in r.labels), r.status == "online")
-            for r in found
-        ]
+        """Return the self-hosted runners the repo may use, with their labels: its own and, for
+        an organization's repo, the organization's (none where GitHub refuses to list those)."""
+        own = self._call(lambda: list(self._repo(repo).get_self_hosted_runners()))
+        return [_runner(r) for r in own] + self._org_runners(repo.partition("/")[0])
+
+    def _org_runners(self, org: str) -> list[Runner]:
+        """The organization's runners; none, logged once per owner, on a 403 (the app lacks the
+        `organization_self_hosted_runners` permission) or a 404 (the owner is a person)."""
+        organization = self._gh.get_organization(org)  # lazy: no request
+        try:
+            found = self._call(lambda: list(organization.get_self_hosted_runners()))
+        except GitHubError as error:
+            if error.status not in (403, 404):
+                raise
+            if org not in self._refused_orgs:
+                self._refused_orgs.add(org)
+                level = logging.WARNING if error.status == 403 else logging.INFO
+                log.log(level, "no organization runners for %s: %s", org, error)
+            return []
+        return [_runner(r) for r in found]
 
     def clone_url(self, repo: str) -> str:
         """Return the HTTPS clone URL with the installation token embedded; never log it."""
@@ -240,17 +260,32 @@ class AppClient:
         netloc = f"x-access-token:{self._auth.token}@{parts.netloc.rpartition('@')[2]}"
         return urlunsplit(parts._replace(netloc=netloc))
 
+    def dispatch_workflow(
+        self, repo: str, workflow: str, ref: str, inputs: Mapping[str, str]
+    ) -> int | None:
+        """Start a `workflow_dispatch` run of `workflow` (its file name) at `ref`; the run's id
+        when GitHub returns it (`return_run_details`), else None."""
+        url = f"/repos/{repo}/actions/workflows/{quote(workflow, safe='')}/dispatches"
+        body = {"ref": ref, "inputs": dict(inputs), "return_run_details": True}
+        answer = self._rest("POST", url, body)
+        run_id = (answer or {}).get("workflow_run_id")
+        return int(run_id) if run_id is not None else None
+
+    def cancel_run(self, repo: str, run_id: int) -> None:
+        """Ask GitHub to cancel a workflow run."""
+        self._rest("POST", f"/repos/{repo}/actions/runs/{run_id}/cancel")
+
     def _repo(self, repo: str) -> Repository:
         """Return a lazy repository: no request until one of its calls."""
         return self._gh.get_repo(repo)
 
-    def _rest(self, verb: str, url: str, body: dict[str, str] | None = None) -> dict[str, Any]:
-        """Send one REST call through PyGithub's requester; return the JSON answer."""
+    def _rest(self, verb: str, url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send one REST call through PyGithub's requester; the JSON answer ({} for none)."""
         requester = self._gh.requester
-        answer: dict[str, Any] = self._call(
+        answer: dict[str, Any] | None = self._call(
             lambda: requester.requestJsonAndCheck(verb, url, input=body)
         )[1]
-        return answer
+        return answer or {}
 
     def _call(self, request: Callable[[], T]) -> T:
         """Run a request, waiting out rate limits up to RETRIES times; raise GitHubError."""
@@ -272,6 +307,12 @@ class AppClient:
         for secret in self._auth.seen:
             text = text.replace(secret, "***")
         return GitHubError(error.status, text)
+
+
+def _runner(runner: SelfHostedActionsRunner) -> Runner:
+    """Return the Runner of a PyGithub self-hosted runner."""
+    labels = tuple(str(label["name"]) for label in runner.labels)
+    return Runner(runner.name, labels, runner.status == "online")
 
 
 def _pull_ref(pr: PullRequest) -> PullRef:

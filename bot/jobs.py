@@ -1,6 +1,7 @@
 """The job worker: takes queued jobs, runs each search through a `Runner`, reports and proposes.
 
-One thread, one job at a time (a host's GPU times one candidate at a time anyway). A job shows
+`slots` threads, one job each: one for the local runner (a host's GPU times one candidate at a
+time anyway), more when jobs wait on self-hosted runners elsewhere. A job shows
 itself on GitHub as a check run whose text follows the search, and, when a comment asked for it,
 by editing that comment's answer. Jobs left `running` by a stopped bot are queued again.
 """
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 ClientFor = Callable[[int | None], GitHub]  # installation id -> its GitHub client
 ProposerFor = Callable[[GitHub], Proposer]
+RunnerFor = Callable[[GitHub, Job], Runner]  # where a job runs, with its installation's client
 
 
 @dataclass(frozen=True)
@@ -56,31 +58,41 @@ class JobWorker:
     def __init__(
         self,
         storage: Storage,
-        runner: Runner,
+        runner_for: RunnerFor,
         client_for: ClientFor,
         proposer_for: ProposerFor,
         messages: Messages,
         settings: JobSettings,
         poll_seconds: float = 2.0,
+        slots: int = 1,
     ) -> None:
-        self._storage, self._runner = storage, runner
+        self._storage, self._runner_for = storage, runner_for
         self._client_for, self._proposer_for = client_for, proposer_for
         self._messages, self._settings = messages, settings
-        self._thread = PollingThread("kevolve-jobs", self.run_pending, poll_seconds)
-        self._stop = self._thread.stopping
+        self._threads = [
+            PollingThread(f"kevolve-jobs-{i}", self.run_pending, poll_seconds)
+            for i in range(max(1, slots))
+        ]
+        self._stop = threading.Event()  # shared: every slot's job sees the worker stopping
 
     def start(self) -> None:
-        """Start the thread; jobs a stopped worker left running are queued again first."""
-        if self._thread.running:
+        """Start the threads; jobs a stopped worker left running are queued again first."""
+        if self._threads[0].running:
             return
         self._storage.requeue_running()
-        self._thread.start()
+        self._stop.clear()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._thread.stop(timeout)
+        self._stop.set()
+        for thread in self._threads:
+            thread.stop(timeout)
 
     def wake(self) -> None:
-        self._thread.wake()
+        """Every idle slot looks for a job (the claim is atomic: one takes each)."""
+        for thread in self._threads:
+            thread.wake()
 
     def run_pending(self) -> int:
         """Run every queued job now, on this thread; how many ran (for tests and one-shot use)."""
@@ -97,8 +109,9 @@ class JobWorker:
         try:
             run.start()
             proposer = self._proposer_for(github)
+            runner = self._runner_for(github, job)
             for op in run.ops():
-                result = self._runner.run(run.spec(op), run.cancelled)
+                result = runner.run(run.spec(op), run.cancelled)
                 run.record(op, result, proposer.propose(job, op, result))
             run.finish()
         except JobCancelled:
@@ -184,6 +197,8 @@ class _JobRun:
             cache_dir=str(self.cfg.cache_dir),
             device=self.cfg.device,
             minutes=self.cfg.minutes,
+            repo=self.job.repo,
+            sha=self.sha,
         )
 
     def was_cancelled(self) -> bool:

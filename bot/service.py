@@ -8,31 +8,31 @@ run as two processes, or together in one.
 
 from __future__ import annotations
 
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-import git
 from fastapi import FastAPI
 
+from bot.actions import actions_runner_for
 from bot.app import create_app, require_secret
+from bot.background import Background
+from bot.configs import head_sha, read_config
 from bot.dispatcher import Dispatcher, Handler
 from bot.features import FeatureContext, handlers
 from bot.features.context import installation_of
+from bot.fleet import FleetPoller, FleetSettings
 from bot.github import AppClient, GitHub
-from bot.jobs import JobSettings, JobWorker
+from bot.jobs import JobSettings, JobWorker, RunnerFor
 from bot.messages import Messages
 from bot.proposals import Caps, Proposer
-from bot.publisher import Publisher, redact
+from bot.publisher import Publisher
 from bot.settings import BotSettings
 from bot.storage import Delivery, Storage
 from bot.supervisor import Supervisor
 from bot.worker import POLL_S, Worker
-from harness.problem import Problem
-from harness.spec import load_problems
 from runners.local import LocalRunner
 from runners.runner import Runner
 
@@ -87,7 +87,8 @@ def build(
     storage = Storage(settings.database_url) if storage is None else storage
     clients: ClientFor = AppClients(settings) if client_for is None else client_for
     jobs, routes = _processing(settings, storage, clients, runner)
-    return create_app(settings, storage, routes, background=[jobs]), jobs
+    background: list[Background] = [jobs, *_fleet(settings, storage, clients, jobs)]
+    return create_app(settings, storage, routes, background=background), jobs
 
 
 def build_server(
@@ -115,7 +116,8 @@ def build_worker(
     storage.create_all()
     clients: ClientFor = AppClients(settings) if client_for is None else client_for
     jobs, routes = _processing(settings, storage, clients, runner)
-    return Worker([Dispatcher(storage, routes, poll_seconds=poll_s), jobs])
+    dispatcher = Dispatcher(storage, routes, poll_seconds=poll_s)
+    return Worker([dispatcher, jobs, *_fleet(settings, storage, clients, jobs)])
 
 
 def _processing(
@@ -131,7 +133,7 @@ def _processing(
 
     jobs = JobWorker(
         storage,
-        runner or LocalRunner(),
+        _runner_for(settings, storage, runner),
         clients,
         proposer_for,
         messages,
@@ -141,8 +143,17 @@ def _processing(
             device=settings.device,
             minutes=settings.job_minutes,
         ),
+        slots=settings.job_slots,
     )
     return jobs, _handlers(settings, storage, clients, messages, jobs)
+
+
+def _runner_for(settings: BotSettings, storage: Storage, runner: Runner | None) -> RunnerFor:
+    """Where jobs run: the given runner (tests), this host, or the repos' self-hosted runners."""
+    if runner is None and settings.runner == "actions":
+        return actions_runner_for(settings, storage)
+    chosen = runner or LocalRunner()
+    return lambda _github, _job: chosen
 
 
 def _handlers(
@@ -159,24 +170,21 @@ def _handlers(
         ctx = FeatureContext(
             github, storage, messages, settings.bot_login, settings.hardware, settings.budget
         )
-        load = partial(_load_ops, github, settings.workdir / "configs")
+        load = partial(read_config, settings.workdir / "configs", github)
         handlers(ctx, load)[event](delivery)
         worker.wake()
 
-    return {event: partial(route, event) for event in ("push", "issue_comment", "pull_request")}
+    events = ("push", "issue_comment", "pull_request", "workflow_job", "workflow_run")
+    return {event: partial(route, event) for event in events}
 
 
-def _load_ops(github: GitHub, workdir: Path, repo: str, sha: str) -> list[Problem]:
-    """The ops a repo's config declares at `sha`, read from a shallow checkout of that commit."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=workdir) as scratch:
-        clone = git.Repo.init(scratch)
-        env = {"GIT_TERMINAL_PROMPT": "0"}
-        clone.git.update_environment(**env)
-        url = github.clone_url(repo)
-        try:
-            clone.git.fetch("--quiet", "--depth=1", url, sha)
-        except git.GitCommandError as exc:
-            raise RuntimeError(f"cannot fetch {repo} at {sha}: {redact(str(exc), url)}") from None
-        clone.git.checkout("--quiet", "--detach", "FETCH_HEAD")
-        return load_problems(Path(scratch))
+def _fleet(
+    settings: BotSettings, storage: Storage, clients: ClientFor, jobs: JobWorker
+) -> list[FleetPoller]:
+    """The poller of runner labels and schedules, unless KEVOLVE_FLEET_POLL_S=0 turned it off."""
+    if not settings.fleet_poll_s:
+        return []
+    fleet = FleetSettings(settings.hardware, settings.budget, settings.fleet_poll_s)
+    read = partial(read_config, settings.workdir / "configs")
+    clock = partial(datetime.now, UTC)
+    return [FleetPoller(storage, clients, head_sha, read, fleet, clock, jobs.wake)]

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,15 @@ class BotSettings:
     max_prs_per_hour: int = 3  # KEVOLVE_MAX_PRS_PER_HOUR: opened per repo per hour
     publish_untimed: bool = False  # KEVOLVE_PUBLISH_UNTIMED=1: propose CPU dry-run results
     bot_login: str = "kevolve[bot]"  # KEVOLVE_BOT_LOGIN: the app's own account
+    runner: str = "local"  # KEVOLVE_RUNNER: "local" (this host) or "actions" (self-hosted runners)
+    bot_url: str | None = None  # KEVOLVE_BOT_URL: where runners post results (actions)
+    workflow: str = "kevolve-search.yml"  # KEVOLVE_WORKFLOW: the search workflow's file name
+    runner_attempts: int = 3  # KEVOLVE_RUNNER_ATTEMPTS: dispatches per op before a job fails
+    runner_pickup_s: float = 900.0  # KEVOLVE_RUNNER_PICKUP_S: a run nobody picks up is lost
+    runner_grace_s: float = 120.0  # KEVOLVE_RUNNER_GRACE_S: a finished run's time to post
+    runner_requirement: str = "kevolve[runner]"  # KEVOLVE_RUNNER_REQUIREMENT: what runners install
+    job_slots: int = 1  # KEVOLVE_JOB_SLOTS: jobs at once (default 1 local, 8 with actions)
+    fleet_poll_s: float = 300.0  # KEVOLVE_FLEET_POLL_S: runner labels and schedules; 0: off
 
 
 def bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
@@ -81,6 +91,8 @@ def bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         max_prs_per_hour=_count(env, "KEVOLVE_MAX_PRS_PER_HOUR", 3),
         publish_untimed=env.get("KEVOLVE_PUBLISH_UNTIMED", "") in ("1", "true", "yes"),
         bot_login=env.get("KEVOLVE_BOT_LOGIN") or "kevolve[bot]",
+        **_runner_settings(env),
+        fleet_poll_s=_seconds_or_off(env, "KEVOLVE_FLEET_POLL_S", 300.0),
     )
 
 
@@ -106,3 +118,34 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     if value is not None and value != int(value):
         raise ValueError(f"{name}={env[name]!r} is not a whole number. Fix: set it to e.g. 3")
     return default if value is None else int(value)
+
+
+def _runner_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """Where jobs run; a ValueError naming the variable and the fix when that is unclear."""
+    runner = env.get("KEVOLVE_RUNNER") or "local"
+    if runner not in ("local", "actions"):
+        raise ValueError(f"KEVOLVE_RUNNER={runner!r} is unknown. Fix: set it to local or actions")
+    bot_url = env.get("KEVOLVE_BOT_URL") or None
+    if runner == "actions" and not (bot_url and bot_url.startswith(("http://", "https://"))):
+        raise ValueError(
+            "KEVOLVE_RUNNER=actions needs KEVOLVE_BOT_URL: the bot's public http(s) URL, "
+            "where the search workflow posts its results"
+        )
+    return {
+        "runner": runner,
+        "bot_url": bot_url,
+        "workflow": env.get("KEVOLVE_WORKFLOW") or "kevolve-search.yml",
+        "runner_attempts": _count(env, "KEVOLVE_RUNNER_ATTEMPTS", 3),
+        "runner_pickup_s": _positive(env, "KEVOLVE_RUNNER_PICKUP_S") or 900.0,
+        "runner_grace_s": _positive(env, "KEVOLVE_RUNNER_GRACE_S") or 120.0,
+        "runner_requirement": env.get("KEVOLVE_RUNNER_REQUIREMENT") or "kevolve[runner]",
+        # Local jobs share this host's GPU; an actions job mostly waits on a runner elsewhere.
+        "job_slots": _count(env, "KEVOLVE_JOB_SLOTS", 1 if runner == "local" else 8),
+    }
+
+
+def _seconds_or_off(env: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number of seconds, 0 for off, else `default` when unset."""
+    if env.get(name, "").strip() in ("0", "0.0"):
+        return 0.0
+    return _positive(env, name) or default

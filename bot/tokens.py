@@ -17,6 +17,12 @@ class TokenError(ValueError):
     """A token that does not authorize posting this job's result; says why."""
 
 
+def key_for(webhook_secret: str) -> bytes:
+    """The token key, derived from the app's webhook secret so there is no second secret to keep
+    (rotating the webhook secret ends every outstanding token)."""
+    return hmac.new(webhook_secret.encode(), b"kevolve job tokens", hashlib.sha256).digest()
+
+
 def issue(secret: bytes, job_id: int, now: float, ttl_s: float) -> str:
     """A token for `job_id` valid until `now + ttl_s` (Unix seconds)."""
     expires = int(now + ttl_s)

@@ -10,8 +10,10 @@ from typing import Any
 
 import yaml
 
+from bot.board import run_name
+
 WORKFLOW = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "kevolve-search.yml"
-INPUTS = {"job_id", "op", "hardware", "budget", "sha", "bot_url", "token", "kevolve"}
+INPUTS = {"job_id", "op", "hardware", "budget", "sha", "bot_url", "token", "kevolve", "attempt"}
 
 
 def load() -> dict[Any, Any]:
@@ -43,7 +45,7 @@ def test_no_shell_line_expands_an_expression_and_every_input_is_checked_first() 
         )
     check = steps[0]["run"]
     assert '[[ "$KEVOLVE_REQUIREMENT" =~ $requirement ]]' in check
-    for var in ("JOB_ID", "OP", "HARDWARE", "BUDGET", "SHA", "BOT_URL"):
+    for var in ("JOB_ID", "OP", "HARDWARE", "BUDGET", "SHA", "BOT_URL", "ATTEMPT"):
         assert re.search(rf'\[\[ "\${var}" =~ \^', check), f"{var} is not checked"
     assert "::add-mask::$KEVOLVE_JOB_TOKEN" in check
 
@@ -56,6 +58,7 @@ def test_the_allow_list_refuses_shell_metacharacters() -> None:
         "OP": "softmax",
         "HARDWARE": "h100",
         "BUDGET": "40",
+        "ATTEMPT": "2",
         "SHA": "a" * 40,
         "BOT_URL": "https://bot.example.com/",
         "KEVOLVE_REQUIREMENT": "kevolve[runner]==0.1",
@@ -74,6 +77,18 @@ def test_the_allow_list_refuses_shell_metacharacters() -> None:
         ("BOT_URL", "https://x`id`"),
         ("KEVOLVE_REQUIREMENT", "kevolve && curl x"),
         ("JOB_ID", "1\n2"),
+        ("ATTEMPT", "1;id"),
         ("KEVOLVE_JOB_TOKEN", "a b"),
     ]:
         assert run(**{name: value}) == 1, name
+
+
+def test_the_run_and_its_job_carry_the_name_the_bot_finds_its_dispatches_by() -> None:
+    data = load()
+    values = {"job_id": "17", "op": "softmax", "attempt": "2"}
+
+    def render(template: str) -> str:
+        return re.sub(r"\$\{\{ inputs\.(\w+)(?: \|\| '1')? \}\}", lambda m: values[m[1]], template)
+
+    assert render(data["run-name"]) == run_name(17, "softmax", 2)
+    assert render(data["jobs"]["search"]["name"]) == run_name(17, "softmax", 2)

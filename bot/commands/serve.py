@@ -28,7 +28,10 @@ def add_parser(sub: Any) -> None:
         "sqlite:///kevolve.db), KEVOLVE_GITHUB_APP_ID, KEVOLVE_GITHUB_PRIVATE_KEY_PATH, "
         "KEVOLVE_GITHUB_API_URL (default https://api.github.com), KEVOLVE_HARDWARE (labels, "
         "default local), KEVOLVE_BUDGET, KEVOLVE_DEVICE, KEVOLVE_WORKDIR, KEVOLVE_MAX_OPEN_PRS, "
-        "KEVOLVE_MAX_PRS_PER_HOUR, KEVOLVE_PUBLISH_UNTIMED.",
+        "KEVOLVE_MAX_PRS_PER_HOUR, KEVOLVE_PUBLISH_UNTIMED, KEVOLVE_RUNNER (local or actions), "
+        "KEVOLVE_BOT_URL (where actions runners post results), KEVOLVE_WORKFLOW, "
+        "KEVOLVE_RUNNER_ATTEMPTS, KEVOLVE_RUNNER_PICKUP_S, KEVOLVE_RUNNER_GRACE_S, "
+        "KEVOLVE_RUNNER_REQUIREMENT, KEVOLVE_JOB_SLOTS, KEVOLVE_FLEET_POLL_S.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")

@@ -5,17 +5,19 @@ from __future__ import annotations
 from functools import partial
 
 from bot.dispatcher import Handler
-from bot.features import comments, pulls, push
+from bot.features import comments, pulls, push, workflows
 from bot.features.context import FeatureContext
-from bot.features.push import LoadOps
+from bot.features.push import LoadConfig
 
-__all__ = ["FeatureContext", "LoadOps", "handlers"]
+__all__ = ["FeatureContext", "LoadConfig", "handlers"]
 
 
-def handlers(ctx: FeatureContext, load_ops: LoadOps) -> dict[str, Handler]:
+def handlers(ctx: FeatureContext, load_config: LoadConfig) -> dict[str, Handler]:
     """The handler of each webhook event the bot acts on."""
     return {
         "issue_comment": partial(comments.handle, ctx),
-        "push": partial(push.handle, ctx, load_ops),
+        "push": partial(push.handle, ctx, load_config),
         "pull_request": partial(pulls.handle, ctx),
+        "workflow_job": partial(workflows.handle, ctx),
+        "workflow_run": partial(workflows.handle, ctx),
     }

@@ -1,4 +1,8 @@
-"""Pushes to the default branch: a job per changed op and hardware label, each with a check run."""
+"""Pushes to the default branch: a job per changed op and hardware label, each with a check run.
+
+The labels are the config's `hardware` list, the bot's own (KEVOLVE_HARDWARE) when it names
+none, or with "auto" the GPU labels of the runners the repo may use at the time of the push.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,15 @@ from typing import Any
 from bot.features.context import FeatureContext, installation_of
 from bot.storage import Delivery
 from harness.problem import Problem
+from harness.repo_config import AUTO, RepoConfig
 from harness.spec import SpecError
 
-LoadOps = Callable[[str, str], list[Problem]]  # (repo, sha) -> the ops its config declares
+LoadConfig = Callable[[str, str], RepoConfig]  # (repo, sha) -> what its config declares there
 CONFIG_FILES = frozenset({"pyproject.toml", "kevolve.toml"})
 CHECK_NAME = "kevolve"
 
 
-def handle(ctx: FeatureContext, load_ops: LoadOps, delivery: Delivery) -> None:
+def handle(ctx: FeatureContext, load_config: LoadConfig, delivery: Delivery) -> None:
     """Queue jobs for the ops a default-branch push changed; a broken config fails a check."""
     payload = delivery.payload
     repo, sha = payload["repository"]["full_name"], str(payload.get("after", ""))
@@ -23,13 +28,14 @@ def handle(ctx: FeatureContext, load_ops: LoadOps, delivery: Delivery) -> None:
     if not on_default_branch(payload) or not files:
         return
     try:
-        problems = load_ops(repo, sha)
+        config = load_config(repo, sha)
     except SpecError as error:
         check = ctx.github.start_check(repo, sha, CHECK_NAME, broken_title(), str(error))
         ctx.github.finish_check(repo, check, "failure", broken_title(), broken_summary(error))
         return
-    for problem in changed_ops(problems, files):
-        for hardware in ctx.hardware:
+    labels = hardware_labels(ctx, repo, config)
+    for problem in changed_ops(config.ops, files):
+        for hardware in labels:
             op = problem.name
             job_id = ctx.storage.add_job(
                 repo,
@@ -46,6 +52,13 @@ def handle(ctx: FeatureContext, load_ops: LoadOps, delivery: Delivery) -> None:
             name = check_name(op, hardware)
             check_id = ctx.github.start_check(repo, sha, name, title, summary)
             ctx.storage.set_job_status(job_id, "queued", check_id=check_id)
+
+
+def hardware_labels(ctx: FeatureContext, repo: str, config: RepoConfig) -> tuple[str, ...]:
+    """The labels a repo's jobs run on now (the runners are listed only for "auto")."""
+    auto = config.settings.hardware == AUTO
+    listed = [label for r in ctx.github.runners(repo) for label in r.labels] if auto else []
+    return config.settings.labels(ctx.hardware, listed)
 
 
 def check_name(op: str, hardware: str) -> str:

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from bot.features import FeatureContext, handlers
+from bot.github import Runner
 from bot.messages import Messages
 from bot.storage import Delivery, Storage
-from harness.spec import load_problems
+from harness.repo_config import load_config
 from tests.fakes.github import FakeGitHub
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +43,7 @@ def dispatch(ctx: FeatureContext, event: str, payload: dict[str, Any], spec: Pat
     """Hand one delivery to the handler the dispatcher would pick."""
     action = payload.get("action")
     delivery = Delivery("d-1", event, action, payload, NOW, "pending", 0, None)
-    handlers(ctx, lambda repo, sha: load_problems(spec))[event](delivery)
+    handlers(ctx, lambda repo, sha: load_config(spec))[event](delivery)
 
 
 def answers(github: FakeGitHub, event: dict[str, Any]) -> list[str]:
@@ -284,3 +285,34 @@ def test_other_closed_pull_requests_are_not_recorded(ctx: FeatureContext, storag
     dispatch(ctx, "pull_request", closed_event(True, branch="feature/faster"))
     dispatch(ctx, "pull_request", {**closed_event(True), "action": "opened"})
     assert storage.jobs() == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "runners", "labels"),
+    [
+        ('hardware = ["a10g", "l4"]', [], ["a10g", "l4"]),
+        (
+            'hardware = "auto"',
+            [("self-hosted", "Linux", "X64", "l40s"), ("self-hosted", "h200")],
+            ["h200", "l40s"],
+        ),
+        ('hardware = "auto"', [("self-hosted", "Linux", "X64")], []),
+    ],
+    ids=["listed", "auto", "auto-no-gpu"],
+)
+def test_a_push_queues_on_the_hardware_the_repo_config_names(
+    ctx: FeatureContext,
+    github: FakeGitHub,
+    storage: Storage,
+    tmp_path: Path,
+    setting: str,
+    runners: list[tuple[str, ...]],
+    labels: list[str],
+) -> None:
+    repo = tmp_path / "demo"
+    shutil.copytree(DEMO, repo)
+    config = repo / "pyproject.toml"
+    config.write_text(config.read_text() + f"\n[tool.kevolve]\n{setting}\n")
+    github.runners_of[REPO] = [Runner(f"r{i}", r, True) for i, r in enumerate(runners)]
+    dispatch(ctx, "push", push_event(modified=("demo_kernels/softmax.py",)), spec=repo)
+    assert [(j.op, j.hardware) for j in storage.jobs(REPO)] == [("softmax", h) for h in labels]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,9 @@ def worker(github: LocalGitHub, storage: Storage, runner: ScriptedRunner, tmp: P
         return Proposer(client, publisher, MESSAGES, storage, Caps(), lambda: NOW)
 
     settings = JobSettings(workdir=tmp / "jobs", cache_dir=tmp / "cache", device="cpu")
-    return JobWorker(storage, runner, lambda _id: github, proposer_for, MESSAGES, settings)
+    return JobWorker(
+        storage, lambda _gh, _job: runner, lambda _id: github, proposer_for, MESSAGES, settings
+    )
 
 
 def test_a_comment_job_for_every_op_runs_each_proposes_each_and_answers(
@@ -174,3 +177,43 @@ def test_jobs_left_running_by_a_stopped_bot_run_again(
     finally:
         jobs.stop()
     assert j is not None and j.status == "done"
+
+
+def test_slots_run_jobs_side_by_side_and_each_job_once(
+    bare: Path, storage: Storage, tmp_path: Path
+) -> None:
+    github = LocalGitHub(bare)
+    github.push(REPO, "main", "a" * 40)
+    both_running = threading.Barrier(2, timeout=30)
+
+    class Meeting(ScriptedRunner):
+        def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
+            both_running.wait()  # returns only once two jobs are running at the same time
+            return super().run(spec, cancelled)
+
+    runner = Meeting()
+    for op, hardware in (("softmax", "h100"), ("rmsnorm", "h200")):
+        storage.add_job(REPO, "refs/heads/main", op, hardware, "comment", 5)
+    settings = JobSettings(workdir=tmp_path / "jobs", cache_dir=tmp_path / "cache", device="cpu")
+    publisher = FakePublisher(github, REPO)
+    jobs = JobWorker(
+        storage,
+        lambda _gh, _job: runner,
+        lambda _id: github,
+        lambda client: Proposer(client, publisher, MESSAGES, storage, Caps(), lambda: NOW),
+        MESSAGES,
+        settings,
+        poll_seconds=0.05,
+        slots=2,
+    )
+    jobs.start()
+    try:
+        deadline = time.monotonic() + 60
+        while any(j.status != "done" for j in storage.jobs()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        jobs.stop()
+    assert [j.status for j in storage.jobs()] == ["done", "done"], [
+        c.summary for c in github.checks.values()
+    ]
+    assert sorted(s.op for s in runner.specs) == ["rmsnorm", "softmax"]  # each job ran once

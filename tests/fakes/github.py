@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.github import GitHubError, PullRef, Runner
@@ -64,6 +65,8 @@ class FakeGitHub:
         self.comments: dict[int, Comment] = {}
         self.checks: dict[int, Check] = {}
         self.pulls: list[Pull] = []
+        self.dispatches: list[tuple[str, str, str, dict[str, str]]] = []  # repo, file, ref, inputs
+        self.cancelled_runs: list[tuple[str, int]] = []
         self._ids = itertools.count(1000)
 
     def push(self, repo: str, branch: str, sha: str) -> None:
@@ -141,6 +144,16 @@ class FakeGitHub:
 
     def clone_url(self, repo: str) -> str:
         return f"https://x-access-token:{self.token}@github.com/{repo}.git"
+
+    def dispatch_workflow(
+        self, repo: str, workflow: str, ref: str, inputs: Mapping[str, str]
+    ) -> int | None:
+        run_id = 9000 + len(self.dispatches)
+        self.dispatches.append((repo, workflow, ref, dict(inputs)))
+        return run_id
+
+    def cancel_run(self, repo: str, run_id: int) -> None:
+        self.cancelled_runs.append((repo, run_id))
 
     def _open(self, repo: str) -> list[Pull]:
         """Return the repo's open pull requests, oldest first."""

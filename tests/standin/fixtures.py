@@ -20,8 +20,10 @@ APP_PERMISSIONS = {
     "pull_requests": "write",
     "issues": "write",
     "checks": "write",
+    "actions": "write",
+    "organization_self_hosted_runners": "read",  # the runners an organization shares
 }
-APP_EVENTS = ["push", "issue_comment", "pull_request"]
+APP_EVENTS = ["push", "issue_comment", "pull_request", "workflow_job", "workflow_run"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,13 @@ def add_runner(standin: StandIn, repo: Repo, name: str, labels: list[str]) -> Ru
     """Register a self-hosted runner on a repo."""
     runner = Runner(standin.state.next_id(), name, labels)
     repo.runners.append(runner)
+    return runner
+
+
+def add_org_runner(standin: StandIn, org: str, name: str, labels: list[str]) -> Runner:
+    """Register a self-hosted runner on an organization (every repo of it may use it)."""
+    runner = Runner(standin.state.next_id(), name, labels)
+    standin.state.org_runners.setdefault(org, []).append(runner)
     return runner
 
 

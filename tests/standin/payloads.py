@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.standin.spec import npm_file
+from tests.standin.state import WorkflowRun
 
 PACKAGE = "@octokit/webhooks-examples@7.6.1"
 MEMBER = "package/api.github.com/index.json"
@@ -69,3 +70,30 @@ def signed(secret: str, body: dict[str, Any], event: str) -> tuple[bytes, dict[s
         "Content-Type": "application/json",
     }
     return raw, headers
+
+
+def workflow_job(
+    full_name: str,
+    installation_id: int,
+    run: WorkflowRun,
+    action: str,
+    runner: str | None = None,
+    conclusion: str | None = None,
+) -> dict[str, Any]:
+    """A `workflow_job` event of a stand-in run's one job: queued, in_progress or completed."""
+    body = aim(example("workflow_job", action="queued"), full_name, installation_id)
+    body.pop("deployment", None)
+    body["action"] = action
+    body["workflow_job"].update(
+        id=run.job_id,
+        run_id=run.id,
+        name=run.name,
+        workflow_name=run.workflow,
+        head_sha=run.head_sha,
+        head_branch=run.ref,
+        status=action,
+        conclusion=conclusion,
+        runner_name=runner,
+        labels=["self-hosted", run.inputs.get("hardware", "")],
+    )
+    return body

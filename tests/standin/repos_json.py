@@ -189,7 +189,12 @@ def branch(urls: Urls, repo: Repo, name: str, info: CommitInfo) -> dict[str, Any
 
 def runners(repo: Repo) -> dict[str, Any]:
     """Return the self-hosted runner list of a repo."""
-    return {"total_count": len(repo.runners), "runners": [_runner(r) for r in repo.runners]}
+    return runner_list(repo.runners)
+
+
+def runner_list(found: list[Runner]) -> dict[str, Any]:
+    """Return a self-hosted runner list (a repo's or an organization's)."""
+    return {"total_count": len(found), "runners": [_runner(r) for r in found]}
 
 
 def _runner(runner: Runner) -> dict[str, Any]:

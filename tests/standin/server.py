@@ -13,9 +13,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.standin import (
+    api_actions,
     api_apps,
     api_checks,
     api_issues,
+    api_orgs,
     api_pulls,
     api_repos,
     auth,
@@ -35,6 +37,8 @@ ROUTES: list[Route] = [
     *api_issues.ROUTES,
     *api_pulls.ROUTES,
     *api_checks.ROUTES,
+    *api_orgs.ROUTES,
+    *api_actions.ROUTES,
 ]
 Tamper = Callable[[Any], Any]
 
@@ -119,7 +123,7 @@ class StandIn:
             return Reply(404, users_json.error("Not Found", 404))
         route, params = found
         reply = self._tamper_reply(self._answer(route, params, query, headers, raw))
-        body = json.dumps(reply.body).encode()
+        body = _encode(reply)
         for problem in self._spec.problems(method, route.spec_path(params), reply.status, body):
             self.violations.append(f"{method} {path} -> {reply.status}: {problem}")
         return reply
@@ -131,14 +135,15 @@ class StandIn:
         try:
             if self._throttled > 0:
                 self._throttled -= 1
-                raise HttpError(403, "You have exceeded a secondary rate limit.")
+                raise _RateLimited(403, "You have exceeded a secondary rate limit.")
             app, installation = authenticate(self.state, route, headers.get("Authorization"))
             body = _json_body(raw)
             query_args = dict(parse_qsl(query))
             call = Call(self.state, self.urls, params, query_args, body, app, installation)
             return route.handler(call)
-        except HttpError as error:
-            extra = {"Retry-After": str(self._retry_after)} if error.status == 403 else {}
+        except HttpError as error:  # a rate limit says when to retry; a refusal does not
+            limited = isinstance(error, _RateLimited)
+            extra = {"Retry-After": str(self._retry_after)} if limited else {}
             return Reply(error.status, users_json.error(error.message, error.status), extra)
 
     def _tamper_reply(self, reply: Reply) -> Reply:
@@ -159,6 +164,10 @@ class StandIn:
         return githttp.serve(
             self.git_root, method, parts.path, parts.query, headers, raw, auth.GIT_USER
         )
+
+
+class _RateLimited(HttpError):
+    """A call refused by `throttle_next`: its 403 carries Retry-After."""
 
 
 def _json_body(raw: bytes) -> dict[str, Any]:
@@ -221,8 +230,9 @@ class _Handler(BaseHTTPRequestHandler):
             reply = standin.api(self.command, path.removeprefix(API_PREFIX), query, headers, raw)
         else:
             reply = Reply(404, users_json.error("Not Found", 404))
-        body = json.dumps(reply.body).encode()
-        content = [("Content-Type", "application/json; charset=utf-8"), *reply.headers.items()]
+        body = _encode(reply)
+        json_type = [("Content-Type", "application/json; charset=utf-8")] if body else []
+        content = [*json_type, *reply.headers.items()]
         self._send(reply.status, content, body, standin.rate_headers())
 
     def _read_body(self) -> bytes:
@@ -251,3 +261,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+def _encode(reply: Reply) -> bytes:
+    """A reply's body as sent: JSON, or nothing for a 204."""
+    return b"" if reply.status == 204 else json.dumps(reply.body).encode()

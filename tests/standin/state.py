@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -165,6 +166,25 @@ class CheckRun:
 
 
 @dataclass
+class WorkflowRun:
+    """A `workflow_dispatch` run of a repo's workflow: one job, run by a self-hosted runner."""
+
+    id: int
+    repo: Repo
+    workflow: str  # the workflow's file name
+    ref: str
+    head_sha: str
+    inputs: dict[str, str]
+    name: str  # the run's (and its one job's) name
+    job_id: int  # the id of its one job
+    status: str = "queued"
+    conclusion: str | None = None
+    runner_name: str | None = None
+    cancel_requested: bool = False
+    created_at: datetime = field(default_factory=now)
+
+
+@dataclass
 class GitHubState:
     """Everything the stand-in knows, guarded by one lock for its request threads."""
 
@@ -177,7 +197,11 @@ class GitHubState:
     comments: dict[int, Comment] = field(default_factory=dict)
     pulls: list[Pull] = field(default_factory=list)
     check_runs: dict[int, CheckRun] = field(default_factory=dict)
+    runs: dict[int, WorkflowRun] = field(default_factory=dict)
+    # Called with each new run, as GitHub Actions hands it to a runner (tests.standin.actions).
+    on_dispatch: list[Callable[[WorkflowRun], None]] = field(default_factory=list)
     issue_numbers: dict[str, int] = field(default_factory=dict)
+    org_runners: dict[str, list[Runner]] = field(default_factory=dict)  # org login -> runners
     lock: threading.RLock = field(default_factory=threading.RLock)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
 

@@ -10,7 +10,7 @@ from github import Auth, BadCredentialsException, Github, GithubException, Githu
 from github.Repository import Repository
 
 from tests.standin import gitrepo
-from tests.standin.fixtures import World, create_app, git_env, open_issue
+from tests.standin.fixtures import World, add_org_runner, create_app, git_env, open_issue
 
 BRANCH = "kevolve/softmax/h100"
 
@@ -179,3 +179,22 @@ def test_a_response_that_breaks_the_spec_is_caught(github_standin: World) -> Non
     with pytest.raises(AssertionError, match="broke the spec"):
         github_standin.standin.assert_clean()
     github_standin.standin.violations.clear()
+
+
+def test_org_runners_need_the_organization_and_the_permission(github_standin: World) -> None:
+    add_org_runner(github_standin.standin, "acme", "shared-1", ["self-hosted", "l40s"])
+    client = _client(github_standin).withLazy(True)  # no GET /orgs/{org}: not stood in
+    runners = list(client.get_organization("acme").get_self_hosted_runners())
+    assert [(r.name, [label["name"] for label in r.labels]) for r in runners] == [
+        ("shared-1", ["self-hosted", "l40s"])
+    ]
+    with pytest.raises(GithubException) as other:
+        list(client.get_organization("elsewhere").get_self_hosted_runners())
+    assert other.value.status == 404
+    del github_standin.standin.state.apps[github_standin.app.app_id].permissions[
+        "organization_self_hosted_runners"
+    ]
+    with pytest.raises(GithubException) as refused:
+        list(client.get_organization("acme").get_self_hosted_runners())
+    assert refused.value.status == 403
+    assert "Retry-After" not in (refused.value.headers or {})  # a refusal, not a rate limit

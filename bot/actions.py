@@ -1,0 +1,60 @@
+"""GitHub Actions as the job engine: the `ActionsRunner` wired to the app's client and storage."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+from bot.board import RunBoard
+from bot.github import GitHub
+from bot.settings import BotSettings
+from bot.storage import Job, Storage
+from bot.tokens import issue, key_for
+from runners.actions import ActionsConfig, ActionsRunner
+from runners.runner import Runner
+
+
+class RepoWorkflows:
+    """`runners.actions.Workflows` for one repo, through its installation's client."""
+
+    def __init__(self, github: GitHub, repo: str, workflow: str) -> None:
+        self._github, self._repo, self._workflow = github, repo, workflow
+
+    def dispatch(self, inputs: Mapping[str, str]) -> int | None:
+        """Dispatch the workflow from the default branch (where the repo keeps it)."""
+        ref = self._github.default_branch(self._repo)
+        return self._github.dispatch_workflow(self._repo, self._workflow, ref, inputs)
+
+    def cancel(self, run_id: int) -> None:
+        self._github.cancel_run(self._repo, run_id)
+
+
+def actions_config(settings: BotSettings) -> ActionsConfig:
+    """The runner's settings; KEVOLVE_BOT_URL is checked when the settings are read."""
+    return ActionsConfig(
+        bot_url=settings.bot_url or "",
+        kevolve=settings.runner_requirement,
+        attempts=settings.runner_attempts,
+        pickup_s=settings.runner_pickup_s,
+        result_grace_s=settings.runner_grace_s,
+    )
+
+
+def actions_runner_for(
+    settings: BotSettings, storage: Storage, clock: Callable[[], float] = time.time
+) -> Callable[[GitHub, Job], Runner]:
+    """Each job's `ActionsRunner`: its repo's workflow, the shared board, tokens for its id."""
+    config = actions_config(settings)
+    board = RunBoard(storage.engine, storage.now)
+    key = key_for(settings.webhook_secret)
+    # A token outlives every wait the runner allows for its job, and no more.
+    ttl = config.pickup_s + config.run_s + config.result_grace_s + 3600.0
+
+    def token_for(job_id: int) -> str:
+        return issue(key, job_id, clock(), ttl)
+
+    def runner_for(github: GitHub, job: Job) -> Runner:
+        workflows = RepoWorkflows(github, job.repo, settings.workflow)
+        return ActionsRunner(workflows, board, token_for, config)
+
+    return runner_for

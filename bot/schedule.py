@@ -1,0 +1,111 @@
+"""Schedule ticks: which ops to search again, on which hardware, when a repo's cron fires.
+
+At a tick, for each op and each label the repo's jobs run on, a "schedule" job is due when:
+
+- nothing searched that op on that label within `stale_days`, or ever; or
+- the runner's torch or triton changed since the op's newest result. The runner listing
+  carries no versions, so they come from finished jobs: each result records the fingerprint of
+  the machine that ran it. The label's newest finished result, whatever its op, tells what its
+  runners have now; an op whose own newest result ran on other versions is out of date.
+
+An op and label with a job waiting or running is left alone. A result without versions never
+counts as a change (nothing is known), and a benchmark tells versions but is not a search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.storage import Job
+
+ACTIVE = frozenset({"new", "queued", "running"})
+_NOT_SEARCHES = frozenset({"benchmark"})
+
+Versions = tuple[str | None, str | None]  # torch, triton
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """One op to search again on one label, and why (shown on its check run)."""
+
+    op: str
+    label: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Result:
+    """One op's result in a finished job."""
+
+    op: str
+    label: str
+    at: datetime
+    versions: Versions | None
+    search: bool
+
+
+def reruns(
+    ops: Sequence[str], labels: Sequence[str], jobs: Iterable[Job], now: datetime, stale_days: float
+) -> list[Rerun]:
+    """The searches a tick at `now` queues, op by op, label by label."""
+    jobs = list(jobs)
+    busy = {(job.op, job.hardware) for job in jobs if job.status in ACTIVE}
+    results = sorted(_results(jobs), key=lambda r: r.at)
+    due = []
+    for label in labels:
+        here = [r for r in results if r.label == label]
+        current = next((r.versions for r in reversed(here) if r.versions), None)
+        for op in ops:
+            if (op, label) in busy or ("*", label) in busy:
+                continue
+            reason = _reason(op, here, current, now, stale_days)
+            if reason:
+                due.append(Rerun(op, label, reason))
+    return due
+
+
+def _reason(
+    op: str, here: list[_Result], current: Versions | None, now: datetime, stale_days: float
+) -> str | None:
+    """Why `op` is due on this label, or None when its newest result is fresh and current."""
+    searched = [r for r in here if r.op == op and r.search]
+    if not searched:
+        return "it was never searched on this hardware"
+    last = searched[-1]
+    age = now - last.at
+    if age > timedelta(days=stale_days):
+        return f"its newest search is {age.days} days old (stale after {stale_days:g})"
+    if current and last.versions and last.versions != current:
+        return (
+            f"the runner now has {_show(current)}; the newest search ran on {_show(last.versions)}"
+        )
+    return None
+
+
+def _results(jobs: Iterable[Job]) -> Iterable[_Result]:
+    """Each op result of the done jobs, finished when the job was last updated."""
+    for job in jobs:
+        if job.status != "done" or not job.result:
+            continue
+        results: dict[str, Any] = job.result.get("results") or {}
+        for op, result in results.items():
+            at = job.updated_at or job.created_at
+            search = job.trigger not in _NOT_SEARCHES
+            yield _Result(op, job.hardware, at, _versions(result), search)
+
+
+def _versions(result: Any) -> Versions | None:
+    """The torch and triton versions a result's fingerprint records, if any."""
+    hardware = result.get("hardware") if isinstance(result, dict) else None
+    if not isinstance(hardware, dict) or not (hardware.get("torch") or hardware.get("triton")):
+        return None
+    return hardware.get("torch"), hardware.get("triton")
+
+
+def _show(versions: Versions) -> str:
+    """ "torch 2.5.1, triton 3.1.0"."""
+    torch, triton = versions
+    return f"torch {torch or '?'}, triton {triton or '?'}"

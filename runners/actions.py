@@ -1,0 +1,174 @@
+"""The GitHub Actions runner: a job's search on a self-hosted runner of the repo's own fleet.
+
+Each op of a job is one dispatch of the repo's `kevolve-search.yml` on `[self-hosted, <label>]`.
+The workflow posts the result to the bot (`POST /jobs/{id}/result`, the job's token), and GitHub
+tells the bot how the run goes (`workflow_job` and `workflow_run` webhooks). The bot keeps both
+on a board; this runner dispatches, then watches the board until a result arrives. A run no
+runner picks up in time, or one that ends without posting (its runner vanished, a step failed),
+is cancelled and dispatched again, up to `attempts` times, and then the job fails with the
+reason of every attempt. `/kevolve stop` cancels the run on GitHub.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from runners.job import JobSpec
+from runners.runner import Cancelled, RunnerError
+
+log = logging.getLogger(__name__)
+WAITING = frozenset({"dispatched", "requested", "queued", "waiting", "pending"})
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What the bot has heard about the latest dispatch of one op of a job."""
+
+    attempt: int
+    run_id: int | None
+    status: str  # dispatched, queued, waiting, in_progress or completed
+    conclusion: str | None = None
+    runner_name: str | None = None
+    result: Mapping[str, Any] | None = None  # posted by any attempt
+
+
+class Workflows(Protocol):
+    """GitHub Actions for one repo, as far as this runner needs it."""
+
+    def dispatch(self, inputs: Mapping[str, str]) -> int | None:
+        """Start the search workflow; its run id when GitHub says."""
+        ...
+
+    def cancel(self, run_id: int) -> None:
+        """Ask GitHub to cancel a run."""
+        ...
+
+
+class Board(Protocol):
+    """Where the bot keeps the dispatches, their runs' progress and posted results."""
+
+    def open(self, job_id: int, op: str, attempt: int) -> None:
+        """Record a dispatch about to be made (its run's first webhook may beat the answer)."""
+        ...
+
+    def link(self, job_id: int, op: str, attempt: int, run_id: int) -> None:
+        """Record the run id GitHub gave the dispatch."""
+        ...
+
+    def state(self, job_id: int, op: str) -> RunState | None:
+        """The latest dispatch of this op of the job, with any posted result."""
+        ...
+
+
+@dataclass(frozen=True)
+class ActionsConfig:
+    """How jobs are run on self-hosted runners."""
+
+    bot_url: str  # where the workflow posts results: the bot's public URL
+    kevolve: str = "kevolve[runner]"  # the pip requirement the runner installs
+    attempts: int = 3  # dispatches per op before the job fails
+    pickup_s: float = 900.0  # no runner took the run by then: it is lost
+    result_grace_s: float = 120.0  # a finished run has this long to have posted its result
+    run_s: float = 7 * 3600.0  # a run that takes longer is cancelled
+    poll_s: float = 2.0
+
+
+class ActionsRunner:
+    """Dispatches one op at a time and waits for its result on the board."""
+
+    def __init__(
+        self,
+        workflows: Workflows,
+        board: Board,
+        token_for: Callable[[int], str],
+        config: ActionsConfig,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._workflows, self._board, self._token_for = workflows, board, token_for
+        self._config, self._clock, self._sleep = config, clock, sleep
+
+    def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
+        """The posted `SearchResult`; RunnerError once every attempt was lost, or on cancel."""
+        lost: list[str] = []
+        for attempt in range(1, self._config.attempts + 1):
+            outcome = self._attempt(spec, attempt, cancelled)
+            if isinstance(outcome, dict):
+                return outcome
+            lost.append(f"attempt {attempt}: {outcome}")
+        raise RunnerError(
+            f"no result for {spec.op} on runner label '{spec.hardware}' after "
+            f"{self._config.attempts} attempts ({'; '.join(lost)})"
+        )
+
+    def inputs(self, spec: JobSpec, attempt: int) -> dict[str, str]:
+        """The workflow's inputs for one dispatch; all strings, as the API wants them."""
+        return {
+            "job_id": str(spec.job_id),
+            "op": spec.op,
+            "hardware": spec.hardware,
+            "budget": str(spec.budget),
+            "sha": spec.sha,
+            "bot_url": self._config.bot_url,
+            "token": self._token_for(spec.job_id),
+            "kevolve": self._config.kevolve,
+            "attempt": str(attempt),
+        }
+
+    def _attempt(self, spec: JobSpec, attempt: int, cancelled: Cancelled) -> dict[str, Any] | str:
+        """The result, or why this attempt was lost (its run cancelled first)."""
+        self._board.open(spec.job_id, spec.op, attempt)
+        run_id = self._workflows.dispatch(self.inputs(spec, attempt))
+        if run_id is not None:
+            self._board.link(spec.job_id, spec.op, attempt, run_id)
+        started = self._clock()
+        ended: float | None = None  # when the board first said the run completed
+        while True:
+            state = self._board.state(spec.job_id, spec.op)
+            if state is not None and state.result is not None:
+                return dict(state.result)
+            if cancelled():
+                self._cancel(state)
+                raise RunnerError(f"job {spec.job_id} was cancelled")
+            now = self._clock()
+            reason = self._lost(spec, state, now - started)
+            if state is not None and state.status == "completed":
+                ended = now if ended is None else ended
+                if now - ended >= self._config.result_grace_s:
+                    reason = _ended_without_result(state)
+            if reason:
+                self._cancel(state)
+                return reason
+            self._sleep(self._config.poll_s)
+
+    def _lost(self, spec: JobSpec, state: RunState | None, waited: float) -> str | None:
+        """Why a run that has not completed counts as lost by now, if it does."""
+        status = state.status if state is not None else "dispatched"
+        if status in WAITING and waited >= self._config.pickup_s:
+            return (
+                f"no runner labelled '{spec.hardware}' picked the run up within "
+                f"{self._config.pickup_s:g} s (is one online?)"
+            )
+        if status != "completed" and waited >= self._config.run_s:
+            return f"the run took longer than {self._config.run_s:g} s"
+        return None
+
+    def _cancel(self, state: RunState | None) -> None:
+        """Cancel the run on GitHub when it is known and may still be going."""
+        if state is None or state.run_id is None or state.status == "completed":
+            return
+        try:
+            self._workflows.cancel(state.run_id)
+        except Exception:  # best effort: a run GitHub already ended cannot be cancelled
+            log.warning("cannot cancel run %s", state.run_id, exc_info=True)
+
+
+def _ended_without_result(state: RunState) -> str:
+    """Why a completed run is lost, in words."""
+    where = f" on runner '{state.runner_name}'" if state.runner_name else ""
+    ended = state.conclusion or "no conclusion"
+    return f"run {state.run_id} ended ({ended}){where} without posting a result"

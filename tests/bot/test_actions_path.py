@@ -1,0 +1,276 @@
+"""Jobs on self-hosted runners, end to end on loopback: a signed push reaches the service, which
+dispatches the repo's search workflow on the GitHub stand-in; the stand-in's Actions hands the run
+to a runner labelled for the job, whose machine runs `kevolve run-job` and posts the result back
+with the job's token; `workflow_job` webhooks tell the bot how the run goes; the PR opens.
+A runner that vanishes costs a retry, then the job fails on its check run."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+import httpx
+import pytest
+import uvicorn
+
+from bot.board import RunBoard
+from bot.github import AppClient, GitHub
+from bot.service import build
+from bot.settings import bot_settings
+from bot.storage import Storage
+from bot.tokens import key_for, verify
+from tests.standin import auth, gitrepo, payloads
+from tests.standin.actions import Actions
+from tests.standin.fixtures import World, git_env
+from tests.standin.state import WorkflowRun
+
+SECRET = "actions-path-secret"
+KERNEL = "demo_kernels/softmax.py"
+WORKFLOW = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "kevolve-search.yml"
+
+
+@dataclass
+class Service:
+    """The running service, the stand-in's Actions, and what the test needs to drive them."""
+
+    url: str
+    storage: Storage
+    world: World
+    actions: Actions
+    scratch: Path
+
+    def push_change(self, line: str) -> str:
+        """Commit a kernel change on main and send its push webhook; the new sha."""
+        repo = self.world.repo
+        before = gitrepo.branch_sha(repo.git_dir, "main") or ""
+        after = _commit(self.world, self.scratch / f"push-{time.monotonic_ns()}", line)
+        body = payloads.push(repo.full_name, self.world.installation.id, before, after, [KERNEL])
+        raw, headers = payloads.signed(SECRET, body, "push")
+        answer = httpx.post(f"{self.url}/webhook", content=raw, headers=headers, timeout=30)
+        assert answer.status_code == 202
+        return after
+
+    def wait_jobs_done(self, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            jobs = self.storage.jobs()
+            if jobs and all(j.status not in ("new", "queued", "running") for j in jobs):
+                return
+            time.sleep(0.2)
+        pytest.fail(f"jobs did not finish: {[(j.id, j.status) for j in self.storage.jobs()]}")
+
+    def check(self, sha: str) -> tuple[str | None, str]:
+        """The conclusion and summary of the job's check run on `sha`."""
+        [run] = [c for c in self.world.standin.state.check_runs.values() if c.head_sha == sha]
+        return run.conclusion, str(run.output.get("summary", ""))
+
+
+def _commit(world: World, into: Path, line: str) -> str:
+    """Clone, change the kernel (adopting the search workflow on the way), push main."""
+    token = auth.issue_token(world.standin.state, world.installation).value
+    clone = git.Repo.clone_from(world.standin.clone_url(world.repo, token), into, env=git_env())
+    clone.git.update_environment(**git_env())
+    workflow = into / ".github" / "workflows" / "kevolve-search.yml"
+    workflow.parent.mkdir(parents=True, exist_ok=True)
+    workflow.write_text(WORKFLOW.read_text())
+    kernel = into / KERNEL
+    kernel.write_text(kernel.read_text() + f"# {line}\n")
+    clone.index.add([KERNEL, str(workflow.relative_to(into))])
+    alice = git.Actor("Alice", "alice@example.com")
+    sha = clone.index.commit(line, author=alice, committer=alice).hexsha
+    clone.git.push("origin", "HEAD:refs/heads/main")
+    return sha
+
+
+def search_machine(world: World, scratch: Path) -> Callable[[WorkflowRun], str]:
+    """A GPU host's runner doing what kevolve-search.yml's steps do, on CPU."""
+
+    def work(run: WorkflowRun) -> str:
+        inputs = run.inputs
+        where = scratch / f"runner-{run.id}"
+        token = auth.issue_token(world.standin.state, world.installation).value
+        checkout = git.Repo.clone_from(
+            world.standin.clone_url(world.repo, token), where / "repo", env=git_env()
+        )
+        checkout.git.checkout("--quiet", "--detach", inputs["sha"])
+        command = [
+            sys.executable,
+            "-c",
+            "import sys; from bot.cli import main; sys.exit(main())",
+            "run-job",
+            *("--job-id", inputs["job_id"], "--op", inputs["op"]),
+            *("--hardware", inputs["hardware"], "--budget", inputs["budget"]),
+            *("--checkout", str(where / "repo"), "--device", "cpu"),
+            *("--state", str(where / "state.sqlite"), "--out", str(where / "result.json")),
+            *("--bot-url", inputs["bot_url"]),
+        ]
+        env = {
+            **os.environ,
+            "KEVOLVE_JOB_TOKEN": inputs["token"],
+            "KEVOLVE_CACHE_DIR": str(scratch / "cache"),
+            "TRITON_INTERPRET": "1",
+        }
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        (where / "log").write_text(done.stdout + done.stderr)
+        return "success" if done.returncode == 0 else "failure"
+
+    return work
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _client_for(world: World) -> Callable[[int | None], GitHub]:
+    def make(installation_id: int | None) -> GitHub:
+        assert installation_id == world.installation.id
+        api = world.standin.urls.api
+        return AppClient(
+            world.app.app_id, world.app.private_key, installation_id, api, throttle=False
+        )
+
+    return make
+
+
+@pytest.fixture
+def start(github_standin: World, tmp_path: Path) -> Iterator[Callable[..., Service]]:
+    """Start the service with the actions runner; keyword arguments are extra settings."""
+    servers: list[tuple[uvicorn.Server, threading.Thread, Storage]] = []
+
+    def run(**extra: str) -> Service:
+        key = tmp_path / "app.pem"
+        key.write_text(github_standin.app.private_key)
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {
+            "KEVOLVE_WEBHOOK_SECRET": SECRET,
+            "KEVOLVE_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+            "KEVOLVE_GITHUB_APP_ID": str(github_standin.app.app_id),
+            "KEVOLVE_GITHUB_PRIVATE_KEY_PATH": str(key),
+            "KEVOLVE_GITHUB_API_URL": github_standin.standin.urls.api,
+            "KEVOLVE_HARDWARE": "h100",
+            "KEVOLVE_BUDGET": "2",
+            "KEVOLVE_WORKDIR": str(tmp_path / "work"),
+            "KEVOLVE_PUBLISH_UNTIMED": "1",
+            "KEVOLVE_RUNNER": "actions",
+            "KEVOLVE_BOT_URL": url,
+            **extra,
+        }
+        storage = Storage(env["KEVOLVE_DATABASE_URL"])
+        client_for = _client_for(github_standin)
+        app, _worker = build(bot_settings(env), client_for=client_for, storage=storage)
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started, "the service did not start"
+        servers.append((server, thread, storage))
+        actions = Actions(
+            github_standin.standin, github_standin.installation.id, f"{url}/webhook", SECRET
+        )
+        return Service(url, storage, github_standin, actions, tmp_path)
+
+    yield run
+    for server, thread, storage in servers:
+        server.should_exit = True
+        thread.join(30)
+        storage.close()
+
+
+def test_a_push_runs_on_the_labelled_runner_and_its_posted_result_becomes_the_pull_request(
+    start: Callable[..., Service],
+) -> None:
+    service = start()
+    world = service.world
+    service.actions.machine = search_machine(world, service.scratch)
+    sha = service.push_change("search on the runner")
+    service.wait_jobs_done()
+    service.actions.join()
+
+    [job] = service.storage.jobs()
+    assert (job.op, job.hardware, job.status) == ("softmax", "h100", "done")
+    [run] = service.actions.runs()
+    assert (run.workflow, run.ref, run.status, run.conclusion) == (
+        "kevolve-search.yml",
+        "main",
+        "completed",
+        "success",
+    )
+    inputs = run.inputs
+    assert (inputs["job_id"], inputs["op"], inputs["hardware"]) == (str(job.id), "softmax", "h100")
+    assert (inputs["sha"], inputs["attempt"], inputs["bot_url"]) == (sha, "1", service.url)
+    verify(key_for(SECRET), inputs["token"], job.id, time.time())  # the job's own, unexpired
+
+    # The workflow_job webhooks reached the board: the run, on its runner, completed.
+    board = RunBoard(service.storage.engine, service.storage.now)
+    state = board.state(job.id, "softmax")
+    assert state is not None
+    assert (state.run_id, state.status, state.conclusion, state.runner_name) == (
+        run.id,
+        "completed",
+        "success",
+        "gpu-1",
+    )
+
+    # The posted result is the job's, and its winner is on the pull request's branch.
+    assert job.result is not None
+    result = job.result["results"]["softmax"]
+    assert result == state.result and result["job"]["hardware"] == "h100"
+    [pull] = [p for p in world.standin.state.pulls_of(world.repo) if p.state == "open"]
+    assert pull.head == "kevolve/softmax/h100"
+    head = gitrepo.branch_sha(world.repo.git_dir, pull.head)
+    assert head is not None
+    published = gitrepo.git("show", f"{head}:{KERNEL}", cwd=world.repo.git_dir)
+    assert published == result["best"]["source"]
+    conclusion, summary = service.check(sha)
+    assert conclusion == "success" and f"#{pull.number}" in summary
+
+
+def test_a_runner_that_vanishes_is_retried_then_the_job_fails_on_its_check_run(
+    start: Callable[..., Service],
+) -> None:
+    service = start(KEVOLVE_RUNNER_ATTEMPTS="2", KEVOLVE_RUNNER_GRACE_S="0.5")
+    service.actions.machine = lambda run: "failure"  # the host went away mid-job
+    sha = service.push_change("the runner vanishes")
+    service.wait_jobs_done(timeout=60)
+
+    [job] = service.storage.jobs()
+    assert job.status == "failed"
+    runs = service.actions.runs()
+    assert [r.inputs["attempt"] for r in runs] == ["1", "2"]
+    assert all((r.status, r.conclusion) == ("completed", "failure") for r in runs)
+    conclusion, summary = service.check(sha)
+    assert conclusion == "failure"
+    assert "no result for softmax on runner label 'h100' after 2 attempts" in summary
+    assert f"run {runs[0].id} ended (failure) on runner 'gpu-1' without posting" in summary
+    assert not [p for p in service.world.standin.state.pulls_of(service.world.repo)]
+
+
+def test_a_run_no_runner_picks_up_is_cancelled_and_retried_then_fails(
+    start: Callable[..., Service],
+) -> None:
+    service = start(
+        KEVOLVE_HARDWARE="a100", KEVOLVE_RUNNER_ATTEMPTS="2", KEVOLVE_RUNNER_PICKUP_S="1"
+    )
+    sha = service.push_change("nobody serves a100")
+    service.wait_jobs_done(timeout=60)
+
+    runs = service.actions.runs()
+    assert [r.inputs["attempt"] for r in runs] == ["1", "2"]
+    assert all(r.status == "queued" and r.cancel_requested for r in runs)
+    conclusion, summary = service.check(sha)
+    assert conclusion == "failure"
+    assert "no runner labelled 'a100' picked the run up within 1 s" in summary
