@@ -29,6 +29,7 @@ from datetime import datetime
 
 from bot.background import PollingThread
 from bot.features.push import CHECK_NAME, broken_summary, broken_title, check_name, job_check
+from bot.fleet_store import FleetStore
 from bot.github import GitHub, GitHubError
 from bot.schedule import Rerun, reruns
 from bot.storage import Storage
@@ -77,6 +78,7 @@ class FleetPoller:
         wake: Callable[[], None] = lambda: None,
     ) -> None:
         self._storage, self._client_for = storage, client_for
+        self._fleet = FleetStore(storage.engine, storage.now)
         self._head_of, self._read_config = head_of, read_config
         self._settings, self._clock, self._wake = settings, clock, wake
         self._configs: dict[str, tuple[str, RepoConfig | SpecError]] = {}  # repo -> sha, config
@@ -92,7 +94,7 @@ class FleetPoller:
     def poll(self) -> list[int]:
         """One pass over every known repo; the ids of the jobs it queued."""
         queued: list[int] = []
-        for name, installation in self._storage.fleet_repos():
+        for name, installation in self._fleet.fleet_repos():
             if self._thread.stopping.is_set():
                 break
             try:
@@ -109,7 +111,7 @@ class FleetPoller:
         """New labels' and due schedule jobs of one repo."""
         github = self._client_for(installation)
         listed = {label for runner in github.runners(name) for label in runner.labels}
-        new = listed - self._storage.runner_labels(name)
+        new = listed - self._fleet.runner_labels(name)
         sha = self._head_of(github, name)
         config = self._config(github, name, sha)
         if isinstance(config, SpecError):
@@ -131,14 +133,14 @@ class FleetPoller:
 
     def _new_labels(self, repo: _Repo, new: set[str]) -> list[int]:
         """Record labels seen for the first time; queue each wanted one's jobs once."""
-        ran = self._storage.job_labels(repo.name)
+        ran = self._fleet.job_labels(repo.name)
         settings, budget = repo.config.settings, self._settings.budget
         queued = []
         for label in sorted(new):
             wanted = settings.wants(label, self._settings.hardware) and label not in ran
             ops = [op.name for op in repo.config.ops] if wanted else []
             jobs = [(repo.sha, op, "hardware", budget) for op in ops]
-            ids = self._storage.add_runner_label(repo.name, label, jobs, repo.installation)
+            ids = self._fleet.add_runner_label(repo.name, label, jobs, repo.installation)
             if not ids:
                 continue  # not wanted, or another poller recorded it first
             log.info("fleet: %s has a new runner label %s: %d jobs", repo.name, label, len(ids))
@@ -152,10 +154,10 @@ class FleetPoller:
         cron, now = repo.config.settings.schedule, self._clock()
         if cron is None:
             return []
-        last = self._storage.schedule_checked(repo.name)
+        last = self._fleet.schedule_checked(repo.name)
         if last is not None and not cron.fired(last, now):
             return []
-        if not self._storage.claim_schedule(repo.name, last, now) or last is None:
+        if not self._fleet.claim_schedule(repo.name, last, now) or last is None:
             return []  # another poller took this tick, or this is the first look: count from now
         settings = repo.config.settings
         labels = settings.labels(self._settings.hardware, listed)
@@ -199,11 +201,11 @@ class FleetPoller:
             self._warned.add((repo, sha))
             log.warning("fleet: %s: the kevolve config at %s is broken: %s", repo, sha, error)
         gpus = sorted(label for label in new if is_gpu_label(label))
-        if not gpus or self._storage.shown_broken(repo) == sha:
+        if not gpus or self._fleet.shown_broken(repo) == sha:
             return
         title = broken_title()
         waiting = ", ".join(f"`{label}`" for label in gpus)
         summary = f"{broken_summary(error)}\nNew runner labels waiting on it: {waiting}.\n"
         check = github.start_check(repo, sha, CHECK_NAME, title, summary)
         github.finish_check(repo, check, "failure", title, summary)
-        self._storage.show_broken(repo, sha)
+        self._fleet.show_broken(repo, sha)

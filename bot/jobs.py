@@ -25,6 +25,7 @@ from bot.messages import Messages
 from bot.proposals import Proposed, Proposer
 from bot.publisher import PublishError, redact
 from bot.storage import Job, Storage
+from harness.repo_config import load_settings
 from harness.spec import SpecError, load_problems
 from harness.store import evaluated_count
 from runners.job import JobSpec
@@ -150,6 +151,7 @@ class _JobRun:
         self.results: dict[str, dict[str, Any]] = {}
         self.proposals: list[dict[str, Any]] = []
         self._state: Path | None = None
+        self.executor = "local"
         self._last_progress = 0.0
 
     def start(self) -> None:
@@ -169,6 +171,7 @@ class _JobRun:
             ref = "origin/" + ref.removeprefix("refs/heads/")
         repo.git.checkout("--quiet", "--detach", ref)
         self.sha = repo.head.commit.hexsha
+        self.executor = load_settings(self.checkout).executor  # the repo's choice, e.g. "ray"
         title, summary = self._progress_text(0)
         if self.check_id is None:
             name = check_name(self.job.op, self.job.hardware)
@@ -199,6 +202,7 @@ class _JobRun:
             minutes=self.cfg.minutes,
             repo=self.job.repo,
             sha=self.sha,
+            executor=self.executor,
         )
 
     def was_cancelled(self) -> bool:

@@ -14,6 +14,7 @@ import pytest
 
 from bot.configs import head_sha, read_config
 from bot.fleet import FleetPoller, FleetSettings
+from bot.fleet_store import FleetStore
 from bot.github import AppClient
 from bot.storage import Job, Storage
 from tests.standin import gitrepo
@@ -193,7 +194,8 @@ def test_labels_kevolve_already_ran_on_are_recorded_without_jobs(
     assert [(j.hardware, j.op) for j in jobs_by(store, repo, "hardware")] == [
         ("a10g", op) for op in OPS
     ]
-    assert store.runner_labels(repo.full_name) == {"self-hosted", "h100", "a10g"}
+    seen = FleetStore(store.engine, store.now).runner_labels(repo.full_name)
+    assert seen == {"self-hosted", "h100", "a10g"}
 
 
 @pytest.mark.parametrize(
@@ -234,7 +236,8 @@ def test_labels_every_runner_has_queue_nothing_with_auto(
     known(store, world, repo)
     assert poller(world, store, tmp_path, clock).poll() == []
     assert jobs_by(store, repo, "hardware") == []
-    assert store.runner_labels(repo.full_name) == {"self-hosted", "Linux", "X64", "macOS", "ARM64"}
+    seen = FleetStore(store.engine, store.now).runner_labels(repo.full_name)
+    assert seen == {"self-hosted", "Linux", "X64", "macOS", "ARM64"}
 
 
 def test_organization_runners_are_seen(
@@ -390,7 +393,7 @@ def test_a_repo_without_a_schedule_queues_nothing_on_a_clock(
     fleet.poll()
     clock.now = T0 + timedelta(days=60)
     assert fleet.poll() == []
-    assert store.schedule_checked(repo.full_name) is None
+    assert FleetStore(store.engine, store.now).schedule_checked(repo.full_name) is None
 
 
 def test_two_pollers_at_one_tick_queue_its_searches_once(

@@ -66,8 +66,15 @@ class ScriptedRunner:
 @pytest.fixture
 def bare(tmp_path: Path) -> Path:
     """A bare repo whose main holds the demo repo."""
+    return _bare(tmp_path, "")
+
+
+def _bare(tmp_path: Path, extra_config: str) -> Path:
+    """A bare repo of the demo, with `extra_config` appended to its pyproject.toml."""
     work = tmp_path / "src"
     shutil.copytree(ROOT / "examples" / "demo", work)
+    config = work / "pyproject.toml"
+    config.write_text(config.read_text() + extra_config)
     env = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "a"}
     env |= {"GIT_COMMITTER_EMAIL": "a@x", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     for argv in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "seed"]):
@@ -217,3 +224,25 @@ def test_slots_run_jobs_side_by_side_and_each_job_once(
         c.summary for c in github.checks.values()
     ]
     assert sorted(s.op for s in runner.specs) == ["rmsnorm", "softmax"]  # each job ran once
+
+
+def test_the_repo_config_chooses_the_executor_its_searches_use(
+    storage: Storage, tmp_path: Path
+) -> None:
+    github = LocalGitHub(_bare(tmp_path, '\n[tool.kevolve]\nexecutor = "ray"\n'))
+    github.push(REPO, "main", "a" * 40)
+    storage.add_job(REPO, "refs/heads/main", "softmax", "h100", "comment", 5)
+    runner = ScriptedRunner()
+    assert worker(github, storage, runner, tmp_path).run_pending() == 1
+    assert [s.executor for s in runner.specs] == ["ray"]
+
+
+def test_jobs_use_the_local_executor_when_the_repo_says_nothing(
+    bare: Path, storage: Storage, tmp_path: Path
+) -> None:
+    github = LocalGitHub(bare)
+    github.push(REPO, "main", "a" * 40)
+    storage.add_job(REPO, "refs/heads/main", "softmax", "h100", "comment", 5)
+    runner = ScriptedRunner()
+    assert worker(github, storage, runner, tmp_path).run_pending() == 1
+    assert [s.executor for s in runner.specs] == ["local"]

@@ -1,0 +1,132 @@
+"""What the fleet poller (`bot.fleet`) keeps between passes: runner labels seen per repo,
+each repo's schedule mark and the broken config it last showed; in the bot's database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from bot.database import fleet_repos_table, jobs_table, runner_labels_table
+
+
+class FleetStore:
+    """The fleet's tables, beside the jobs it queues."""
+
+    def __init__(self, engine: sa.Engine, clock: Callable[[], datetime]) -> None:
+        self._engine, self._clock = engine, clock
+
+    def fleet_repos(self) -> list[tuple[str, int]]:
+        """Each repo that has a job, with the installation its latest such job came through."""
+        jobs = jobs_table.c
+        latest = sa.select(sa.func.max(jobs.id)).where(jobs.installation_id.is_not(None))
+        query = (
+            sa.select(jobs.repo, jobs.installation_id)
+            .where(jobs.id.in_(latest.group_by(jobs.repo)))
+            .order_by(jobs.repo)
+        )
+        with self._engine.connect() as conn:
+            return [(str(repo), int(installation)) for repo, installation in conn.execute(query)]
+
+    def job_labels(self, repo: str) -> set[str]:
+        """The hardware labels a repo's jobs ran on or wait for."""
+        query = sa.select(jobs_table.c.hardware).where(jobs_table.c.repo == repo).distinct()
+        with self._engine.connect() as conn:
+            return {str(label) for (label,) in conn.execute(query)}
+
+    def runner_labels(self, repo: str) -> set[str]:
+        """The runner labels recorded as seen on a repo."""
+        labels = runner_labels_table.c
+        query = sa.select(labels.label).where(labels.repo == repo)
+        with self._engine.connect() as conn:
+            return {str(label) for (label,) in conn.execute(query)}
+
+    def add_runner_label(
+        self,
+        repo: str,
+        label: str,
+        jobs: Sequence[tuple[str, str, str, int]],
+        installation_id: int | None,
+    ) -> list[int] | None:
+        """Record a runner label first seen on a repo and, in the same transaction, add `jobs`
+        on it, each (sha, op, trigger, budget), with status "new"; their ids. None, and nothing
+        added, when the label was recorded before (by another poller, or before a restart)."""
+        now = self._clock()
+        seen = {"repo": repo, "label": label, "seen_at": now}
+        rows = [
+            {
+                "repo": repo,
+                "sha": sha,
+                "op": op,
+                "hardware": label,
+                "trigger": trigger,
+                "budget": budget,
+                "status": "new",
+                "created_at": now,
+                "installation_id": installation_id,
+            }
+            for sha, op, trigger, budget in jobs
+        ]
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(sa.insert(runner_labels_table).values(seen))
+                keys = [
+                    conn.execute(sa.insert(jobs_table).values(r)).inserted_primary_key for r in rows
+                ]
+        except IntegrityError:
+            return None
+        return [int(key[0]) for key in keys if key is not None]
+
+    def schedule_checked(self, repo: str) -> datetime | None:
+        """When the fleet poller last checked the repo's schedule; None if never."""
+        query = sa.select(fleet_repos_table.c.scheduled_at).where(fleet_repos_table.c.repo == repo)
+        with self._engine.connect() as conn:
+            found = conn.execute(query).scalar()
+        return None if found is None else _aware(found)
+
+    def claim_schedule(self, repo: str, previous: datetime | None, now: datetime) -> bool:
+        """Move a repo's schedule mark from `previous` to `now`; False when another poller moved
+        it first (so one tick queues its jobs once)."""
+        self._fleet_repo(repo)
+        mark = fleet_repos_table.c.scheduled_at
+        same = mark.is_(None) if previous is None else mark == previous
+        change = (
+            sa.update(fleet_repos_table)
+            .where(fleet_repos_table.c.repo == repo, same)
+            .values(scheduled_at=now)
+        )
+        with self._engine.begin() as conn:
+            return int(conn.execute(change).rowcount) == 1
+
+    def shown_broken(self, repo: str) -> str | None:
+        """The head commit whose broken config the fleet poller last showed, if any."""
+        query = sa.select(fleet_repos_table.c.broken_sha).where(fleet_repos_table.c.repo == repo)
+        with self._engine.connect() as conn:
+            found = conn.execute(query).scalar()
+        return None if found is None else str(found)
+
+    def show_broken(self, repo: str, sha: str | None) -> None:
+        """Remember that the config at `sha` was shown broken (None: the config reads again)."""
+        self._fleet_repo(repo)
+        change = (
+            sa.update(fleet_repos_table)
+            .where(fleet_repos_table.c.repo == repo)
+            .values(broken_sha=sha)
+        )
+        with self._engine.begin() as conn:
+            conn.execute(change)
+
+    def _fleet_repo(self, repo: str) -> None:
+        """Make sure the repo has a `fleet_repos` row."""
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(sa.insert(fleet_repos_table).values(repo=repo))
+        except IntegrityError:
+            pass  # it was there already
+
+
+def _aware(moment: datetime) -> datetime:
+    """`moment` as UTC-aware (SQLite hands back naive datetimes)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
