@@ -7,26 +7,25 @@ A runner that vanishes costs a retry, then the job fails on its check run."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import git
 import httpx
 import pytest
-import uvicorn
 
 from bot.board import RunBoard
-from bot.github import AppClient, GitHub
 from bot.service import build
 from bot.settings import bot_settings
 from bot.storage import Storage
 from bot.tokens import key_for, verify
+from tests.bot.loopback import client_for, serving
+from tests.bot.processes import free_port
 from tests.standin import auth, gitrepo, payloads
 from tests.standin.actions import Actions
 from tests.standin.fixtures import World, git_env
@@ -125,69 +124,41 @@ def search_machine(world: World, scratch: Path) -> Callable[[WorkflowRun], str]:
     return work
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _client_for(world: World) -> Callable[[int | None], GitHub]:
-    def make(installation_id: int | None) -> GitHub:
-        assert installation_id == world.installation.id
-        api = world.standin.urls.api
-        return AppClient(
-            world.app.app_id, world.app.private_key, installation_id, api, throttle=False
-        )
-
-    return make
-
-
 @pytest.fixture
 def start(github_standin: World, tmp_path: Path) -> Iterator[Callable[..., Service]]:
     """Start the service with the actions runner; keyword arguments are extra settings."""
-    servers: list[tuple[uvicorn.Server, threading.Thread, Storage]] = []
+    with ExitStack() as stack:
 
-    def run(**extra: str) -> Service:
-        key = tmp_path / "app.pem"
-        key.write_text(github_standin.app.private_key)
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = {
-            "KEVOLVE_WEBHOOK_SECRET": SECRET,
-            "KEVOLVE_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
-            "KEVOLVE_GITHUB_APP_ID": str(github_standin.app.app_id),
-            "KEVOLVE_GITHUB_PRIVATE_KEY_PATH": str(key),
-            "KEVOLVE_GITHUB_API_URL": github_standin.standin.urls.api,
-            "KEVOLVE_HARDWARE": "h100",
-            "KEVOLVE_BUDGET": "2",
-            "KEVOLVE_WORKDIR": str(tmp_path / "work"),
-            "KEVOLVE_PUBLISH_UNTIMED": "1",
-            "KEVOLVE_RUNNER": "actions",
-            "KEVOLVE_BOT_URL": url,
-            **extra,
-        }
-        storage = Storage(env["KEVOLVE_DATABASE_URL"])
-        client_for = _client_for(github_standin)
-        app, _worker = build(bot_settings(env), client_for=client_for, storage=storage)
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.started, "the service did not start"
-        servers.append((server, thread, storage))
-        actions = Actions(
-            github_standin.standin, github_standin.installation.id, f"{url}/webhook", SECRET
-        )
-        return Service(url, storage, github_standin, actions, tmp_path)
+        def run(**extra: str) -> Service:
+            key = tmp_path / "app.pem"
+            key.write_text(github_standin.app.private_key)
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"  # the bot's URL is a setting, so the port comes first
+            env = {
+                "KEVOLVE_WEBHOOK_SECRET": SECRET,
+                "KEVOLVE_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+                "KEVOLVE_GITHUB_APP_ID": str(github_standin.app.app_id),
+                "KEVOLVE_GITHUB_PRIVATE_KEY_PATH": str(key),
+                "KEVOLVE_GITHUB_API_URL": github_standin.standin.urls.api,
+                "KEVOLVE_HARDWARE": "h100",
+                "KEVOLVE_BUDGET": "2",
+                "KEVOLVE_WORKDIR": str(tmp_path / "work"),
+                "KEVOLVE_PUBLISH_UNTIMED": "1",
+                "KEVOLVE_RUNNER": "actions",
+                "KEVOLVE_BOT_URL": url,
+                **extra,
+            }
+            storage = Storage(env["KEVOLVE_DATABASE_URL"])
+            stack.callback(storage.close)
+            clients = client_for(github_standin)
+            app, _worker = build(bot_settings(env), client_for=clients, storage=storage)
+            stack.enter_context(serving(app, port))
+            actions = Actions(
+                github_standin.standin, github_standin.installation.id, f"{url}/webhook", SECRET
+            )
+            return Service(url, storage, github_standin, actions, tmp_path)
 
-    yield run
-    for server, thread, storage in servers:
-        server.should_exit = True
-        thread.join(30)
-        storage.close()
+        yield run
 
 
 def test_a_push_runs_on_the_labelled_runner_and_its_posted_result_becomes_the_pull_request(

@@ -4,23 +4,20 @@ stand-in; a second run updates it; a person's commit on the branch stops the bot
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import git
 import httpx
 import pytest
-import uvicorn
 
-from bot.github import AppClient, GitHub
 from bot.jobs import JobWorker
 from bot.service import build
 from bot.settings import bot_settings
 from bot.storage import Storage
+from tests.bot.loopback import client_for, serving
 from tests.standin import auth, gitrepo, payloads
 from tests.standin.fixtures import World, git_env
 from tests.standin.state import Pull
@@ -82,26 +79,6 @@ def clone_url(world: World) -> str:
     return world.standin.clone_url(world.repo, token)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _client_for(world: World) -> Callable[[int | None], GitHub]:
-    def make(installation_id: int | None) -> GitHub:
-        assert installation_id == world.installation.id  # the delivery's own installation
-        return AppClient(
-            world.app.app_id,
-            world.app.private_key,
-            installation_id,
-            world.standin.urls.api,
-            throttle=False,
-        )
-
-    return make
-
-
 @pytest.fixture
 def service(github_standin: World, tmp_path: Path) -> Iterator[Service]:
     key = tmp_path / "app.pem"
@@ -121,20 +98,11 @@ def service(github_standin: World, tmp_path: Path) -> Iterator[Service]:
         }
     )
     storage = Storage(settings.database_url)
-    app, worker = build(settings, client_for=_client_for(github_standin), storage=storage)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the service did not start"
+    app, worker = build(settings, client_for=client_for(github_standin), storage=storage)
     try:
-        yield Service(f"http://127.0.0.1:{port}", storage, worker, github_standin, tmp_path)
+        with serving(app) as url:
+            yield Service(url, storage, worker, github_standin, tmp_path)
     finally:
-        server.should_exit = True
-        thread.join(30)
         storage.close()
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from bot.app import create_app
@@ -23,6 +20,7 @@ from bot.dispatcher import Dispatcher
 from bot.settings import BotSettings
 from bot.storage import Delivery, Storage
 from bot.webhook import verify_signature
+from tests.bot.loopback import serving
 
 Signer = Callable[[bytes, str, str], dict[str, str]]
 
@@ -188,32 +186,13 @@ def test_a_failing_handler_marks_the_delivery_failed_and_the_loop_goes_on(
     assert done is not None and done.status == "done"
 
 
-def _free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def served(settings: BotSettings) -> Iterator[tuple[str, Storage, Recorder]]:
     """The real app under a real uvicorn server on loopback: (base URL, storage, handler)."""
     storage, handler = Storage(settings.database_url), Recorder()
     app = create_app(settings, storage, {"push": handler})
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}", storage, handler
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(app) as url:
+        yield url, storage, handler
 
 
 def test_over_real_http_signed_is_202_and_handled_unsigned_is_401(
