@@ -49,8 +49,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--parallel",
         type=int,
-        help="evaluations in flight (default 2; with --executor ray, the cluster's GPUs, or its "
-        "CPU slots with --device cpu)",
+        help="evaluations in flight (default: on a GPU half the CPU cores, at most 8, else 2; "
+        "with --executor ray, the cluster's GPUs, or its CPU slots with --device cpu)",
     )
     add_executor_arguments(p)
     p.add_argument("--llm-base-url", help="OpenAI-compatible endpoint (or KEVOLVE_LLM_BASE_URL)")
