@@ -25,7 +25,7 @@ from bot.settings import bot_settings
 from bot.storage import Storage
 from bot.tokens import key_for, verify
 from tests.bot.loopback import client_for, serving
-from tests.bot.processes import free_port
+from tests.bot.processes import eventually, free_port
 from tests.standin import auth, gitrepo, payloads
 from tests.standin.actions import Actions
 from tests.standin.fixtures import World, git_env
@@ -67,8 +67,10 @@ class Service:
         pytest.fail(f"jobs did not finish: {[(j.id, j.status) for j in self.storage.jobs()]}")
 
     def check(self, sha: str) -> tuple[str | None, str]:
-        """The conclusion and summary of the job's check run on `sha`."""
+        """The conclusion and summary of the job's check run on `sha`, once it completed (the
+        job's status is stored just before its check run is finished on GitHub)."""
         [run] = [c for c in self.world.standin.state.check_runs.values() if c.head_sha == sha]
+        assert eventually(lambda: run.status == "completed"), run.status
         return run.conclusion, str(run.output.get("summary", ""))
 
 

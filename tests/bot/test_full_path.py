@@ -18,6 +18,7 @@ from bot.service import build
 from bot.settings import bot_settings
 from bot.storage import Storage
 from tests.bot.loopback import client_for, serving
+from tests.bot.processes import eventually
 from tests.standin import auth, gitrepo, payloads
 from tests.standin.fixtures import World, git_env
 from tests.standin.state import Pull
@@ -132,6 +133,7 @@ def test_a_push_becomes_one_pull_request_that_later_runs_update_and_people_are_n
 
     # The job's check run on the pushed commit finished with the outcome.
     [check] = [c for c in world.standin.state.check_runs.values() if c.head_sha == sha]
+    assert eventually(lambda: check.status == "completed")  # finished just after the job is
     assert (check.name, check.status, check.conclusion) == (
         "kevolve: softmax on cpu",
         "completed",
