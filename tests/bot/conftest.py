@@ -9,7 +9,6 @@ import hmac
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ import pytest
 
 from bot.settings import BotSettings, bot_settings
 from bot.storage import Storage
+from tests.ports import free_port
 
 _names = itertools.count()
 
@@ -76,14 +76,6 @@ def _bindir() -> Path:
     return Path(found[-1]).parent
 
 
-def _free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """A real PostgreSQL server for the session, run as the `postgres` OS user, then removed."""
@@ -91,7 +83,7 @@ def postgres() -> Iterator[PostgresServer]:
     root = Path(tempfile.mkdtemp(prefix="kevolve-pg-"))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_port()
     options = (
         f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} "
         "-c fsync=off -c full_page_writes=off"

@@ -12,7 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from bot.github import AppClient, GitHub
-from tests.bot.processes import free_port
+from tests.ports import free_port
 from tests.standin.fixtures import World
 
 

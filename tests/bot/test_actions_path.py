@@ -25,7 +25,8 @@ from bot.settings import bot_settings
 from bot.storage import Storage
 from bot.tokens import key_for, verify
 from tests.bot.loopback import client_for, serving
-from tests.bot.processes import eventually, free_port
+from tests.bot.processes import eventually
+from tests.ports import free_port
 from tests.standin import auth, gitrepo, payloads
 from tests.standin.actions import Actions
 from tests.standin.fixtures import World, git_env

@@ -20,7 +20,7 @@ from runners.job import JobSpec
 from runners.runner import Cancelled, RunnerError
 from tests.bot.conftest import CLOCK
 from tests.bot.fixtures import timed_result
-from tests.fakes.github import FakeGitHub
+from tests.fakes.github import LocalGitHub
 from tests.fakes.publisher import FakePublisher
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,17 +28,6 @@ REPO = "octo/kernels"
 NOW = CLOCK
 MESSAGES = Messages(ROOT / "templates" / "github")
 OPS = ["softmax", "rmsnorm", "bias_gelu", "matmul_bias_relu"]
-
-
-class LocalGitHub(FakeGitHub):
-    """The fake GitHub, cloning from a bare repo on disk."""
-
-    def __init__(self, bare: Path) -> None:
-        super().__init__()
-        self.bare = bare
-
-    def clone_url(self, repo: str) -> str:
-        return str(self.bare)
 
 
 class ScriptedRunner:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -13,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -142,13 +143,6 @@ def test_a_search_killed_with_sigkill_resumes_without_losing_or_repeating_work(
     assert len(after) == outcome(tmp_path / "a.json")["evaluated"]
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 @pytest.mark.parametrize(
     "extra, hide_ray, message",
     [
@@ -184,7 +178,7 @@ def closed_port() -> int:
 def test_a_bad_executor_exits_2_naming_the_flag_and_the_fix(
     tmp_path: Path, extra: list[str], hide_ray: bool, message: str
 ) -> None:
-    port = closed_port()
+    port = free_port()
     hide = "sys.modules['ray'] = None; " if hide_ray else ""  # what a host without Ray meets
     code = f"import sys; {hide}from bot.cli import main; sys.exit(main())"
     argv = [sys.executable, "-c", code, "optimize", str(ROOT / "examples" / "demo")]

@@ -21,7 +21,7 @@ from bot.storage import Job, Storage
 from bot.winners import other_winners
 from tests.bot.conftest import CLOCK
 from tests.bot.fixtures import BEST_ID, timed_result, untimed_result
-from tests.fakes.github import FakeGitHub
+from tests.fakes.github import FakeGitHub, LocalGitHub
 from tests.fakes.publisher import FakePublisher
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,17 +199,6 @@ H100 = ORIGINAL.replace("BLOCK = 1024", "BLOCK = 4096")
 A10G = ORIGINAL.replace("BLOCK = 1024", "BLOCK = 512")
 WRONG = ORIGINAL.replace("BLOCK = 1024", "BLOCK = 256").replace("y = 0.5 * z", "y = 0.6 * z")
 H100_GPU, A10G_GPU = "NVIDIA H100 80GB HBM3", "NVIDIA A10G"
-
-
-class LocalGitHub(FakeGitHub):
-    """The fake GitHub, its repo a bare git repository on disk."""
-
-    def __init__(self, bare: Path) -> None:
-        super().__init__()
-        self.bare = bare
-
-    def clone_url(self, repo: str) -> str:
-        return str(self.bare)
 
 
 class GitPublisher(Publisher):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+from tests.ports import free_port
 from tests.runners.test_post import Bot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,10 +58,7 @@ def test_posting_needs_a_token_and_a_bad_op_is_named(tmp_path: Path) -> None:
 
 
 def test_an_unreachable_ray_cluster_is_named_with_the_fix(tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    address = f"127.0.0.1:{port}"
+    address = f"127.0.0.1:{free_port()}"
     done = run_job(tmp_path, "--op", "softmax", "--executor", "ray", "--ray-address", address)
     assert done.returncode == 2
     assert f"kevolve: error: no Ray cluster answers at {address}" in done.stderr

@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.storage import Storage
-from tests.bot.processes import alive, eventually, free_port
+from tests.bot.processes import alive, eventually
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 Signer = Callable[[bytes, str, str], dict[str, str]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot.github import GitHubError, PullRef, Runner
 
@@ -183,3 +184,14 @@ class FakeGitHub:
         if not found:
             raise GitHubError(404, "Not Found")
         return found[0]
+
+
+class LocalGitHub(FakeGitHub):
+    """The fake GitHub, cloning from a bare repo on disk."""
+
+    def __init__(self, bare: Path) -> None:
+        super().__init__()
+        self.bare = bare
+
+    def clone_url(self, repo: str) -> str:
+        return str(self.bare)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from harness.prompt import PromptBuilder
 from harness.proposer import ProposalContext
 from harness.spec import load_problems
 from tests.fakes.llm_server import FakeLLMServer, Response, completion, error
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PARENT = (ROOT / "tests/corpus/softmax/good_online.py").read_text()
@@ -148,10 +148,7 @@ def test_timeout_is_retried(server: FakeLLMServer, ctx: ProposalContext) -> None
 
 
 def test_unreachable_server_yields_no_proposal(ctx: ProposalContext) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proposer = Proposer(f"http://127.0.0.1:{port}/v1", max_retries=1)
+    proposer = Proposer(f"http://127.0.0.1:{free_port()}/v1", max_retries=1)
     assert proposer.llm.propose(ctx, random.Random(0), 2) == []
     assert proposer.sleeps == [1.0, 1.0]
     assert len(proposer.llm.last_errors) == 2

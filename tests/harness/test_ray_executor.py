@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from harness.spec import load_problems, narrow, select
 from harness.store import Store
 from runners.job import JobSpec, run_job
 from tests.bot.test_optimize_command import make_repo
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo"
@@ -200,13 +200,6 @@ def test_without_ray_the_error_says_how_to_install_it(monkeypatch: pytest.Monkey
     assert str(info.value) == "--executor ray needs Ray: pip install 'kevolve[ray]'" == RAY_MISSING
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 @pytest.mark.parametrize(
     "address, message",
     [
@@ -218,7 +211,7 @@ def closed_port() -> int:
     ],
 )
 def test_a_bad_address_is_named_at_once(address: str, message: str) -> None:
-    port = closed_port()
+    port = free_port()
     with pytest.raises(ClusterError) as info:
         connect(softmax(), OPTIONS, address.format(port=port))
     assert message.format(port=port) in str(info.value)
