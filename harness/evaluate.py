@@ -28,9 +28,10 @@ from harness.screen import screen
 class HarnessError(Exception):
     """The harness itself (or the problem's trusted code) failed; not the candidate's fault."""
 
-    def __init__(self, message: str, detail: str = "") -> None:
+    def __init__(self, message: str, detail: str = "", out_of_memory: bool = False) -> None:
         super().__init__(message)
         self.detail = detail  # a traceback or log, for debugging; not for end users
+        self.out_of_memory = out_of_memory  # the judge ran out of GPU memory: retry when freer
 
 
 @dataclass(frozen=True)
@@ -116,14 +117,17 @@ def _run_judge(problem: Problem, source: str, options: EvalOptions, work: Path) 
     candidate = cand_dir / "candidate.py"
     candidate.write_text(source)
     read_fd, write_fd = os.pipe()
-    env = clean_env(
-        {
-            "PYTHONPATH": f"{harness_pythonpath()}{os.pathsep}{problem.root}",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "HOME": str(work),
-        },
-        os.environ,
-    )
+    extra = {
+        "PYTHONPATH": f"{harness_pythonpath()}{os.pathsep}{problem.root}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "HOME": str(work),
+    }
+    if options.cache_dir is not None:
+        # Only trusted code compiles in the judge (the baseline, a repo's reference): its
+        # kernels are the same for every candidate, so they compile once per machine. The
+        # candidate's worker keeps a cache of its own that dies with the evaluation.
+        extra["TRITON_CACHE_DIR"] = str(Path(options.cache_dir) / "triton-judge")
+    env = clean_env(extra, os.environ)
     try:
         judge = spawn(
             "harness.judge", [str(write_fd)], env=env, cwd=work, limits=None, pass_fds=[write_fd]
@@ -171,7 +175,11 @@ def _parse(text: str, log: str) -> Evaluation:
         raise HarnessError("the judge process ended without an answer", log)
     data = json.loads(text)
     if "error" in data:
-        raise HarnessError(f"the judge failed: {data['error']}", str(data.get("traceback", "")))
+        raise HarnessError(
+            f"the judge failed: {data['error']}",
+            str(data.get("traceback", "")),
+            out_of_memory=bool(data.get("out_of_memory")),
+        )
     return evaluation_from_dict(data)
 
 

@@ -107,6 +107,9 @@ class Evaluation:
     notes: list[str] = field(default_factory=list)
     hardware: dict[str, Any] | None = None
     phases: dict[str, float] = field(default_factory=dict)  # seconds per phase
+    # GPU bytes: "device_total"; "check" (judge and worker at most while checking) and "peak"
+    # (at most overall, timing included). Empty without a GPU.
+    memory: dict[str, int] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
 
     @property
@@ -146,5 +149,6 @@ def evaluation_from_dict(data: dict[str, Any]) -> Evaluation:
         notes=list(d.get("notes", [])),
         hardware=d.get("hardware"),
         phases=dict(d.get("phases", {})),
+        memory=dict(d.get("memory", {})),
         schema=d.get("schema", SCHEMA_VERSION),
     )

@@ -106,6 +106,8 @@ class Judge:
         """Kernel figures, then timing on a GPU or the plain statement that nothing was timed."""
         reply, _ = worker.request({"op": "kernels"}, "reading kernel figures", self.req.timeout)
         self.ev.kernels = [KernelInfo(**k) for k in reply["kernels"]]
+        if self.device.type == "cuda":
+            self._note_memory("check", reply)
         if self.device.type == "cuda" and self.req.time:
             bench = Benchmark(self, worker)
             with self._waited("check_wait", self._shared_gpu()), self._phase("prepare"):
@@ -113,12 +115,23 @@ class Judge:
             gpu = exclusive_gpu(self.req.cache_dir, self.gpu)
             with self._waited("wait", gpu), self._phase("time"):
                 bench.run()
+            reply, _ = worker.request({"op": "kernels"}, "reading memory figures", 60.0)
+            self._note_memory("peak", reply)
             self.ev.timed = True
             self.ev.reason = "correct on every case; timed against the baseline"
         else:
             why = "no CUDA device" if self.device.type != "cuda" else "timing was not requested"
             self.ev.notes.append(f"{why}: correctness was checked, nothing was timed")
             self.ev.reason = f"correct on every case; nothing was timed ({why})"
+
+    def _note_memory(self, key: str, reply: dict[str, Any]) -> None:
+        """The GPU memory the judge and the worker reserved at most so far, for the search to
+        size how many evaluations share the GPU (the worker's figure is its own word: capped)."""
+        total = torch.cuda.get_device_properties(self.device).total_memory
+        worker = reply.get("memory_peak")
+        worker = min(max(worker, 0), total) if isinstance(worker, int) else 0
+        self.ev.memory["device_total"] = total
+        self.ev.memory[key] = torch.cuda.max_memory_reserved(self.device) + worker
 
     def _cases(self) -> list[tuple[Shape, str]]:
         """Every (shape, dtype) to check: small awkward shapes always, production ones on a GPU."""
@@ -340,6 +353,8 @@ def main() -> None:
         result: dict[str, Any] = Judge(req).run().to_dict()
     except Exception as exc:  # noqa: BLE001 - trusted code failed: report it, not a verdict
         result = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+        # Out of GPU memory in the judge means too much else ran on the GPU: worth a retry.
+        result["out_of_memory"] = isinstance(exc, torch.cuda.OutOfMemoryError)
     json.dump(result, out)
     out.close()
 

@@ -4,6 +4,11 @@ One generation = plan (proposals from the database's islands, stored before anyt
 judge (evaluations in parallel, each stored as it finishes), then fold the verdicts into the
 database in plan order. Folding in order, from stored plans and stored verdicts, is what makes a
 resumed search end exactly where an uninterrupted one with the same seed would.
+
+Generations overlap by one: generation n+1 is planned (from the database as it stood after
+generation n-1) and queued before generation n is folded, so the evaluation slots that n's slowest
+candidates leave idle go to n+1. The order of plans, folds and checkpoints never depends on which
+evaluation finishes first, so resuming still ends where an uninterrupted search would.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +30,8 @@ from harness.proposer import Attempt, ProposalContext, Proposer
 from harness.store import Store
 
 Evaluator = Callable[[Problem, str], Evaluation]
+CONTEXT_BYTES = 640 * 2**20  # a CUDA context (judge and worker each), outside torch's count
+MEMORY_SHARE = 0.85  # of the GPU's memory, leaving room for candidates that use more than the seed
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,8 @@ class SearchConfig:
     parents: int = 3  # elites shown to a proposer
     seed: int = 0
     hardware: str = "cpu"  # key of the evaluation cache
+    # Evaluations share one GPU: keep no more in flight than the seed's measured memory fits.
+    memory_bound: bool = False
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
 
 
@@ -57,6 +66,28 @@ class Status:
     stop_reason: str = ""
     elapsed_s: float = 0.0  # wall time over every run of this search
     gpu_s: float = 0.0  # seconds evaluations spent timing on the GPU
+
+
+@dataclass
+class Flight:
+    """One planned generation whose evaluations are queued or running."""
+
+    generation: int
+    candidates: list[Candidate]
+    done: dict[str, Evaluation]  # verdicts found in the store, not judged again
+    futures: dict[Future[Evaluation], Candidate]
+
+
+def memory_slots(ev: Evaluation | None) -> int | None:
+    """How many evaluations like `ev` fit its GPU at once, all checking and one timing (timing
+    holds the GPU alone); None where its memory was not measured."""
+    memory = ev.memory if ev is not None else {}
+    total, check = memory.get("device_total", 0), memory.get("check", 0)
+    if total <= 0 or check <= 0:
+        return None
+    timing = max(0, memory.get("peak", check) - check)
+    each = check + 2 * CONTEXT_BYTES
+    return max(1, int((MEMORY_SHARE * total - timing) // each))
 
 
 def score(ev: Evaluation) -> float | None:
@@ -110,19 +141,85 @@ class Search:
         )
         if not self._resume():
             self._seed()
-        while not self._stop():
-            self._generation(self.status.generation + 1)
+        with ThreadPoolExecutor(max_workers=self._slots()) as pool:
+            try:
+                self._generations(pool)
+            finally:
+                # On a stop (or an error) queued evaluations are dropped; running ones finish
+                # and are stored, so a resumed search does not judge them again.
+                pool.shutdown(wait=True, cancel_futures=True)
         now = self.clock()
         self.status.elapsed_s += now - self._started
         self._started = now
         return self.status
+
+    def _slots(self) -> int:
+        """Evaluations in flight: `parallel`, or fewer where the GPU's memory holds fewer."""
+        wanted = max(1, self.config.parallel or 1)
+        fit = memory_slots(self.status.baseline) if self.config.memory_bound else None
+        return wanted if fit is None else min(wanted, fit)
+
+    def _generations(self, pool: ThreadPoolExecutor) -> None:
+        """Fold generation after generation, keeping the next one queued behind the current."""
+        flight = None if self._stop() else self._launch(pool, self.status.generation + 1)
+        while flight is not None:
+            ahead = None
+            if not self._stop():
+                ahead = self._launch(pool, flight.generation + 1, len(flight.candidates))
+            folded = self._fold_generation(flight, ahead)
+            if self._stop() or not folded:
+                if ahead is not None:
+                    self._drain(ahead)
+                return
+            # No plan ahead (the proposers had nothing new yet): plan from the fresh verdicts.
+            flight = ahead or self._launch(pool, flight.generation + 1)
+
+    def _launch(
+        self, pool: ThreadPoolExecutor, generation: int, in_flight: int = 0
+    ) -> Flight | None:
+        """Plan generation `generation` (or reload its stored plan) and queue what is unjudged.
+
+        None when the budget has nothing left for it, and for a plan ahead of an unfolded
+        generation (`in_flight` > 0) that came out empty."""
+        planned = self.store.plan(generation)
+        if planned is None:
+            wanted = self._wanted(in_flight)
+            if wanted <= 0:
+                return None
+            ids = [c.id for c in self._plan(generation, wanted)]
+            if not ids and in_flight:
+                return None
+            self.store.save_plan(generation, ids, self._state())
+        else:
+            ids, state = planned
+            # A plan made after the newest checkpoint carries the state to go on from; one made
+            # before it (queued ahead of that generation's fold) is already part of it.
+            if state["generation"] == self.status.generation:
+                self._restore(state)
+            for i in ids:
+                self.db.register(i)
+        candidates = [self.store.candidate(i) for i in ids]
+        hw = self.config.hardware
+        done = {c.id: ev for c in candidates if (ev := self.store.evaluation(c.id, hw))}
+        futures = {
+            pool.submit(self.evaluator, self.problem, c.source): c
+            for c in candidates
+            if c.id not in done
+        }
+        return Flight(generation, candidates, done, futures)
+
+    def _wanted(self, in_flight: int) -> int:
+        """How many candidates the next generation plans: every evaluation slot twice over,
+        so the slowest candidates' tail leaves few slots idle, within the budget."""
+        size = max(self.config.per_generation, 2 * self._slots())
+        return min(size, self.config.budget - self.status.evaluated - in_flight)
 
     def _seed(self) -> None:
         """Generation 0: the repo's current kernel, judged once and placed on every island."""
         seed = Candidate(self.baseline_source, proposer="seed")
         self.store.save_candidate(seed)
         self.db.register(seed.id)
-        ev = self._judge([seed])[seed.id]
+        ev = self._verdict(seed)
         self.status.baseline = ev
         self._fold(seed, ev)
         value = score(ev)
@@ -132,33 +229,60 @@ class Search:
                 self.db.add(Elite(copy, value, ev))
         self._checkpoint(0)
 
-    def _generation(self, generation: int) -> None:
-        """Plan (or reload the stored plan), judge what is missing, fold in plan order."""
-        planned = self.store.plan(generation)
-        if planned is None:
-            ids = [c.id for c in self._plan(generation)]
-            self.store.save_plan(generation, ids, self._state())
-        else:
-            ids, state = planned
-            self._restore(state)
-        candidates = [self.store.candidate(i) for i in ids]
-        verdicts = self._judge(candidates)
+    def _fold_generation(self, flight: Flight, behind: Flight | None = None) -> bool:
+        """Wait for a generation's verdicts (each stored as it arrives), fold them in plan order.
+
+        When the minutes run out first, what has not started (here and in the generation queued
+        `behind` it) is dropped and what is running finishes and is stored; False, with nothing
+        folded, if that left the generation incomplete (a resume judges only the rest)."""
+        verdicts = dict(flight.done)
+        pending = set(flight.futures)
+        while pending:
+            done, pending = wait(pending, self._seconds_left(), FIRST_COMPLETED)
+            if pending and self._seconds_left() == 0.0:
+                for queued in behind.futures if behind else ():
+                    queued.cancel()  # freed slots must not start the generation queued behind
+                dropped = {f for f in pending if f.cancel()}
+                done, pending = done | wait(pending - dropped).done, set()
+                if dropped:
+                    self._store(flight, done)
+                    return False
+            verdicts.update(self._store(flight, done))
         before = self.status.best.score if self.status.best else None
-        for c in candidates:
+        for c in flight.candidates:
             self._fold(c, verdicts[c.id])
         after = self.status.best.score if self.status.best else None
         self.status.stale = 0 if after is not None and after != before else self.status.stale + 1
-        self.db.end_generation(generation + 1)
-        self.status.generation = generation
-        self._checkpoint(generation)
+        self.db.end_generation(flight.generation + 1)
+        self.status.generation = flight.generation
+        self._checkpoint(flight.generation)
+        return True
 
-    def _plan(self, generation: int) -> list[Candidate]:
+    def _store(self, flight: Flight, done: set[Future[Evaluation]]) -> dict[str, Evaluation]:
+        """Store the finished evaluations (here, on the thread owning the store); their verdicts."""
+        verdicts = {}
+        for future in done:
+            c = flight.futures[future]
+            verdicts[c.id] = future.result()
+            self.store.save_evaluation(c.id, self.config.hardware, verdicts[c.id])
+        return verdicts
+
+    def _seconds_left(self) -> float | None:
+        """Seconds until the minutes run out (0.0 once they have); None without a time limit."""
+        if self.config.minutes is None:
+            return None
+        spent = self.status.elapsed_s + self.clock() - self._started
+        return max(0.0, self.config.minutes * 60 - spent)
+
+    def _drain(self, flight: Flight) -> None:
+        """A stopped search's queued generation: drop what has not started, store what finishes
+        (storing one already stored again changes nothing)."""
+        running = {f for f in flight.futures if not f.cancel()}
+        self._store(flight, wait(running).done)
+
+    def _plan(self, generation: int, wanted: int) -> list[Candidate]:
         """New, unseen candidates from the proposers, one island at a time."""
         planned: list[Candidate] = []
-        # A generation fills every evaluation slot twice over, so the slowest candidates' tail
-        # leaves few slots idle before the next generation starts.
-        size = max(self.config.per_generation, 2 * (self.config.parallel or 1))
-        wanted = min(size, self.config.budget - self.status.evaluated)
         for _ in range(wanted * 3):  # proposers may return duplicates
             if len(planned) >= wanted:
                 break
@@ -198,19 +322,14 @@ class Search:
         weights = [w for _, w in self.proposers]
         return self.rng.choices([p for p, _ in self.proposers], weights=weights)[0]
 
-    def _judge(self, candidates: list[Candidate]) -> dict[str, Evaluation]:
-        """Verdicts for the candidates: cached ones from the store, the rest judged in parallel."""
+    def _verdict(self, c: Candidate) -> Evaluation:
+        """The stored verdict on `c`, or a new one (stored)."""
         hw = self.config.hardware
-        done = {c.id: ev for c in candidates if (ev := self.store.evaluation(c.id, hw))}
-        todo = [c for c in candidates if c.id not in done]
-
-        with ThreadPoolExecutor(max_workers=max(1, self.config.parallel or 1)) as pool:
-            futures = {pool.submit(self.evaluator, self.problem, c.source): c for c in todo}
-            for future in as_completed(futures):  # stored here, on the thread owning the store
-                c = futures[future]
-                done[c.id] = future.result()
-                self.store.save_evaluation(c.id, hw, done[c.id])
-        return done
+        ev = self.store.evaluation(c.id, hw)
+        if ev is None:
+            ev = self.evaluator(self.problem, c.source)
+            self.store.save_evaluation(c.id, hw, ev)
+        return ev
 
     def _fold(self, c: Candidate, ev: Evaluation) -> None:
         """Count a verdict, keep a correct candidate as an elite, track the best and patience."""

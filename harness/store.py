@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS evaluations (
     candidate_id TEXT NOT NULL, hardware TEXT NOT NULL, evaluation TEXT NOT NULL,
     PRIMARY KEY (candidate_id, hardware));
 CREATE TABLE IF NOT EXISTS checkpoints (generation INTEGER PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS plan_states (generation INTEGER PRIMARY KEY, state TEXT NOT NULL);
 """
 
 
@@ -92,20 +93,28 @@ class Store:
                 "INSERT INTO plans VALUES (?, ?, ?)",
                 [(generation, i, cid) for i, cid in enumerate(candidate_ids)],
             )
+            # One state per plan: with generations overlapping, two plans can follow the newest
+            # checkpoint, and a resume needs the later one's.
             db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('planned', ?)",
-                (json.dumps({"generation": generation, "state": state}),),
+                "INSERT OR REPLACE INTO plan_states VALUES (?, ?)", (generation, json.dumps(state))
             )
 
     def plan(self, generation: int) -> tuple[list[str], dict[str, Any]] | None:
         """The stored plan of a generation and the state after planning it, if any."""
-        planned = self._meta("planned")
-        if planned is None or planned["generation"] != generation:
-            return None
+        row = self._db.execute(
+            "SELECT state FROM plan_states WHERE generation = ?", (generation,)
+        ).fetchone()
+        if row is not None:
+            state = json.loads(row[0])
+        else:  # a state file from before plan_states kept only the newest plan's state
+            planned = self._meta("planned")
+            if planned is None or planned["generation"] != generation:
+                return None
+            state = planned["state"]
         rows = self._db.execute(
             "SELECT candidate_id FROM plans WHERE generation = ? ORDER BY slot", (generation,)
         ).fetchall()
-        return [r[0] for r in rows], planned["state"]
+        return [r[0] for r in rows], state
 
     def save_evaluation(self, candidate_id: str, hardware: str, ev: Evaluation) -> None:
         """One finished evaluation (the cache is keyed by candidate and hardware)."""

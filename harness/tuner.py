@@ -1,7 +1,8 @@
 """`TunerProposer`: new candidates from a kernel module's launch meta-parameters, with no LLM.
 
 It steps the knobs that `harness.knobs` finds, one or two at a time, in the direction the best
-parent's measurements point.
+parent's measurements point. When the nearest steps from every parent were all tried, it reaches
+further (two, then three choices away), so a long search keeps finding untried settings.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from harness.proposer import Proposal, ProposalContext
 _DEFAULTS = {"num_warps": 4, "num_stages": 3}  # what Triton uses when a launch names none
 _LOW_ROOFLINE = 0.6  # a memory-bound op below this fraction of its roofline has room to go
 _RIDGE = 20.0  # FLOPs per byte under which an op counts as memory-bound
+_REACH = (1, 2, 3)  # how many choices away a step may go, nearest first
 
 
 class TunerProposer:
@@ -25,30 +27,36 @@ class TunerProposer:
     name = "tuner"
 
     def propose(self, ctx: ProposalContext, rng: random.Random, count: int) -> list[Proposal]:
-        """Up to `count` untried neighbours of the best parent (or of the baseline)."""
-        if ctx.parents:
-            parent = ctx.parents[0]
-            pid, source, ev = parent.candidate.id, parent.candidate.source, parent.evaluation
-        else:
-            pid, source, ev = candidate_id(ctx.baseline_source), ctx.baseline_source, None
-        try:
-            sites = find_sites(source)
-        except (SyntaxError, ValueError):
-            return []
-        text, seen, out = SourceText(source), set(ctx.tried) | {pid}, list[Proposal]()
-        for move in _moves(sites, _hint(ev), rng):
-            if len(out) >= count:
-                break
-            new = render(text, sites, move)
-            if new is not None and (cid := candidate_id(new)) not in seen:
-                seen.add(cid)
-                out.append(Proposal(new, (pid,), self.name))
+        """Up to `count` untried neighbours of the parents, best parent and nearest steps first
+        (of the baseline when there are no parents)."""
+        origins: list[tuple[str, str, Evaluation | None]] = [
+            (p.candidate.id, p.candidate.source, p.evaluation) for p in ctx.parents
+        ]
+        if not origins:
+            origins = [(candidate_id(ctx.baseline_source), ctx.baseline_source, None)]
+        seen, out = set(ctx.tried) | {pid for pid, _, _ in origins}, list[Proposal]()
+        for reach in _REACH:
+            for pid, source, ev in origins:
+                try:
+                    sites = find_sites(source)
+                except (SyntaxError, ValueError):
+                    continue
+                text = SourceText(source)
+                for move in _moves(sites, _hint(ev), rng, reach):
+                    if len(out) >= count:
+                        return out
+                    new = render(text, sites, move)
+                    if new is not None and (cid := candidate_id(new)) not in seen:
+                        seen.add(cid)
+                        out.append(Proposal(new, (pid,), self.name))
         return out
 
 
-def _moves(sites: list[Site], hint: str | None, rng: random.Random) -> list[dict[str, int]]:
+def _moves(
+    sites: list[Site], hint: str | None, rng: random.Random, reach: int = 1
+) -> list[dict[str, int]]:
     """One- and two-knob steps: preferred directions first, then fewer changes, else rng order."""
-    steps = [[(s, v) for v in _steps(s)] for s in sites]
+    steps = [[(s, v) for v in _steps(s, reach)] for s in sites]
     pairable = [st for st, s in zip(steps, sites, strict=True) if s.family != "configs"]
     moves = [[step] for st in steps for step in st]
     moves += [[x, y] for a, b in itertools.combinations(pairable, 2) for x in a for y in b]
@@ -57,13 +65,14 @@ def _moves(sites: list[Site], hint: str | None, rng: random.Random) -> list[dict
     return [{s.knob.name: v for s, v in m} for m in moves]
 
 
-def _steps(site: Site) -> list[int]:
-    """The nearest smaller and larger choices (every choice when the current value is unknown)."""
+def _steps(site: Site, reach: int = 1) -> list[int]:
+    """The `reach` nearest smaller and larger choices (every choice when the current value is
+    unknown)."""
     current = site.knob.value if site.knob.value is not None else _DEFAULTS.get(site.family)
     if current is None:
         return list(site.knob.choices)
     lower = [c for c in site.knob.choices if c < current]
-    return lower[-1:] + [c for c in site.knob.choices if c > current][:1]
+    return lower[-reach:] + [c for c in site.knob.choices if c > current][:reach]
 
 
 def _preferred(site: Site, value: int, hint: str | None) -> bool:

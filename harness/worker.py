@@ -141,7 +141,8 @@ class Worker:
                     "shared_bytes": _int_attr(meta, "shared"),
                 }
             )
-        return {"ok": True, "kernels": info}, []
+        peak = torch.cuda.max_memory_reserved(self.device) if self.device.type == "cuda" else 0
+        return {"ok": True, "kernels": info, "memory_peak": peak}, []
 
     def _guarded_call(self, inputs: list[object], dtype: str) -> tuple[object, ...]:
         """One traced call on poisoned memory; any exception becomes a `Failure`."""

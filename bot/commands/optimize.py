@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from bot.commands.common import (
 from bot.progress import ProgressLine
 from bot.settings import CliSettings, cli_settings
 from harness.cluster import ClusterError
-from harness.evaluate import EvalOptions
+from harness.evaluate import EvalOptions, HarnessError
 from harness.llm import LLMConfig
 from harness.optimize import OptimizeOptions, optimize
 from harness.result import render_markdown
@@ -49,7 +50,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--parallel",
         type=int,
-        help="evaluations in flight (default: on a GPU half the CPU cores, at most 8, else 2; "
+        help="evaluations in flight (default: on a GPU one per CPU core, at most 16, else 2; "
         "with --executor ray, the cluster's GPUs, or its CPU slots with --device cpu)",
     )
     add_executor_arguments(p)
@@ -100,6 +101,13 @@ def run(args: argparse.Namespace) -> int:
         result = optimize(problem, options, on_progress=progress)
     except (StateMismatch, ClusterError) as exc:
         return usage_error(str(exc))
+    except HarnessError as exc:
+        print(
+            f"kevolve: error: {exc}. Every finished evaluation is kept in {options.state}: "
+            f"run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         progress.close()
     data = result.to_dict()

@@ -188,3 +188,19 @@ def test_a_bad_executor_exits_2_naming_the_flag_and_the_fix(
     assert done.returncode == 2
     assert message.format(port=port) in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_failing_harness_ends_the_search_with_a_message_and_keeps_the_state(
+    tmp_path: Path,
+) -> None:
+    repo = make_repo(tmp_path / "repo")
+    broken = REFERENCE.replace("    return x * 2.0", '    raise RuntimeError("reference bug")')
+    (repo / "ops" / "reference.py").write_text(broken)
+    state = tmp_path / "s.sqlite"
+    proc = optimize(repo, state, tmp_path / "out.json")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1
+    text = err.decode()
+    assert "kevolve: error: the judge failed: RuntimeError: reference bug." in text
+    assert f"Every finished evaluation is kept in {state}: run the same command again" in text
+    assert "Traceback" not in text and state.exists()

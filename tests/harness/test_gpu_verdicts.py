@@ -31,6 +31,9 @@ def test_demo_kernel_is_correct_and_timed_against_its_baseline(tmp_path: Path) -
     assert first.rechecked and first.roofline_fraction is not None
     assert 0.05 < first.roofline_fraction < 1.05
     assert any(k.n_regs for k in ev.kernels)
+    # The baseline's kernels compiled into the shared judge cache, so the next evaluation on
+    # this machine loads them instead of compiling them again.
+    assert any((tmp_path / "triton-judge").rglob("*.cubin"))
 
 
 def test_out_of_bounds_writes_are_a_verdict_not_a_crash() -> None:

@@ -11,10 +11,10 @@ from harness.optimize import local_slots
     ("device", "cpus", "gpu", "slots"),
     [
         ("cpu", 64, True, 2),  # interpreted checks: two at a time whatever the machine
-        ("cuda", 16, False, 8),  # half the cores
-        ("cuda:1", 64, False, 8),  # at most 8
-        ("cuda", 2, False, 2),  # never fewer than 2
-        ("auto", 12, True, 6),  # auto on a machine whose driver sees a GPU
+        ("cuda", 12, False, 12),  # one per core
+        ("cuda:1", 64, False, 16),  # at most 16
+        ("cuda", 1, False, 2),  # never fewer than 2
+        ("auto", 12, True, 12),  # auto on a machine whose driver sees a GPU
         ("auto", 12, False, 2),  # auto without one: the CPU
     ],
 )

@@ -57,8 +57,9 @@ def test_a_search_survives_bad_replies_and_judges_every_proposal(tmp_path: Path)
         llm = LLMProposer(
             config, PromptBuilder(ROOT / "templates" / "prompts"), sleep=sleeps.append
         )
+        # Generations of two; the third is planned after the first is folded (one overlaps).
         search_config = SearchConfig(
-            budget=6, per_generation=3, parallel=2, seed=1, database=DatabaseConfig(islands=2)
+            budget=6, per_generation=2, parallel=1, seed=1, database=DatabaseConfig(islands=2)
         )
         store = Store(tmp_path / "state.sqlite")
         search = Search(

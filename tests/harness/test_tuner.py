@@ -286,3 +286,18 @@ def test_tuner_proposals_are_correct_under_the_interpreter() -> None:
     ]:
         ev = evaluate(problem(op), p.source, options)
         assert ev.verdict is Verdict.CORRECT, (op, ev.reason, changes(source(op), p.source))
+
+
+def test_once_the_nearest_steps_were_tried_the_tuner_reaches_further() -> None:
+    nearest = propose(context("softmax"), count=8)
+    near = {2, 4, 8, None}  # one choice from the defaults (4 warps, 3 stages), or unchanged
+    assert all(
+        set(changes(source("softmax"), p.source).get(k, (None, None))[1] for k in LAUNCH) <= near
+        for p in nearest
+    )
+    tried = frozenset(candidate_id(p.source) for p in nearest)
+    further = propose(context("softmax", tried=tried), count=8)
+    assert len(further) == 8 and not tried & {candidate_id(p.source) for p in further}
+    for p in further:
+        values = {changes(source("softmax"), p.source).get(k, (None, None))[1] for k in LAUNCH}
+        assert values & {1, 5, 16}, values  # two choices away: 1 or 16 warps, 1 or 5 stages
