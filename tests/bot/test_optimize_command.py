@@ -97,7 +97,11 @@ def optimize(repo: Path, state: Path, out: Path) -> subprocess.Popen[bytes]:
 
 def stored(state: Path) -> dict[str, str]:
     with sqlite3.connect(state) as db:
-        return dict(db.execute("SELECT candidate_id, evaluation FROM evaluations").fetchall())
+        try:
+            rows = db.execute("SELECT candidate_id, evaluation FROM evaluations").fetchall()
+        except sqlite3.OperationalError:  # the file exists before the search made its tables
+            return {}
+        return dict(rows)
 
 
 def finish(proc: subprocess.Popen[bytes]) -> None:
