@@ -17,7 +17,7 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -258,13 +258,20 @@ class Search:
         self._checkpoint(flight.generation)
         return True
 
-    def _store(self, flight: Flight, done: set[Future[Evaluation]]) -> dict[str, Evaluation]:
-        """Store the finished evaluations (here, on the thread owning the store); their verdicts."""
-        verdicts = {}
+    def _store(self, flight: Flight, done: Iterable[Future[Evaluation]]) -> dict[str, Evaluation]:
+        """Store the finished evaluations (here, on the thread owning the store); their verdicts.
+
+        Every verdict is stored before an evaluator's exception among them is raised."""
+        verdicts, failed = {}, None
         for future in done:
+            if future.exception() is not None:
+                failed = failed or future
+                continue
             c = flight.futures[future]
             verdicts[c.id] = future.result()
             self.store.save_evaluation(c.id, self.config.hardware, verdicts[c.id])
+        if failed is not None:
+            failed.result()  # raises the evaluator's exception
         return verdicts
 
     def _seconds_left(self) -> float | None:

@@ -8,17 +8,18 @@ import hashlib
 import random
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from harness.candidate import candidate_id
+from harness.candidate import Candidate, candidate_id
 from harness.database import DatabaseConfig
 from harness.evaluation import CaseTiming, Evaluation, Timing, Verdict
 from harness.problem import Problem
 from harness.proposer import Proposal, ProposalContext
-from harness.search import Search, SearchConfig, Status
+from harness.search import Flight, Search, SearchConfig, Status
 from harness.spec import load_problems
 from harness.store import Store
 
@@ -241,3 +242,23 @@ def test_a_generation_whose_last_evaluations_finish_after_the_minutes_is_still_f
     # Both candidates were running when 1.2 s were up; nothing was dropped, so they count.
     assert status.evaluated == 3 and status.generation == 1
     assert status.stop_reason in ("0.02 minutes spent", "budget of 3 candidates spent")
+
+
+def test_verdicts_that_finish_with_a_failing_evaluation_are_stored_before_it_raises(
+    tmp_path: Path, problem: Problem
+) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    search = Search(
+        problem, BASELINE, config(5), [(Mutator(), 1.0)], lambda _, s: verdict(s), store
+    )
+    good, bad = Candidate(f"X = 1\n{BASELINE}"), Candidate(f"X = 2\n{BASELINE}")
+    finished: Future[Evaluation] = Future()
+    finished.set_result(verdict(good.source))
+    failed: Future[Evaluation] = Future()
+    failed.set_exception(Interrupted())
+    flight = Flight(1, [good, bad], {}, {failed: bad, finished: good})
+    for done in ([failed, finished], [finished, failed]):  # whichever comes first
+        with pytest.raises(Interrupted):
+            search._store(flight, done)
+        assert store.evaluation(good.id, "cpu") is not None
+    store.close()
