@@ -126,7 +126,7 @@ def _run_judge(problem: Problem, source: str, options: EvalOptions, work: Path) 
         # Only trusted code compiles in the judge (the baseline, a repo's reference): its
         # kernels are the same for every candidate, so they compile once per machine. The
         # candidate's worker keeps a cache of its own that dies with the evaluation.
-        extra["TRITON_CACHE_DIR"] = str(Path(options.cache_dir) / "triton-judge")
+        extra["TRITON_CACHE_DIR"] = str(options.cache_dir / "triton-judge")
     env = clean_env(extra, os.environ)
     try:
         judge = spawn(

@@ -74,7 +74,7 @@ class Flight:
 
     generation: int
     candidates: list[Candidate]
-    done: dict[str, Evaluation]  # verdicts found in the store, not judged again
+    stored: dict[str, Evaluation]  # verdicts found in the store, not judged again
     futures: dict[Future[Evaluation], Candidate]
 
 
@@ -200,13 +200,13 @@ class Search:
                 self.db.register(i)
         candidates = [self.store.candidate(i) for i in ids]
         hw = self.config.hardware
-        done = {c.id: ev for c in candidates if (ev := self.store.evaluation(c.id, hw))}
+        stored = {c.id: ev for c in candidates if (ev := self.store.evaluation(c.id, hw))}
         futures = {
             pool.submit(self.evaluator, self.problem, c.source): c
             for c in candidates
-            if c.id not in done
+            if c.id not in stored
         }
-        return Flight(generation, candidates, done, futures)
+        return Flight(generation, candidates, stored, futures)
 
     def _wanted(self, in_flight: int) -> int:
         """How many candidates the next generation plans: every evaluation slot twice over,
@@ -235,7 +235,7 @@ class Search:
         When the minutes run out first, what has not started (here and in the generation queued
         `behind` it) is dropped and what is running finishes and is stored; False, with nothing
         folded, if that left the generation incomplete (a resume judges only the rest)."""
-        verdicts = dict(flight.done)
+        verdicts = dict(flight.stored)
         pending = set(flight.futures)
         while pending:
             done, pending = wait(pending, self._seconds_left(), FIRST_COMPLETED)
