@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from harness.confine import Confinement
 from harness.evaluation import Diagnostic, Evaluation, Verdict, evaluation_from_dict
 from harness.problem import Problem, problem_to_dict
 from harness.sandbox import clean_env, harness_pythonpath, scratch_dir, spawn
@@ -47,6 +48,7 @@ class EvalOptions:
     cache_dir: Path | None = None  # where measured device ceilings are kept
     rounds: int = 10
     calls_per_round: int = 10
+    confinement: Confinement | None = None  # as whom and how repo code runs; None: as today
 
 
 def evaluate(problem: Problem, source: str, options: EvalOptions) -> Evaluation:
