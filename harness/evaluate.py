@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import queue
+import re
 import secrets
 import shutil
 import threading
@@ -19,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from harness.confine import Confinement
+from harness.confine import Confinement, Launch, Mount, hand_over, launch
 from harness.evaluation import Diagnostic, Evaluation, Verdict, evaluation_from_dict
 from harness.problem import Problem, problem_to_dict
-from harness.sandbox import clean_env, harness_pythonpath, scratch_dir, spawn
+from harness.sandbox import Limits, clean_env, harness_pythonpath, scratch_dir, spawn
 from harness.screen import screen
 
 
@@ -49,6 +50,7 @@ class EvalOptions:
     rounds: int = 10
     calls_per_round: int = 10
     confinement: Confinement | None = None  # as whom and how repo code runs; None: as today
+    cache_scope: str = ""  # whose judge compile cache this is (e.g. owner/name): one per repo
 
 
 def evaluate(problem: Problem, source: str, options: EvalOptions) -> Evaluation:
@@ -125,14 +127,25 @@ def _run_judge(problem: Problem, source: str, options: EvalOptions, work: Path) 
         "HOME": str(work),
     }
     if options.cache_dir is not None:
-        # Only trusted code compiles in the judge (the baseline, a repo's reference): its
-        # kernels are the same for every candidate, so they compile once per machine. The
-        # candidate's worker keeps a cache of its own that dies with the evaluation.
-        extra["TRITON_CACHE_DIR"] = str(options.cache_dir / "triton-judge")
+        # Only the repo's code compiles in the judge (the baseline, its reference): its kernels
+        # are the same for every candidate, so they compile once per machine and repository,
+        # never shared with another repository's. The candidate's worker keeps a cache of its
+        # own that dies with the evaluation.
+        extra["TRITON_CACHE_DIR"] = str(judge_cache(options.cache_dir, options.cache_scope))
     env = clean_env(extra, os.environ)
+    how = _launch(problem, options, env, work, write_fd)
     try:
         judge = spawn(
-            "harness.judge", [str(write_fd)], env=env, cwd=work, limits=None, pass_fds=[write_fd]
+            "harness.judge",
+            [str(write_fd)],
+            env=env,
+            cwd=work,
+            limits=None
+            if options.confinement is None
+            else Limits(isolate_network=how.isolate_network),
+            pass_fds=[write_fd],
+            prefix=how.prefix,
+            user=how.user,
         )
     finally:
         os.close(write_fd)
@@ -151,7 +164,47 @@ def _run_judge(problem: Problem, source: str, options: EvalOptions, work: Path) 
         )
     finally:
         judge.kill()
-    return _parse(text, judge.log_tail())
+    result = _parse(text, judge.log_tail())
+    result.notes.extend(how.notes)
+    return result
+
+
+def judge_cache(cache_dir: Path, scope: str) -> Path:
+    """The judge's Triton cache for one repository (`scope`), under the machine's cache."""
+    if not scope:
+        return cache_dir / "triton-judge" / "local"
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", scope)[:80]
+    digest = hashlib.sha256(scope.encode()).hexdigest()[:12]  # "a/b" and "a_b" stay apart
+    return cache_dir / "triton-judge" / f"{name}-{digest}"
+
+
+def _launch(
+    problem: Problem, options: EvalOptions, env: dict[str, str], work: Path, fd: int
+) -> Launch:
+    """How the judge starts: as today without a confinement, else jailed as it says."""
+    if options.confinement is None:
+        return Launch((), None, False, ())
+    mounts = [
+        Mount("ro", Path(harness_pythonpath()) / "harness"),
+        Mount("ro", problem.root),
+        Mount("rw", work),
+    ]
+    writable = [work, *work.rglob("*")]
+    if options.cache_dir is not None:
+        own = judge_cache(options.cache_dir, options.cache_scope)
+        own.mkdir(parents=True, exist_ok=True)
+        # Device ceilings and GPU locks are the machine's; other repos' caches are hidden.
+        mounts += [
+            Mount("rw", options.cache_dir),
+            Mount("tmpfs", own.parent),
+            Mount("rw", own),
+        ]
+        writable += [options.cache_dir, *options.cache_dir.glob("*.*"), own.parent, own]
+        writable += own.rglob("*")
+    confinement = options.confinement
+    if confinement.user is not None:
+        hand_over(writable, confinement.user)
+    return launch(confinement, mounts, env, work, [fd])
 
 
 def _request(problem: Problem, candidate: Path, options: EvalOptions) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
 
@@ -42,6 +43,15 @@ def die_with_parent(parent: int | None) -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if parent is not None and os.getppid() != parent:
         os._exit(1)  # the parent died before the request to outlive it took effect
+
+
+def non_dumpable() -> None:
+    """Make this process's memory and `/proc/<pid>/environ` unreadable to others of its user.
+
+    The kernel resets this at exec, so the children it starts are dumpable again.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def isolate_network() -> str:

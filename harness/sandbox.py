@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
 
+from harness.confine import identity
+
 # The only variables a child inherits; everything else (tokens, keys, cloud credentials) stays
 # behind. Toolkit locations are kept so CUDA and Triton still find their compilers.
 PASSTHROUGH = (
@@ -108,16 +110,25 @@ def spawn(
     cwd: Path,
     limits: Limits | None,
     pass_fds: Sequence[int] = (),
+    prefix: Sequence[str] = (),
+    user: str | None = None,
 ) -> Child:
-    """Start `python -m module args` in a new session, confined by `limits` if given."""
+    """Start `python -m module args` in a new session, confined by `limits` if given.
+
+    `prefix` (bubblewrap, sudo) goes before the command; `user` switches to that OS user (we are
+    root). Behind a prefix the jail's parent is not us, so the prefix must bind the child's life
+    to ours (bubblewrap's --die-with-parent).
+    """
     argv = [sys.executable, "-m", module, *args]
     if limits is not None:
-        spec = json.dumps({**asdict(limits), "parent_pid": os.getpid()})
+        parent = None if prefix else os.getpid()
+        spec = json.dumps({**asdict(limits), "parent_pid": parent})
         argv = [sys.executable, "-m", "harness.jail", spec, "--", *argv]
+    uid, gid, groups = identity(user)
     log_path = cwd / f"{module.rsplit('.', 1)[-1]}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            argv,
+            [*prefix, *argv],
             stdin=subprocess.PIPE,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -126,6 +137,9 @@ def spawn(
             pass_fds=tuple(pass_fds),
             start_new_session=True,
             close_fds=True,
+            user=uid,
+            group=gid,
+            extra_groups=groups,
         )
     return Child(proc, log_path)
 
