@@ -8,10 +8,7 @@ from pathlib import Path
 import git
 
 from bot.github import GitHub
-from bot.publisher import redact
 from harness.repo_config import RepoConfig, load_config
-
-_ENV = {"GIT_TERMINAL_PROMPT": "0"}
 
 
 def read_config(workdir: Path, github: GitHub, repo: str, sha: str) -> RepoConfig:
@@ -19,12 +16,12 @@ def read_config(workdir: Path, github: GitHub, repo: str, sha: str) -> RepoConfi
     workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=workdir) as scratch:
         clone = git.Repo.init(scratch)
-        clone.git.update_environment(**_ENV)
-        url = github.clone_url(repo)
+        remote = github.clone_url(repo)
+        clone.git.update_environment(**remote.env())
         try:
-            clone.git.fetch("--quiet", "--depth=1", url, sha)
+            clone.git.fetch("--quiet", "--depth=1", remote.url, sha)
         except git.GitCommandError as exc:
-            raise RuntimeError(f"cannot fetch {repo} at {sha}: {redact(str(exc), url)}") from None
+            raise RuntimeError(f"cannot fetch {repo} at {sha}: {remote.redact(str(exc))}") from None
         clone.git.checkout("--quiet", "--detach", "FETCH_HEAD")
         return load_config(Path(scratch))
 
@@ -32,13 +29,13 @@ def read_config(workdir: Path, github: GitHub, repo: str, sha: str) -> RepoConfi
 def head_sha(github: GitHub, repo: str) -> str:
     """The commit at the head of the repo's default branch, from one `git ls-remote`."""
     branch = github.default_branch(repo)
-    url = github.clone_url(repo)
+    remote = github.clone_url(repo)
     lister = git.Git()
-    lister.update_environment(**_ENV)
+    lister.update_environment(**remote.env())
     try:
-        listed = str(lister.ls_remote(url, f"refs/heads/{branch}"))
+        listed = str(lister.ls_remote(remote.url, f"refs/heads/{branch}"))
     except git.GitCommandError as exc:
-        raise RuntimeError(f"cannot list {repo}: {redact(str(exc), url)}") from None
+        raise RuntimeError(f"cannot list {repo}: {remote.redact(str(exc))}") from None
     if not listed.strip():
         raise RuntimeError(f"{repo} has no default branch {branch!r} to read its config from")
     return listed.split()[0]

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import github
 from github import Auth, GithubIntegration
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 from github.SelfHostedActionsRunner import SelfHostedActionsRunner
+
+from bot.remote import GitRemote
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +77,7 @@ class GitHub(Protocol):
     def open_pulls(self, repo: str, prefix: str) -> list[PullRef]: ...
     def default_branch(self, repo: str) -> str: ...
     def runners(self, repo: str) -> list[Runner]: ...
-    def clone_url(self, repo: str) -> str: ...
+    def clone_url(self, repo: str, write: bool = False) -> GitRemote: ...
     def dispatch_workflow(
         self, repo: str, workflow: str, ref: str, inputs: Mapping[str, str]
     ) -> int | None: ...
@@ -116,6 +119,38 @@ class _InstallationToken(Auth.Auth):
         return self._value
 
 
+class _RepoTokens:
+    """Installation tokens for git, each scoped to one repository and its contents (read, or
+    write to push), fetched with the app JWT and reused until near expiry."""
+
+    def __init__(
+        self, integration: GithubIntegration, installation_id: int, clock: Clock, seen: set[str]
+    ) -> None:
+        self._integration, self._installation_id, self._clock = integration, installation_id, clock
+        self._seen = seen  # shared with the installation token: every token is redacted
+        self._held: dict[tuple[str, bool], tuple[str, float]] = {}  # (repo, write) -> token
+        self._lock = threading.Lock()
+
+    def token(self, repo: str, write: bool) -> str:
+        """A token for `repo` alone, valid for at least REFRESH_MARGIN_S more seconds."""
+        with self._lock:
+            held = self._held.get((repo, write))
+            if held is not None and self._clock() < held[1] - REFRESH_MARGIN_S:
+                return held[0]
+            # PyGithub's get_access_token takes permissions but not repositories.
+            url = f"/app/installations/{self._installation_id}/access_tokens"
+            body = {
+                "repositories": [repo.partition("/")[2]],
+                "permissions": {"contents": "write" if write else "read"},
+            }
+            data = self._integration.requester.requestJsonAndCheck("POST", url, input=body)[1]
+            value = str(data["token"])
+            expires = datetime.fromisoformat(str(data["expires_at"])).timestamp()
+            self._held[(repo, write)] = (value, expires)
+            self._seen.add(value)
+            return value
+
+
 class AppClient:
     """The GitHub interface for one installation of the app, through PyGithub."""
 
@@ -136,6 +171,7 @@ class AppClient:
             auth=Auth.AppAuth(app_id, private_key), base_url=base_url, retry=None, **pauses
         )
         self._auth = _InstallationToken(integration, installation_id, clock)
+        self._repo_tokens = _RepoTokens(integration, installation_id, clock, self._auth.seen)
         self._gh = github.Github(
             auth=self._auth, base_url=base_url, retry=None, lazy=True, **pauses
         )
@@ -253,12 +289,11 @@ class AppClient:
             return []
         return [_runner(r) for r in found]
 
-    def clone_url(self, repo: str) -> str:
-        """Return the HTTPS clone URL with the installation token embedded; never log it."""
+    def clone_url(self, repo: str, write: bool = False) -> GitRemote:
+        """The repo's plain HTTPS clone URL and, apart, a token for that repo alone: its
+        contents to read, or with `write` to push. Git gets the token per command."""
         url = self._call(lambda: self._eager.get_repo(repo).clone_url)
-        parts = urlsplit(url)
-        netloc = f"x-access-token:{self._auth.token}@{parts.netloc.rpartition('@')[2]}"
-        return urlunsplit(parts._replace(netloc=netloc))
+        return GitRemote(url, self._call(lambda: self._repo_tokens.token(repo, write)))
 
     def dispatch_workflow(
         self, repo: str, workflow: str, ref: str, inputs: Mapping[str, str]

@@ -9,6 +9,7 @@ by editing that comment's answer. Jobs left `running` by a stopped bot are queue
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from bot.features.push import check_name
 from bot.github import GitHub, GitHubError
 from bot.messages import Messages
 from bot.proposals import Proposed, Proposer
-from bot.publisher import PublishError, redact
+from bot.publisher import PublishError
 from bot.storage import Job, Storage
 from harness.repo_config import load_settings
 from harness.spec import SpecError, load_problems
@@ -155,15 +156,16 @@ class _JobRun:
         self._last_progress = 0.0
 
     def start(self) -> None:
-        """Clone the repo at the job's commit and show the job as in progress."""
+        """Clone the repo at the job's commit and show the job as in progress. The clone's token
+        goes to git per command: no file of the checkout, which repo code can read, holds it."""
         self.root.mkdir(parents=True, exist_ok=True)
         if not (self.checkout / ".git").exists():
-            url = self.github.clone_url(self.job.repo)
+            remote = self.github.clone_url(self.job.repo)
             try:
-                git.Repo.clone_from(url, self.checkout, env={"GIT_TERMINAL_PROMPT": "0"})
+                git.Repo.clone_from(remote.url, self.checkout, env=remote.env())
             except git.GitCommandError as exc:
                 raise RunnerError(
-                    f"cannot clone {self.job.repo}: {redact(str(exc), url)}"
+                    f"cannot clone {self.job.repo}: {remote.redact(str(exc))}"
                 ) from None
         repo = git.Repo(self.checkout)
         ref = self.job.sha
@@ -254,9 +256,11 @@ class _JobRun:
         self.end("done", "success", summary)
 
     def end(self, status: str, conclusion: str, summary: str) -> None:
-        """Store the outcome and show it on the check run and the answer comment."""
+        """Store the outcome, show it on the check run and the answer comment, and remove the
+        job's directory (a job requeued for a restart keeps it, to resume from its state)."""
         record = {"sha": self.sha, "results": self.results, "proposals": self.proposals}
         self.storage.set_job_status(self.job.id, status, record)
+        shutil.rmtree(self.root, onerror=_undeleted)
         title = f"{self.job.op} on {self.job.hardware}: {status}"
         if self.check_id is not None:
             try:
@@ -292,3 +296,9 @@ class _JobRun:
             f"{evaluated} of {max(1, job.budget)} candidates evaluated."
         )
         return title, summary
+
+
+def _undeleted(_function: Callable[..., Any], path: str, error: tuple[Any, ...]) -> None:
+    """Log what of a finished job's directory could not be removed; the job's outcome stands."""
+    if not isinstance(error[1], FileNotFoundError):
+        log.warning("cannot remove %s of a finished job: %s", path, error[1])

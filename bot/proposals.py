@@ -5,6 +5,10 @@ opens a new one on a fresh branch and closes the older with a link. A branch tha
 person's commits is never pushed over: the bot comments instead. When the op has winners on other
 hardware too, the module proposed holds each one's kernel, picked from the GPU at run time
 (`bot.winners` says why each hardware keeps its own branch).
+
+A result is data from code the bot does not trust: it is read through `bot.intake`, vetted on
+the bot's side (`bot.vetting`: kernel path from the config, gate recomputed, winner checked
+again), and every text is rendered before anything is pushed.
 """
 
 from __future__ import annotations
@@ -12,27 +16,32 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
+from jinja2 import TemplateError
+
 from bot.github import GitHub, PullRef
+from bot.intake import CheckedResult, IntakeError, read_result
 from bot.messages import Messages, repro_command
 from bot.publisher import Outcome, Publication, Tree, branch_name
+from bot.remote import GitRemote
 from bot.storage import Job, Storage
-from bot.winners import HarnessJudge, Judge, Merged, alone, merge_at, other_winners, winner
+from bot.vetting import Unfit, Vetted, vet
+from bot.winners import HarnessJudge, Judge, Merged, alone, merge, other_winners, winner
 
 PREFIX = "kevolve/"
 _RECREATED = re.compile(r"-r\d+$")  # kevolve/<op>/<hardware>-r<job>: a recreated proposal
-_UNTIMED = "nothing was timed"
 
 
 class Publishing(Protocol):
     """Writes a publication to its branch (`bot.publisher.Publisher`, or the tests' fake)."""
 
-    def publish(self, clone_url: str, pub: Publication) -> Outcome: ...
+    def publish(self, remote: GitRemote, pub: Publication) -> Outcome: ...
 
-    def checkout(self, clone_url: str, commit: str) -> AbstractContextManager[Tree]: ...
+    def checkout(self, remote: GitRemote, commit: str) -> AbstractContextManager[Tree]: ...
 
 
 @dataclass(frozen=True)
@@ -63,14 +72,18 @@ class Proposer:
     storage: Storage
     caps: Caps
     clock: Callable[[], datetime]
-    judge: Judge = field(default_factory=HarnessJudge)  # checks a merged module before it goes
+    judge: Judge = field(default_factory=HarnessJudge)  # checks the winner before it goes
 
     def propose(self, job: Job, op: str, result: Mapping[str, Any]) -> Proposed:
         """Publish `result`'s best kernel for `op` unless a rule says not to; what happened."""
-        refusal = self._refusal(job, op, result)
+        try:
+            data = read_result(result, job.id)
+        except IntakeError as exc:
+            return Proposed("skipped", f"the result was refused: {exc}")
+        refusal = self._refusal(job, op, data)
         if refusal:
             return Proposed("skipped", refusal)
-        repo, data = job.repo, dict(result)
+        repo = job.repo
         open_pulls = self.github.open_pulls(repo, PREFIX)
         current = _current(open_pulls, op, job.hardware)
         if current is None and (cap := self._capped(repo, len(open_pulls))):
@@ -82,20 +95,23 @@ class Proposer:
         elif recreate:
             branch = f"{branch}-r{job.id}"
         base = self.github.default_branch(repo)
-        kernel = str(result["job"]["kernel"])
-        module = self._module(job, op, kernel, result)
-        variants = module.view()
-        message = self.messages.commit_message(data, variants)
-        publication = Publication(branch, {kernel: module.source}, message, base)
-        outcome = self.publisher.publish(self.github.clone_url(repo), publication)
+        try:
+            with self.publisher.checkout(self.github.clone_url(repo), job.sha) as tree:
+                vetted = vet(tree, op, data, self.judge, self.caps.publish_untimed)
+                module = self._module(job, op, tree, vetted, data)
+            title, body, message = self._texts(job, op, data, vetted, module)
+        except Unfit as exc:
+            return Proposed("skipped", str(exc))
+        except (TemplateError, ValueError) as exc:  # nothing is pushed without its text
+            return Proposed("skipped", f"the pull request's text could not be rendered: {exc}")
+        publication = Publication(branch, {vetted.kernel: module.source}, message, base)
+        outcome = self.publisher.publish(self.github.clone_url(repo, write=True), publication)
         if outcome.status == "blocked":
             if current is not None:
                 self.github.comment(repo, current.number, self.messages.human_commits(branch))
             return Proposed(
                 "blocked", outcome.reason or "the branch has a person's commits", current
             )
-        title = self.messages.pr_title(data)
-        body = self.messages.pr_body(data, repro_command(op, kernel, data), variants)
         if current is not None and not recreate:
             self.github.update_pull(repo, current.number, title, body)
             return Proposed("updated", outcome.status, current)
@@ -104,33 +120,39 @@ class Proposer:
             self.github.close_pull(repo, current.number, self.messages.superseded(pull.url))
         return Proposed("opened", outcome.status, pull)
 
-    def _module(self, job: Job, op: str, kernel: str, result: Mapping[str, Any]) -> Merged:
+    def _module(self, job: Job, op: str, tree: Tree, vetted: Vetted, data: CheckedResult) -> Merged:
         """The kernel module to publish: the winner, merged with other hardware's when there are."""
-        current = winner(job.hardware, result)
-        others = other_winners(self.storage.jobs(job.repo), op, job.hardware, kernel)
+        current = winner(job.hardware, data)
+        others = other_winners(self.storage.jobs(job.repo), op, job.hardware)
         if not others:
             return alone(current)
-        with self.publisher.checkout(self.github.clone_url(job.repo), job.sha) as tree:
-            return merge_at(tree, op, current, others, self.judge)
+        check = partial(self.judge.check, vetted.problem)
+        merged = merge(vetted.problem, vetted.original, current, others, check)
+        return replace(merged, commit=tree.sha)
 
-    def _refusal(self, job: Job, op: str, result: Mapping[str, Any]) -> str | None:
-        """Why this result must not be proposed, or None."""
-        best = result.get("best")
-        if not best:
+    def _texts(
+        self, job: Job, op: str, data: CheckedResult, vetted: Vetted, module: Merged
+    ) -> tuple[str, str, str]:
+        """The pull request's title and body and the commit message, from what the bot read."""
+        variants = module.view()
+        repro = repro_command(op, vetted.kernel, {"timed": data.timed})
+        title = self.messages.pr_title(data, job.hardware)
+        body = self.messages.pr_body(data, repro, variants, vetted.gate)
+        message = self.messages.commit_message(data, variants, job.hardware)
+        return title, body, message
+
+    def _refusal(self, job: Job, op: str, data: CheckedResult) -> str | None:
+        """Why this result must not be proposed, before any checkout; None when it may go on."""
+        if data.problem != op:
+            return f"the result is for op {data.problem!r}, not {op!r}"
+        if data.best is None:
             return "no correct candidate was found"
-        if not result.get("job", {}).get("kernel"):
-            return "the problem has no kernel file in the repo to replace"
-        reasons = list(result["publish_gate"]["reasons"])
-        if self.caps.publish_untimed:
-            reasons = [r for r in reasons if _UNTIMED not in r]
-        if reasons:
-            return "publish gate: " + "; ".join(reasons)
         rejected = {
             j.candidate
             for j in self.storage.jobs(job.repo)
             if j.trigger == "rejected" and j.op == op and j.hardware == job.hardware
         }
-        if best["id"] in rejected:
+        if data.best.id in rejected:
             return "this kernel's pull request was closed unmerged; it is not proposed again"
         return None
 

@@ -9,16 +9,16 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit
 
 import git
 
+from bot.remote import GitRemote
+
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
-_USERINFO = re.compile(r"(://)[^/@\s]+@")
 
 
 class PublishError(RuntimeError):
-    """A git operation failed; the message never holds the clone URL's token."""
+    """A git operation failed; the message never holds the remote's token."""
 
 
 @dataclass(frozen=True)
@@ -62,15 +62,6 @@ def _component(label: str) -> str:
     return cleaned
 
 
-def redact(text: str, url: str) -> str:
-    """Return `text` with the URL's credentials, and any URL userinfo, replaced by `***`."""
-    parts = urlsplit(url)
-    for secret in (parts.password, parts.username):
-        if secret:
-            text = text.replace(secret, "***")
-    return _USERINFO.sub(r"\1***@", text)
-
-
 class Publisher:
     """Clones a repo, writes a publication on its branch as the bot, and pushes it safely."""
 
@@ -91,38 +82,40 @@ class Publisher:
         }
         self._env = {"GIT_TERMINAL_PROMPT": "0", **(env or {}), **identity}
 
-    def publish(self, clone_url: str, pub: Publication) -> Outcome:
+    def publish(self, remote: GitRemote, pub: Publication) -> Outcome:
         """Push `pub` to its branch unless a person committed there; return what happened."""
         try:
-            with self._clone(clone_url) as repo:
+            with self._clone(remote) as repo:
                 return self._publish(repo, pub)
         except git.GitCommandError as error:
-            raise PublishError(redact(str(error), clone_url)) from None
+            raise PublishError(remote.redact(str(error))) from None
 
     @contextmanager
-    def checkout(self, clone_url: str, commit: str) -> Iterator[Tree]:
+    def checkout(self, remote: GitRemote, commit: str) -> Iterator[Tree]:
         """Yield a working tree at `commit` (a sha or `refs/heads/<branch>`), removed afterwards."""
-        with self._clone(clone_url) as repo:
+        with self._clone(remote) as repo:
             ref = commit
             if ref.startswith("refs/heads/"):  # a branch as the job saw it: origin's copy of it
                 ref = "origin/" + ref.removeprefix("refs/heads/")
             try:
                 repo.git.checkout("--quiet", "--detach", ref)
             except git.GitCommandError as error:
-                raise PublishError(redact(str(error), clone_url)) from None
+                raise PublishError(remote.redact(str(error))) from None
             yield Tree(Path(repo.working_tree_dir or "."), repo.head.commit.hexsha)
 
     @contextmanager
-    def _clone(self, clone_url: str) -> Iterator[git.Repo]:
-        """Yield a fresh clone in a temporary directory under the workdir, removed afterwards."""
+    def _clone(self, remote: GitRemote) -> Iterator[git.Repo]:
+        """Yield a fresh clone in a temporary directory under the workdir, removed afterwards;
+        its git commands authenticate per command, so no file of the clone holds the token."""
         self._workdir.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix="publish-", dir=self._workdir))
         try:
             try:
-                repo = git.Repo.clone_from(clone_url, scratch / "repo", env=self._env)
+                env = {**self._env, **remote.env()}
+                repo = git.Repo.clone_from(remote.url, scratch / "repo", env=env)
             except git.GitCommandError as error:
-                raise PublishError(redact(str(error), clone_url)) from None
-            repo.git.update_environment(**self._env)
+                raise PublishError(remote.redact(str(error))) from None
+            repo.git.update_environment(**env)
             yield repo
         finally:
             shutil.rmtree(scratch, ignore_errors=True)

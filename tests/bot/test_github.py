@@ -8,12 +8,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import git
+import github
 import pytest
 
 from bot.github import AppClient, GitHub, GitHubError, Runner, retry_delay
+from bot.remote import GitRemote
 from tests.fakes.github import FakeGitHub
 from tests.standin import gitrepo
-from tests.standin.fixtures import World, build_world, git_env, open_issue
+from tests.standin.fixtures import (
+    World,
+    build_world,
+    create_repo,
+    git_env,
+    install,
+    open_issue,
+)
 
 REPO = "acme/kernels"
 BRANCH = "kevolve/softmax/h100"
@@ -37,10 +46,11 @@ def _client(
     )
 
 
-def _clone(url: str, into: Path) -> git.Repo:
-    """Clone over HTTP with git identity set; no credential prompts."""
-    clone = git.Repo.clone_from(url, into, env=git_env())
-    clone.git.update_environment(**git_env())
+def _clone(remote: GitRemote, into: Path) -> git.Repo:
+    """Clone over HTTP with git identity set, the token per command; no credential prompts."""
+    env = {**git_env(), **remote.env()}
+    clone = git.Repo.clone_from(remote.url, into, env=env)
+    clone.git.update_environment(**env)
     with clone.config_writer() as config:
         config.set_value("user", "name", "kevolve[bot]")
         config.set_value("user", "email", "bot@example.com")
@@ -49,7 +59,7 @@ def _clone(url: str, into: Path) -> git.Repo:
 
 def _push_branch(client: AppClient, into: Path, branch: str) -> str:
     """Clone with the client's URL, commit one file, push it to `branch`; return the sha."""
-    clone = _clone(client.clone_url(REPO), into)
+    clone = _clone(client.clone_url(REPO, write=True), into)
     Path(clone.working_tree_dir or ".", "faster.py").write_text(f"# {branch}\n")
     clone.index.add(["faster.py"])
     sha = clone.index.commit(f"Faster on {branch}").hexsha
@@ -169,9 +179,10 @@ def test_default_branch_runners_and_clone_url(github_standin: World, tmp_path: P
     runners = client.runners(REPO)
     assert [(r.name, r.labels) for r in runners] == [("gpu-1", ("self-hosted", "linux", "h100"))]
     assert all(isinstance(r, Runner) for r in runners)
-    url = client.clone_url(REPO)
-    assert url.startswith("http://x-access-token:ghs_")
-    clone = _clone(url, tmp_path / "clone")
+    remote = client.clone_url(REPO)
+    assert remote.url == f"{github_standin.standin.urls.web}/{REPO}.git"  # no credential in it
+    assert remote.token.startswith("ghs_") and remote.token not in repr(remote)
+    clone = _clone(remote, tmp_path / "clone")
     assert clone.head.commit.hexsha == _head(github_standin)
 
 
@@ -198,7 +209,7 @@ def test_rate_limit_headers_give_the_wait() -> None:
 
 def test_error_messages_never_hold_the_token(github_standin: World) -> None:
     client = _client(github_standin)
-    token = client.clone_url(REPO).split(":")[2].split("@")[0]
+    token = client.clone_url(REPO).token
     with pytest.raises(GitHubError) as refused:
         client.open_pull(REPO, token, "main", "t", "b")  # the stand-in echoes the head back
     assert refused.value.status == 422
@@ -210,6 +221,72 @@ def test_token_near_expiry_is_refreshed(github_standin: World) -> None:
     client = _client(github_standin, clock=lambda: now[0])
     first = client.clone_url(REPO)
     assert client.clone_url(REPO) == first
-    assert len(github_standin.standin.state.tokens) == 1
+    assert len(github_standin.standin.state.tokens) == 2  # the API's and the repo's for git
     now[0] += 3600 - 60  # within the refresh margin of the one-hour token
     assert client.clone_url(REPO) != first  # (the stand-in dates new tokens by the real clock)
+
+
+def _push_with(remote: GitRemote, clone: git.Repo, branch: str) -> str:
+    """Try to push the clone's HEAD to `branch` of `remote` with its token; git's stderr, or
+    "" when the push went through."""
+    env = {**git_env(), **remote.env()}
+    try:
+        clone.git.push(remote.url, f"HEAD:refs/heads/{branch}", env=env)
+    except git.GitCommandError as refused:
+        return str(refused.stderr)
+    return ""
+
+
+def test_a_clone_holds_no_token_and_its_token_reaches_no_other_repo(
+    github_standin: World, tmp_path: Path
+) -> None:
+    """A job's checkout is readable by repo code: nothing in it may hold a token, and the
+    token git used must not open another repo of the same installation, nor push."""
+    world = github_standin
+    other = create_repo(world.standin, world.installation, "secrets")
+    client = _client(world)
+    remote = client.clone_url(REPO)
+    clone = _clone(remote, tmp_path / "clone")
+    every_token = set(world.standin.state.tokens)
+    assert not _files_holding(tmp_path / "clone", every_token)  # .git/config included
+    Path(tmp_path / "clone" / "payload.py").write_text("print('owned')\n")
+    clone.index.add(["payload.py"])
+    clone.index.commit("payload")
+
+    # The read token: this repo's contents alone. No push, not even here.
+    other_remote = GitRemote(world.standin.clone_url(other), remote.token)
+    assert "not found" in _push_with(other_remote, clone, "main").lower()
+    assert "403" in _push_with(remote, clone, "kevolve/stolen")
+    api = github.Github(auth=github.Auth.Token(remote.token), base_url=world.standin.urls.api)
+    with pytest.raises(github.GithubException) as hidden:
+        api.get_repo(other.full_name)
+    assert hidden.value.status == 404
+    assert api.get_repo(REPO).full_name == REPO  # the token does work on its own repo
+
+    # The write token the publisher gets pushes here, and still nowhere else.
+    writer = client.clone_url(REPO, write=True)
+    assert _push_with(writer, clone, "kevolve/pushed") == ""
+    stolen = GitRemote(world.standin.clone_url(other), writer.token)
+    assert "not found" in _push_with(stolen, clone, "main").lower()
+    assert gitrepo.branch_sha(other.git_dir, "main") != clone.head.commit.hexsha
+    assert not _files_holding(tmp_path / "clone", set(world.standin.state.tokens))
+    world.standin.assert_clean()
+
+
+def test_a_token_for_a_repo_outside_the_installation_is_refused(github_standin: World) -> None:
+    world = github_standin
+    stranger = install(world.standin, world.app.app_id, "globex")
+    create_repo(world.standin, stranger, "kernels")
+    client = _client(world)
+    with pytest.raises(GitHubError) as refused:
+        client.clone_url("globex/kernels")
+    assert refused.value.status == 404  # the client's own installation cannot see it
+
+
+def _files_holding(root: Path, secrets: set[str]) -> list[Path]:
+    """Every file under `root` whose bytes contain one of `secrets`."""
+    return [
+        path
+        for path in root.rglob("*")
+        if path.is_file() and any(s.encode() in path.read_bytes() for s in secrets)
+    ]

@@ -17,6 +17,7 @@ import torch
 from bot.messages import Messages, repro_command
 from bot.proposals import Caps, Proposer, target
 from bot.publisher import Outcome, Publication, Publisher
+from bot.remote import GitRemote
 from bot.storage import Job, Storage
 from bot.winners import other_winners
 from tests.bot.conftest import CLOCK
@@ -208,8 +209,8 @@ class GitPublisher(Publisher):
         super().__init__(workdir)
         self.github = github
 
-    def publish(self, clone_url: str, pub: Publication) -> Outcome:
-        outcome = super().publish(clone_url, pub)
+    def publish(self, remote: GitRemote, pub: Publication) -> Outcome:
+        outcome = super().publish(remote, pub)
         if outcome.sha:
             self.github.push(REPO, pub.branch, outcome.sha)
         return outcome

@@ -8,6 +8,7 @@ import git
 import pytest
 
 from bot.publisher import Outcome, Publication, Publisher, PublishError, branch_name
+from bot.remote import GitRemote
 from tests.standin import auth, gitrepo
 from tests.standin.fixtures import World, git_env
 
@@ -17,9 +18,16 @@ BOT = ("kevolve[bot]", "kevolve[bot]@users.noreply.github.com")
 
 
 def _url(world: World, token: str | None = None) -> str:
-    """Return the repo's clone URL with a fresh installation token (or the one given)."""
+    """Return the repo's clone URL with a fresh installation token (or the one given), as a
+    person's git would use it."""
     value = token or auth.issue_token(world.standin.state, world.installation).value
     return world.standin.clone_url(world.repo, value)
+
+
+def _remote(world: World, token: str | None = None) -> GitRemote:
+    """The bot's remote: the plain clone URL and, apart, a fresh token (or the one given)."""
+    value = token or auth.issue_token(world.standin.state, world.installation).value
+    return GitRemote(world.standin.clone_url(world.repo), value)
 
 
 def _publication(text: str, message: str = "Faster softmax\n\n1.8x on H100.") -> Publication:
@@ -29,7 +37,7 @@ def _publication(text: str, message: str = "Faster softmax\n\n1.8x on H100.") ->
 
 def _publish(world: World, workdir: Path, pub: Publication) -> Outcome:
     """Publish with a fresh token and check the clone directory was cleaned up."""
-    outcome = Publisher(workdir, env=git_env()).publish(_url(world), pub)
+    outcome = Publisher(workdir, env=git_env()).publish(_remote(world), pub)
     assert list(workdir.iterdir()) == []
     return outcome
 
@@ -120,7 +128,7 @@ def test_bad_token_raises_a_redacted_error(github_standin: World, tmp_path: Path
     token = "ghs_not_a_real_token_0123456789"
     publisher = Publisher(tmp_path / "work", env=git_env())
     with pytest.raises(PublishError) as failed:
-        publisher.publish(_url(github_standin, token), _publication("v1\n"))
+        publisher.publish(_remote(github_standin, token), _publication("v1\n"))
     assert token not in str(failed.value)
     assert failed.value.__suppress_context__
     assert list((tmp_path / "work").iterdir()) == []
@@ -141,12 +149,39 @@ def test_checkout_yields_the_tree_at_a_branch_or_commit_and_removes_it(
     assert main is not None
     pushed = _publish(github_standin, tmp_path / "work", _publication("v1\n"))
     assert pushed.sha is not None
-    with publisher.checkout(_url(github_standin), "refs/heads/main") as tree:
+    with publisher.checkout(_remote(github_standin), "refs/heads/main") as tree:
         assert tree.sha == main and not (tree.root / KERNEL).exists()
-    with publisher.checkout(_url(github_standin), pushed.sha) as tree:
+    with publisher.checkout(_remote(github_standin), pushed.sha) as tree:
         assert tree.sha == pushed.sha and (tree.root / KERNEL).read_text() == "v1\n"
     assert list((tmp_path / "work").iterdir()) == []
-    unknown = publisher.checkout(_url(github_standin), "0" * 40)
+    unknown = publisher.checkout(_remote(github_standin), "0" * 40)
     with pytest.raises(PublishError, match="0" * 40), unknown:
         pass
     assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_no_file_of_a_publishing_clone_holds_the_token(
+    github_standin: World, tmp_path: Path
+) -> None:
+    """The token reaches git per command: neither the checkout a merge reads nor the clone
+    that pushes keeps it in `.git/config` or anywhere else."""
+    remote = _remote(github_standin)
+    seen: list[Path] = []
+
+    class Watching(Publisher):
+        def _publish(self, repo: git.Repo, pub: Publication) -> Outcome:
+            root = Path(repo.working_tree_dir or ".")
+            seen.extend(p for p in root.rglob("*") if p.is_file() and _holds(p, remote.token))
+            outcome = super()._publish(repo, pub)
+            seen.extend(p for p in root.rglob("*") if p.is_file() and _holds(p, remote.token))
+            return outcome
+
+    outcome = Watching(tmp_path / "work", env=git_env()).publish(remote, _publication("v1\n"))
+    assert outcome.status == "pushed"
+    with Publisher(tmp_path / "work", env=git_env()).checkout(remote, "refs/heads/main") as tree:
+        seen.extend(p for p in tree.root.rglob("*") if p.is_file() and _holds(p, remote.token))
+    assert seen == []
+
+
+def _holds(path: Path, token: str) -> bool:
+    return token.encode() in path.read_bytes()

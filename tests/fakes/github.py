@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.github import GitHubError, PullRef, Runner
+from bot.remote import GitRemote
 
 CONCLUSIONS = ("success", "failure", "neutral", "cancelled")
 REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
@@ -143,8 +144,8 @@ class FakeGitHub:
     def runners(self, repo: str) -> list[Runner]:
         return list(self.runners_of.get(repo, []))
 
-    def clone_url(self, repo: str) -> str:
-        return f"https://x-access-token:{self.token}@github.com/{repo}.git"
+    def clone_url(self, repo: str, write: bool = False) -> GitRemote:
+        return GitRemote(f"https://github.com/{repo}.git", self.token)
 
     def dispatch_workflow(
         self, repo: str, workflow: str, ref: str, inputs: Mapping[str, str]
@@ -193,5 +194,5 @@ class LocalGitHub(FakeGitHub):
         super().__init__()
         self.bare = bare
 
-    def clone_url(self, repo: str) -> str:
-        return str(self.bare)
+    def clone_url(self, repo: str, write: bool = False) -> GitRemote:
+        return GitRemote(str(self.bare))

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from bot.publisher import Outcome, Publication, PublishError, Tree
+from bot.remote import GitRemote
 from tests.fakes.github import FakeGitHub
 
 
@@ -18,7 +19,7 @@ class FakePublisher:
         self.published: list[Publication] = []
         self.human_branches: set[str] = set()
 
-    def publish(self, clone_url: str, pub: Publication) -> Outcome:
+    def publish(self, remote: GitRemote, pub: Publication) -> Outcome:
         if pub.branch in self.human_branches:
             return Outcome(
                 "blocked", "h" * 40, f"{pub.branch} has 1 commit by other authors (hhhhhhh)"
@@ -29,7 +30,7 @@ class FakePublisher:
         return Outcome("pushed", sha)
 
     @contextmanager
-    def checkout(self, clone_url: str, commit: str) -> Iterator[Tree]:
+    def checkout(self, remote: GitRemote, commit: str) -> Iterator[Tree]:
         """There is no repository here: tests that merge kernels use the real publisher."""
         raise PublishError(f"the fake publisher cannot check out {commit}")
         yield  # a generator, as the real one is

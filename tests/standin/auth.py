@@ -41,21 +41,34 @@ def app_for_jwt(state: GitHubState, token: str | None) -> App | None:
     return app
 
 
-def issue_token(state: GitHubState, installation: Installation) -> Token:
-    """Create and remember a fresh installation access token."""
+def issue_token(
+    state: GitHubState,
+    installation: Installation,
+    permissions: dict[str, str] | None = None,
+    repository_ids: frozenset[int] | None = None,
+) -> Token:
+    """Create and remember a fresh installation access token: for the app's permissions and
+    every repo of the installation unless narrowed."""
     value = "ghs_" + secrets.token_urlsafe(27)
-    token = Token(value, installation.id, now() + TOKEN_LIFETIME)
+    granted = state.apps[installation.app_id].permissions if permissions is None else permissions
+    token = Token(value, installation.id, now() + TOKEN_LIFETIME, dict(granted), repository_ids)
     with state.lock:
         state.tokens[value] = token
     return token
 
 
-def installation_for_token(state: GitHubState, value: str | None) -> Installation | None:
-    """Return the installation of an unexpired installation token, or None."""
+def live_token(state: GitHubState, value: str | None) -> Token | None:
+    """Return an unexpired installation token, or None."""
     token = state.tokens.get(value or "")
     if token is None or token.expires_at <= now():
         return None
-    return state.installations.get(token.installation_id)
+    return token
+
+
+def installation_for_token(state: GitHubState, value: str | None) -> Installation | None:
+    """Return the installation of an unexpired installation token, or None."""
+    token = live_token(state, value)
+    return None if token is None else state.installations.get(token.installation_id)
 
 
 def basic_password(header: str | None) -> str | None:

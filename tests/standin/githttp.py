@@ -27,6 +27,11 @@ def is_git_path(path: str) -> bool:
     return len(parts) >= 4 and parts[0] == "" and parts[2].endswith(".git")
 
 
+def is_push(path: str, query: str) -> bool:
+    """Return whether a git request is part of a push (the receive-pack service)."""
+    return path.endswith("/git-receive-pack") or "service=git-receive-pack" in query
+
+
 def repo_key(path: str) -> str:
     """Return `owner/repo` for a git URL path."""
     _, owner, repo_git, *_ = path.split("/")

@@ -10,7 +10,7 @@ from enum import Enum
 from typing import Any
 
 from tests.standin import auth
-from tests.standin.state import App, GitHubState, Installation, Repo
+from tests.standin.state import App, GitHubState, Installation, Repo, Token
 from tests.standin.users_json import Urls
 
 
@@ -32,15 +32,12 @@ class Call:
     body: dict[str, Any]
     app: App | None = None
     installation: Installation | None = None
+    token: Token | None = None  # an installation token's own scope: repos and permissions
 
     def repo(self) -> Repo:
-        """Return the `{owner}/{repo}` of the path if the caller's installation covers it."""
+        """Return the `{owner}/{repo}` of the path if the caller's token covers it."""
         repo = self.state.repos.get(f"{self.params['owner']}/{self.params['repo']}")
-        if (
-            repo is None
-            or self.installation is None
-            or repo.installation_id != self.installation.id
-        ):
+        if repo is None or self.token is None or not self.token.covers(repo):
             raise HttpError(404, "Not Found")
         return repo
 
@@ -115,15 +112,17 @@ def find(routes: Iterable[Route], method: str, path: str) -> tuple[Route, dict[s
 
 def authenticate(
     state: GitHubState, route: Route, authorization: str | None
-) -> tuple[App | None, Installation | None]:
-    """Return the caller's app or installation as the route requires; raise 401 otherwise."""
+) -> tuple[App | None, Installation | None, Token | None]:
+    """Return the caller's app, or installation and token, as the route requires; raise 401
+    otherwise."""
     credential = auth.bearer(authorization)
     if route.caller is Caller.APP:
         app = auth.app_for_jwt(state, credential)
         if app is None:
             raise HttpError(401, "A JSON web token could not be decoded")
-        return app, None
-    installation = auth.installation_for_token(state, credential)
-    if installation is None:
+        return app, None, None
+    token = auth.live_token(state, credential)
+    installation = None if token is None else state.installations.get(token.installation_id)
+    if token is None or installation is None:
         raise HttpError(401, "Bad credentials")
-    return state.apps[installation.app_id], installation
+    return state.apps[installation.app_id], installation, token

@@ -136,10 +136,10 @@ class StandIn:
             if self._throttled > 0:
                 self._throttled -= 1
                 raise _RateLimited(403, "You have exceeded a secondary rate limit.")
-            app, installation = authenticate(self.state, route, headers.get("Authorization"))
+            app, installation, token = authenticate(self.state, route, headers.get("Authorization"))
             body = _json_body(raw)
             query_args = dict(parse_qsl(query))
-            call = Call(self.state, self.urls, params, query_args, body, app, installation)
+            call = Call(self.state, self.urls, params, query_args, body, app, installation, token)
             return route.handler(call)
         except HttpError as error:  # a rate limit says when to retry; a refusal does not
             limited = isinstance(error, _RateLimited)
@@ -152,15 +152,19 @@ class StandIn:
         return reply if change is None else Reply(reply.status, change(reply.body), reply.headers)
 
     def git(self, method: str, url: str, headers: dict[str, str], raw: bytes) -> githttp.CgiReply:
-        """Serve git's smart HTTP for a repo that the basic-auth token's installation covers."""
+        """Serve git's smart HTTP for a repo the basic-auth token covers (from the URL or an
+        `http.extraHeader`); a push needs the token's `contents: write`."""
         parts = urlsplit(url)
-        installation = auth.installation_for_token(
-            self.state, auth.basic_password(headers.get("Authorization"))
-        )
+        token = auth.live_token(self.state, auth.basic_password(headers.get("Authorization")))
         repo = self.state.repos.get(githttp.repo_key(parts.path))
-        if installation is None or repo is None or repo.installation_id != installation.id:
+        if token is None:
             challenge = [("WWW-Authenticate", 'Basic realm="GitHub"')]
             return githttp.CgiReply(401, challenge, b"Invalid username or token.\n")
+        if repo is None or not token.covers(repo):
+            return githttp.CgiReply(404, [], b"Repository not found.\n")
+        if githttp.is_push(parts.path, parts.query) and not token.grants("contents", "write"):
+            denied = f"Permission to {repo.full_name}.git denied to kevolve[bot].\n"
+            return githttp.CgiReply(403, [], denied.encode())
         return githttp.serve(
             self.git_root, method, parts.path, parts.query, headers, raw, auth.GIT_USER
         )

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+LEVELS = ("none", "read", "write", "admin")  # a permission's levels, weakest first
+
 
 def now() -> datetime:
     """Return the current time in UTC, to the second, as GitHub reports it."""
@@ -50,11 +52,24 @@ class Installation:
 
 @dataclass
 class Token:
-    """An installation access token."""
+    """An installation access token, for some of the installation's repos and permissions."""
 
     value: str
     installation_id: int
     expires_at: datetime
+    permissions: dict[str, str] = field(default_factory=dict)  # e.g. {"contents": "read"}
+    repository_ids: frozenset[int] | None = None  # None: every repo of the installation
+
+    def covers(self, repo: Repo) -> bool:
+        """Whether this token may touch `repo` at all."""
+        if repo.installation_id != self.installation_id:
+            return False
+        return self.repository_ids is None or repo.id in self.repository_ids
+
+    def grants(self, permission: str, level: str) -> bool:
+        """Whether the token holds `permission` at `level` (read < write < admin) or above."""
+        held = self.permissions.get(permission, "none")
+        return LEVELS.index(held) >= LEVELS.index(level)
 
 
 @dataclass
