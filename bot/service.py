@@ -33,7 +33,7 @@ from bot.settings import BotSettings
 from bot.storage import Delivery, Storage
 from bot.supervisor import Supervisor
 from bot.worker import POLL_S, Worker
-from runners.local import LocalRunner
+from runners.local import local_runner
 from runners.runner import Runner
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "github"
@@ -100,6 +100,8 @@ def build_server(
     if worker is None:
         return create_app(settings, storage)
     AppClients(settings)  # missing credentials fail here, not in the worker's restart loop
+    if settings.runner == "local":  # so does a job user that cannot run jobs
+        local_runner(settings.job_user, settings.job_as_bot_user, settings.workdir)
     return create_app(settings, storage, background=[Supervisor(worker)])
 
 
@@ -152,7 +154,9 @@ def _runner_for(settings: BotSettings, storage: Storage, runner: Runner | None) 
     """Where jobs run: the given runner (tests), this host, or the repos' self-hosted runners."""
     if runner is None and settings.runner == "actions":
         return actions_runner_for(settings, storage)
-    chosen = runner or LocalRunner()
+    chosen = runner or local_runner(
+        settings.job_user, settings.job_as_bot_user, settings.workdir
+    )
     return lambda _github, _job: chosen
 
 

@@ -64,6 +64,8 @@ class BotSettings:
     runner_requirement: str = "kevolve[runner]"  # KEVOLVE_RUNNER_REQUIREMENT: what runners install
     job_slots: int = 1  # KEVOLVE_JOB_SLOTS: jobs at once (default 1 local, 8 with actions)
     fleet_poll_s: float = 300.0  # KEVOLVE_FLEET_POLL_S: runner labels and schedules; 0: off
+    job_user: str = "kevolve-job"  # KEVOLVE_JOB_USER: the OS user local jobs run as
+    job_as_bot_user: bool = False  # KEVOLVE_JOB_AS_BOT_USER=1: jobs as the bot's user (unsafe)
 
 
 def bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
@@ -93,6 +95,8 @@ def bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         bot_login=env.get("KEVOLVE_BOT_LOGIN") or "kevolve[bot]",
         **_runner_settings(env),
         fleet_poll_s=_seconds_or_off(env, "KEVOLVE_FLEET_POLL_S", 300.0),
+        job_user=env.get("KEVOLVE_JOB_USER") or "kevolve-job",
+        job_as_bot_user=env.get("KEVOLVE_JOB_AS_BOT_USER", "") in ("1", "true", "yes"),
     )
 
 

@@ -1,20 +1,27 @@
 """`JobSpec` and `run_job`: one search for one op of a checked-out repo, as any runner runs it.
 
-`python -m runners.job SPEC.json RESULT.json` is the entry a child process or a CI runner calls;
-it writes the `SearchResult` (plus where the kernel lives) and exits 0, or 2 on a bad job.
+`python -m runners.job SPEC.json RESULT.json [--parent PID|-]` is the entry a child process or a
+CI runner calls; it writes the `SearchResult` (plus where the kernel lives) and exits 0, or 2 on a
+bad job. With `--parent` (the local runner) it dies with the process that started it: PID, or `-`
+when a launcher (sudo) stands between them, and in both cases at the end of its stdin.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.cluster import EXECUTORS, ClusterError, parse_address
+from harness.confine import Confinement
 from harness.evaluate import EvalOptions
+from harness.jail import die_with_parent, non_dumpable
 from harness.llm import LLMConfig
 from harness.optimize import OptimizeOptions, optimize
 from harness.search import SearchConfig
@@ -49,6 +56,7 @@ class JobSpec:
     ray_address: str | None = None  # with "ray": the cluster to join; None: Ray on the runner
     repo: str = ""  # owner/name: where a remote runner checks the job out
     sha: str = ""  # the commit `checkout` is at
+    bwrap: str | None = None  # bubblewrap for the judges (set by the runner); None: the jail
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -84,7 +92,11 @@ def run_job(spec: JobSpec, env: dict[str, str] | None = None) -> dict[str, Any]:
             hardware=f"{spec.hardware}:{spec.device}",
         ),
         evaluation=EvalOptions(
-            device=spec.device, timeout=spec.timeout, cache_dir=Path(spec.cache_dir)
+            device=spec.device,
+            timeout=spec.timeout,
+            cache_dir=Path(spec.cache_dir),
+            confinement=Confinement(bwrap=spec.bwrap),
+            cache_scope=spec.repo,
         ),
         state=Path(spec.state),
         llm=_llm(spec, env),
@@ -122,11 +134,31 @@ def _llm(spec: JobSpec, env: dict[str, str]) -> LLMConfig | None:
     return LLMConfig(base_url=spec.llm_base_url, models=((spec.llm_model, 1.0),), api_key=key)
 
 
+def bind_to_parent(parent: str) -> None:
+    """Die with the runner: a parent-death signal (after the user switch, which clears it), a
+    check that PID still is our parent, and a watch that kills our group at the end of stdin."""
+    die_with_parent(None if parent == "-" else int(parent))
+    threading.Thread(target=_watch_stdin, name="kevolve-parent-watch", daemon=True).start()
+
+
+def _watch_stdin() -> None:
+    """Wait for the end of stdin (the runner holds its other end), then kill our whole group."""
+    with contextlib.suppress(OSError):
+        while os.read(0, 4096):  # the raw descriptor: no buffer lock held at interpreter exit
+            pass
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m runners.job SPEC.json RESULT.json`."""
+    """`python -m runners.job SPEC.json RESULT.json [--parent PID|-]`."""
     args = sys.argv[1:] if argv is None else argv
+    non_dumpable()  # our /proc/<pid>/environ holds the LLM key: not for our children to read
+    if len(args) == 4 and args[2] == "--parent" and (args[3] == "-" or args[3].isdigit()):
+        bind_to_parent(args[3])
+        args = args[:2]
     if len(args) != 2:
-        print("usage: python -m runners.job SPEC.json RESULT.json", file=sys.stderr)
+        usage = "usage: python -m runners.job SPEC.json RESULT.json [--parent PID|-]"
+        print(usage, file=sys.stderr)
         return 2
     try:
         spec = JobSpec.from_json(Path(args[0]).read_text())
