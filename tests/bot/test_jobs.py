@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ from runners.job import JobSpec
 from runners.runner import Cancelled, RunnerError
 from tests.bot.conftest import CLOCK
 from tests.bot.fixtures import timed_result
+from tests.bot.loopback import client_for
 from tests.fakes.github import LocalGitHub
 from tests.fakes.publisher import FakePublisher
+from tests.standin.fixtures import World
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO = "octo/kernels"
@@ -235,3 +238,102 @@ def test_jobs_use_the_local_executor_when_the_repo_says_nothing(
     runner = ScriptedRunner()
     assert worker(github, storage, runner, tmp_path).run_pending() == 1
     assert [s.executor for s in runner.specs] == ["local"]
+
+
+class ProbingRunner(ScriptedRunner):
+    """Looks through the job's directory as repo code run by the job could, then acts."""
+
+    def __init__(self, tokens: Callable[[], set[str]], action: str = "result") -> None:
+        super().__init__(action)
+        self.tokens = tokens
+        self.found: list[Path] = []
+        self.files = 0
+
+    def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
+        root = Path(spec.checkout).parent
+        files = [path for path in root.rglob("*") if path.is_file()]
+        self.files += len(files)
+        secrets = [token.encode() for token in self.tokens()]
+        self.found += [p for p in files if any(t in p.read_bytes() for t in secrets)]
+        return super().run(spec, cancelled)
+
+
+def test_a_job_clone_holds_no_token_and_the_job_directory_goes_when_the_job_ends(
+    github_standin: World, storage: Storage, tmp_path: Path
+) -> None:
+    """Repo code reads the job's checkout: no token may be there (the clone URL carried one in
+    `.git/config`), and a finished job leaves no directory behind."""
+    world = github_standin
+    runner = ProbingRunner(lambda: set(world.standin.state.tokens), "fail")
+    settings = JobSettings(workdir=tmp_path / "jobs", cache_dir=tmp_path / "cache", device="cpu")
+    client = client_for(world)
+    jobs = JobWorker(
+        storage,
+        lambda _gh, _job: runner,
+        client,
+        lambda gh: Proposer(
+            gh, FakePublisher(LocalGitHub(tmp_path), REPO), MESSAGES, storage, Caps(), lambda: NOW
+        ),
+        MESSAGES,
+        settings,
+    )
+    repo = world.repo.full_name
+    job_id = storage.add_job(
+        repo, "refs/heads/main", "softmax", "cpu", "push", 1, installation_id=world.installation.id
+    )
+    assert jobs.run_pending() == 1
+    job = storage.job(job_id)
+    assert job is not None and job.status == "failed"
+    assert runner.files > 0 and runner.found == []  # the clone was there, with no token in it
+    assert not (tmp_path / "jobs" / f"job-{job_id}").exists()
+
+
+@pytest.mark.parametrize("action", ["result", "fail", "wait_cancel"])
+def test_the_job_directory_is_removed_when_the_job_is_done_failed_or_cancelled(
+    bare: Path, storage: Storage, tmp_path: Path, action: str
+) -> None:
+    github = LocalGitHub(bare)
+    github.push(REPO, "main", "a" * 40)
+    job_id = storage.add_job(REPO, "refs/heads/main", "softmax", "h100", "push", 5)
+
+    class Running(ScriptedRunner):
+        def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
+            Path(spec.state).parent.mkdir(parents=True, exist_ok=True)
+            Path(spec.state).write_text("search state")
+            if self.action == "wait_cancel":
+                storage.set_job_status(job_id, "cancelled")  # `/kevolve stop` meanwhile
+            if self.action == "result":
+                return {"problem": spec.op}  # a result the bot refuses: the job is done
+            return super().run(spec, cancelled)
+
+    worker(github, storage, Running(action), tmp_path).run_pending()
+    job = storage.job(job_id)
+    assert job is not None
+    assert job.status == {"result": "done", "fail": "failed", "wait_cancel": "cancelled"}[action]
+    assert not (tmp_path / "jobs" / f"job-{job_id}").exists()
+
+
+def test_a_job_requeued_by_a_stopping_bot_keeps_its_directory_to_resume(
+    bare: Path, storage: Storage, tmp_path: Path
+) -> None:
+    github = LocalGitHub(bare)
+    github.push(REPO, "main", "a" * 40)
+    job_id = storage.add_job(REPO, "refs/heads/main", "softmax", "h100", "push", 5)
+    started = threading.Event()
+    state: list[Path] = []
+
+    class Resumable(ScriptedRunner):
+        def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
+            state.append(Path(spec.state))
+            state[0].parent.mkdir(parents=True, exist_ok=True)
+            state[0].write_text("search state")
+            started.set()
+            return super().run(spec, cancelled)
+
+    jobs = worker(github, storage, Resumable("wait_cancel"), tmp_path)
+    jobs.start()
+    assert started.wait(60), "the job never started"
+    jobs.stop(timeout=60)  # the runner sees the worker stopping and gives up the job
+    job = storage.job(job_id)
+    assert job is not None and job.status == "queued"
+    assert state[0].read_text() == "search state"  # kept for the restarted worker to resume
