@@ -18,6 +18,7 @@ from harness.screen_rules import (
     FRAME_ATTRS,
     IMPORT_FAMILIES,
     JIT_DECORATORS,
+    JIT_NAMES,
     TENSOR_COMPUTE_METHODS,
     TORCH_DTYPES,
     TORCH_HOST_API,
@@ -47,7 +48,7 @@ def screen(source: str, allowed_imports: Sequence[str] = ()) -> list[Finding]:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return []  # the loader reports the compile error with its line
-    visitor = _Screen(_aliases(tree), tuple(allowed_imports))
+    visitor = _Screen(_aliases(tree), _bindings(tree), tuple(allowed_imports))
     visitor.visit(tree)
     unique: dict[tuple[int, str], Finding] = {}
     for finding in sorted(visitor.findings, key=lambda f: f.line):
@@ -85,6 +86,55 @@ def _aliases(tree: ast.Module) -> dict[str, str]:
             for a in node.names:
                 aliases[a.asname or a.name] = f"{node.module}.{a.name}"
     return aliases
+
+
+@dataclass(frozen=True)
+class _Binding:
+    """One statement outside any function that binds a name."""
+
+    line: int
+    how: str  # "import", "def", "class", "assignment" or "star import"
+    path: str | None  # for an import, the dotted path of what it binds
+
+
+def _bindings(tree: ast.Module) -> dict[str, list[_Binding]]:
+    """Each name bound outside functions (class bodies included), star imports under "*"."""
+    found: dict[str, list[_Binding]] = {}
+    pending: list[ast.AST] = [*tree.body]
+    while pending:
+        node = pending.pop()
+        for name, binding in _bound_by(node):
+            found.setdefault(name, []).append(binding)
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            pending.extend(ast.iter_child_nodes(node))
+    return {name: sorted(sites, key=lambda b: b.line) for name, sites in found.items()}
+
+
+def _bound_by(node: ast.AST) -> list[tuple[str, _Binding]]:
+    """The names `node` itself binds, each with how."""
+    line = getattr(node, "lineno", 0)
+    if isinstance(node, ast.Import):
+        return [
+            (a.asname or a.name.partition(".")[0],
+             _Binding(line, "import", a.name if a.asname else a.name.partition(".")[0]))
+            for a in node.names
+        ]  # fmt: skip
+    if isinstance(node, ast.ImportFrom):
+        module = "." * node.level + (node.module or "")
+        return [
+            ("*", _Binding(line, "star import", module)) if a.name == "*"
+            else (a.asname or a.name, _Binding(line, "import", f"{module}.{a.name}"))
+            for a in node.names
+        ]  # fmt: skip
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        how = "class" if isinstance(node, ast.ClassDef) else "def"
+        return [(node.name, _Binding(line, how, None))]
+    if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+        return [(node.id, _Binding(line, "assignment", None))]
+    name = getattr(node, "name", None)  # except ... as name, match captures
+    if isinstance(node, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and name:
+        return [(name, _Binding(line, "assignment", None))]
+    return []
 
 
 def _local_names(fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> frozenset[str]:
@@ -142,8 +192,12 @@ def _introspective(attr: str) -> bool:
 class _Screen(ast.NodeVisitor):
     """Collects findings; rules on torch API, tensor methods and `@` apply to host code only."""
 
-    def __init__(self, aliases: dict[str, str], allowed_imports: tuple[str, ...]) -> None:
+    def __init__(
+        self, aliases: dict[str, str], bindings: dict[str, list[_Binding]],
+        allowed_imports: tuple[str, ...],
+    ) -> None:  # fmt: skip
         self.aliases = aliases
+        self.bindings = bindings
         self.allowed_imports = allowed_imports
         self.findings: list[Finding] = []
         self._scopes: list[frozenset[str]] = []
@@ -315,7 +369,8 @@ class _Screen(ast.NodeVisitor):
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         for decorator in node.decorator_list:  # decorators run on the host
             self.visit(decorator)
-        device = self._device or any(self._is_jit(d) for d in node.decorator_list)
+        triton = [self._is_triton_decorator(d) for d in node.decorator_list]
+        device = self._device or any(triton)
         returns = [node.returns] if node.returns else []
         self._visit_scope(node, [node.args, *returns, *node.body], device)
 
@@ -335,13 +390,43 @@ class _Screen(ast.NodeVisitor):
         self._device = saved
         self._scopes.pop()
 
-    def _is_jit(self, decorator: ast.expr) -> bool:
-        """True for @triton.jit, @jit, @triton.autotune(...) and @triton.heuristics(...)."""
+    def _is_triton_decorator(self, decorator: ast.expr) -> bool:
+        """True for Triton's jit/autotune/heuristics; a decoy of one of them is reported."""
         target = decorator.func if isinstance(decorator, ast.Call) else decorator
-        if isinstance(target, ast.Name):
-            return target.id == "jit" or self.aliases.get(target.id) in JIT_DECORATORS
         chain = _chain(target) if isinstance(target, ast.Attribute) else None
-        if chain is None:
+        root, parts = chain or ((target, []) if isinstance(target, ast.Name) else (None, []))
+        if root is None:
             return False
-        root, parts = chain
-        return ".".join([self.aliases.get(root.id, root.id), *parts]) in JIT_DECORATORS
+        path, why = self._resolve(root.id)
+        full = ".".join([path, *parts]) if path else None
+        if full in JIT_DECORATORS:
+            return True
+        if (parts[-1] if parts else root.id) in JIT_NAMES:
+            what = ast.unparse(target)
+            if why is None:  # resolved, to something else
+                why = f"`{root.id}` refers to {path}"
+            message = (
+                f"@{_text(target)} is not Triton's decorator: {why}, so the function would pass "
+                "as a kernel; import it with `import triton` or `from triton import "
+                f"{what.rpartition('.')[2]}` and bind no other name `{root.id}`."
+            )
+            self.findings.append(Finding(decorator.lineno, f"@{_text(target)}", "decoy", message))
+        return False
+
+    def _resolve(self, name: str) -> tuple[str | None, str | None]:
+        """What module-level `name` refers to (its import path), or None with why not."""
+        if self._shadowed(name):
+            return None, f"`{name}` is bound inside the enclosing function"
+        sites = self.bindings.get(name, [])
+        other = [b for b in sites if b.how != "import"]
+        if other:
+            return None, f"`{name}` is rebound by {other[0].how} at line {other[0].line}"
+        paths = list(dict.fromkeys(b.path for b in sites))
+        if len(paths) > 1:
+            return None, f"`{name}` is imported twice, again at line {sites[-1].line}"
+        if paths:
+            return paths[0], None
+        if star := self.bindings.get("*"):
+            where = f"`from {star[0].path} import *` (line {star[0].line})"
+            return None, f"`{name}` may come from {where}"
+        return None, f"`{name}` is never imported"

@@ -76,6 +76,7 @@ _COMPUTE_METHODS = (
 TENSOR_COMPUTE_METHODS = frozenset(_COMPUTE_METHODS) | {f"{m}_" for m in _COMPUTE_METHODS}
 ASYNC_WORDS = {ast.Await: "await", ast.AsyncFor: "async for", ast.AsyncWith: "async with"}
 JIT_DECORATORS = frozenset({"triton.jit", "triton.autotune", "triton.heuristics"})
+JIT_NAMES = frozenset(path.rpartition(".")[2] for path in JIT_DECORATORS)
 
 # Per family: what the construct does wrong, and what to do instead.
 FAMILY_TEXT: dict[str, tuple[str, str]] = {
@@ -97,4 +98,6 @@ FAMILY_TEXT: dict[str, tuple[str, str]] = {
     "ctypes": ("calls native code outside Triton", "write the computation as a @triton.jit kernel"),
     "dynamic-import": ("loads or runs code dynamically", "write all code in the candidate itself"),
     "import": ("a kernel module does not need", "remove it"),
+    "decoy": ("is not Triton's decorator, so host code would pass as a kernel",
+              "decorate kernels with triton.jit, triton.autotune or triton.heuristics"),
 }  # fmt: skip

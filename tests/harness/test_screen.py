@@ -309,19 +309,175 @@ def test_torch_allow_list_passes_allocation_and_metadata() -> None:
 
 
 @pytest.mark.parametrize(
-    "decorator", ["@triton.jit", "@triton.jit(noinline=True)", "@tr.jit", "@jit", "@tjit"]
-)
+    "decorator",
+    [
+        "@triton.jit", "@triton.jit(noinline=True)", "@tr.jit", "@jit", "@tjit",
+        "@triton.autotune(configs=[], key=[])", "@autotune(configs=[], key=[])",
+        "@triton.heuristics({})", "@heuristics({})",
+    ],
+)  # fmt: skip
 def test_kernels_are_recognised_by_their_decorator(decorator: str) -> None:
     source = f"""
     import triton
     import triton as tr
     from triton import jit as tjit
+    from triton import jit, autotune, heuristics
 
     {decorator}
     def k(x):
         return x.sum() @ x
     """
     assert found(source) == []
+
+
+# Each way a module can bind a Triton decorator's name to something of its own; the decorated
+# function then computes with torch on the host. (line of the decoy decorator, then host findings)
+DECOYS = {
+    "def": ("import torch\ndef jit(f):\n    return f\n", "rebound by def at line 2"),
+    "assignment": ("import torch\njit = lambda f: f\n", "rebound by assignment at line 2"),
+    "class": ("import torch\nclass jit:\n    pass\n", "rebound by class at line 2"),
+    "import from elsewhere": (
+        "import torch\nfrom functools import cache as jit\n",
+        "`jit` refers to functools.cache",
+    ),
+    "star import": (
+        "import torch\nfrom math import *\n",
+        "may come from `from math import *` (line 2)",
+    ),
+    "reassigned after import": (
+        "import torch\nfrom triton import jit\njit = lambda f: f\n",
+        "rebound by assignment at line 3",
+    ),
+    "imported twice": (
+        "import torch\nfrom triton import jit\nfrom functools import cache as jit\n",
+        "imported twice, again at line 3",
+    ),
+    "never imported": ("import torch\n", "`jit` is never imported"),
+    "rebound in a loop": (
+        "import torch\nfor jit in [lambda f: f]:\n    pass\n",
+        "rebound by assignment at line 2",
+    ),
+    "rebound by with": (
+        "import torch\nimport contextlib\nwith contextlib.nullcontext(print) as jit:\n    pass\n",
+        "rebound by assignment at line 3",
+    ),
+}
+
+
+@pytest.mark.parametrize("trick", list(DECOYS))
+def test_a_decoy_jit_is_reported_and_its_function_screened_as_host_code(trick: str) -> None:
+    head, why = DECOYS[trick]
+    source = head + "@jit\ndef k(x):\n    return torch.softmax(x, -1)\n"
+    decorator = head.count("\n") + 1
+    findings = [f for f in screen(source) if f.family != "import"]
+    assert [(f.line, f.family) for f in findings] == [
+        (decorator, "decoy"), (decorator + 2, "torch-compute")
+    ]  # fmt: skip
+    assert findings[0].construct == "@jit"
+    assert why in findings[0].message
+    assert findings[0].message.startswith("@jit is not Triton's decorator: ")
+    assert findings[0].message.endswith(
+        "so the function would pass as a kernel; import it with `import triton` or "
+        "`from triton import jit` and bind no other name `jit`."
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        ("import triton\ntriton = None\n@triton.jit", "`triton` is rebound by assignment"),
+        ("import triton\nclass triton:\n    jit = None\n@triton.jit", "rebound by class at line 2"),
+        ("import triton as tl2\ndef tl2():\n    pass\n@tl2.jit", "`tl2` is rebound by def"),
+        ("import triton.language as tl\n@tl.jit", "`tl` refers to triton.language"),
+        ("import triton\nfrom triton import *\n@triton.autotune(configs=[], key=[])", None),
+        ("import math as triton\n@triton.heuristics({})", "`triton` refers to math"),
+    ],
+)
+def test_a_rebound_triton_module_is_not_triton(source: str, why: str | None) -> None:
+    findings = screen(source + "\ndef k(x):\n    return x.sum()\n")
+    line = source.count("\n") + 1
+    if why is None:  # a star import after `import triton` leaves `triton` itself alone
+        assert findings == []
+        return
+    assert [(f.line, f.family) for f in findings] == [(line, "decoy"), (line + 2, "torch-compute")]
+    assert why in findings[0].message
+
+
+def test_a_decorator_shadowed_inside_a_function_is_not_triton() -> None:
+    source = """
+    import triton
+
+    def launch(jit, x):
+        @jit
+        def k(y):
+            return y.sum()
+        return k(x)
+    """
+    findings = screen(textwrap.dedent(source))
+    assert [(f.line, f.family) for f in findings] == [(5, "decoy"), (7, "torch-compute")]
+    assert "`jit` is bound inside the enclosing function" in findings[0].message
+
+
+def test_unrelated_decorators_and_names_are_left_alone() -> None:
+    source = """
+    import functools
+    import triton
+    from triton import jit
+
+    autotune_configs = []
+    jitter = 1
+
+    @functools.cache
+    def block(n):
+        return triton.next_power_of_2(n)
+
+    @jit
+    def k(x):
+        return x.sum()
+
+    @(lambda f: f)
+    def h():
+        pass
+    """
+    assert found(source) == []
+
+
+CORPUS = Path(__file__).parents[1] / "corpus"
+# The families the static screen finds in each corpus candidate; every other candidate passes it
+# (and is left to the run-time trace, the comparison or the loader).
+CORPUS_SCREENED = {
+    "bias_gelu/ctypes_poke": {"ctypes"},
+    "bias_gelu/decoy_import_alias": {"decoy", "torch-compute"},
+    "bias_gelu/dynamic_import": {"dynamic-import", "torch-compute"},
+    "bias_gelu/functional_alias": {"torch-compute"},
+    "kernelbench/linear_relu__module_call": {"torch-compute"},
+    "matmul_bias_relu/decoy_star_import": {"decoy", "torch-compute"},
+    "matmul_bias_relu/socket_exfil": {"import", "network"},
+    "matmul_bias_relu/subprocess_spawn": {"process"},
+    "rmsnorm/decoy_class_autotune": {"decoy", "torch-compute"},
+    "rmsnorm/file_read": {"filesystem", "import"},
+    "rmsnorm/gc_scan": {"gc"},
+    "rmsnorm/global_cache": {"monkeypatch"},
+    "softmax/decoy_def_jit": {"decoy", "torch-compute"},
+    "softmax/decoy_reassigned_jit": {"decoy", "torch-compute"},
+    "softmax/decoy_shadowed_triton": {"decoy", "torch-compute"},
+    "softmax/frame_walk": {"introspection"},
+    "softmax/getattr_smuggle": {"introspection", "torch-compute"},
+    "softmax/monkeypatch_allclose": {"monkeypatch"},
+    "softmax/side_stream": {"concurrency"},
+    "softmax/tensor_method_compute": {"torch-compute"},
+    "softmax/thread_pool": {"concurrency"},
+    "softmax/torch_softmax_fallback": {"torch-compute"},
+    "softmax/try_except_fallback": {"fallback"},
+}
+
+
+@pytest.mark.parametrize(
+    "path", sorted(CORPUS.glob("*/*.py")), ids=lambda p: f"{p.parent.name}/{p.stem}"
+)
+def test_the_corpus_meets_the_static_screen_as_pinned(path: Path) -> None:
+    families = {f.family for f in screen(path.read_text())}
+    assert families == CORPUS_SCREENED.get(f"{path.parent.name}/{path.stem}", set())
 
 
 def test_a_helper_without_jit_is_host_code() -> None:
