@@ -1,0 +1,78 @@
+"""Running mutmut in a workspace and sorting its mutants into killed, survived, equivalent."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mutation.guards import Guard
+
+# mutmut's statuses that mean a test (or the type checker, or a hang) told the mutant apart.
+_KILLED = frozenset({"killed", "timeout", "caught by type check", "segfault"})
+
+
+@dataclass
+class Tally:
+    """One module's mutants by outcome."""
+
+    module: str
+    killed: list[str] = field(default_factory=list)
+    survived: list[str] = field(default_factory=list)  # survived, no tests, suspicious, ...
+    equivalent: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)  # listed equivalent, yet killed or gone
+    statuses: dict[str, str] = field(default_factory=dict)  # mutant name -> mutmut's status
+
+    def line(self) -> str:
+        """`module: killed N / survived N / equivalent N`."""
+        return (
+            f"{self.module}: killed {len(self.killed)} / survived {len(self.survived)} / "
+            f"equivalent {len(self.equivalent)}"
+        )
+
+
+def run_mutmut(workspace: Path, jobs: int, log: Path) -> int:
+    """Run `mutmut run` in `workspace`, its output to `log`; mutmut's exit status."""
+    with log.open("w") as out:
+        done = subprocess.run(
+            [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs)],
+            cwd=workspace, stdout=out, stderr=subprocess.STDOUT, check=False,
+        )  # fmt: skip
+    return done.returncode
+
+
+def tally(workspace: Path, guard: Guard) -> Tally:
+    """Sort the mutants mutmut recorded in `workspace` for `guard`."""
+    result = Tally(guard.path)
+    for name, status in _statuses(workspace).items():
+        result.statuses[name] = status
+        if status in _KILLED:
+            result.killed.append(name)
+            if name in guard.equivalent:
+                result.stale.append(name)
+        elif name in guard.equivalent:
+            result.equivalent.append(name)
+        else:
+            result.survived.append(name)
+    result.stale += [name for name in guard.equivalent if name not in result.statuses]
+    return result
+
+
+def mutant_diff(workspace: Path, name: str) -> str:
+    """The unified diff mutmut shows for mutant `name`."""
+    done = subprocess.run(
+        [sys.executable, "-m", "mutmut", "show", name],
+        cwd=workspace, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return done.stdout.strip() or done.stderr.strip()
+
+
+def _statuses(workspace: Path) -> dict[str, str]:
+    """Mutant name -> status, from `mutmut results --all true`."""
+    done = subprocess.run(
+        [sys.executable, "-m", "mutmut", "results", "--all", "true"],
+        cwd=workspace, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    pairs = (line.strip().rpartition(": ") for line in done.stdout.splitlines())
+    return {name: status for name, sep, status in pairs if sep}
