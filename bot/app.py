@@ -102,7 +102,11 @@ def create_app(
     registry = CollectorRegistry()
     registry.register(_FailedDeliveries(storage))
     writer = DeliveryWriter(storage.recorder())
-    dispatcher = None if handlers is None else Dispatcher(storage, handlers)
+    dispatcher = (
+        None
+        if handlers is None
+        else Dispatcher(storage, handlers, retry_s=settings.delivery_retry_s)
+    )
     workers: list[Background] = [writer, *([dispatcher] if dispatcher else []), *background]
 
     @asynccontextmanager
@@ -125,6 +129,7 @@ def create_app(
         submit=writer.submit,
         metrics=WebhookMetrics(registry),
         notify=dispatcher.wake if dispatcher else _nothing,
+        max_bytes=settings.webhook_max_bytes,
     )
     app.state.results = ResultsContext(
         key_for(settings.webhook_secret),

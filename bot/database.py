@@ -20,6 +20,9 @@ deliveries_table = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("error", sa.Text, nullable=True),
+    # The installation the delivery came through: the dispatcher takes turns between them.
+    sa.Column("installation_id", sa.BigInteger, nullable=True),
+    sa.Column("next_try_at", sa.DateTime(timezone=True), nullable=True),  # a failed one's retry
 )
 
 jobs_table = sa.Table(
@@ -42,6 +45,39 @@ jobs_table = sa.Table(
     sa.Column("pr_number", sa.Integer, nullable=True),
     sa.Column("candidate", sa.String(64), nullable=True),  # the published kernel's id
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("requester", sa.String(100), nullable=True),  # who asked, for the per-user cap
+)
+
+ACTIVE_JOBS = ("new", "queued", "running")  # a job in one of these may still run
+# Literal, so that PostgreSQL can match an ON CONFLICT clause to the index's predicate.
+ACTIVE_CONDITION = "status IN ({})".format(", ".join(f"'{status}'" for status in ACTIVE_JOBS))
+
+# At most one active job per (repo, sha, op, hardware, trigger): a second request merges into it,
+# atomically
+# in the database, however many dispatchers insert at once.
+sa.Index(
+    "jobs_one_active",
+    jobs_table.c.repo,
+    jobs_table.c.sha,
+    jobs_table.c.op,
+    jobs_table.c.hardware,
+    jobs_table.c.trigger,
+    unique=True,
+    sqlite_where=sa.text(ACTIVE_CONDITION),
+    postgresql_where=sa.text(ACTIVE_CONDITION),
+)
+
+# Refusals of `/kevolve` commands, answered or only recorded (one answer per user per hour).
+refusals_table = sa.Table(
+    "refusals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user", sa.String(100), nullable=False, index=True),
+    sa.Column("repo", sa.String(200), nullable=False),
+    sa.Column("delivery_id", sa.String(100), nullable=False),
+    sa.Column("reason", sa.String(200), nullable=False),
+    sa.Column("answered", sa.Boolean, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
 )
 
 # One row per dispatch of one op of a job to a GitHub Actions runner (`runners.actions`).
@@ -58,6 +94,24 @@ job_runs_table = sa.Table(
     sa.Column("result", sa.Text, nullable=True),  # the SearchResult the workflow posted
     sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# One row per job token issued for a dispatch (`bot.tokens`, `bot.board`): its nonce, which makes
+# it single-use; the tag the run's name carries, by which a run the dispatch gave no id is known;
+# when it was spent, and how often it was replayed after (each replay refused).
+job_tokens_table = sa.Table(
+    "job_tokens",
+    metadata,
+    sa.Column("nonce", sa.String(64), primary_key=True),
+    sa.Column("job_id", sa.Integer, nullable=False, index=True),
+    sa.Column("op", sa.String(200), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("tag", sa.String(64), nullable=False, unique=True),
+    sa.Column("workflow", sa.String(200), nullable=False),  # the workflow file dispatched
+    sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("spent_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("replays", sa.Integer, nullable=False, default=0),
+    sa.Column("replayed_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 # Runner labels the fleet poller has seen per repo (`bot.fleet`): the key makes "first seen"

@@ -1,10 +1,17 @@
-"""The dispatcher: a background thread that hands stored deliveries to their handlers, in order."""
+"""The dispatcher: a background thread that hands stored deliveries to their handlers.
+
+Installations take turns (a few deliveries of each per batch, oldest first), so one tenant's flood
+never holds another's delivery behind it. A delivery whose handler raised is tried again after
+each of the retry delays, then marked failed with the reason.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 
 from bot.background import PollingThread
 from bot.storage import Delivery, Outcome, Storage
@@ -18,18 +25,27 @@ _BATCH = 50
 # oldest unwritten one: a crash then repeats at most this much handling (handlers are
 # at-least-once anyway), and a slow handler, one that acted on GitHub, is recorded at once.
 _MARK_WITHIN_S = 0.1
+_TURN = 5  # deliveries of one installation per batch: another's waits behind at most this many
 
 
 class Dispatcher:
     """Processes pending deliveries oldest first; survives handler errors and restarts."""
 
     def __init__(
-        self, storage: Storage, handlers: Mapping[str, Handler], *, poll_seconds: float = 5.0
+        self,
+        storage: Storage,
+        handlers: Mapping[str, Handler],
+        *,
+        poll_seconds: float = 5.0,
+        retry_s: Sequence[float] = (),
     ) -> None:
         self._storage = storage
         self._handlers = dict(handlers)
+        self._retry_s = tuple(retry_s)
+        self._poll = poll_seconds
         self._thread = PollingThread("kevolve-dispatcher", self._process_pending, poll_seconds)
         self._stop = self._thread.stopping
+        self._timer: threading.Timer | None = None
 
     def start(self) -> None:
         """Start the thread; it first processes whatever was left pending (e.g. before a kill)."""
@@ -37,6 +53,8 @@ class Dispatcher:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the thread to finish its current delivery and wait for it."""
+        if self._timer is not None:
+            self._timer.cancel()
         self._thread.stop(timeout)
 
     def wake(self) -> None:
@@ -56,8 +74,9 @@ class Dispatcher:
     def _process_pending(self) -> None:
         """Process pending deliveries in batches until none is left or the thread must stop."""
         while not self._stop.is_set():
-            batch = self._storage.pending_deliveries(_BATCH)
+            batch = self._storage.pending_deliveries(_BATCH, per_installation=_TURN)
             if not batch:
+                self._wake_for_retry()
                 return
             outcomes: list[Outcome] = []
             oldest = time.monotonic()
@@ -71,15 +90,44 @@ class Dispatcher:
             self._storage.mark_deliveries(outcomes)
 
     def _process(self, delivery: Delivery) -> Outcome:
-        """Run the delivery's handler; its outcome, done or failed."""
+        """Run the delivery's handler; its outcome: done, pending a retry, or failed."""
         handler = self._handlers.get(delivery.event)
         try:
             if handler is not None:
                 handler(delivery)
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            log.exception(
-                "delivery %s (%s) failed: %s", delivery.delivery_id, delivery.event, error
-            )
-            return Outcome(delivery.delivery_id, "failed", error)
+        except Exception as exc:  # any handler bug: the delivery is retried, then failed
+            log.debug("delivery %s raised", delivery.delivery_id, exc_info=True)
+            return self._failure(delivery, f"{type(exc).__name__}: {exc}")
         return Outcome(delivery.delivery_id, "done")
+
+    def _failure(self, delivery: Delivery, error: str) -> Outcome:
+        """A failed try: pending again after the next retry delay, or failed for good."""
+        key, tries = delivery.delivery_id, delivery.attempts + 1
+        if delivery.attempts < len(self._retry_s):
+            delay = self._retry_s[delivery.attempts]
+            log.warning(
+                "delivery %s (%s) failed on try %d, retrying in %g s: %s",
+                *(key, delivery.event, tries, delay, error),
+                exc_info=True,
+            )
+            retry_at = self._storage.now() + timedelta(seconds=delay)
+            return Outcome(key, "pending", error, retry_at)
+        log.error(
+            "delivery %s (%s) failed after %d tries: %s",
+            *(key, delivery.event, tries, error),
+            exc_info=True,
+        )
+        return Outcome(key, "failed", error)
+
+    def _wake_for_retry(self) -> None:
+        """Wake when the soonest retry is due, when that is before the next poll."""
+        soonest = self._storage.next_retry()
+        if soonest is None:
+            return
+        wait = (soonest - self._storage.now()).total_seconds()
+        if wait < self._poll:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(max(wait, 0.0), self.wake)
+            self._timer.daemon = True
+            self._timer.start()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +24,14 @@ class NewDelivery:
     event: str
     action: str | None
     payload: str
+    installation_id: int | None = None  # the app installation it came through
+
+
+def installation_in(payload: Mapping[str, Any]) -> int | None:
+    """The id of the app installation a payload names; None when it names none (or not an int)."""
+    installation = payload.get("installation")
+    key = installation.get("id") if isinstance(installation, dict) else None
+    return key if isinstance(key, int) and not isinstance(key, bool) and 0 < key < 2**63 else None
 
 
 class DeliveryRecorder:
@@ -65,6 +73,7 @@ class DeliveryRecorder:
             "event": row.event,
             "action": row.action,
             "payload": row.payload,
+            "installation_id": row.installation_id,
             "received_at": self._clock(),
             "status": "pending",
             "attempts": 0,

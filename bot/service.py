@@ -29,6 +29,7 @@ from bot.jobs import JobSettings, JobWorker, RunnerFor
 from bot.messages import Messages
 from bot.proposals import Caps, Proposer
 from bot.publisher import Publisher
+from bot.quotas import Limits
 from bot.settings import BotSettings
 from bot.storage import Delivery, Storage
 from bot.supervisor import Supervisor
@@ -172,7 +173,13 @@ def _handlers(
     def route(event: str, delivery: Delivery) -> None:
         github = clients(installation_of(delivery.payload))
         ctx = FeatureContext(
-            github, storage, messages, settings.bot_login, settings.hardware, settings.budget
+            github,
+            storage,
+            messages,
+            settings.bot_login,
+            settings.hardware,
+            settings.budget,
+            limits(settings),
         )
         load = partial(read_config, settings.workdir / "configs", github)
         handlers(ctx, load)[event](delivery)
@@ -180,6 +187,17 @@ def _handlers(
 
     events = ("push", "issue_comment", "pull_request", "workflow_job", "workflow_run")
     return {event: partial(route, event) for event in events}
+
+
+def limits(settings: BotSettings) -> Limits:
+    """The caps on what one comment, repo or person may ask for."""
+    return Limits(
+        commands_per_comment=settings.commands_per_comment,
+        queued_per_repo=settings.queued_per_repo,
+        queued_per_user=settings.queued_per_user,
+        budget=settings.max_budget,
+        refusal_every_s=settings.refusal_every_s,
+    )
 
 
 def _fleet(

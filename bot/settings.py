@@ -64,6 +64,13 @@ class BotSettings:
     runner_requirement: str = "kevolve[runner]"  # KEVOLVE_RUNNER_REQUIREMENT: what runners install
     job_slots: int = 1  # KEVOLVE_JOB_SLOTS: jobs at once (default 1 local, 8 with actions)
     fleet_poll_s: float = 300.0  # KEVOLVE_FLEET_POLL_S: runner labels and schedules; 0: off
+    commands_per_comment: int = 5  # KEVOLVE_COMMANDS_PER_COMMENT: the rest are ignored, and said
+    queued_per_repo: int = 20  # KEVOLVE_QUEUED_PER_REPO: new, queued or running jobs per repo
+    queued_per_user: int = 10  # KEVOLVE_QUEUED_PER_USER: the same, per person who asked
+    max_budget: int = 1000  # KEVOLVE_MAX_BUDGET: evaluations one command may ask for
+    refusal_every_s: float = 3600.0  # KEVOLVE_REFUSAL_EVERY_S: one refusal answer per person
+    delivery_retry_s: tuple[float, ...] = (30.0, 120.0, 600.0)  # KEVOLVE_DELIVERY_RETRY_S
+    webhook_max_bytes: int = 25 * 1024 * 1024  # KEVOLVE_WEBHOOK_MAX_BYTES: GitHub's own cap
     job_user: str = "kevolve-job"  # KEVOLVE_JOB_USER: the OS user local jobs run as
     job_as_bot_user: bool = False  # KEVOLVE_JOB_AS_BOT_USER=1: jobs as the bot's user (unsafe)
 
@@ -97,7 +104,37 @@ def bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         fleet_poll_s=_seconds_or_off(env, "KEVOLVE_FLEET_POLL_S", 300.0),
         job_user=env.get("KEVOLVE_JOB_USER") or "kevolve-job",
         job_as_bot_user=env.get("KEVOLVE_JOB_AS_BOT_USER", "") in ("1", "true", "yes"),
+        **_cap_settings(env),
     )
+
+
+def _cap_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The caps on what people and webhooks can ask of the bot."""
+    return {
+        "commands_per_comment": _count(env, "KEVOLVE_COMMANDS_PER_COMMENT", 5),
+        "queued_per_repo": _count(env, "KEVOLVE_QUEUED_PER_REPO", 20),
+        "queued_per_user": _count(env, "KEVOLVE_QUEUED_PER_USER", 10),
+        "max_budget": _count(env, "KEVOLVE_MAX_BUDGET", 1000),
+        "refusal_every_s": _positive(env, "KEVOLVE_REFUSAL_EVERY_S") or 3600.0,
+        "delivery_retry_s": _delays(env, "KEVOLVE_DELIVERY_RETRY_S", (30.0, 120.0, 600.0)),
+        "webhook_max_bytes": _count(env, "KEVOLVE_WEBHOOK_MAX_BYTES", 25 * 1024 * 1024),
+    }
+
+
+def _delays(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    """Comma-separated seconds (one retry each; empty: none), else `default` when unset."""
+    text = env.get(name)
+    if text is None:
+        return default
+    try:
+        delays = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        delays = (-1.0,)
+    if any(not delay >= 0 for delay in delays):
+        raise ValueError(
+            f"{name}={text!r} is not a list of seconds. Fix: set it to e.g. 30,120,600"
+        )
+    return delays
 
 
 def _positive(env: Mapping[str, str], name: str) -> float | None:

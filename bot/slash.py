@@ -10,8 +10,8 @@ NAMES = ("optimize", "status", "benchmark", "stop", "recreate", "help")
 MAX_BUDGET = 10_000
 USAGE = (
     "Usage: `/kevolve optimize [OP...] [--hardware LABEL] [--budget N]`, `/kevolve status`, "
-    "`/kevolve benchmark [OP]`, `/kevolve stop`, `/kevolve recreate` (on a kevolve pull "
-    "request) or `/kevolve help`, each on a line of its own."
+    "`/kevolve benchmark [OP]`, `/kevolve stop`, `/kevolve recreate [OP...]` or "
+    "`/kevolve help`, each on a line of its own."
 )
 _OP = re.compile(r"[A-Za-z0-9_-]+")
 _LABEL = re.compile(r"[A-Za-z0-9._-]+")
@@ -83,6 +83,8 @@ def parse_line(line: str) -> Command:
         return _optimize(line, args)
     if name == "benchmark":
         return _benchmark(line, args)
+    if name == "recreate":
+        return Command("recreate", tuple(dict.fromkeys(_op(line, a) for a in args)))
     if args:
         raise CommandError(line, f"`{name}` takes no arguments.")
     return Command(name)

@@ -9,24 +9,27 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bot.database import (
+    ACTIVE_CONDITION,
+    ACTIVE_JOBS,
     StorageError,
     deliveries_table,
     jobs_table,
     metadata,
     open_engine,
 )
-from bot.recorder import DeliveryRecorder, NewDelivery
+from bot.recorder import DeliveryRecorder, NewDelivery, installation_in
 
 __all__ = ["Delivery", "DeliveryStatus", "Job", "Outcome", "Storage", "StorageError"]
 
 DeliveryStatus = Literal["pending", "done", "failed"]
 Clock = Callable[[], datetime]
 
-_LINKS = ("installation_id", "comment_id", "check_id", "pr_number", "candidate")
+_LINKS = ("installation_id", "comment_id", "check_id", "pr_number", "candidate", "requester")
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class Outcome:
     delivery_id: str
     status: DeliveryStatus
     error: str | None = None
+    retry_at: datetime | None = None  # pending again from then on (a failure to retry)
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class Delivery:
     status: DeliveryStatus
     attempts: int
     error: str | None
+    installation_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ class Job:
     pr_number: int | None = None
     candidate: str | None = None
     updated_at: datetime | None = None
+    requester: str | None = None
 
 
 def _utc_now() -> datetime:
@@ -126,7 +132,8 @@ class Storage:
         """Store a new pending delivery; False when that delivery id is already stored (replay)."""
         recorder = self.recorder()
         try:
-            new = NewDelivery(delivery_id, event, action, json.dumps(payload))
+            text = json.dumps(payload)
+            new = NewDelivery(delivery_id, event, action, text, installation_in(payload))
             return delivery_id in recorder.record([new])
         finally:
             recorder.close()
@@ -135,16 +142,44 @@ class Storage:
         """A recorder of new deliveries with a connection of its own (for one thread)."""
         return DeliveryRecorder(self._engine, self._clock)
 
-    def pending_deliveries(self, limit: int = 100) -> list[Delivery]:
-        """Up to `limit` deliveries not processed yet, oldest first."""
-        query = (
-            sa.select(deliveries_table)
-            .where(deliveries_table.c.status == "pending")
-            .order_by(deliveries_table.c.received_at, deliveries_table.c.delivery_id)
-            .limit(limit)
+    def pending_deliveries(
+        self, limit: int = 100, per_installation: int | None = None
+    ) -> list[Delivery]:
+        """Up to `limit` deliveries due now (not processed, or due for a retry), taking turns.
+
+        The oldest of each installation comes first, then the second oldest of each, and so on:
+        one installation's flood never holds another's delivery behind it. `per_installation`
+        bounds how many of one installation come back.
+        """
+        table = deliveries_table
+        turn = (
+            sa.func.row_number()
+            .over(
+                partition_by=table.c.installation_id,
+                order_by=(table.c.received_at, table.c.delivery_id),
+            )
+            .label("turn")
+        )
+        due = (
+            sa.select(table, turn)
+            .where(table.c.status == "pending")
+            .where(sa.or_(table.c.next_try_at.is_(None), table.c.next_try_at <= self._clock()))
+            .subquery()
+        )
+        query = sa.select(due).order_by(due.c.turn, due.c.received_at, due.c.delivery_id)
+        if per_installation is not None:
+            query = query.where(due.c.turn <= per_installation)
+        with self._engine.connect() as conn:
+            return [_delivery(row._mapping) for row in conn.execute(query.limit(limit))]
+
+    def next_retry(self) -> datetime | None:
+        """When the soonest delivery waiting for a retry is due; None when none waits."""
+        query = sa.select(sa.func.min(deliveries_table.c.next_try_at)).where(
+            deliveries_table.c.status == "pending"
         )
         with self._engine.connect() as conn:
-            return [_delivery(row._mapping) for row in conn.execute(query)]
+            soonest = conn.execute(query).scalar()
+        return None if soonest is None else _aware(soonest)
 
     def delivery(self, delivery_id: str) -> Delivery | None:
         """The stored delivery with that id, if any."""
@@ -169,11 +204,18 @@ class Storage:
             .values(
                 status=sa.bindparam("new_status"),
                 error=sa.bindparam("new_error"),
+                next_try_at=sa.bindparam("retry_at"),
                 attempts=deliveries_table.c.attempts + 1,
             )
         )
         rows = [
-            {"key": o.delivery_id, "new_status": o.status, "new_error": o.error} for o in outcomes
+            {
+                "key": o.delivery_id,
+                "new_status": o.status,
+                "new_error": o.error,
+                "retry_at": o.retry_at,
+            }
+            for o in outcomes
         ]
         with self._engine.begin() as conn:
             conn.execute(change, rows)
@@ -203,7 +245,28 @@ class Storage:
         status: str = "queued",
         **links: int | str | None,
     ) -> int:
-        """Store a new job; its id. `links`: installation_id, comment_id, check_id, ..."""
+        """Store a new job; its id. `links`: installation_id, comment_id, check_id, ...
+
+        A job for the same (repo, sha, op, hardware, trigger) as one new, queued or running is not
+        stored again: the id is that job's (`place_job` tells the two apart).
+        """
+        return self.place_job(
+            repo, sha, op, hardware, trigger, budget, delivery_id, status, **links
+        )[0]
+
+    def place_job(
+        self,
+        repo: str,
+        sha: str,
+        op: str,
+        hardware: str,
+        trigger: str,
+        budget: int,
+        delivery_id: str | None = None,
+        status: str = "queued",
+        **links: int | str | None,
+    ) -> tuple[int, bool]:
+        """`add_job`'s (id, True) for a new job, or (the active job's id, False) when merged."""
         unknown = set(links) - set(_LINKS)
         if unknown:
             raise ValueError(f"add_job: unknown fields {sorted(unknown)}; use {_LINKS}")
@@ -220,9 +283,7 @@ class Storage:
             "delivery_id": delivery_id,
         }
         with self._engine.begin() as conn:
-            key = conn.execute(sa.insert(jobs_table).values(row)).inserted_primary_key
-        assert key is not None
-        return int(key[0])
+            return insert_job(conn, row)
 
     def set_job_status(
         self,
@@ -299,6 +360,39 @@ class Storage:
             return [_job(row._mapping) for row in conn.execute(query)]
 
 
+def insert_job(conn: sa.Connection, row: dict[str, Any]) -> tuple[int, bool]:
+    """Insert a job row in the caller's transaction: (its id, True), or (the id of the active job
+    with the same repo, sha, op, hardware and trigger, False) when the unique index merged it."""
+    name, table = conn.dialect.name, jobs_table
+    keys = (table.c.repo, table.c.sha, table.c.op, table.c.hardware, table.c.trigger)
+    if name in ("sqlite", "postgresql"):
+        insert = sqlite.insert if name == "sqlite" else postgresql.insert
+        statement = (
+            insert(table)
+            .values(row)
+            .on_conflict_do_nothing(index_elements=keys, index_where=sa.text(ACTIVE_CONDITION))
+            .returning(table.c.id)
+        )
+        new = conn.execute(statement).scalar()
+    else:
+        try:
+            with conn.begin_nested():
+                key = conn.execute(sa.insert(table).values(row)).inserted_primary_key
+                new = None if key is None else key[0]
+        except IntegrityError:
+            new = None
+    if new is not None:
+        return int(new), True
+    existing = conn.execute(
+        sa.select(table.c.id).where(
+            *(column == row[column.name] for column in keys), table.c.status.in_(ACTIVE_JOBS)
+        )
+    ).scalar()
+    if existing is None:  # the other job ended between the two statements: store this one
+        return insert_job(conn, row)
+    return int(existing), False
+
+
 def _delivery(row: RowMapping) -> Delivery:
     """A delivery row as a dataclass."""
     return Delivery(
@@ -310,6 +404,7 @@ def _delivery(row: RowMapping) -> Delivery:
         status=row["status"],
         attempts=row["attempts"],
         error=row["error"],
+        installation_id=row["installation_id"],
     )
 
 
@@ -334,4 +429,5 @@ def _job(row: RowMapping) -> Job:
         pr_number=row["pr_number"],
         candidate=row["candidate"],
         updated_at=_aware(row["updated_at"]) if row["updated_at"] else None,
+        requester=row["requester"],
     )

@@ -1,4 +1,4 @@
-"""`POST /webhook`: verify GitHub's signature, store the delivery durably, acknowledge at once."""
+"""`POST /webhook`: cap the body, verify GitHub's signature, store the delivery, acknowledge."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.datastructures import Headers
 
 from bot.database import StorageError
-from bot.recorder import NewDelivery
+from bot.recorder import NewDelivery, installation_in
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,11 @@ class WebhookMetrics:
             "Deliveries refused for a missing or bad signature.",
             registry=registry,
         )
+        self.oversize = Counter(
+            "kevolve_webhook_oversize",
+            "Deliveries refused unread for a body over the cap (413).",
+            registry=registry,
+        )
         self.ack_seconds = Histogram(
             "kevolve_webhook_ack_seconds",
             "Time from request to acknowledgement.",
@@ -75,6 +80,7 @@ class WebhookContext:
     submit: Submit
     metrics: WebhookMetrics
     notify: Callable[[], None]
+    max_bytes: int = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 
 
 router = APIRouter()
@@ -100,7 +106,8 @@ def _parse(body: bytes) -> tuple[str, dict[str, Any]] | None:
 
 @router.post("/webhook")
 async def receive(request: Request) -> JSONResponse:
-    """Store a signed delivery and answer 202; 401 unsigned, 400 malformed, 200 on replay.
+    """Store a signed delivery and answer 202; 413 too large, 401 unsigned, 400 malformed, 200
+    on replay.
 
     Async, with the headers read here rather than through dependencies: the request runs on the
     event loop from start to answer, and waits for the writer's commit without a thread.
@@ -108,9 +115,32 @@ async def receive(request: Request) -> JSONResponse:
     started = time.perf_counter()
     context: WebhookContext = request.app.state.webhook
     try:
-        return await _receive(context, await request.body(), request.headers)
+        body = await _capped_body(request, context.max_bytes)
+        if body is None:
+            context.metrics.oversize.inc()
+            log.warning("webhook refused: body over %d bytes", context.max_bytes)
+            return _error(413, f"body over {context.max_bytes} bytes; GitHub sends at most 25 MB")
+        return await _receive(context, body, request.headers)
     finally:
         context.metrics.ack_seconds.observe(time.perf_counter() - started)
+
+
+async def _capped_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to be over `limit` bytes.
+
+    A declared Content-Length over the cap is refused before a byte is read; a chunked body is
+    counted as it streams in and dropped at the first chunk past the cap.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:  # uvicorn has checked it is a number
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _receive(context: WebhookContext, body: bytes, headers: Headers) -> JSONResponse:
@@ -133,7 +163,7 @@ async def _receive(context: WebhookContext, body: bytes, headers: Headers) -> JS
     action = action[:_MAX_NAME] if isinstance(action, str) else None
     try:
         new = await asyncio.wrap_future(
-            context.submit(NewDelivery(delivery_id, event, action, text))
+            context.submit(NewDelivery(delivery_id, event, action, text, installation_in(payload)))
         )
     except StorageError:
         return _error(503, "cannot store the delivery now; GitHub can redeliver it")

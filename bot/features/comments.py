@@ -1,4 +1,9 @@
-"""`/kevolve` comments: check permission, react, answer with one comment, queue or stop jobs."""
+"""`/kevolve` comments: check permission, react, answer with one comment, queue or stop jobs.
+
+Every comment gets at most one answer, whatever it holds: the first few commands run (the
+rest are named as ignored), each queued job passes the quotas (merged into a job like it, or
+refused with the cap and the fix), and a person without permission is answered once an hour.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.features.context import FeatureContext, installation_of
-from bot.slash import Command, CommandError, command_lines, parse_comment
+from bot.proposals import PREFIX, target
+from bot.quotas import Admitted, JobOrder
+from bot.slash import Command, CommandError, command_lines, parse_line
 from bot.storage import Delivery, Job
 
 RUNNERS = frozenset({"write", "maintain", "admin"})  # roles that may run commands
 ACTIVE = ("queued", "running")
 REACTION = "eyes"
+QUEUEING = ("optimize", "benchmark", "recreate")
 _TRIGGERS = {"optimize": "comment", "benchmark": "benchmark", "recreate": "recreate"}
 
 
@@ -35,20 +43,35 @@ def handle(ctx: FeatureContext, delivery: Delivery) -> None:
     body = str(payload.get("comment", {}).get("body") or "")
     if payload.get("action") != "created" or is_bot(payload, ctx.bot_login):
         return
-    if not command_lines(body):
+    lines = command_lines(body)
+    if not lines:
         return
     req = request(payload, delivery.delivery_id)
     role = ctx.github.permission(req.repo, req.user)
     if role not in RUNNERS:
-        ctx.github.comment(req.repo, req.issue, ctx.messages.refusal(req.user, role))
+        reason = f"permission {role}"
+        if ctx.quotas().answer_refusal(req.user, req.repo, req.delivery_id, reason):
+            ctx.github.comment(req.repo, req.issue, ctx.messages.refusal(req.user, role))
         return
     ctx.github.react(req.repo, req.comment_id, REACTION)
+    limit = ctx.limits.commands_per_comment
     try:
-        commands = parse_comment(body) or []
-        for command in commands:
-            _run(ctx, req, command)
+        commands = [parse_line(line) for line in lines[:limit]]
     except CommandError as error:
         ctx.github.comment(req.repo, req.issue, error.message)
+        return
+    ignored = len(lines) - len(commands)
+    answer = None
+    if any(command.name in QUEUEING for command in commands):  # its jobs edit this answer
+        answer = ctx.github.comment(req.repo, req.issue, _acks(ctx, commands))
+    sections = [_run(ctx, req, command, answer) for command in commands]
+    if ignored:
+        sections.append(ctx.messages.render("cap", kind="commands", limit=limit, count=ignored))
+    text = "\n\n".join(section.strip() for section in sections) + "\n"
+    if answer is None:
+        ctx.github.comment(req.repo, req.issue, text)
+    else:
+        ctx.github.edit_comment(req.repo, answer, text)
 
 
 def is_bot(payload: Mapping[str, Any], bot_login: str) -> bool:
@@ -77,28 +100,53 @@ def job_view(job: Job) -> dict[str, Any]:
     return {name: getattr(job, name) for name in fields}
 
 
-def _run(ctx: FeatureContext, req: Request, command: Command) -> None:
-    """Carry out one command, answering with one comment."""
-    github, messages = ctx.github, ctx.messages
+def _acks(ctx: FeatureContext, commands: list[Command]) -> str:
+    """The first text of an answer that jobs will edit: what each command is about to do."""
+    return "\n\n".join(ctx.messages.command_ack(c).strip() for c in commands) + "\n"
+
+
+def _run(ctx: FeatureContext, req: Request, command: Command, answer: int | None) -> str:
+    """Carry out one command; its section of the answer."""
+    messages = ctx.messages
     if command.name == "help":
-        github.comment(req.repo, req.issue, messages.help_text())
-    elif command.name == "status":
+        return messages.help_text()
+    if command.name == "status":
         active = [job_view(j) for j in ctx.storage.jobs(req.repo) if j.status in ACTIVE]
-        github.comment(req.repo, req.issue, messages.status_comment(active))
-    elif command.name == "stop":
-        answer = github.comment(req.repo, req.issue, messages.command_ack(command))
-        github.edit_comment(req.repo, answer, messages.status_comment(_stop(ctx, req.repo)))
-    else:
-        targets = _targets(ctx, command)
-        answer = github.comment(req.repo, req.issue, messages.command_ack(command))
-        for op, hardware in targets:
-            _queue(ctx, req, command, op, hardware, answer)
+        return messages.status_comment(active)
+    if command.name == "stop":
+        return messages.status_comment(_stop(ctx, req.repo))
+    limit = ctx.limits.budget
+    if command.budget is not None and command.budget > limit:
+        return messages.render(
+            "cap", kind="budget", limit=limit, count=command.budget, command=command.text()
+        )
+    try:
+        targets = _targets(ctx, req, command)
+    except CommandError as error:
+        return error.message
+    if not targets:
+        return messages.render("cap", kind="recreate", limit=0, count=0, command=command.text())
+    admitted = [_queue(ctx, req, command, op, hardware, answer) for op, hardware in targets]
+    rows = [(op, hw, a) for (op, hw), a in zip(targets, admitted, strict=True)]
+    return messages.command_ack(command) + "\n" + _outcomes(ctx, rows)
 
 
-def _targets(ctx: FeatureContext, command: Command) -> list[tuple[str, str]]:
-    """The (op, hardware) pairs a command asks for; "*" stands for every op."""
+def _outcomes(ctx: FeatureContext, rows: list[tuple[str, str, Admitted]]) -> str:
+    """Each target's outcome: queued, merged or refused with the cap and the fix."""
+    return ctx.messages.render("admissions", rows=rows, limits=ctx.limits)
+
+
+def _targets(ctx: FeatureContext, req: Request, command: Command) -> list[tuple[str, str]]:
+    """The (op, hardware) pairs a command asks for; "*" stands for every op.
+
+    `recreate` asks for the open kevolve pull requests of its ops (default: all), each on the
+    hardware label its branch names.
+    """
     if command.name == "recreate":
-        return [("*", "*")]
+        pulls = ctx.github.open_pulls(req.repo, PREFIX)
+        found = [target(pull.head) for pull in pulls]
+        pairs = [pair for pair in found if pair and (not command.ops or pair[0] in command.ops)]
+        return list(dict.fromkeys(pairs))
     labels = (command.hardware,) if command.hardware else ctx.hardware
     if not labels:
         raise CommandError(command.text(), "no hardware label is configured; pass `--hardware`.")
@@ -106,22 +154,23 @@ def _targets(ctx: FeatureContext, command: Command) -> list[tuple[str, str]]:
 
 
 def _queue(
-    ctx: FeatureContext, req: Request, command: Command, op: str, hardware: str, answer: int
-) -> None:
-    """Store one job, remembering the answer comment that its progress edits."""
-    budget = command.budget or (ctx.budget if command.name == "optimize" else 0)
-    trigger = _TRIGGERS[command.name]
-    ctx.storage.add_job(
-        req.repo,
-        req.ref,
-        op,
-        hardware,
-        trigger,
-        budget,
-        req.delivery_id,
+    ctx: FeatureContext, req: Request, command: Command, op: str, hardware: str, answer: int | None
+) -> Admitted:
+    """Admit one job against the quotas, remembering the answer comment its progress edits."""
+    default = min(ctx.budget, ctx.limits.budget) if command.name == "optimize" else 0
+    order = JobOrder(
+        repo=req.repo,
+        sha=req.ref,
+        op=op,
+        hardware=hardware,
+        trigger=_TRIGGERS[command.name],
+        budget=command.budget or default,
+        delivery_id=req.delivery_id,
+        requester=req.user,
         installation_id=req.installation_id,
         comment_id=answer,
     )
+    return ctx.quotas().admit(order)
 
 
 def _stop(ctx: FeatureContext, repo: str) -> list[dict[str, Any]]:

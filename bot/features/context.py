@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.github import GitHub
 from bot.messages import Messages
+from bot.quotas import Limits, Quotas
 from bot.storage import Storage
 
 DEFAULT_BUDGET = 200  # candidates a search may evaluate when nobody said otherwise
@@ -23,6 +24,11 @@ class FeatureContext:
     bot_login: str  # the app's own login, e.g. "kevolve[bot]"
     hardware: tuple[str, ...]  # configured hardware labels, one job each
     budget: int = DEFAULT_BUDGET
+    limits: Limits = field(default_factory=Limits)
+
+    def quotas(self) -> Quotas:
+        """The quotas on jobs and refusal answers, kept in the jobs' database."""
+        return Quotas(self.storage.engine, self.storage.now, self.limits)
 
 
 def installation_of(payload: Mapping[str, Any]) -> int | None:

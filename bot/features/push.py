@@ -37,7 +37,7 @@ def handle(ctx: FeatureContext, load_config: LoadConfig, delivery: Delivery) -> 
     for problem in changed_ops(config.ops, files):
         for hardware in labels:
             op = problem.name
-            job_id = ctx.storage.add_job(
+            job_id, new = ctx.storage.place_job(
                 repo,
                 sha,
                 op,
@@ -48,10 +48,18 @@ def handle(ctx: FeatureContext, load_config: LoadConfig, delivery: Delivery) -> 
                 status="new",  # not claimable until its check run exists
                 installation_id=installation_of(payload),
             )
+            if not new and not _unfinished(ctx, job_id, delivery.delivery_id):
+                continue  # the same commit pushed again: its job is already there
             title, summary = job_check(job_id, op, hardware, sha)
             name = check_name(op, hardware)
             check_id = ctx.github.start_check(repo, sha, name, title, summary)
             ctx.storage.set_job_status(job_id, "queued", check_id=check_id)
+
+
+def _unfinished(ctx: FeatureContext, job_id: int, delivery_id: str) -> bool:
+    """Whether the job is this delivery's own, left before its check run (a retried delivery)."""
+    job = ctx.storage.job(job_id)
+    return job is not None and job.status == "new" and job.delivery_id == delivery_id
 
 
 def hardware_labels(ctx: FeatureContext, repo: str, config: RepoConfig) -> tuple[str, ...]:

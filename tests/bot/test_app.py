@@ -61,7 +61,7 @@ def test_metrics_count_deliveries_duplicates_rejections_failures_and_latency(
     def broken(_delivery: Delivery) -> None:
         raise RuntimeError("handler broke")
 
-    app = create_app(settings, handlers={"issue_comment": broken})
+    app = create_app(replace(settings, delivery_retry_s=()), handlers={"issue_comment": broken})
     body = json.dumps(push_payload).encode()
     comment = b'{"action":"created","comment":{"body":"/kevolve help"}}'
     with TestClient(app) as client:

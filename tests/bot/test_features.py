@@ -183,19 +183,39 @@ def test_stop_cancels_queued_and_running_jobs_and_says_which(
     assert "| `rmsnorm` | `a10g` | cancelled |" in answer and "bias_gelu" not in answer
 
 
-def test_benchmark_and_recreate_are_queued(
+def test_benchmark_and_recreate_are_queued_and_answered_in_one_comment(
     ctx: FeatureContext, github: FakeGitHub, storage: Storage
 ) -> None:
+    github.push(REPO, "main", SHA)
+    for branch in ("kevolve/softmax/h100", "kevolve/rmsnorm/a10g-r4"):
+        github.push(REPO, branch, SHA)
+        github.open_pull(REPO, branch, "main", "Faster", "")
     event = comment_event(github, "/kevolve benchmark softmax\n/kevolve recreate")
     dispatch(ctx, "issue_comment", event)
-    first, second = answers(github, event)
-    assert first.startswith("Queued `/kevolve benchmark softmax`")
-    assert second.startswith("Rebuilding this pull request")
-    assert [(j.op, j.hardware, j.trigger) for j in storage.jobs(REPO)] == [
-        ("softmax", "h100", "benchmark"),
+    [answer] = answers(github, event)
+    assert answer.startswith("Queued `/kevolve benchmark softmax`")
+    assert "Rebuilding this pull request" in answer
+    assert sorted((j.op, j.hardware, j.trigger) for j in storage.jobs(REPO)) == [
+        ("rmsnorm", "a10g", "recreate"),
         ("softmax", "a10g", "benchmark"),
-        ("*", "*", "recreate"),
+        ("softmax", "h100", "benchmark"),
+        ("softmax", "h100", "recreate"),
     ]
+
+
+def test_recreate_names_ops_and_says_when_there_is_nothing_to_recreate(
+    ctx: FeatureContext, github: FakeGitHub, storage: Storage
+) -> None:
+    github.push(REPO, "main", SHA)
+    github.push(REPO, "kevolve/softmax/h100", SHA)
+    github.open_pull(REPO, "kevolve/softmax/h100", "main", "Faster", "")
+    event = comment_event(github, "/kevolve recreate rmsnorm")
+    dispatch(ctx, "issue_comment", event)
+    [answer] = answers(github, event)
+    assert "`/kevolve recreate rmsnorm` found no open kevolve pull request to recreate" in answer
+    assert storage.jobs(REPO) == []
+    dispatch(ctx, "issue_comment", comment_event(github, "/kevolve recreate softmax"))
+    assert [(j.op, j.hardware) for j in storage.jobs(REPO)] == [("softmax", "h100")]
 
 
 def test_help_answers_with_the_command_table(ctx: FeatureContext, github: FakeGitHub) -> None:

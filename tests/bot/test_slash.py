@@ -28,6 +28,7 @@ from bot.slash import USAGE, Command, CommandError, parse_comment
         ("/kevolve benchmark softmax", Command("benchmark", ("softmax",))),
         ("/kevolve stop", Command("stop")),
         ("/kevolve recreate", Command("recreate")),
+        ("/kevolve recreate softmax rmsnorm softmax", Command("recreate", ("softmax", "rmsnorm"))),
         ("/kevolve help", Command("help")),
         ("/kevolve HELP", Command("help")),
         ("   /kevolve \t status  ", Command("status")),
@@ -112,7 +113,10 @@ def test_one_bad_line_fails_the_comment() -> None:
         ("/kevolve rebase", "`rebase` is not a kevolve command."),
         ("/kevolve status now", "`status` takes no arguments."),
         ("/kevolve stop all", "`stop` takes no arguments."),
-        ("/kevolve recreate --force", "`recreate` takes no arguments."),
+        (
+            "/kevolve recreate --force",
+            "`--force` is not an op name (letters, digits, `_` and `-`).",
+        ),
         ("/kevolve help me", "`help` takes no arguments."),
         ("/kevolve optimize --gpu h100", "`--gpu` is not an option of `optimize`."),
         ("/kevolve optimize -b 5", "`-b` is not an option of `optimize`."),
@@ -166,6 +170,6 @@ def test_errors_say_what_was_wrong_and_show_usage(line: str, problem: str) -> No
 def test_usage_text_is_pinned() -> None:
     assert USAGE == (
         "Usage: `/kevolve optimize [OP...] [--hardware LABEL] [--budget N]`, `/kevolve status`, "
-        "`/kevolve benchmark [OP]`, `/kevolve stop`, `/kevolve recreate` (on a kevolve pull "
-        "request) or `/kevolve help`, each on a line of its own."
+        "`/kevolve benchmark [OP]`, `/kevolve stop`, `/kevolve recreate [OP...]` or "
+        "`/kevolve help`, each on a line of its own."
     )

@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import select
+import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,9 +20,10 @@ from fastapi.testclient import TestClient
 
 from bot.app import create_app
 from bot.dispatcher import Dispatcher
-from bot.settings import BotSettings
+from bot.settings import BotSettings, bot_settings
 from bot.storage import Delivery, Storage
 from bot.webhook import verify_signature
+from tests.bot.conftest import WEBHOOK_SECRET
 from tests.bot.loopback import serving
 
 Signer = Callable[[bytes, str, str], dict[str, str]]
@@ -77,7 +81,9 @@ def test_verify_signature_accepts_only_the_exact_hmac() -> None:
     assert not verify_signature(b"other", body, good)
     for header in (None, "", "sha256=", "sha256=zz", good[7:], "sha1=" + good[7:], good + "00"):
         assert not verify_signature(secret, body, header)
-    assert not verify_signature(b"", body, good)
+    # Signed with the empty key itself: only the guard against an empty secret refuses it.
+    empty = "sha256=" + hmac.new(b"", body, hashlib.sha256).hexdigest()
+    assert not verify_signature(b"", body, empty)
 
 
 def test_a_signed_push_is_accepted_stored_and_handled(
@@ -172,18 +178,70 @@ def test_unknown_events_and_actions_are_accepted_and_stored(
     assert stored.action == (payload["action"] if isinstance(payload["action"], str) else None)
 
 
-def test_a_failing_handler_marks_the_delivery_failed_and_the_loop_goes_on(
-    bot: Bot, sign: Signer, push_payload: dict[str, Any]
+def test_a_failing_handler_is_retried_with_backoff_then_marked_failed_with_the_reason(
+    tmp_path: Path, sign: Signer, push_payload: dict[str, Any]
 ) -> None:
-    bot.handler.fail_on.add("d-boom")
-    for delivery_id in ("d-boom", "d-next"):
-        body = body_of({**push_payload, "after": delivery_id})
-        assert post(bot, body, sign(body, "push", delivery_id)).status_code == 202
-    assert bot.dispatcher.drain(10)
-    failed, done = bot.storage.delivery("d-boom"), bot.storage.delivery("d-next")
-    assert failed is not None and failed.status == "failed"
-    assert failed.error == "RuntimeError: handler broke on d-boom"
+    settings = bot_settings(
+        {
+            "KEVOLVE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "KEVOLVE_DATABASE_URL": f"sqlite:///{tmp_path / 'retry.db'}",
+            "KEVOLVE_DELIVERY_RETRY_S": "0.2,0.4,0.8",
+        }
+    )
+    storage, handler = Storage(settings.database_url), Recorder()
+    handler.fail_on.add("d-boom")
+    app = create_app(settings, storage, {"push": handler})
+    with TestClient(app) as client:
+        started = time.monotonic()
+        for delivery_id in ("d-boom", "d-next"):
+            body = body_of({**push_payload, "after": delivery_id})
+            response = client.post(
+                "/webhook", content=body, headers=sign(body, "push", delivery_id)
+            )
+            assert response.status_code == 202
+        deadline = time.monotonic() + 20
+        while (found := storage.delivery("d-boom")) is None or found.status != "failed":
+            assert time.monotonic() < deadline, f"never marked failed: {found}"
+            time.sleep(0.02)
+        took = time.monotonic() - started
+        metrics = client.get("/metrics").text
+    assert handler.seen.count("d-boom") == 4  # the first try and three retries
+    assert took >= 0.2 + 0.4 + 0.8  # each retry waited its delay
+    assert (found.attempts, found.error) == (4, "RuntimeError: handler broke on d-boom")
+    done = storage.delivery("d-next")
     assert done is not None and done.status == "done"
+    assert 'kevolve_delivery_failures_total{event="push"} 1.0' in metrics
+
+
+def test_a_delivery_that_fails_once_is_done_on_its_retry(
+    tmp_path: Path, sign: Signer, push_payload: dict[str, Any]
+) -> None:
+    settings = bot_settings(
+        {
+            "KEVOLVE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "KEVOLVE_DATABASE_URL": f"sqlite:///{tmp_path / 'retry.db'}",
+            "KEVOLVE_DELIVERY_RETRY_S": "0.1",
+        }
+    )
+    storage = Storage(settings.database_url)
+    seen: list[str] = []
+
+    def flaky(delivery: Delivery) -> None:
+        seen.append(delivery.delivery_id)
+        if len(seen) == 1:
+            raise ConnectionError("GitHub answered 502")
+
+    with TestClient(create_app(settings, storage, {"push": flaky})) as client:
+        body = body_of(push_payload)
+        assert (
+            client.post("/webhook", content=body, headers=sign(body, "push", "d-1")).status_code
+            == 202
+        )
+        deadline = time.monotonic() + 20
+        while (found := storage.delivery("d-1")) is None or found.status != "done":
+            assert time.monotonic() < deadline, f"never done: {found}"
+            time.sleep(0.02)
+    assert seen == ["d-1", "d-1"] and found.attempts == 2
 
 
 @pytest.fixture
@@ -239,3 +297,66 @@ def test_a_delivery_that_cannot_be_stored_is_503_so_github_redelivers_it(
     response = post(bot, body, sign(body, "push", "d-lost"))
     assert response.status_code == 503
     assert "redeliver" in response.json()["error"]
+
+
+def _raw_post(url: str, head: dict[str, str], chunks: Iterator[bytes]) -> tuple[int, int]:
+    """POST over a plain socket, sending `chunks` until the server answers or closes; (status,
+    bytes of body sent)."""
+    host, port = url.removeprefix("http://").split(":")
+    lines = ["POST /webhook HTTP/1.1", f"Host: {host}", *(f"{k}: {v}" for k, v in head.items())]
+    sent = 0
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        for chunk in chunks:
+            if select.select([sock], [], [], 0)[0]:
+                break  # the answer came before the whole body was sent
+            try:
+                sock.sendall(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += len(chunk)
+        answer = b""
+        while b"\r\n" not in answer:
+            part = sock.recv(4096)
+            assert part, "the server closed without answering"
+            answer += part
+    return int(answer.split(b" ")[1]), sent
+
+
+_MB = 1024 * 1024
+
+
+def test_a_body_declared_over_25_mb_is_413_before_it_is_read_or_its_signature_checked(
+    served: tuple[str, Storage, Recorder], sign: Signer
+) -> None:
+    url, storage, handler = served
+    size = 26 * _MB
+    head = sign(b"", "push", "d-huge")  # the signature is never looked at
+    head["Content-Length"] = str(size)
+    status, sent = _raw_post(
+        url, head, iter([b"{" + b" " * (64 * 1024 - 1)] * (size // (64 * 1024)))
+    )
+    assert status == 413
+    assert sent < size  # answered while most of the body was still unsent
+    assert storage.delivery("d-huge") is None and handler.seen == []
+
+
+def test_a_chunked_body_over_25_mb_is_413_once_counted_past_the_cap(
+    served: tuple[str, Storage, Recorder], sign: Signer
+) -> None:
+    url, storage, handler = served
+    head = sign(b"", "push", "d-chunked")
+    head["Transfer-Encoding"] = "chunked"
+    piece = 256 * 1024
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(200):  # 50 MB offered, far past the cap
+            yield f"{piece:x}\r\n".encode() + b" " * piece + b"\r\n"
+
+    status, sent = _raw_post(url, head, chunks())
+    assert status == 413
+    assert 25 * _MB < sent < 50 * _MB
+    with httpx.Client(base_url=url, timeout=10) as http:
+        assert "kevolve_webhook_oversize_total 1.0" in http.get("/metrics").text
+    assert storage.delivery("d-chunked") is None and handler.seen == []
+    assert storage.pending_deliveries() == []
