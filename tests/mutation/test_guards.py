@@ -31,7 +31,7 @@ def test_guards_are_chosen_by_path_or_dotted_name() -> None:
         "harness/compare.py",
     ]
     assert select_guards(guards, []) == guards
-    with pytest.raises(GuardsError, match="not a guard module: harness/nope.py; choose from"):
+    with pytest.raises(GuardsError, match=r"not a guard module: harness/nope\.py; choose from"):
         select_guards(guards, ["harness/nope.py"])
 
 
