@@ -341,3 +341,29 @@ def test_a_candidate_may_stray_as_far_as_pytorchs_own_float32_reference() -> Non
     # The allowance is the float32 error, not a blank cheque: a far-off value still fails.
     far = torch.full((1, 1), -1e-3, dtype=torch.bfloat16)
     assert not compare_outputs([far], [exact], [torch.bfloat16], tol, [working]).passed
+
+
+def test_several_outputs_give_the_worst_figures_summed_counts_and_the_first_failure() -> (
+    None
+):
+    first, second = _randn(8, seed=12), _randn(3, 4, seed=13)
+    a, b = first.to(torch.float32), second.to(torch.float32)
+    a[5] += 1.0
+    b[0, 1] += 2.0
+    b[1, 2] -= 2.0
+    one, two = _check(a, first, torch.float32, FP32), _check(b, second, torch.float32, FP32)
+    merged = compare_outputs([a, b], [first, second], [torch.float32, torch.float32], FP32)
+    assert not merged.passed
+    assert (merged.max_abs, merged.max_rel, merged.rel_norm) == (
+        max(one.max_abs, two.max_abs),
+        max(one.max_rel, two.max_rel),
+        max(one.rel_norm, two.rel_norm),
+    )
+    assert one.max_abs != two.max_abs and one.rel_norm != two.rel_norm
+    assert (merged.mismatches, merged.elements) == (3, 20)
+    assert merged.first_indices == [[5]]
+    assert merged.failure is not None and merged.failure.startswith("output 0: 1 of 8 elements")
+
+
+def test_no_outputs_expected_and_none_given_passes_with_zero_figures() -> None:
+    assert compare_outputs([], [], [], FP32) == Comparison(True)
