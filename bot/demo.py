@@ -30,7 +30,7 @@ from bot.publisher import Publication, Publisher, branch_name
 from harness.problem import Problem, Shape
 from harness.spec import load_problems, narrow
 from runners.job import JobSpec
-from runners.runner import Runner, RunnerError
+from runners.runner import Cancelled, Runner, RunnerError
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "demo"
@@ -64,6 +64,15 @@ class OpOutcome:
     pr_body: Path | None = None
 
 
+class DemoStopped(Exception):
+    """The demo was told to stop (a signal); the search under way was killed with its children."""
+
+
+def _never() -> bool:
+    """Never cancelled."""
+    return False
+
+
 def default_out(cwd: Path) -> Path:
     """`./kevolve-demo`, or the first `./kevolve-demo-N` that does not exist yet."""
     candidate, n = cwd / "kevolve-demo", 1
@@ -74,9 +83,13 @@ def default_out(cwd: Path) -> Path:
 
 
 def run_demo(
-    options: DemoOptions, runner: Runner, say: Callable[[str], None] = print
+    options: DemoOptions,
+    runner: Runner,
+    say: Callable[[str], None] = print,
+    cancelled: Cancelled = _never,
 ) -> list[OpOutcome]:
-    """Run the demo; each op's outcome, in the example's order."""
+    """Run the demo; each op's outcome, in the example's order. `DemoStopped` once `cancelled`
+    says so: the runner kills the search under way, and no other op starts."""
     repo_dir = options.out / "repo"
     _fresh_repo(repo_dir)
     declared = [p for p in load_problems(repo_dir) if not options.ops or p.name in options.ops]
@@ -91,6 +104,8 @@ def run_demo(
     publisher = Publisher(options.out / "publish", author_name="kevolve[bot]")
     outcomes = []
     for number, problem in enumerate(problems, 1):
+        if cancelled():
+            raise DemoStopped(f"stopped before {problem.name}")
         budget = options.budget or (GPU_BUDGET if on_gpu else CPU_BUDGET)
         say(f"[{number}/{len(problems)}] {problem.name}: searching ({budget} candidates)...")
         spec = JobSpec(
@@ -104,8 +119,10 @@ def run_demo(
             device=options.device,
         )
         try:
-            result = runner.run(spec, lambda: False)
+            result = runner.run(spec, cancelled)
         except RunnerError as exc:
+            if cancelled():
+                raise DemoStopped(f"stopped while searching {problem.name}") from exc
             outcomes.append(OpOutcome(problem.name, f"search failed: {exc}"))
             say(f"    {outcomes[-1].summary}")
             continue

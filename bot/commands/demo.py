@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from bot.commands.common import device_name, usage_error
-from bot.demo import CPU_BUDGET, EXAMPLE, GPU_BUDGET, DemoOptions, default_out, run_demo
+from bot.demo import (
+    CPU_BUDGET,
+    EXAMPLE,
+    GPU_BUDGET,
+    DemoOptions,
+    DemoStopped,
+    default_out,
+    run_demo,
+)
 from bot.settings import cli_settings
 from harness.spec import SpecError, load_problems
 from harness.spec_checks import did_you_mean
@@ -44,7 +56,38 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """0 when every op was searched; 1 when a search failed; 2 on bad input."""
+    """0 when every op was searched; 1 when a search failed; 2 on bad input; 128 + the signal
+    when SIGTERM or SIGINT stopped it (the search and every process under it killed first)."""
+    with _stop_signals() as received:
+        try:
+            return _run(args, lambda: bool(received))
+        except DemoStopped as stopped:
+            name = signal.Signals(received[0]).name
+            print(f"kevolve demo: {name}: {stopped}; the search and its processes were stopped.")
+            return 128 + received[0]
+
+
+@contextmanager
+def _stop_signals() -> Iterator[list[int]]:
+    """While the block runs, SIGTERM and SIGINT are recorded (in the list it yields) instead of
+    ending the process at once, so the demo can stop its search and its children first."""
+    received: list[int] = []
+    numbers = (signal.SIGTERM, signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread():
+        yield received  # signals go to the main thread only: nothing to catch here
+        return
+    previous = {
+        number: signal.signal(number, lambda n, _f: received.append(n)) for number in numbers
+    }
+    try:
+        yield received
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _run(args: argparse.Namespace, cancelled: Callable[[], bool]) -> int:
+    """The demo itself; `cancelled` turns true once a stop signal came."""
     out = args.out or default_out(Path.cwd())
     if out.exists():
         return usage_error(f"{out} already exists. Fix: pass --out with a new directory")
@@ -69,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         all_shapes=args.all_shapes,
     )
     try:
-        outcomes = run_demo(options, LocalRunner())
+        outcomes = run_demo(options, LocalRunner(), cancelled=cancelled)
     except SpecError as exc:
         return usage_error(str(exc))
     if device == "cpu":

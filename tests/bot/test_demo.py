@@ -4,15 +4,19 @@ per op."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import git
+import pytest
 
 from bot.demo import GPU_BUDGET, DemoOptions, kevolve_toml, run_demo, timed_cases
 from harness.problem import Tolerance
@@ -138,3 +142,82 @@ def test_a_gpu_demo_searches_the_narrowed_ops_and_says_so(tmp_path: Path) -> Non
         ((8192, 8192), (4096, 32000)),
     )
     assert not (tmp_path / "wide" / "repo" / "kevolve.toml").exists()
+
+
+def _descendants(root: int) -> set[int]:
+    """Every live process under `root` (children, theirs, ...), read from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # it ended meanwhile
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` is a process that has not ended (a zombie counts as ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _group(pgid: int) -> set[int]:
+    """The live processes of process group `pgid`."""
+    members = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _alive(int(entry.name)):
+            with contextlib.suppress(OSError, ProcessLookupError):
+                if os.getpgid(int(entry.name)) == pgid:
+                    members.add(int(entry.name))
+    return members
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_ends_the_demo_its_search_and_every_child(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KEVOLVE_CACHE_DIR": str(tmp_path / "cache")}
+    argv = [sys.executable, "-m", "bot.cli", "demo", "--op", "softmax", "--budget", "500"]
+    demo = subprocess.Popen(
+        [*argv, "--device", "cpu"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, which must be empty at the end
+    )
+    try:
+        state = tmp_path / "kevolve-demo" / "state" / "softmax.sqlite"
+        deadline = time.monotonic() + 120
+        while not (state.exists() and len(_descendants(demo.pid)) >= 2):  # the search is under way
+            assert demo.poll() is None, demo.communicate()[0]
+            assert time.monotonic() < deadline, "the demo's search never started"
+            time.sleep(0.1)
+        under = _descendants(demo.pid)
+        demo.send_signal(stop)
+        output, _ = demo.communicate(timeout=60)
+        deadline = time.monotonic() + 30
+        while (left := {p for p in under if _alive(p)} | _group(demo.pid)) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.1)
+        assert not left, f"still running after {stop.name}: {sorted(left)}"
+        assert demo.returncode == 128 + stop, output
+        assert f"kevolve demo: {stop.name}: stopped while searching softmax" in output
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait()
