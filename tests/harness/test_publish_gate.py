@@ -256,3 +256,42 @@ def test_the_markdown_report_of_an_untimed_search_without_a_best() -> None:
     assert "- LLM: 0 requests, 0 tokens\n" in text
     assert "- best:" not in text
     assert text.endswith("- publish gate: passed\n")
+
+
+@pytest.mark.parametrize(
+    ("evaluated", "wall_s", "gpu_s", "expected"),
+    [
+        (7, 1234.0, 1.0, {"evaluations_per_hour": 20.4, "timing_fraction": 0.0008}),
+        (1000, 3600.0, 3600.0, {"evaluations_per_hour": 1000.0, "timing_fraction": 1.0}),
+        (12, 0.5, 0.25, {"evaluations_per_hour": 86400.0, "timing_fraction": 0.5}),
+    ],
+)
+def test_throughput_rounds_to_a_tenth_per_hour_and_four_places_of_share(
+    evaluated: int, wall_s: float, gpu_s: float, expected: dict[str, float]
+) -> None:
+    searched = result(GateResult(True), evaluated=evaluated, wall_s=wall_s, gpu_s=gpu_s)
+    assert searched.throughput() == expected
+
+
+def test_the_timing_share_is_a_rounded_percentage() -> None:
+    text = render_markdown(result(GateResult(True), wall_s=4000.0, gpu_s=3000.0))
+    assert "(11 evaluations per hour, timing 75% of wall time)" in text
+
+
+def test_the_checked_gate_passes_on_whether_the_best_is_the_seed() -> None:
+    assert checked_gate(evaluation(FASTER), is_seed=True) == GateResult(
+        False, ["the best candidate is the repo's current kernel"]
+    )
+
+
+def test_an_interval_with_extra_values_is_read_by_its_first_two() -> None:
+    case = timing(1.30, 1.22, 1.38)
+    case.speedup_ci = [1.22, 1.38, 0.95]
+    assert checked_gate(evaluation(case), False) == GateResult(True, [])
+
+
+def test_a_speedup_of_exactly_one_is_unproven_but_not_contradicted_by_flat_medians() -> None:
+    flat = timing(1.0, 0.9, 1.1, baseline_ms=0.1)
+    assert checked_gate(evaluation(flat), False).reasons == [
+        f"{CASE} is not faster with 95% confidence (1.000x [0.900-1.100])"
+    ]
