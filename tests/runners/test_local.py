@@ -1,43 +1,115 @@
-"""The local runner: a job in a child process, its errors and its cancellation."""
+"""The local runner: a job in a child process as the job user, its errors, its cancellation, and
+its death with the bot's worker."""
 
 from __future__ import annotations
 
-import time
+import os
+import pwd
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from runners.job import JobSpec
-from runners.local import LocalRunner
+from harness.sandbox import PASSTHROUGH
+from runners.job import API_KEY_VARS, JobSpec
+from runners.local import JobAccount, JobUserError, LocalRunner, job_account
 from runners.runner import RunnerError
+from tests.bot.processes import alive, eventually
+from tests.jobuser import ensure_job_user, reachable_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB = 9137  # unique among the suite's jobs: its processes are found by this number
 
 
-def spec(tmp_path: Path, op: str = "softmax", budget: int = 2) -> JobSpec:
+@pytest.fixture(scope="module")
+def account() -> JobAccount:
+    entry = pwd.getpwnam(ensure_job_user())
+    return JobAccount(entry.pw_name, entry.pw_uid, entry.pw_gid)
+
+
+@pytest.fixture
+def work() -> Iterator[Path]:
+    """The bot's workdir, somewhere the job user can reach (pytest's own are 0700)."""
+    with reachable_dir("kevolve-runner-") as path:
+        yield path / "work"
+
+
+def spec(work: Path, op: str = "softmax", budget: int = 2) -> JobSpec:
     return JobSpec(
         job_id=JOB,
         checkout=str(ROOT / "examples" / "demo"),
         op=op,
         hardware="cpu",
         budget=budget,
-        state=str(tmp_path / "state.sqlite"),
-        cache_dir=str(tmp_path / "cache"),
+        state=str(work / "jobs" / f"job-{JOB}" / "state" / f"{op}.sqlite"),
+        cache_dir=str(work / "cache"),
         device="cpu",
+        repo="acme/kernels",
     )
 
 
-def test_a_bad_job_fails_with_the_spec_error(tmp_path: Path) -> None:
+def runner(account: JobAccount, work: Path, **kwargs: float | str) -> LocalRunner:
+    return LocalRunner(account, workdir=work, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_bad_job_fails_with_the_spec_error(account: JobAccount, work: Path) -> None:
     with pytest.raises(RunnerError) as info:
-        LocalRunner(poll_s=0.05).run(spec(tmp_path, op="sofmax"), lambda: False)
+        runner(account, work, poll_s=0.05).run(spec(work, op="sofmax"), lambda: False)
     message = str(info.value)
     assert message.startswith(f"job {JOB} failed (exit 2): kevolve job: error: ")
     assert "no op named 'sofmax'" in message and "did you mean 'softmax'?" in message
 
 
+def test_the_job_runs_as_the_job_user_with_allow_listed_variables_alone(
+    account: JobAccount, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bot's secrets stay behind; the job gets its own HOME and the LLM key it uses."""
+    for name, value in {
+        "KEVOLVE_WEBHOOK_SECRET": "hook-s3cret",
+        "KEVOLVE_DATABASE_URL": "postgresql://kevolve:s3cret@db/kevolve",
+        "GITHUB_TOKEN": "ghs_s3cret",
+        "KEVOLVE_LLM_API_KEY": "sk-for-the-job",
+    }.items():
+        monkeypatch.setenv(name, value)
+    seen = work.parent / "seen"
+    seen.mkdir(mode=0o777)
+    seen.chmod(0o777)
+    fake = work.parent / "python"
+    fake.write_text(
+        f"#!/bin/sh\nid -u > {seen}/uid\ntr '\\0' '\\n' < /proc/$$/environ > {seen}/env\n"
+        f'echo "{{}}" > "$4"\n'
+    )
+    fake.chmod(0o755)
+    assert runner(account, work, poll_s=0.05, python=str(fake)).run(spec(work), lambda: False) == {}
+    assert int((seen / "uid").read_text()) == account.uid != os.geteuid()
+    env = dict(line.split("=", 1) for line in (seen / "env").read_text().splitlines())
+    assert set(env) <= {*PASSTHROUGH, *API_KEY_VARS, "PYTHONPATH", "HOME"}, env
+    assert env["KEVOLVE_LLM_API_KEY"] == "sk-for-the-job"
+    assert Path(env["HOME"]).name.startswith(f"kevolve-job-{JOB}-")
+    assert "s3cret" not in (seen / "env").read_text()
+
+
+def test_the_child_keeps_the_callers_python_path_after_kevolves(
+    account: JobAccount, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GPU host's extra packages (e.g. installed with --target) stay importable in the job."""
+    seen = work.parent / "pythonpath"
+    fake = work.parent / "python"
+    fake.write_text(f'#!/bin/sh\necho "$PYTHONPATH" > {seen}\necho "{{}}" > "$4"\n')
+    fake.chmod(0o755)
+    work.parent.chmod(0o777)  # the job user writes `seen` there
+    monkeypatch.setenv("PYTHONPATH", "/opt/site-extra")
+    job = runner(account, work, poll_s=0.05, python=str(fake))
+    assert job.run(spec(work), lambda: False) == {}
+    assert seen.read_text().strip() == f"{ROOT}:/opt/site-extra"
+
+
 @pytest.mark.parametrize("how", ["cancel", "timeout"])
-def test_a_stopped_job_leaves_no_process_behind(tmp_path: Path, how: str) -> None:
+def test_a_stopped_job_leaves_no_process_behind(account: JobAccount, work: Path, how: str) -> None:
     sessions: set[int] = set()
     polls = 0
 
@@ -47,14 +119,81 @@ def test_a_stopped_job_leaves_no_process_behind(tmp_path: Path, how: str) -> Non
         sessions.update(pid for pid, cmd, _ in _processes() if f"kevolve-job-{JOB}-" in cmd)
         return how == "cancel" and polls > 40  # about two seconds in: evaluating by then
 
-    runner = LocalRunner(timeout_s=2.0 if how == "timeout" else 600, poll_s=0.05)
+    job = runner(account, work, timeout_s=2.0 if how == "timeout" else 600, poll_s=0.05)
     expected = "was cancelled" if how == "cancel" else "ran past 2 s"
     with pytest.raises(RunnerError, match=f"job {JOB} {expected}"):
-        runner.run(spec(tmp_path, budget=40), cancelled)
+        job.run(spec(work, budget=40), cancelled)
     assert sessions, "the job's process was never seen"
-    time.sleep(0.2)
-    left = [(pid, cmd) for pid, cmd, session in _processes() if session in sessions]
-    assert left == []
+    assert eventually(lambda: not [p for p, _, s in _processes() if s in sessions], 10)
+
+
+WORKER = """
+import pwd, sys
+from pathlib import Path
+from runners.job import JobSpec
+from runners.local import JobAccount, LocalRunner
+entry = pwd.getpwnam(sys.argv[1])
+spec = JobSpec.from_json(Path(sys.argv[2]).read_text())
+LocalRunner(JobAccount(entry.pw_name, entry.pw_uid, entry.pw_gid), Path(sys.argv[3]),
+            bwrap=sys.argv[4] or None).run(spec, lambda: False)
+"""
+
+
+@pytest.mark.parametrize("bwrap", ["/usr/bin/bwrap", ""], ids=["bubblewrap", "jail"])
+def test_a_job_and_its_judges_die_with_a_killed_worker(
+    account: JobAccount, work: Path, bwrap: str
+) -> None:
+    """SIGKILL to the bot's worker takes the job, its judges and the candidates' workers along,
+    so a restarted worker never runs the job a second time beside the first."""
+    job = work.parent / "job.json"
+    job.write_text(spec(work, budget=200).to_json())
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    bot = subprocess.Popen(
+        [sys.executable, "-c", WORKER, account.name, str(job), str(work), bwrap], env=env
+    )
+    tree: set[int] = set()
+    try:
+
+        def candidate_running() -> bool:
+            tree.update(_descendants(bot.pid))
+            return any("harness.worker" in _cmdline(pid) for pid in tree)
+
+        assert eventually(candidate_running, 120), [_cmdline(p) for p in tree]
+        assert any("harness.judge" in _cmdline(pid) for pid in tree)
+    finally:
+        bot.send_signal(signal.SIGKILL)
+        bot.wait()
+    left = lambda: [(pid, _cmdline(pid)) for pid in tree if alive(pid)]  # noqa: E731
+    assert eventually(lambda: not left(), 30), left()
+
+
+def test_a_missing_job_user_is_refused_with_the_fix() -> None:
+    with pytest.raises(JobUserError) as info:
+        job_account("kevolve-no-such-user", as_bot_user=False)
+    message = str(info.value)
+    assert message.startswith("the job user 'kevolve-no-such-user' (KEVOLVE_JOB_USER) does not")
+    assert "useradd --system --no-create-home --shell /usr/sbin/nologin" in message
+
+
+def test_the_bots_own_user_is_refused_unless_the_operator_opts_in(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    with pytest.raises(JobUserError, match=f"the job user '{me}' .* is the bot's own user"):
+        job_account(me, as_bot_user=False)
+    assert job_account(me, as_bot_user=True) is None
+    assert f"WARNING: jobs run as the bot's own user ({me})" in capsys.readouterr().err
+
+
+def test_a_workdir_the_job_user_cannot_reach_is_named(account: JobAccount, tmp_path: Path) -> None:
+    tmp_path.chmod(0o700)
+    with pytest.raises(RunnerError) as info:
+        runner(account, tmp_path / "work").run(spec(tmp_path / "work"), lambda: False)
+    assert f"the job user {account.name} cannot reach " in str(info.value)
+    blocked = re.search(
+        r"cannot reach \S+: (\S+) is mode 0700, owned by uid 0\. Fix: ", str(info.value)
+    )
+    assert blocked is not None and tmp_path.is_relative_to(blocked.group(1)), info.value
 
 
 def _processes() -> list[tuple[int, str, int]]:
@@ -73,14 +212,27 @@ def _processes() -> list[tuple[int, str, int]]:
     return found
 
 
-def test_the_child_keeps_the_callers_python_path_after_kevolves(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A GPU host's extra packages (e.g. installed with --target) stay importable in the job."""
-    seen = tmp_path / "pythonpath"
-    fake = tmp_path / "python"
-    fake.write_text(f'#!/bin/sh\necho "$PYTHONPATH" > {seen}\necho "{{}}" > "$4"\n')
-    fake.chmod(0o755)
-    monkeypatch.setenv("PYTHONPATH", "/opt/site-extra")
-    assert LocalRunner(poll_s=0.05, python=str(fake)).run(spec(tmp_path), lambda: False) == {}
-    assert seen.read_text().strip() == f"{ROOT}:/opt/site-extra"
+def _descendants(root: int) -> set[int]:
+    """Every live process below `root`."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
