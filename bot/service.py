@@ -33,6 +33,7 @@ from bot.quotas import Limits
 from bot.settings import BotSettings
 from bot.storage import Delivery, Storage
 from bot.supervisor import Supervisor
+from bot.vault import BotSecrets
 from bot.worker import POLL_S, Worker
 from runners.local import local_runner
 from runners.runner import Runner
@@ -103,7 +104,10 @@ def build_server(
     AppClients(settings)  # missing credentials fail here, not in the worker's restart loop
     if settings.runner == "local":  # so does a job user that cannot run jobs
         local_runner(settings.job_user, settings.job_as_bot_user, settings.workdir)
-    return create_app(settings, storage, background=[Supervisor(worker)])
+    # The worker reads its secrets on stdin: its environment, which /proc shows, holds none.
+    secrets = BotSecrets(settings.webhook_secret, settings.database_url, settings.llm_api_key)
+    supervisor = Supervisor(worker, stdin=secrets.to_bytes())
+    return create_app(settings, storage, background=[supervisor])
 
 
 def build_worker(

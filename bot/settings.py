@@ -8,6 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.vault import exposed, secret
+
+# Read once, then wiped from the bot's environment (`bot.hardening`): no child inherits them.
+SECRET_VARIABLES = (
+    "KEVOLVE_WEBHOOK_SECRET",
+    "KEVOLVE_DATABASE_URL",
+    "KEVOLVE_LLM_API_KEY",
+    "OPENAI_API_KEY",
+)
+
 
 @dataclass(frozen=True)
 class CliSettings:
@@ -40,8 +50,8 @@ def cli_settings(env: Mapping[str, str] | None = None) -> CliSettings:
 class BotSettings:
     """What `kevolve serve` takes from the environment."""
 
-    webhook_secret: str  # KEVOLVE_WEBHOOK_SECRET: required; the service refuses to start without
-    database_url: str  # KEVOLVE_DATABASE_URL: SQLAlchemy URL, a SQLite file by default
+    webhook_secret: str  # KEVOLVE_WEBHOOK_SECRET[_FILE]: required; no start without
+    database_url: str  # KEVOLVE_DATABASE_URL[_FILE]: SQLAlchemy URL, a SQLite file by default
     github_app_id: str | None  # KEVOLVE_GITHUB_APP_ID
     github_private_key_path: Path | None  # KEVOLVE_GITHUB_PRIVATE_KEY_PATH
     github_api_url: str  # KEVOLVE_GITHUB_API_URL
@@ -73,6 +83,8 @@ class BotSettings:
     webhook_max_bytes: int = 25 * 1024 * 1024  # KEVOLVE_WEBHOOK_MAX_BYTES: GitHub's own cap
     job_user: str = "kevolve-job"  # KEVOLVE_JOB_USER: the OS user local jobs run as
     job_as_bot_user: bool = False  # KEVOLVE_JOB_AS_BOT_USER=1: jobs as the bot's user (unsafe)
+    llm_api_key: str = ""  # KEVOLVE_LLM_API_KEY[_FILE], else OPENAI_API_KEY: for the jobs' LLM
+    exposed: tuple[str, ...] = ()  # the secret variables given as values, not as files
 
 
 def bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
@@ -81,8 +93,8 @@ def bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
     key_path = env.get("KEVOLVE_GITHUB_PRIVATE_KEY_PATH")
     workdir = Path(env.get("KEVOLVE_WORKDIR") or ".kevolve-bot")
     return BotSettings(
-        webhook_secret=env.get("KEVOLVE_WEBHOOK_SECRET", ""),
-        database_url=env.get("KEVOLVE_DATABASE_URL") or "sqlite:///kevolve.db",
+        webhook_secret=secret(env, "KEVOLVE_WEBHOOK_SECRET"),
+        database_url=secret(env, "KEVOLVE_DATABASE_URL") or "sqlite:///kevolve.db",
         github_app_id=env.get("KEVOLVE_GITHUB_APP_ID") or None,
         github_private_key_path=Path(key_path) if key_path else None,
         github_api_url=env.get("KEVOLVE_GITHUB_API_URL") or "https://api.github.com",
@@ -104,6 +116,8 @@ def bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         fleet_poll_s=_seconds_or_off(env, "KEVOLVE_FLEET_POLL_S", 300.0),
         job_user=env.get("KEVOLVE_JOB_USER") or "kevolve-job",
         job_as_bot_user=env.get("KEVOLVE_JOB_AS_BOT_USER", "") in ("1", "true", "yes"),
+        llm_api_key=secret(env, "KEVOLVE_LLM_API_KEY") or env.get("OPENAI_API_KEY", ""),
+        exposed=exposed(env, SECRET_VARIABLES),
         **_cap_settings(env),
     )
 

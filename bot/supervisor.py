@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 class Supervisor:
     """Starts `argv`, starts it again whenever it exits (waiting longer after each quick exit),
-    and on `stop` ends it: SIGTERM, then SIGKILL after the timeout."""
+    and on `stop` ends it: SIGTERM, then SIGKILL after the timeout. Given `stdin`, each child
+    reads those bytes on its stdin (the secrets it needs, never in its environment)."""
 
     def __init__(
         self,
@@ -27,8 +28,10 @@ class Supervisor:
         restart_delay_s: float = 1.0,
         max_delay_s: float = 30.0,
         stable_after_s: float = 60.0,
+        stdin: bytes | None = None,
     ) -> None:
         self._argv = list(argv)
+        self._stdin = stdin
         self._name = name
         self._first_delay, self._max_delay = restart_delay_s, max_delay_s
         self._stable_after = stable_after_s
@@ -95,9 +98,16 @@ class Supervisor:
             try:
                 # Its own session: a Ctrl-C at the terminal reaches the server alone, which
                 # then stops the child in order instead of both ending at once.
-                proc = subprocess.Popen(self._argv, start_new_session=True)
+                pipe = None if self._stdin is None else subprocess.PIPE
+                proc = subprocess.Popen(self._argv, stdin=pipe, start_new_session=True)
             except OSError as exc:
                 return f"cannot start: {exc}"
             self._proc = proc
+        if proc.stdin is not None and self._stdin is not None:
+            try:  # a few hundred bytes: the pipe's buffer takes them without waiting
+                proc.stdin.write(self._stdin)
+                proc.stdin.close()
+            except OSError:  # the child died first; its exit status says why
+                pass
         log.info("%s started (pid %d)", self._name, proc.pid)
         return f"(pid {proc.pid}) exited with {proc.wait()}"

@@ -11,6 +11,7 @@ import uvicorn
 
 from bot.commands import worker
 from bot.commands.common import configure_logging, usage_error
+from bot.hardening import make_undumpable, seal
 from bot.service import build, build_server
 from bot.settings import bot_settings
 from bot.storage import StorageError
@@ -23,9 +24,12 @@ def add_parser(sub: Any) -> None:
         help="run the GitHub App service (webhooks, /healthz, /metrics)",
         description="Run the GitHub App service: the web app stores each signed webhook and "
         "answers at once; a worker process (started and restarted here) handles the stored "
-        "deliveries and runs the jobs. Configuration comes from the environment: "
-        "KEVOLVE_WEBHOOK_SECRET (required), KEVOLVE_DATABASE_URL (default "
-        "sqlite:///kevolve.db), KEVOLVE_GITHUB_APP_ID, KEVOLVE_GITHUB_PRIVATE_KEY_PATH, "
+        "deliveries and runs the jobs. Configuration comes from the environment. Secrets: "
+        "KEVOLVE_WEBHOOK_SECRET_FILE (required), KEVOLVE_DATABASE_URL_FILE (default "
+        "sqlite:///kevolve.db), KEVOLVE_LLM_API_KEY_FILE, each a file readable by the bot's "
+        "user alone (chmod 600; without _FILE the value itself works, with a warning), and "
+        "KEVOLVE_GITHUB_PRIVATE_KEY_PATH (the App's key, chmod 600 too). Then: "
+        "KEVOLVE_GITHUB_APP_ID, "
         "KEVOLVE_GITHUB_API_URL (default https://api.github.com), KEVOLVE_HARDWARE (labels, "
         "default local), KEVOLVE_BUDGET, KEVOLVE_DEVICE, KEVOLVE_WORKDIR, KEVOLVE_MAX_OPEN_PRS, "
         "KEVOLVE_MAX_PRS_PER_HOUR, KEVOLVE_PUBLISH_UNTIMED, KEVOLVE_RUNNER (local or actions), "
@@ -60,9 +64,11 @@ def run(args: argparse.Namespace) -> int:
     """`kevolve serve`: serve until interrupted; 2 when the configuration is unusable."""
     if not 0 < args.port < 65536:
         return usage_error(f"--port {args.port} is not a TCP port (1-65535)")
+    make_undumpable()  # before any secret is read: no process of this user may read them
     configure_logging()
     try:
         settings = bot_settings()
+        seal(settings)
         if args.in_process:
             app, _jobs = build(settings)
         else:
