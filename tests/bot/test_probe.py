@@ -7,6 +7,7 @@ run, and finds nothing."""
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -33,6 +34,7 @@ SECRET = "probe-webhook-s3cret"
 LLM_KEY = "sk-probe-llm-s3cret"
 KERNEL = "demo_kernels/softmax.py"
 REPORT = re.compile(r"PROBE (.*?) END")
+ME = pwd.getpwuid(os.geteuid()).pw_name  # the bot's own user in these tests
 PROBE = """
 def _kevolve_probe():
     import os, re
@@ -161,6 +163,37 @@ def test_a_probe_in_repo_code_finds_no_secret_no_key_and_no_token(bot: Bot) -> N
     assert report["token_files"] == "none", report
     assert int(report["scanned"]) > 0, report  # it did read files: the checkout's own
     assert SECRET not in summary and LLM_KEY not in summary
+
+
+@pytest.mark.parametrize(
+    ("user", "said"),
+    [
+        ("kevolve-no-such-user", "the job user 'kevolve-no-such-user' (KEVOLVE_JOB_USER) "),
+        (ME, f"the job user '{ME}' (KEVOLVE_JOB_USER) is the bot's own user"),
+    ],
+    ids=["missing", "the-bots-own"],
+)
+def test_serve_refuses_a_job_user_it_cannot_use(
+    github_standin: World, tmp_path: Path, user: str, said: str
+) -> None:
+    key = tmp_path / "app.pem"
+    key.write_text(github_standin.app.private_key)
+    key.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEVOLVE_")}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        KEVOLVE_WEBHOOK_SECRET=SECRET,
+        KEVOLVE_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+        KEVOLVE_GITHUB_APP_ID=str(github_standin.app.app_id),
+        KEVOLVE_GITHUB_PRIVATE_KEY_PATH=str(key),
+        KEVOLVE_WORKDIR=str(tmp_path / "work"),
+        KEVOLVE_JOB_USER=user,
+    )
+    argv = [sys.executable, "-m", "bot.cli", "serve", "--port", str(free_port())]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert said in done.stderr and "KEVOLVE_JOB_AS_BOT_USER=1" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def _probe_repo(world: World, tmp: Path, key: Path, workdir: Path) -> Repo:
