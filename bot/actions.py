@@ -9,8 +9,8 @@ from bot.board import RunBoard
 from bot.github import GitHub
 from bot.settings import BotSettings
 from bot.storage import Job, Storage
-from bot.tokens import issue, key_for
-from runners.actions import ActionsConfig, ActionsRunner
+from bot.tokens import grant, issue, key_for, run_tag
+from runners.actions import ActionsConfig, ActionsRunner, Ticket, Tickets
 from runners.runner import Runner
 
 
@@ -43,18 +43,27 @@ def actions_config(settings: BotSettings) -> ActionsConfig:
 def actions_runner_for(
     settings: BotSettings, storage: Storage, clock: Callable[[], float] = time.time
 ) -> Callable[[GitHub, Job], Runner]:
-    """Each job's `ActionsRunner`: its repo's workflow, the shared board, tokens for its id."""
+    """Each job's `ActionsRunner`: its repo's workflow, the shared board, a ticket per dispatch."""
     config = actions_config(settings)
     board = RunBoard(storage.engine, storage.now)
-    key = key_for(settings.webhook_secret)
-    # A token outlives every wait the runner allows for its job, and no more.
-    ttl = config.pickup_s + config.run_s + config.result_grace_s + 3600.0
-
-    def token_for(job_id: int) -> str:
-        return issue(key, job_id, clock(), ttl)
+    tickets = ticket_office(board, key_for(settings.webhook_secret), settings.workflow, clock)
 
     def runner_for(github: GitHub, job: Job) -> Runner:
         workflows = RepoWorkflows(github, job.repo, settings.workflow)
-        return ActionsRunner(workflows, board, token_for, config)
+        return ActionsRunner(workflows, board, tickets, config)
 
     return runner_for
+
+
+def ticket_office(
+    board: RunBoard, key: bytes, workflow: str, clock: Callable[[], float] = time.time
+) -> Tickets:
+    """Issues each dispatch's ticket and records it on the board (single use, run tag)."""
+
+    def ticket(job_id: int, op: str, attempt: int, ttl_s: float) -> Ticket:
+        given = grant(job_id, op, attempt, clock() + ttl_s)
+        tag = run_tag(key, given)
+        board.keep_token(given, tag, workflow)
+        return Ticket(issue(key, given), tag)
+
+    return ticket

@@ -1,8 +1,10 @@
 """`POST /jobs/{id}/result`: a runner hands back one op's `SearchResult` with its job's token.
 
-The token (`bot.tokens`) names the job and expires, so a runner can post only its own job's
-result and only for a while. A result is kept once: a retried post changes nothing. Refusals say
-what was wrong, so the runner's log explains itself.
+The token (`bot.tokens`) names the job, the op and the attempt and expires with the attempt's time
+limit, so a runner can post only its own dispatch's result and only for a while; it posts once
+(a second post with it is refused, 409, and counted on the board). Anything that is not a token
+is refused as such (401), a token that is not this job's valid one too (403). Refusals say what
+was wrong, so the runner's log explains itself.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.board import RunBoard
 from bot.storage import Storage
-from bot.tokens import TokenError, verify
+from bot.tokens import Grant, TokenError, verify
 
 router = APIRouter()
 
@@ -41,15 +43,15 @@ def _refuse(status: int, message: str) -> JSONResponse:
 
 @router.post("/jobs/{job_id}/result")
 async def post_result(job_id: int, request: Request) -> JSONResponse:
-    """200 once the result is stored (or was already); 401/403 for the token, 4xx for the rest."""
+    """200 once the result is stored; 401/403 for the token, 409 for a spent one, 4xx else."""
     ctx: ResultsContext = request.app.state.results
     scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return _refuse(401, "no job token: send 'Authorization: Bearer <the job's token>'")
     try:
-        verify(ctx.key, token.strip(), job_id, ctx.clock())
+        grant = verify(ctx.key, token.strip(), job_id, ctx.clock())
     except TokenError as exc:
-        return _refuse(403, f"{exc}; the result was not stored")
+        return _refuse(exc.status, f"{exc}; the result was not stored")
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > MAX_BYTES:
         return _refuse(413, f"a result may be at most {MAX_BYTES} bytes")
@@ -64,7 +66,9 @@ async def post_result(job_id: int, request: Request) -> JSONResponse:
         op = _op_of(result, job_id)
     except ValueError as exc:
         return _refuse(422, str(exc))
-    return await run_in_threadpool(_store, ctx, job_id, op, result)
+    if op != grant.op:
+        return _refuse(403, f"job token is for op '{grant.op}', not '{op}'; not stored")
+    return await run_in_threadpool(_store, ctx, grant, result)
 
 
 def _op_of(result: Any, job_id: int) -> str:
@@ -77,14 +81,29 @@ def _op_of(result: Any, job_id: int) -> str:
     return str(result["problem"])
 
 
-def _store(ctx: ResultsContext, job_id: int, op: str, result: dict[str, Any]) -> JSONResponse:
-    """Keep the result on the board if the job still waits for it."""
+def _spent() -> JSONResponse:
+    """The answer to a token's second post (the board counted it)."""
+    message = "this job token was used already: a token posts once; the result was not stored"
+    return JSONResponse({"error": message, "spent": True}, status_code=409)
+
+
+def _store(ctx: ResultsContext, grant: Grant, result: dict[str, Any]) -> JSONResponse:
+    """Keep the result on the board if the job still waits for it; the token is spent."""
+    job_id, op = grant.job_id, grant.op
     job = ctx.storage.job(job_id)
     if job is None:
         return _refuse(404, f"there is no job {job_id}")
+    if ctx.board.replayed(grant):
+        return _spent()
     if job.status != "running":
         return _refuse(409, f"job {job_id} is {job.status}: its result is no longer wanted")
-    outcome = ctx.board.post(job_id, op, result)
+    outcome = ctx.board.post(grant, result)
+    if outcome == "spent":
+        return _spent()
+    if outcome == "unknown token":
+        return _refuse(403, "this job token was never issued by this bot; not stored")
     if outcome == "not dispatched":
-        return _refuse(409, f"job {job_id} did not dispatch op '{op}'")
-    return JSONResponse({"job": job_id, "op": op, "stored": outcome == "stored"})
+        return _refuse(409, f"job {job_id} did not dispatch op '{op}' #{grant.attempt}")
+    if outcome == "taken":
+        return _refuse(409, f"op '{op}' of job {job_id} has another attempt's result already")
+    return JSONResponse({"job": job_id, "op": op, "attempt": grant.attempt, "stored": True})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,32 @@ def cli_settings(env: Mapping[str, str] | None = None) -> CliSettings:
     )
 
 
+# What a runner installs: a requirements file in the repo, every line pinned with its hashes
+# (`pip install --require-hashes -r`), or kevolve's own wheel pinned by version and hash (with
+# `--no-deps`: its dependencies come with the host). kevolve-search.yml checks the same forms.
+RUNNER_REQUIREMENT = "-r .github/kevolve-requirements.txt"
+_HASH = r"--hash=(sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})"
+PINNED_KEVOLVE = re.compile(
+    rf"kevolve(\[[a-z0-9_,-]{{1,60}}\])?==[0-9][0-9A-Za-z.+!]{{0,40}}( {_HASH})+"
+)
+REQUIREMENTS_FILE = re.compile(r"-r (?!.*\.\.)[A-Za-z0-9_.][A-Za-z0-9._/-]{0,199}\.txt")
+
+
+def pinned_requirement(text: str | None) -> str:
+    """The runner requirement, default when unset; ValueError with the fix when not pinned."""
+    if not text:
+        return RUNNER_REQUIREMENT
+    if PINNED_KEVOLVE.fullmatch(text) or REQUIREMENTS_FILE.fullmatch(text):
+        return text
+    raise ValueError(
+        f"KEVOLVE_RUNNER_REQUIREMENT={text[:200]!r} is not pinned: a runner would install "
+        "whatever the package index serves under that name. Fix: set it to "
+        "'kevolve==X.Y.Z --hash=sha256:<the wheel's sha256>' or to '-r <a requirements file in "
+        "the repo whose every line is pinned with --hash>' (unset: "
+        f"'{RUNNER_REQUIREMENT}')"
+    )
+
+
 @dataclass(frozen=True)
 class BotSettings:
     """What `kevolve serve` takes from the environment."""
@@ -71,7 +98,7 @@ class BotSettings:
     runner_attempts: int = 3  # KEVOLVE_RUNNER_ATTEMPTS: dispatches per op before a job fails
     runner_pickup_s: float = 900.0  # KEVOLVE_RUNNER_PICKUP_S: a run nobody picks up is lost
     runner_grace_s: float = 120.0  # KEVOLVE_RUNNER_GRACE_S: a finished run's time to post
-    runner_requirement: str = "kevolve[runner]"  # KEVOLVE_RUNNER_REQUIREMENT: what runners install
+    runner_requirement: str = RUNNER_REQUIREMENT  # KEVOLVE_RUNNER_REQUIREMENT: pinned, see below
     job_slots: int = 1  # KEVOLVE_JOB_SLOTS: jobs at once (default 1 local, 8 with actions)
     fleet_poll_s: float = 300.0  # KEVOLVE_FLEET_POLL_S: runner labels and schedules; 0: off
     commands_per_comment: int = 5  # KEVOLVE_COMMANDS_PER_COMMENT: the rest are ignored, and said
@@ -193,7 +220,7 @@ def _runner_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "runner_attempts": _count(env, "KEVOLVE_RUNNER_ATTEMPTS", 3),
         "runner_pickup_s": _positive(env, "KEVOLVE_RUNNER_PICKUP_S") or 900.0,
         "runner_grace_s": _positive(env, "KEVOLVE_RUNNER_GRACE_S") or 120.0,
-        "runner_requirement": env.get("KEVOLVE_RUNNER_REQUIREMENT") or "kevolve[runner]",
+        "runner_requirement": pinned_requirement(env.get("KEVOLVE_RUNNER_REQUIREMENT")),
         # Local jobs share this host's GPU; an actions job mostly waits on a runner elsewhere.
         "job_slots": _count(env, "KEVOLVE_JOB_SLOTS", 1 if runner == "local" else 8),
     }

@@ -1,9 +1,11 @@
 """The GitHub Actions runner: a job's search on a self-hosted runner of the repo's own fleet.
 
 Each op of a job is one dispatch of the repo's `kevolve-search.yml` on `[self-hosted, <label>]`.
-The workflow posts the result to the bot (`POST /jobs/{id}/result`, the job's token), and GitHub
-tells the bot how the run goes (`workflow_job` and `workflow_run` webhooks). The bot keeps both
-on a board; this runner dispatches, then watches the board until a result arrives. A run no
+Each dispatch carries a fresh ticket: a token that posts that attempt's result once and expires
+with the attempt's time limit, and a tag for the run's name. The workflow posts the result to the
+bot (`POST /jobs/{id}/result` with the token), and GitHub tells the bot how the run goes
+(`workflow_job` and `workflow_run` webhooks, matched by run id). The bot keeps both on a board;
+this runner dispatches, then watches the board until a result arrives. A run no
 runner picks up in time, or one that ends without posting (its runner vanished, a step failed),
 is cancelled and dispatched again, up to `attempts` times, and then the job fails with the
 reason of every attempt. `/kevolve stop` cancels the run on GitHub.
@@ -22,6 +24,18 @@ from runners.runner import Cancelled, RunnerError
 
 log = logging.getLogger(__name__)
 WAITING = frozenset({"dispatched", "requested", "queued", "waiting", "pending"})
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """What one dispatch carries besides the job: never logged, never reused."""
+
+    token: str  # posts this attempt's result once, until the attempt's time limit
+    tag: str  # goes into the run's name: the bot's proof that the run is this dispatch's
+
+
+# (job id, op, attempt, seconds the token must live) -> the dispatch's ticket
+Tickets = Callable[[int, str, int, float], Ticket]
 
 
 @dataclass(frozen=True)
@@ -69,11 +83,15 @@ class ActionsConfig:
     """How jobs are run on self-hosted runners."""
 
     bot_url: str  # where the workflow posts results: the bot's public URL
-    kevolve: str = "kevolve[runner]"  # the pip requirement the runner installs
+    # The pinned kevolve the runner installs: 'kevolve==X.Y.Z --hash=sha256:...' or '-r <file in
+    # the repo, every line pinned and hashed>' (checked by `bot.settings`).
+    kevolve: str = "-r .github/kevolve-requirements.txt"
     attempts: int = 3  # dispatches per op before the job fails
     pickup_s: float = 900.0  # no runner took the run by then: it is lost
     result_grace_s: float = 120.0  # a finished run has this long to have posted its result
-    run_s: float = 7 * 3600.0  # a run that takes longer is cancelled
+    run_s: float = 6 * 3600.0  # the workflow's own limit (timeout-minutes: 360): cancelled after
+    setup_s: float = 1200.0  # checkout and install before a search with --minutes starts
+    token_margin_s: float = 300.0  # a token outlives the runner's wait by this (post retries)
     poll_s: float = 2.0
 
 
@@ -84,12 +102,12 @@ class ActionsRunner:
         self,
         workflows: Workflows,
         board: Board,
-        token_for: Callable[[int], str],
+        tickets: Tickets,
         config: ActionsConfig,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._workflows, self._board, self._token_for = workflows, board, token_for
+        self._workflows, self._board, self._tickets = workflows, board, tickets
         self._config, self._clock, self._sleep = config, clock, sleep
 
     def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
@@ -105,24 +123,39 @@ class ActionsRunner:
             f"{self._config.attempts} attempts ({'; '.join(lost)})"
         )
 
-    def inputs(self, spec: JobSpec, attempt: int) -> dict[str, str]:
+    def inputs(self, spec: JobSpec, attempt: int, ticket: Ticket) -> dict[str, str]:
         """The workflow's inputs for one dispatch; all strings, as the API wants them."""
         return {
             "job_id": str(spec.job_id),
             "op": spec.op,
             "hardware": spec.hardware,
             "budget": str(spec.budget),
+            "minutes": _minutes(spec.minutes),
             "sha": spec.sha,
             "bot_url": self._config.bot_url,
-            "token": self._token_for(spec.job_id),
+            "token": ticket.token,
+            "tag": ticket.tag,
             "kevolve": self._config.kevolve,
             "attempt": str(attempt),
         }
 
+    def limit_s(self, spec: JobSpec) -> float:
+        """How long a picked-up run may take: the job's minutes plus setup, within the
+        workflow's own limit."""
+        if spec.minutes is None:
+            return self._config.run_s
+        return min(self._config.run_s, spec.minutes * 60.0 + self._config.setup_s)
+
+    def token_ttl_s(self, spec: JobSpec) -> float:
+        """How long a dispatch's token lives: as long as this runner waits for its result."""
+        config = self._config
+        return config.pickup_s + self.limit_s(spec) + config.result_grace_s + config.token_margin_s
+
     def _attempt(self, spec: JobSpec, attempt: int, cancelled: Cancelled) -> dict[str, Any] | str:
         """The result, or why this attempt was lost (its run cancelled first)."""
         self._board.open(spec.job_id, spec.op, attempt)
-        run_id = self._workflows.dispatch(self.inputs(spec, attempt))
+        ticket = self._tickets(spec.job_id, spec.op, attempt, self.token_ttl_s(spec))
+        run_id = self._workflows.dispatch(self.inputs(spec, attempt, ticket))
         if run_id is not None:
             self._board.link(spec.job_id, spec.op, attempt, run_id)
         started = self._clock()
@@ -153,8 +186,9 @@ class ActionsRunner:
                 f"no runner labelled '{spec.hardware}' picked the run up within "
                 f"{self._config.pickup_s:g} s (is one online?)"
             )
-        if status != "completed" and waited >= self._config.run_s:
-            return f"the run took longer than {self._config.run_s:g} s"
+        limit = self.limit_s(spec)
+        if status != "completed" and waited >= self._config.pickup_s + limit:
+            return f"the run took longer than {limit:g} s"
         return None
 
     def _cancel(self, state: RunState | None) -> None:
@@ -172,3 +206,8 @@ def _ended_without_result(state: RunState) -> str:
     where = f" on runner '{state.runner_name}'" if state.runner_name else ""
     ended = state.conclusion or "no conclusion"
     return f"run {state.run_id} ended ({ended}){where} without posting a result"
+
+
+def _minutes(minutes: float | None) -> str:
+    """The `minutes` input: plain decimal digits, or empty for no limit but the budget."""
+    return "" if minutes is None else f"{minutes:.3f}".rstrip("0").rstrip(".")

@@ -1,5 +1,7 @@
-"""Posting a job's result to the bot: `POST {bot}/jobs/{id}/result` with the job's token.
+"""Posting a job's result to the bot: `POST {bot}/jobs/{id}/result` with the dispatch's token.
 
+A token posts once. When a try failed in transit (the bot may have stored it and the answer was
+lost), a retry the bot refuses as already spent means the result is in: that is success.
 Standard library only, so a GPU runner needs nothing beyond kevolve's core and its torch.
 """
 
@@ -25,7 +27,8 @@ def post_result(
     attempts: int = 4,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    """POST the result; the HTTP status. Retries transient failures; RunnerError when refused."""
+    """POST the result; the HTTP status (409: an earlier try was stored). Retries transient
+    failures; RunnerError when refused."""
     url = f"{bot_url.rstrip('/')}/jobs/{job_id}/result"
     body = json.dumps(result).encode()
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -37,6 +40,8 @@ def post_result(
                 return int(response.status)
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:300]
+            if last and exc.code == 409 and _spent(detail):
+                return 409
             if exc.code not in _RETRYABLE:
                 raise RunnerError(
                     f"the bot refused job {job_id}'s result ({exc.code}): {detail}"
@@ -48,3 +53,12 @@ def post_result(
     raise RunnerError(
         f"could not post job {job_id}'s result to {url} after {attempts} tries: {last}"
     )
+
+
+def _spent(detail: str) -> bool:
+    """Whether the bot's refusal says the token was used already."""
+    try:
+        answer = json.loads(detail)
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and answer.get("spent") is True

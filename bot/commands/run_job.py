@@ -24,7 +24,7 @@ from runners.job import JobError, JobSpec, run_job
 from runners.post import post_result
 from runners.runner import RunnerError
 
-TOKEN_VAR = "KEVOLVE_JOB_TOKEN"  # from the environment, never a flag: flags show in process lists
+TOKEN_VAR = "KEVOLVE_JOB_TOKEN"  # the token never comes as a flag: flags show in process lists
 
 
 def add_parser(sub: Any) -> None:
@@ -32,7 +32,8 @@ def add_parser(sub: Any) -> None:
         "run-job",
         help="run one search job here and post its result to the bot",
         description="Run one job's search in a checkout, write the SearchResult JSON and, with "
-        f"--bot-url, post it to the bot with the job's token from ${TOKEN_VAR}.",
+        "--bot-url, post it to the bot with the dispatch's token, read from --token-file (which "
+        f"is removed before the search starts) or ${TOKEN_VAR}.",
     )
     p.add_argument("--job-id", type=int, required=True, help="the bot's job number")
     p.add_argument("--op", required=True, help="the op to search")
@@ -44,15 +45,23 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--state", type=Path, help="search state (default .kevolve/job-N.sqlite)")
     add_executor_arguments(p)
     p.add_argument("--out", type=Path, default=Path("kevolve-result.json"), help="result file")
-    p.add_argument("--bot-url", help="post the result to this bot (needs $KEVOLVE_JOB_TOKEN)")
+    p.add_argument("--bot-url", help="post the result to this bot (needs the job's token)")
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        help="a file holding the job's token; read, then removed before the search runs",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """0 when the job ran (and its result was posted), 1 when posting failed, 2 on a bad job."""
-    token = os.environ.get(TOKEN_VAR, "")
+    try:
+        token = _take_token(args.token_file)
+    except OSError as exc:
+        return usage_error(f"cannot read the job's token from {args.token_file}: {exc.strerror}")
     if args.bot_url and not token:
-        return usage_error(f"--bot-url needs the job's token in ${TOKEN_VAR}")
+        return usage_error(f"--bot-url needs the job's token in ${TOKEN_VAR} or --token-file FILE")
     if mismatch := executor_error(args):
         return usage_error(mismatch)
     settings = cli_settings()
@@ -84,3 +93,14 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_VERDICT
     print(f"kevolve run-job: posted to {args.bot_url} ({status})")
     return 0
+
+
+def _take_token(path: Path | None) -> str:
+    """The job's token from `path` (then removed) or the environment (then dropped from it), so
+    nothing the search runs inherits or finds it."""
+    env_token = os.environ.pop(TOKEN_VAR, "")
+    if path is None:
+        return env_token.strip()
+    token = path.read_text(encoding="ascii", errors="replace").strip()
+    path.unlink()
+    return token

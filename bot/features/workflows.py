@@ -1,8 +1,9 @@
 """`workflow_job` and `workflow_run` webhooks: how the search runs the bot dispatched are going.
 
 What GitHub says of a run (queued, in progress, completed and how, on which runner) goes on the
-run board, where the job waiting for that run (`runners.actions.ActionsRunner`) reads it. Runs
-that are none of kevolve's are ignored.
+run board, where the job waiting for that run (`runners.actions.ActionsRunner`) reads it. The
+board matches a run by the id its dispatch returned, or a `workflow_run` by its workflow file,
+its event and the dispatch's tag in its name (`bot.board`); any other run is ignored.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from bot.board import RunBoard
+from bot.board import RunBoard, RunNews
 from bot.features.context import FeatureContext
 from bot.storage import Delivery
 
@@ -20,25 +21,44 @@ log = logging.getLogger(__name__)
 
 def handle(ctx: FeatureContext, delivery: Delivery) -> None:
     """Put the run's news on the board."""
-    event = run_news(delivery.event, delivery.payload)
-    if event is None:
+    news = run_news(delivery.event, delivery.payload)
+    if news is None:
         return
-    run_id, name, run = event
     board = RunBoard(ctx.storage.engine, ctx.storage.now)
-    if board.record(run_id, name, run):
-        log.info("run %s (%s): %s %s", run_id, name, run.get("status"), run.get("conclusion"))
+    if board.record(news):
+        log.info("run %s (%s): %s %s", news.run_id, news.name, news.status, news.conclusion)
+    else:
+        log.info("run %s (%s) is none of kevolve's dispatches: ignored", news.run_id, news.name)
 
 
-def run_news(event: str, payload: Mapping[str, Any]) -> tuple[int, str, Mapping[str, Any]] | None:
-    """(run id, name, the job or run object) of a workflow webhook; None for anything else."""
+def run_news(event: str, payload: Mapping[str, Any]) -> RunNews | None:
+    """What a workflow webhook says of its run; None for anything else."""
     if event == "workflow_job":
-        job = payload.get("workflow_job") or {}
-        if job.get("run_id") is None:
+        job = payload.get("workflow_job")
+        if not isinstance(job, dict) or not isinstance(job.get("run_id"), int):
             return None
-        return int(job["run_id"]), str(job.get("name") or ""), job
+        return RunNews(
+            run_id=job["run_id"],
+            name=_text(job.get("name")),
+            status=_text(job.get("status")),
+            conclusion=_text(job.get("conclusion")) or None,
+            runner_name=_text(job.get("runner_name")) or None,
+        )
     if event == "workflow_run":
-        run = payload.get("workflow_run") or {}
-        if run.get("id") is None:
+        run = payload.get("workflow_run")
+        if not isinstance(run, dict) or not isinstance(run.get("id"), int):
             return None
-        return int(run["id"]), str(run.get("display_title") or run.get("name") or ""), run
+        return RunNews(
+            run_id=run["id"],
+            name=_text(run.get("display_title")),
+            status=_text(run.get("status")),
+            conclusion=_text(run.get("conclusion")) or None,
+            path=_text(run.get("path")) or None,
+            event=_text(run.get("event")) or None,
+        )
     return None
+
+
+def _text(value: Any) -> str:
+    """A payload field as text, capped: names and titles are written by others."""
+    return value[:300] if isinstance(value, str) else ""

@@ -34,7 +34,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
-        self.wfile.write(b'{"detail": "job token is for job 8, not job 7"}')
+        if status == 409:  # what the bot says to a token's second post
+            self.wfile.write(b'{"error": "this job token was used already", "spent": true}')
+        else:
+            self.wfile.write(b'{"detail": "job token is for job 8, not job 7"}')
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -72,3 +75,18 @@ def test_a_refusal_is_final_and_says_why(bot: Bot) -> None:
 def test_an_unreachable_bot_is_reported_after_the_tries() -> None:
     with pytest.raises(RunnerError, match="after 2 tries"):
         post_result("http://127.0.0.1:9", 7, "tok", {}, attempts=2, sleep=lambda s: None)
+
+
+@pytest.mark.parametrize("bot", [[502, 409]], indirect=True)
+def test_a_spent_token_after_a_lost_answer_means_the_first_try_was_stored(bot: Bot) -> None:
+    """The bot stored the first try but its answer was lost (a proxy's 502): the retry is
+    refused as the token's second post, which tells the runner its result is in."""
+    assert post_result(url(bot), 7, "tok", {}, sleep=lambda s: None) == 409
+    assert len(bot.received) == 2
+
+
+@pytest.mark.parametrize("bot", [[409]], indirect=True)
+def test_a_token_spent_before_the_first_try_is_a_refusal(bot: Bot) -> None:
+    """Someone else posted with this token first: the runner must not take that as its own."""
+    with pytest.raises(RunnerError, match=r"refused job 7's result \(409\).*used already"):
+        post_result(url(bot), 7, "tok", {}, sleep=lambda s: None)
