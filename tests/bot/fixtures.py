@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from harness.candidate import candidate_id
 from harness.evaluation import CaseCheck, CaseTiming, Evaluation, Timing, Verdict
 from harness.result import SearchResult, publish_gate
+from harness.spec import load_problems, select
 
 REPRO = "kevolve check . --op softmax --candidate kernels/softmax.py --device cuda --seed 0"
 REPRO_CPU = "kevolve check . --op softmax --candidate kernels/softmax.py --device cpu --no-time"
@@ -230,3 +232,60 @@ def slower(result: dict[str, Any]) -> dict[str, Any]:
     timing["candidate"] = vars(_timing(0.0107))
     timing["speedup"], timing["speedup_ci"] = 0.8, [0.75, 0.85]
     return {**result, "publish_gate": {"passed": True, "reasons": []}}
+
+
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo"
+
+
+def demo_result(
+    op: str, source: str, job_id: int, timed: bool = True, speedup: float = 1.31
+) -> dict[str, Any]:
+    """A result for one of the demo repo's ops whose best is `source`, checked on every case the
+    config names (the production ones too when `timed`) and, when timed, `speedup` times faster
+    on each production case, as a runner of job `job_id` would post it."""
+    problem = select(load_problems(DEMO), op, DEMO)
+    shapes = list(problem.check_shapes) + (list(problem.shapes) if timed else [])
+    checks = [
+        CaseCheck(shape=list(s), dtype=d, trials=5, passed=True, elements=math.prod(s))
+        for s in shapes
+        for d in problem.dtypes
+    ]
+    timings = [
+        CaseTiming(
+            shape=list(s),
+            dtype=d,
+            candidate=_timing(0.01),
+            baseline=_timing(0.01 * speedup),
+            speedup=speedup,
+            speedup_ci=[speedup * 0.97, speedup * 1.03],
+            rechecked=True,
+        )
+        for s in problem.shapes
+        for d in problem.dtypes
+    ]
+    ev = Evaluation(
+        verdict=Verdict.CORRECT,
+        reason="correct on every case",
+        problem=op,
+        device="cuda" if timed else "cpu",
+        timed=timed,
+        checks=checks,
+        timings=timings if timed else [],
+        hardware=H100 if timed else CPU,
+    )
+    history = _history([("correct", 1.0), ("correct", speedup if timed else 1.0)])
+    result = _result(
+        ev,
+        history,
+        "llm:demo-model",
+        device="cuda" if timed else "cpu",
+        timed=timed,
+        hardware=H100 if timed else CPU,
+        llm=LLM,
+        wall_s=60.0,
+        gpu_s=5.0 if timed else 0.0,
+    ).to_dict()
+    result["problem"] = op
+    result["best"].update(id=candidate_id(source), source=source)
+    result["job"] = {"id": job_id, "hardware": "h100", "kernel": problem.kernel}
+    return result

