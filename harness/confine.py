@@ -116,16 +116,31 @@ def bwrap_arguments(mounts: Sequence[Mount], env: Mapping[str, str], cwd: Path) 
         args += ["--dev-bind", node, node]
     if devices:
         args += ["--ro-bind", "/sys", "/sys"]
+    bound = [d for d in _SYSTEM_DIRS if os.path.isdir(d) and not os.path.islink(d)]
     for mount in [*python_mounts(), *toolkit_mounts(env), *mounts]:
         path = str(mount.path)
         if mount.kind == "tmpfs":
             args += ["--tmpfs", path]
-        elif os.path.exists(path):
-            args += ["--ro-bind" if mount.kind == "ro" else "--bind", path, path]
+        elif mount.kind == "rw" and os.path.exists(path):
+            args += ["--bind", path, path]
+        elif mount.kind == "ro" and os.path.exists(path):
+            args += _read_only(path, bound)
     args += ["--chdir", str(cwd), "--clearenv"]
     for key, value in env.items():
         args += ["--setenv", key, value]
     return [*args, "--"]
+
+
+def _read_only(path: str, bound: list[str]) -> list[str]:
+    """Bind `path` read-only where it really is (a link there too), unless already inside."""
+    real = os.path.realpath(path)
+    args = []
+    if not any(real == b or real.startswith(b.rstrip("/") + "/") for b in bound):
+        args += ["--ro-bind", real, real]
+        bound.append(real)
+    if real != path and not any(path.startswith(b.rstrip("/") + "/") for b in bound):
+        args += ["--symlink", real, path]  # e.g. CUDA_HOME=/opt/cuda -> /opt/cuda-13.0
+    return args
 
 
 def python_mounts() -> list[Mount]:

@@ -143,12 +143,13 @@ class LocalRunner:
         self,
         account: JobAccount | None = None,
         workdir: Path | None = None,
-        bwrap: str | None = None,
+        bwrap: str | None = "auto",  # bubblewrap for the judges; "auto": found on PATH
         timeout_s: float = 6 * 3600,
         poll_s: float = 0.5,
         python: str = sys.executable,
     ) -> None:
-        self._account, self._workdir, self._bwrap = account, workdir, bwrap
+        self._account, self._workdir = account, workdir
+        self._bwrap = shutil.which("bwrap") if bwrap == "auto" else bwrap
         self._timeout, self._poll, self._python = timeout_s, poll_s, python
         if workdir is not None:
             workdir.mkdir(parents=True, exist_ok=True)
