@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import socket
 import time
 from collections.abc import Iterator, Mapping
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.sandbox import PASSTHROUGH, Child, Limits, clean_env, harness_pythonpath, spawn
+from tests.jobuser import ensure_job_user, reachable_dir
 
 PROBE = """\
 import ctypes, errno, json, os, socket, subprocess, sys, time
@@ -40,6 +42,8 @@ elif action == "connect":
     except OSError as exc:
         result = errno.errorcode.get(exc.errno, repr(exc))
     print(json.dumps({"sandbox": os.environ.get("KEVOLVE_SANDBOX", ""), "result": result}))
+elif action == "uid":
+    print(os.getuid(), os.getgid(), sorted(os.getgroups()))
 elif action == "write":
     try:
         Path("big.bin").write_bytes(b"x" * int(args[0]))
@@ -54,6 +58,11 @@ SECRETS = {
 }
 
 
+@pytest.fixture(scope="module")
+def job_user() -> str:
+    return ensure_job_user()
+
+
 @pytest.fixture
 def probe(tmp_path: Path) -> Path:
     """A directory holding the probe module; children started there import it."""
@@ -62,12 +71,16 @@ def probe(tmp_path: Path) -> Path:
 
 
 def start(
-    cwd: Path, *args: str, limits: Limits | None = None, source: Mapping[str, str] = os.environ
+    cwd: Path,
+    *args: str,
+    limits: Limits | None = None,
+    source: Mapping[str, str] = os.environ,
+    user: str | None = None,
 ) -> Child:
     """The probe running `args` in `cwd`, with only the variables `clean_env` lets through."""
     path = os.pathsep.join([str(cwd), harness_pythonpath()])
     env = clean_env({"PYTHONPATH": path}, source)
-    return spawn("kevolve_probe", args, env=env, cwd=cwd, limits=limits)
+    return spawn("kevolve_probe", args, env=env, cwd=cwd, limits=limits, user=user)
 
 
 def output(child: Child) -> str:
@@ -181,3 +194,27 @@ def test_kill_after_exit_is_harmless(probe: Path) -> None:
     child.proc.wait(timeout=30)
     child.kill()  # the process group is gone: nothing to signal, nothing raised
     assert child.exit_description() == "exit status 0"
+
+
+def test_a_child_starts_as_the_user_it_is_given(job_user: str) -> None:
+    entry = pwd.getpwnam(job_user)
+    with reachable_dir("kevolve-sandbox-") as place:
+        (place / "kevolve_probe.py").write_text(PROBE)
+        (place / "kevolve_probe.py").chmod(0o644)
+        place.chmod(0o755)  # the import system lists the directory
+        child = start(place, "uid", limits=Limits(), user=job_user)
+        said = output(child).strip()
+    assert said == f"{entry.pw_uid} {entry.pw_gid} {sorted({entry.pw_gid})}"
+
+
+def test_behind_a_prefix_the_jail_does_not_ask_for_its_parent(probe: Path) -> None:
+    """A launcher (bubblewrap, sudo) stands between: the child still runs, jailed."""
+    child = spawn(
+        "kevolve_probe",
+        ["env"],
+        env=clean_env({"PYTHONPATH": f"{probe}{os.pathsep}{harness_pythonpath()}"}, os.environ),
+        cwd=probe,
+        limits=Limits(),
+        prefix=["env"],
+    )
+    assert json.loads(output(child))["KEVOLVE_SANDBOX"].startswith("network:")
