@@ -251,8 +251,8 @@ def _check(value: object, where: str) -> CaseCheck:
         max_abs=_error(data.get("max_abs", 0.0), f"{where}.max_abs"),
         max_rel=_error(data.get("max_rel", 0.0), f"{where}.max_rel"),
         rel_norm=_error(data.get("rel_norm", 0.0), f"{where}.rel_norm"),
-        mismatches=_count(data.get("mismatches", 0), f"{where}.mismatches"),
-        elements=_count(data.get("elements", 0), f"{where}.elements"),
+        mismatches=_count(data.get("mismatches", 0), f"{where}.mismatches", 2**62),
+        elements=_count(data.get("elements", 0), f"{where}.elements", 2**62),
         failure=_optional(data.get("failure"), f"{where}.failure", _text),
     )
 

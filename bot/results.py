@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from bot.board import RunBoard
+from bot.intake import IntakeError, read_result
 from bot.storage import Storage
 from bot.tokens import Grant, TokenError, verify
 
@@ -59,26 +60,19 @@ async def post_result(job_id: int, request: Request) -> JSONResponse:
     if len(body) > MAX_BYTES:
         return _refuse(413, f"a result may be at most {MAX_BYTES} bytes")
     try:
-        result = json.loads(body)
+        posted = json.loads(body)
     except ValueError as exc:
         return _refuse(400, f"the body is not JSON: {exc}")
-    try:
-        op = _op_of(result, job_id)
-    except ValueError as exc:
-        return _refuse(422, str(exc))
+    except RecursionError:
+        return _refuse(400, "the body is not JSON this bot reads: it is nested too deeply")
+    try:  # kept as the bot read it: typed, checked, and nothing it does not use
+        result = read_result(posted, job_id).to_dict()
+    except IntakeError as exc:
+        return _refuse(422, f"the body is not a SearchResult this bot takes: {exc}")
+    op = str(result["problem"])
     if op != grant.op:
         return _refuse(403, f"job token is for op '{grant.op}', not '{op}'; not stored")
     return await run_in_threadpool(_store, ctx, grant, result)
-
-
-def _op_of(result: Any, job_id: int) -> str:
-    """The op the result is for; a ValueError saying why the body is not this job's result."""
-    if not isinstance(result, dict) or not isinstance(result.get("problem"), str):
-        raise ValueError("the body is not a SearchResult: it needs a 'problem' field naming the op")
-    job = result.get("job")
-    if isinstance(job, dict) and job.get("id") not in (None, job_id):
-        raise ValueError(f"the result is job {job.get('id')}'s, posted to job {job_id}")
-    return str(result["problem"])
 
 
 def _spent() -> JSONResponse:

@@ -8,6 +8,7 @@ run as two processes, or together in one.
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -34,7 +35,9 @@ from bot.settings import BotSettings
 from bot.storage import Delivery, Storage
 from bot.supervisor import Supervisor
 from bot.vault import BotSecrets
+from bot.winners import HarnessJudge
 from bot.worker import POLL_S, Worker
+from harness.confine import Confinement
 from runners.local import local_runner
 from runners.runner import Runner
 
@@ -135,8 +138,13 @@ def _processing(
     publisher = Publisher(settings.workdir / "publish")
     caps = Caps(settings.max_open_prs, settings.max_prs_per_hour, settings.publish_untimed)
 
+    # The winner is checked again before it is published, in bubblewrap where it is installed:
+    # the bot's checkout is read-only there, and nothing else of the bot's is bound in.
+    judge = HarnessJudge(confinement=Confinement(bwrap=shutil.which("bwrap")))
+
     def proposer_for(github: GitHub) -> Proposer:
-        return Proposer(github, publisher, messages, storage, caps, partial(datetime.now, UTC))
+        clock = partial(datetime.now, UTC)
+        return Proposer(github, publisher, messages, storage, caps, clock, judge)
 
     jobs = JobWorker(
         storage,
@@ -159,9 +167,7 @@ def _runner_for(settings: BotSettings, storage: Storage, runner: Runner | None) 
     """Where jobs run: the given runner (tests), this host, or the repos' self-hosted runners."""
     if runner is None and settings.runner == "actions":
         return actions_runner_for(settings, storage)
-    chosen = runner or local_runner(
-        settings.job_user, settings.job_as_bot_user, settings.workdir
-    )
+    chosen = runner or local_runner(settings.job_user, settings.job_as_bot_user, settings.workdir)
     return lambda _github, _job: chosen
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from bot.publisher import Outcome, Publication, PublishError, Tree
+from bot.publisher import Outcome, Publication, Publisher, Tree
 from bot.remote import GitRemote
 from tests.fakes.github import FakeGitHub
 
@@ -31,6 +33,10 @@ class FakePublisher:
 
     @contextmanager
     def checkout(self, remote: GitRemote, commit: str) -> Iterator[Tree]:
-        """There is no repository here: tests that merge kernels use the real publisher."""
-        raise PublishError(f"the fake publisher cannot check out {commit}")
-        yield  # a generator, as the real one is
+        """The real publisher's working tree: the bot vets a result in its own checkout (a
+        `LocalGitHub` clones from a repo on disk)."""
+        with (
+            tempfile.TemporaryDirectory() as scratch,
+            Publisher(Path(scratch)).checkout(remote, commit) as tree,
+        ):
+            yield tree
