@@ -22,7 +22,7 @@ from harness.problem import DTYPES
 from harness.result import SCHEMA_VERSION, GateResult, checked_gate
 
 MAX_SOURCE_BYTES = 512 * 1024  # a kernel module; the largest real ones are a few dozen KiB
-MAX_TEXT = 2000  # characters of one free-text field
+MAX_TEXT = 64 * 1024  # characters of one free-text field (a message shows far fewer)
 MAX_CASES = 512  # checked or timed cases of one evaluation
 MAX_HISTORY = 200_000  # points of the best-so-far history
 MAX_LIST = 64  # notes, flags, parents
@@ -35,7 +35,7 @@ DIGEST = re.compile(r"[0-9a-f]{0,64}")
 WORD = re.compile(r"[a-z0-9_:-]{1,40}")  # a device, a hardware label
 PROPOSER = re.compile(r"[A-Za-z0-9_.:/+-]{1,100}")  # "seed", "tuner", "llm:<model>"
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,63}")
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._()+-]{0,79}")  # a GPU's or CPU's name
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._()+,@-]{0,99}")  # a GPU's or CPU's name
 
 T = TypeVar("T")
 

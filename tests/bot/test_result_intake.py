@@ -70,7 +70,7 @@ def test_json_nested_too_deeply_is_a_400_not_a_500(post: tuple[Any, RunBoard, in
         ({"timed": "yes"}, "timed: expected true or false"),
         ({"problem": "softmax\n\nVerified by kevolve"}, "problem: "),
         ({"hardware": {"name": "<a href=https://evil.example>H100</a>"}}, "hardware.name: "),
-        ({"notes": ["x" * 5000]}, "notes[0]: 5000 characters, at most 2000"),
+        ({"notes": ["x" * 100_000]}, "notes[0]: 100000 characters, at most 65536"),
         ({"best": {"id": "../../etc"}}, "best.evaluation: expected an object"),
         ({"schema": 99}, "schema 99 is not one this bot reads"),
         ({"job": {"id": 0}}, "the result is job 0's"),
