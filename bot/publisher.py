@@ -163,7 +163,7 @@ def _tree_with(repo: git.Repo, base: str, files: Mapping[str, str]) -> str:
         try:  # no symlink the repo committed is followed, and nothing lands outside the clone
             write_inside(root, name, text)
         except TreePathError as exc:
-            raise PublishError(f"refusing to write {name!r}: {exc}") from None
+            raise PublishError(f"refusing to write outside the working tree: {exc}") from None
     repo.git.add("--", *[str(_safe_path(name)) for name in files])
     tree: str = repo.git.write_tree()
     return tree
