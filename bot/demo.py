@@ -27,6 +27,7 @@ import git
 
 from bot.messages import Messages, repro_command
 from bot.publisher import Publication, Publisher, branch_name
+from bot.remote import GitRemote
 from harness.problem import Problem, Shape
 from harness.spec import load_problems, narrow
 from runners.job import JobSpec
@@ -243,7 +244,7 @@ def _publish(
     publication = Publication(
         branch, {kernel: best["source"]}, messages.commit_message(result), "main"
     )
-    outcome = publisher.publish(str(repo_dir), publication)
+    outcome = publisher.publish(GitRemote(str(repo_dir)), publication)
     body = out / "pull-requests" / f"{op}.md"
     body.parent.mkdir(parents=True, exist_ok=True)
     title = messages.pr_title(result)
