@@ -174,6 +174,7 @@ class LocalRunner:
             return data
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+            self._take_back(spec)
 
     def _prepare(self, spec: JobSpec, scratch: Path) -> None:
         """Make the job's directories usable by the job user, and check it can reach them."""
@@ -186,8 +187,28 @@ class LocalRunner:
         self._close_parents([state, Path(spec.checkout)])
         for path in (scratch, state, cache):
             _hand_over(path, account)
+        job_dir = self._job_dir(spec)
+        if job_dir is not None and os.geteuid() == 0:  # its alone while it runs
+            os.chown(job_dir, account.uid, account.gid)
+            job_dir.chmod(0o700)
         for path in (Path(spec.checkout), state, cache, scratch):
             _check_reachable(spec.job_id, path, account)
+
+    def _job_dir(self, spec: JobSpec) -> Path | None:
+        """The directory holding the job's checkout and state, when it lies inside the workdir."""
+        if self._workdir is None:
+            return None
+        top = self._workdir.resolve()
+        both = [Path(spec.checkout).resolve(), Path(spec.state).resolve()]
+        common = Path(os.path.commonpath(both))
+        return common if top in common.parents else None
+
+    def _take_back(self, spec: JobSpec) -> None:
+        """The job's directory is the bot's again once it ends: no later job reaches it."""
+        job_dir = self._job_dir(spec)
+        if job_dir is not None and job_dir.exists() and self._account and os.geteuid() == 0:
+            os.chown(job_dir, 0, 0)
+            job_dir.chmod(0o700)
 
     def _close_parents(self, paths: Iterable[Path]) -> None:
         """Directories of ours between the workdir and the job's: reachable, not listable."""

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,29 @@ def test_the_job_runs_as_the_job_user_with_allow_listed_variables_alone(
     assert env["KEVOLVE_LLM_API_KEY"] == "sk-for-the-job"
     assert Path(env["HOME"]).name.startswith(f"kevolve-job-{JOB}-")
     assert "s3cret" not in (seen / "env").read_text()
+
+
+def test_the_job_directory_is_the_job_users_alone_while_it_runs(
+    account: JobAccount, work: Path
+) -> None:
+    """Handed over for the run (0700, the job user's), the bot's again afterwards."""
+    job_dir = work / "jobs" / f"job-{JOB}"
+    (job_dir / "repo").mkdir(parents=True)
+    seen = work.parent / "seen"
+    seen.mkdir(mode=0o777)
+    seen.chmod(0o777)
+    fake = work.parent / "python"
+    fake.write_text(
+        f"#!/bin/sh\nstat -c '%u %a' {job_dir} > {seen}/during\n"
+        f"ls {work} > {seen}/listing 2>&1\necho '{{}}' > \"$4\"\n"
+    )
+    fake.chmod(0o755)
+    job = replace(spec(work), checkout=str(job_dir / "repo"))
+    assert runner(account, work, poll_s=0.05, python=str(fake)).run(job, lambda: False) == {}
+    assert (seen / "during").read_text().split() == [str(account.uid), "700"]
+    assert "Permission denied" in (seen / "listing").read_text()  # the workdir is 0711
+    after = job_dir.stat()
+    assert (after.st_uid, oct(after.st_mode & 0o777)) == (os.geteuid(), "0o700")
 
 
 def test_the_child_keeps_the_callers_python_path_after_kevolves(
