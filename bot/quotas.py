@@ -44,6 +44,7 @@ class JobOrder:
     requester: str
     installation_id: int | None
     comment_id: int | None
+    status: str = "queued"  # "new": not claimable until its check run exists (pushes)
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ class Quotas:
             "hardware": order.hardware,
             "trigger": order.trigger,
             "budget": order.budget,
-            "status": "queued",
+            "status": order.status,
             "created_at": self._clock(),
             "delivery_id": order.delivery_id,
             "requester": order.requester,

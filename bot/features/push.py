@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from bot.features.context import FeatureContext, installation_of
+from bot.quotas import Admitted, JobOrder
 from bot.storage import Delivery
 from harness.problem import Problem
 from harness.repo_config import AUTO, RepoConfig
@@ -34,32 +35,52 @@ def handle(ctx: FeatureContext, load_config: LoadConfig, delivery: Delivery) -> 
         ctx.github.finish_check(repo, check, "failure", broken_title(), broken_summary(error))
         return
     labels = hardware_labels(ctx, repo, config)
+    refused: list[tuple[str, str, Admitted]] = []
     for problem in changed_ops(config.ops, files):
         for hardware in labels:
-            op = problem.name
-            job_id, new = ctx.storage.place_job(
-                repo,
-                sha,
-                op,
-                hardware,
-                "push",
-                ctx.budget,
-                delivery.delivery_id,
-                status="new",  # not claimable until its check run exists
-                installation_id=installation_of(payload),
-            )
-            if not new and not _unfinished(ctx, job_id, delivery.delivery_id):
-                continue  # the same commit pushed again: its job is already there
-            title, summary = job_check(job_id, op, hardware, sha)
-            name = check_name(op, hardware)
-            check_id = ctx.github.start_check(repo, sha, name, title, summary)
-            ctx.storage.set_job_status(job_id, "queued", check_id=check_id)
+            admitted = ctx.quotas().admit(_order(payload, delivery, problem.name, hardware, ctx))
+            if admitted.job_id is None:
+                refused.append((problem.name, hardware, admitted))
+            elif admitted.decision == "queued" or _unfinished(ctx, admitted.job_id, delivery):
+                _show(ctx, repo, sha, problem.name, hardware, admitted.job_id)
+            # else: the same commit pushed again, and its job is already there
+    if refused:
+        summary = ctx.messages.render("admissions", rows=refused, limits=ctx.limits)
+        check = ctx.github.start_check(repo, sha, CHECK_NAME, capped_title(len(refused)), summary)
+        ctx.github.finish_check(repo, check, "neutral", capped_title(len(refused)), summary)
 
 
-def _unfinished(ctx: FeatureContext, job_id: int, delivery_id: str) -> bool:
+def _order(
+    payload: Mapping[str, Any], delivery: Delivery, op: str, hardware: str, ctx: FeatureContext
+) -> JobOrder:
+    """The job a push asks for, on behalf of whoever pushed."""
+    sender = payload.get("sender") or {}
+    return JobOrder(
+        repo=payload["repository"]["full_name"],
+        sha=str(payload.get("after", "")),
+        op=op,
+        hardware=hardware,
+        trigger="push",
+        budget=ctx.budget,
+        delivery_id=delivery.delivery_id,
+        requester=str(sender.get("login") or ""),
+        installation_id=installation_of(payload),
+        comment_id=None,
+        status="new",  # not claimable until its check run exists
+    )
+
+
+def _show(ctx: FeatureContext, repo: str, sha: str, op: str, hardware: str, job_id: int) -> None:
+    """Give a new job its check run, then queue it."""
+    title, summary = job_check(job_id, op, hardware, sha)
+    check_id = ctx.github.start_check(repo, sha, check_name(op, hardware), title, summary)
+    ctx.storage.set_job_status(job_id, "queued", check_id=check_id)
+
+
+def _unfinished(ctx: FeatureContext, job_id: int, delivery: Delivery) -> bool:
     """Whether the job is this delivery's own, left before its check run (a retried delivery)."""
     job = ctx.storage.job(job_id)
-    return job is not None and job.status == "new" and job.delivery_id == delivery_id
+    return job is not None and job.status == "new" and job.delivery_id == delivery.delivery_id
 
 
 def hardware_labels(ctx: FeatureContext, repo: str, config: RepoConfig) -> tuple[str, ...]:
@@ -108,6 +129,11 @@ def changed_ops(problems: Iterable[Problem], files: set[str]) -> list[Problem]:
     if files & CONFIG_FILES:
         return problems
     return [p for p in problems if op_files(p) & files]
+
+
+def capped_title(count: int) -> str:
+    """The check-run title for jobs a push asked for that the caps refused."""
+    return f"kevolve queue is full: {count} job{'s' if count != 1 else ''} not queued"
 
 
 def broken_title() -> str:

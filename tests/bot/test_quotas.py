@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -155,6 +155,23 @@ def test_five_pushes_of_one_commit_give_one_job_per_op_and_hardware(tenant: Tena
     assert sorted((j.op, j.hardware) for j in jobs) == sorted((op, "h100") for op in ops)
     assert all(j.status == "queued" and j.check_id is not None for j in jobs)
     assert len(tenant.world.standin.state.check_runs) == len(ops)
+
+
+def test_a_push_past_the_repo_cap_queues_up_to_it_and_says_so_on_a_check(
+    tenant: Tenant,
+) -> None:
+    tenant.ctx = replace(tenant.ctx, limits=Limits(queued_per_repo=2))
+    repo, installation = tenant.world.repo, tenant.world.installation
+    sha = gitrepo.branch_sha(repo.git_dir, "main") or ""
+    body = payloads.push(repo.full_name, installation.id, "e" * 40, sha, ["pyproject.toml"])
+    tenant.deliver("push", body)
+    assert len(tenant.storage.jobs()) == 2
+    checks = list(tenant.world.standin.state.check_runs.values())
+    [full] = [c for c in checks if c.name == "kevolve"]
+    ops = len(load_config(DEMO).ops)
+    title = f"kevolve queue is full: {ops - 2} jobs not queued"
+    assert (full.conclusion, full.output["title"]) == ("neutral", title)
+    assert "This repository already has 2 kevolve jobs queued or running" in full.output["summary"]
 
 
 def test_a_readers_30_commands_get_one_refusal_and_the_rest_are_recorded(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.storage import Storage
+from bot.storage import Outcome, Storage
 
 START = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 PUSH = {"ref": "refs/heads/main", "after": "a" * 40, "repository": {"full_name": "o/r"}}
@@ -109,3 +109,34 @@ def test_ping_reports_a_reachable_database(storage: Storage) -> None:
 def test_a_bad_url_is_a_clear_value_error() -> None:
     with pytest.raises(ValueError, match="bad database URL 'nope://'"):
         Storage("nope://")
+
+
+def test_a_job_like_an_active_one_merges_into_it_until_that_one_ends(storage: Storage) -> None:
+    args = ("o/r", "a" * 40, "softmax", "h100", "push", 10)
+    first, new = storage.place_job(*args)
+    assert new
+    assert storage.place_job(*args) == (first, False)
+    assert storage.place_job("o/r", "a" * 40, "softmax", "h100", "benchmark", 0)[1]  # another op
+    storage.set_job_status(first, "running")
+    assert storage.add_job(*args) == first
+    storage.set_job_status(first, "done")
+    second, new = storage.place_job(*args)
+    assert new and second != first
+    assert [j.status for j in storage.jobs("o/r")] == ["done", "queued", "queued"]
+
+
+def test_a_delivery_waiting_for_its_retry_is_not_pending_until_it_is_due(database_url: str) -> None:
+    now = [START]
+    store = Storage(database_url, clock=lambda: now[0])
+    store.create_all()
+    try:
+        store.record_delivery("d-1", "push", None, PUSH)
+        retry_at = START + timedelta(seconds=30)
+        store.mark_deliveries([Outcome("d-1", "pending", "ConnectionError: 502", retry_at)])
+        assert store.pending_deliveries() == []
+        assert store.next_retry() == retry_at
+        now[0] = retry_at
+        [due] = store.pending_deliveries()
+        assert (due.attempts, due.error) == (1, "ConnectionError: 502")
+    finally:
+        store.close()
