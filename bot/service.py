@@ -126,7 +126,7 @@ def build_worker(
     storage.create_all()
     clients: ClientFor = AppClients(settings) if client_for is None else client_for
     jobs, routes = _processing(settings, storage, clients, runner)
-    dispatcher = Dispatcher(storage, routes, poll_seconds=poll_s)
+    dispatcher = Dispatcher(storage, routes, poll_seconds=poll_s, retry_s=settings.delivery_retry_s)
     return Worker([dispatcher, jobs, *_fleet(settings, storage, clients, jobs)])
 
 
