@@ -107,7 +107,7 @@ class RecordingRunner:
 
 
 def test_a_gpu_demo_searches_the_narrowed_ops_and_says_so(tmp_path: Path) -> None:
-    runner, said = RecordingRunner(), []
+    runner, said = RecordingRunner(), list[str]()
     ops = ("softmax", "matmul_bias_relu")
     options = DemoOptions(out=tmp_path / "d", device="cuda", ops=ops, cache_dir=tmp_path)
     outcomes = run_demo(options, runner, said.append)
@@ -130,7 +130,7 @@ def test_a_gpu_demo_searches_the_narrowed_ops_and_says_so(tmp_path: Path) -> Non
     repo = git.Repo(tmp_path / "d" / "repo")
     narrowed, original = list(repo.iter_commits("main"))
     assert list(narrowed.stats.files) == ["kevolve.toml"]
-    assert original.message.startswith("The demo kernels, as their authors wrote them")
+    assert str(original.message).startswith("The demo kernels, as their authors wrote them")
 
     wide = RecordingRunner()
     options = dataclasses.replace(options, out=tmp_path / "wide", all_shapes=True)
