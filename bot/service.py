@@ -138,9 +138,10 @@ def _processing(
     publisher = Publisher(settings.workdir / "publish")
     caps = Caps(settings.max_open_prs, settings.max_prs_per_hour, settings.publish_untimed)
 
-    # The winner is checked again before it is published, in bubblewrap where it is installed:
-    # the bot's checkout is read-only there, and nothing else of the bot's is bound in.
-    judge = HarnessJudge(confinement=Confinement(bwrap=shutil.which("bwrap")))
+    # The winner is checked again before it is published as jobs are judged: as the job user
+    # (unless the operator opted out), in bubblewrap where it is installed.
+    user = None if settings.job_as_bot_user else settings.job_user
+    judge = HarnessJudge(confinement=Confinement(user, shutil.which("bwrap")))
 
     def proposer_for(github: GitHub) -> Proposer:
         clock = partial(datetime.now, UTC)

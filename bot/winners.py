@@ -11,8 +11,13 @@ machines and a rejection could not say which kernel was refused.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+import pwd
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 from bot.intake import CheckedResult, IntakeError, read_result
@@ -106,14 +111,50 @@ class HarnessJudge:
     timeout: float = 120.0
 
     def check(self, problem: Problem, source: str) -> str | None:
+        user = self.confinement.user
+        if user is not None and not _exists(user):
+            return (
+                f"the judge's OS user {user!r} (KEVOLVE_JOB_USER) does not exist: create it "
+                f"(useradd --system --no-create-home --shell /usr/sbin/nologin {user})"
+            )
         options = EvalOptions(
             device=self.device, time=False, timeout=self.timeout, confinement=self.confinement
         )
         try:
-            ev = evaluate(problem, source, options)
+            with _readable(problem, user) as seen:
+                ev = evaluate(seen, source, options)
         except HarnessError as exc:  # the repo's own code failed: nothing is vouched for
             return f"the harness could not check it: {exc}"
         return None if ev.verdict is Verdict.CORRECT else f"{ev.verdict.value}: {ev.reason}"
+
+
+@contextmanager
+def _readable(problem: Problem, user: str | None) -> Iterator[Problem]:
+    """The problem in a copy of its tree that `user` can read (the bot's checkouts are its
+    own alone), without .git and with links copied as links; the problem itself for none."""
+    if user is None:
+        yield problem
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="kevolve-recheck-"))
+    try:
+        scratch.chmod(0o755)
+        root = scratch / "repo"
+        shutil.copytree(problem.root, root, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+        for path in [root, *root.rglob("*")]:
+            if not path.is_symlink():
+                path.chmod(0o755 if path.is_dir() else 0o644)
+        yield replace(problem, root=root)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _exists(user: str) -> bool:
+    """Whether the OS has a user of that name."""
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

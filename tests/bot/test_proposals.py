@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import pwd
 import shutil
 import types
 from datetime import timedelta
@@ -23,11 +24,13 @@ from bot.proposals import Caps, Proposer, target
 from bot.publisher import Outcome, Publication, Publisher
 from bot.remote import GitRemote
 from bot.storage import Job, Storage
-from bot.winners import other_winners
+from bot.winners import HarnessJudge, other_winners
 from harness.candidate import candidate_id
+from harness.confine import Confinement
 from tests.bot.conftest import CLOCK
 from tests.bot.fixtures import demo_result, slower
 from tests.fakes.github import FakeGitHub, LocalGitHub
+from tests.jobuser import ensure_job_user
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO = "octo/kernels"
@@ -530,3 +533,37 @@ def test_other_winners_are_each_hardware_latest_proposed_one(storage: Storage) -
     ]
     # A label that is no part of its GPU's name would never be picked: the GPU's name is used.
     assert [w.key for w in found] == ["a10g", "NVIDIA RTX 6000 Ada Generation"]
+
+
+def test_the_bots_own_check_runs_repo_code_as_the_job_user_not_the_bot(
+    demo: LocalGitHub, storage: Storage, tmp_path: Path
+) -> None:
+    user = ensure_job_user()
+    secret = tmp_path / "app.pem"
+    secret.write_text("the App's private key\n")
+    secret.chmod(0o600)
+    probe = (
+        "import os\n\n\ndef _probe():\n    try:\n"
+        f"        seen = open({str(secret)!r}).read()\n"
+        "    except OSError as exc:\n        seen = type(exc).__name__\n"
+        "    raise RuntimeError(f'probe: uid {os.getuid()}, key: {seen}')\n\n\n_probe()\n"
+    )
+    reference = DEMO / "demo_kernels" / "reference.py"
+    clone = git.Repo.clone_from(str(demo.bare), tmp_path / "probed")
+    (tmp_path / "probed" / "demo_kernels" / "reference.py").write_text(
+        reference.read_text() + "\n\n" + probe
+    )
+    clone.git.add("-A")
+    sha = clone.index.commit("a probe in repo code", author=ALICE, committer=ALICE).hexsha
+    clone.git.push("origin", "HEAD:refs/heads/main")
+    demo.push(REPO, "main", sha)
+    bwrap = shutil.which("bwrap")
+    judge = HarnessJudge(confinement=Confinement(user, bwrap))
+    publisher = GitPublisher(demo, tmp_path / "work")
+    make = Proposer(demo, publisher, MESSAGES, storage, Caps(), lambda: NOW, judge)
+    current = job(storage)
+    done = make.propose(current, OP, result(current))
+    assert done.status == "skipped" and "the bot's own check" in done.reason
+    assert f"probe: uid {pwd.getpwnam(user).pw_uid}, key: " in done.reason
+    assert "private key" not in done.reason
+    assert branches(demo) == [] and demo.pulls == []
