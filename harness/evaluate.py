@@ -140,9 +140,7 @@ def _run_judge(problem: Problem, source: str, options: EvalOptions, work: Path) 
             [str(write_fd)],
             env=env,
             cwd=work,
-            limits=None
-            if options.confinement is None
-            else Limits(isolate_network=how.isolate_network),
+            limits=_judge_limits(options, how),
             pass_fds=[write_fd],
             prefix=how.prefix,
             user=how.user,
@@ -176,6 +174,14 @@ def judge_cache(cache_dir: Path, scope: str) -> Path:
     name = re.sub(r"[^A-Za-z0-9._-]", "_", scope)[:80]
     digest = hashlib.sha256(scope.encode()).hexdigest()[:12]  # "a/b" and "a_b" stay apart
     return cache_dir / "triton-judge" / f"{name}-{digest}"
+
+
+def _judge_limits(options: EvalOptions, how: Launch) -> Limits:
+    """The judge's jail: the confinement's, else (as the command line runs it) no more than a
+    death with its parent, so a killed search leaves no judge behind."""
+    if options.confinement is None:
+        return Limits(file_bytes=None, open_files=None, isolate_network=False)
+    return Limits(isolate_network=how.isolate_network)
 
 
 def _launch(

@@ -7,7 +7,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from harness.evaluate import EvalOptions, HarnessError, evaluate, judge_cache
 from harness.evaluation import Verdict
 from harness.problem import Problem
 from harness.spec import load_problems
+from tests.bot.processes import alive, eventually
 from tests.jobuser import ensure_job_user, reachable_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,3 +172,62 @@ def test_each_repository_has_its_own_judge_cache(tmp_path: Path) -> None:
     assert one.parent == other.parent == tmp_path / "triton-judge"
     assert one != other and one.name.startswith("acme_kernels-")
     assert judge_cache(tmp_path, "") == tmp_path / "triton-judge" / "local"
+
+
+EVALUATE = """
+import sys
+from pathlib import Path
+from harness.evaluate import EvalOptions, evaluate
+from harness.spec import load_problems
+[problem] = load_problems(Path(sys.argv[1]))
+evaluate(problem, Path(sys.argv[2]).read_text(), EvalOptions(device="cpu", timeout=600))
+"""
+HANG = "import torch\nimport triton\n\nwhile True:\n    pass\n"
+
+
+def test_an_unconfined_judge_and_its_worker_die_with_the_search(tmp_path: Path) -> None:
+    """As the command line judges (no confinement): a SIGKILLed search leaves no judge behind."""
+    candidate = tmp_path / "hang.py"
+    candidate.write_text(HANG)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    search = subprocess.Popen(
+        [sys.executable, "-c", EVALUATE, str(SOFTMAX), str(candidate)], env=env
+    )
+    tree: set[int] = set()
+    try:
+
+        def worker_started() -> bool:
+            tree.update(_descendants(search.pid))
+            return any("harness.worker" in _cmdline(pid) for pid in tree)
+
+        assert eventually(worker_started, 120), [_cmdline(p) for p in tree]
+    finally:
+        search.send_signal(signal.SIGKILL)
+        search.wait()
+    assert eventually(lambda: not [p for p in tree if alive(p)], 30)
+
+
+def _descendants(root: int) -> set[int]:
+    """Every live process below `root`."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
