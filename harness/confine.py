@@ -45,6 +45,7 @@ _TOOLKIT_VARS = (
     "TRITON_LIBCUDA_PATH",
 )
 _PROBE_S = 30.0  # seconds for bubblewrap's trial run
+_FALLBACK = " (resource limits, own network namespace, no bubblewrap) "
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,6 @@ def launch(
         f"network isolated (no interfaces but loopback), read-only binds of code and the problem"
     )
     return Launch(tuple(argv), user, False, (note,))
-
-
-_FALLBACK = " (resource limits, own network namespace, no bubblewrap) "
 
 
 def bwrap_arguments(mounts: Sequence[Mount], env: Mapping[str, str], cwd: Path) -> list[str]:
