@@ -25,10 +25,13 @@ def ensure_job_user() -> str:
                 f"or create it: sudo useradd --system --no-create-home "
                 f"--shell /usr/sbin/nologin {JOB_USER}"
             ) from None
-        subprocess.run(
+        made = subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", JOB_USER],
-            check=True,
+            capture_output=True,
+            text=True,
         )
+        if made.returncode not in (0, 9):  # 9: another test process made it meanwhile
+            raise RuntimeError(f"cannot create the user {JOB_USER!r}: {made.stderr}") from None
     return JOB_USER
 
 
