@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -38,6 +39,10 @@ VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,63}")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._()+,@-]{0,99}")  # a GPU's or CPU's name
 
 T = TypeVar("T")
+# CPython 3.11's ast module keeps one recursion counter for every thread: two job slots building
+# ASTs at once can fail with "AST constructor recursion depth mismatch". The bot builds one
+# at a time (`bot.winners` screens under it too).
+AST_LOCK = threading.Lock()
 
 
 class IntakeError(ValueError):
@@ -204,7 +209,8 @@ def _winning(value: object, where: str) -> Winning:
     source = _source(data.get("source"), f"{where}.source")
     named = _match(data.get("id"), f"{where}.id", CANDIDATE)
     try:
-        hashed = candidate_id(source)
+        with AST_LOCK:
+            hashed = candidate_id(source)
     except (RecursionError, MemoryError):
         raise IntakeError(f"{where}.source: nested too deeply to read") from None
     if named != hashed:

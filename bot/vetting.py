@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.intake import CheckedResult
+from bot.intake import AST_LOCK, CheckedResult
 from bot.publisher import Tree
 from bot.treepath import TreePathError, read_inside
 from bot.winners import Judge
@@ -58,7 +58,8 @@ def kernel_of(tree: Tree, op: str) -> tuple[Problem, str, str]:
     """The op's problem in the tree, its kernel path and that file's text; Unfit when the
     config does not load or its kernel file is missing, a symlink or outside the tree."""
     try:
-        problem = select(load_problems(tree.root), op, tree.root)
+        with AST_LOCK:  # the config's modules are parsed: one AST at a time (see bot.intake)
+            problem = select(load_problems(tree.root), op, tree.root)
     except SpecError as exc:
         raise Unfit(f"the repo's config at {tree.sha[:7]}: {exc}") from None
     if problem.kernel is None:

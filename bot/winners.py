@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.intake import CheckedResult, IntakeError, read_result
+from bot.intake import AST_LOCK, CheckedResult, IntakeError, read_result
 from bot.messages import shown
 from bot.storage import Job
 from bot.variants import VariantError, combine, matches, tag
@@ -28,6 +28,7 @@ from harness.confine import Confinement
 from harness.evaluate import EvalOptions, HarnessError, evaluate
 from harness.evaluation import Verdict
 from harness.problem import Problem
+from harness.screen import screen
 
 _PROPOSED = ("opened", "updated")  # a pull request holds the kernel
 _NOTE_CHARS = 300  # of the harness's reason, in a note
@@ -117,11 +118,16 @@ class HarnessJudge:
                 f"the judge's OS user {user!r} (KEVOLVE_JOB_USER) does not exist: create it "
                 f"(useradd --system --no-create-home --shell /usr/sbin/nologin {user})"
             )
+        with AST_LOCK:  # screened here first, one AST at a time (see bot.intake)
+            findings = screen(source, problem.allowed_imports)
+        if findings:
+            first = findings[0]
+            return f"rejected: line {first.line}: {first.message}"
         options = EvalOptions(
             device=self.device, time=False, timeout=self.timeout, confinement=self.confinement
         )
-        try:
-            with _readable(problem, user) as seen:
+        try:  # evaluate screens the source again: under the lock too, one check at a time
+            with AST_LOCK, _readable(problem, user) as seen:
                 ev = evaluate(seen, source, options)
         except HarnessError as exc:  # the repo's own code failed: nothing is vouched for
             return f"the harness could not check it: {exc}"
@@ -213,7 +219,8 @@ def merge(
     if len(kept) == 1:
         return alone(current, notes)
     try:
-        source = combine(problem.entry, original, {w.key: w.source for w in kept})
+        with AST_LOCK:
+            source = combine(problem.entry, original, {w.key: w.source for w in kept})
         why = check(source)
     except VariantError as exc:
         source, why = "", str(exc)
@@ -230,9 +237,11 @@ def _variant_fails(
     if same:
         return f"it would run on the same GPUs as {same[0]}'s (`{tag(w.key)}`)"
     try:
-        return check(combine(entry, original, {w.key: w.source}, default=w.key))
+        with AST_LOCK:
+            module = combine(entry, original, {w.key: w.source}, default=w.key)
     except VariantError as exc:
         return str(exc)
+    return check(module)
 
 
 def _named(w: Winner) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from harness.candidate import candidate_id
 from harness.evaluation import CaseCheck, CaseTiming, Evaluation, Timing, Verdict
 from harness.result import SearchResult, publish_gate
-from harness.spec import load_problems, select
+from harness.spec import load_problems
 
 REPRO = "kevolve check . --op softmax --candidate kernels/softmax.py --device cuda --seed 0"
 REPRO_CPU = "kevolve check . --op softmax --candidate kernels/softmax.py --device cpu --no-time"
@@ -192,7 +193,7 @@ def timed_result() -> dict[str, Any]:
         gpu_s=41.73,
     ).to_dict()
     result["best"]["evaluation"]["timings"][0]["compile"] = vars(_timing(0.0079))
-    return result
+    return copy.deepcopy(result)  # nothing shared with the module's dicts: tests change it
 
 
 def untimed_result() -> dict[str, Any]:
@@ -211,7 +212,7 @@ def untimed_result() -> dict[str, Any]:
         "no LLM configured: the tuner alone proposed candidates",
         "no GPU timing: a correctness-only dry run; nothing was ranked by speed",
     ]
-    return _result(
+    result = _result(
         ev,
         _history(scores),
         "tuner",
@@ -223,6 +224,7 @@ def untimed_result() -> dict[str, Any]:
         gpu_s=0.0,
         notes=notes,
     ).to_dict()
+    return copy.deepcopy(result)
 
 
 def slower(result: dict[str, Any]) -> dict[str, Any]:
@@ -235,6 +237,9 @@ def slower(result: dict[str, Any]) -> dict[str, Any]:
 
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo"
+# Read once, here: job slots build results on two threads at once, and CPython 3.11 cannot parse
+# on two threads at once (see bot.intake.AST_LOCK).
+DEMO_PROBLEMS = {p.name: p for p in load_problems(DEMO)}
 
 
 def demo_result(
@@ -243,7 +248,7 @@ def demo_result(
     """A result for one of the demo repo's ops whose best is `source`, checked on every case the
     config names (the production ones too when `timed`) and, when timed, `speedup` times faster
     on each production case, as a runner of job `job_id` would post it."""
-    problem = select(load_problems(DEMO), op, DEMO)
+    problem = DEMO_PROBLEMS[op]
     shapes = list(problem.check_shapes) + (list(problem.shapes) if timed else [])
     checks = [
         CaseCheck(shape=list(s), dtype=d, trials=5, passed=True, elements=math.prod(s))
@@ -288,4 +293,4 @@ def demo_result(
     result["problem"] = op
     result["best"].update(id=candidate_id(source), source=source)
     result["job"] = {"id": job_id, "hardware": "h100", "kernel": problem.kernel}
-    return result
+    return copy.deepcopy(result)
