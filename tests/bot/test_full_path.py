@@ -19,6 +19,7 @@ from bot.settings import bot_settings
 from bot.storage import Storage
 from tests.bot.loopback import client_for, serving
 from tests.bot.processes import eventually
+from tests.jobuser import ensure_job_user, reachable_dir
 from tests.standin import auth, gitrepo, payloads
 from tests.standin.fixtures import World, git_env
 from tests.standin.state import Pull
@@ -82,6 +83,12 @@ def clone_url(world: World) -> str:
 
 @pytest.fixture
 def service(github_standin: World, tmp_path: Path) -> Iterator[Service]:
+    with reachable_dir("kevolve-full-path-") as work:
+        yield from _service(github_standin, tmp_path, work)
+
+
+def _service(github_standin: World, tmp_path: Path, work: Path) -> Iterator[Service]:
+    """The bot on loopback, its jobs as the job user in `work` (pytest's own dirs are 0700)."""
     key = tmp_path / "app.pem"
     key.write_text(github_standin.app.private_key)
     settings = bot_settings(
@@ -94,7 +101,8 @@ def service(github_standin: World, tmp_path: Path) -> Iterator[Service]:
             "KEVOLVE_HARDWARE": "cpu",
             "KEVOLVE_BUDGET": "2",
             "KEVOLVE_DEVICE": "cpu",
-            "KEVOLVE_WORKDIR": str(tmp_path / "work"),
+            "KEVOLVE_WORKDIR": str(work / "work"),
+            "KEVOLVE_JOB_USER": ensure_job_user(),
             "KEVOLVE_PUBLISH_UNTIMED": "1",
         }
     )
