@@ -21,10 +21,10 @@ import triton.testing
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.evaluate import EvalOptions, evaluate  # noqa: E402
-from harness.inputs import InputMaker, Trial, load_attr  # noqa: E402
-from harness.report import render, table  # noqa: E402
-from harness.spec import load_problems  # noqa: E402
+from kevolve.harness.evaluate import EvalOptions, evaluate  # noqa: E402
+from kevolve.harness.judge.inputs import InputMaker, Trial, load_attr  # noqa: E402
+from kevolve.harness.report import render, table  # noqa: E402
+from kevolve.harness.spec.load import load_problems  # noqa: E402
 
 DEMO = ROOT / "examples" / "demo"
 

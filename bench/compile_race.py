@@ -13,12 +13,13 @@ Inductor's one-time start-up; Inductor's on-disk caches shorten compiles on a re
 compile with `dynamic=False` after `torch._dynamo.reset()`, so each case gets kernels specialized
 to its shape, as a fixed-shape production model would, rather than the dynamic-shape recompile
 Dynamo makes on a second shape. After a warm-up, R rounds time C calls of each contestant, the
-order rotating every round so that clock and thermal drift hit all alike; `harness.timing.Timer`
-flushes L2, covers the host launch and synchronizes the device around every call. Reported per
+order rotating every round so that clock and thermal drift hit all alike;
+`harness.judge.timing.Timer` flushes L2, covers the host launch and synchronizes the device
+around every call. Reported per
 contestant: median ms [q10-q90]; speed against the best torch.compile mode (its median over the
 contestant's, so >1 is faster); and the share of the device's measured ceiling from
-`harness.hardware` (cached under --cache): GB/s (inputs read plus outputs written) over copy GB/s
-for row ops, TFLOP/s over bf16 matmul TFLOP/s for ops that declare FLOPs.
+`harness.judge.hardware` (cached under --cache): GB/s (inputs read plus outputs written) over
+copy GB/s for row ops, TFLOP/s over bf16 matmul TFLOP/s for ops that declare FLOPs.
 
     PYTHONPATH=. python3 bench/compile_race.py [--ops softmax,rmsnorm] [--dtypes bfloat16,float16]
         [--found softmax=found/softmax.py] [--rounds 10] [--calls 10] [--out race.json]
@@ -43,15 +44,15 @@ import torch._dynamo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.benchmark import ROOFLINE_SLACK  # noqa: E402
-from harness.evaluation import Timing  # noqa: E402
-from harness.hardware import Ceilings, cached_ceilings, fingerprint  # noqa: E402
-from harness.inputs import InputMaker, Trial, load_attr, load_module  # noqa: E402
-from harness.problem import DTYPES, Problem, Shape  # noqa: E402
-from harness.spec import load_problems  # noqa: E402
-from harness.spec_checks import did_you_mean  # noqa: E402
-from harness.stats import summarize  # noqa: E402
-from harness.timing import Timer, TimingConfig, TimingUnavailable  # noqa: E402
+from kevolve.harness.evaluation import Timing  # noqa: E402
+from kevolve.harness.judge.benchmark import ROOFLINE_SLACK  # noqa: E402
+from kevolve.harness.judge.hardware import Ceilings, cached_ceilings, fingerprint  # noqa: E402
+from kevolve.harness.judge.inputs import InputMaker, Trial, load_attr, load_module  # noqa: E402
+from kevolve.harness.judge.stats import summarize  # noqa: E402
+from kevolve.harness.judge.timing import Timer, TimingConfig, TimingUnavailable  # noqa: E402
+from kevolve.harness.spec.checks import did_you_mean  # noqa: E402
+from kevolve.harness.spec.load import load_problems  # noqa: E402
+from kevolve.harness.spec.problem import DTYPES, Problem, Shape  # noqa: E402
 
 DEMO = ROOT / "examples" / "demo"
 PROG = "compile_race"

@@ -33,14 +33,14 @@ from ray.cluster_utils import Cluster
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: kevolve's packages live here
 
-from harness.cluster import ClusterError, connect  # noqa: E402
-from harness.evaluate import EvalOptions  # noqa: E402
-from harness.optimize import baseline_source  # noqa: E402
-from harness.problem import Problem  # noqa: E402
-from harness.search import Search, SearchConfig  # noqa: E402
-from harness.spec import load_problems, narrow, select  # noqa: E402
-from harness.store import Store  # noqa: E402
-from harness.tuner import TunerProposer  # noqa: E402
+from kevolve.harness.evaluate import EvalOptions  # noqa: E402
+from kevolve.harness.search.campaign import baseline_source  # noqa: E402
+from kevolve.harness.search.cluster import ClusterError, connect  # noqa: E402
+from kevolve.harness.search.engine import Search, SearchConfig  # noqa: E402
+from kevolve.harness.search.store import Store  # noqa: E402
+from kevolve.harness.search.tuner import TunerProposer  # noqa: E402
+from kevolve.harness.spec.load import load_problems, narrow, select  # noqa: E402
+from kevolve.harness.spec.problem import Problem  # noqa: E402
 
 
 @dataclass(frozen=True)

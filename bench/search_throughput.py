@@ -36,7 +36,7 @@ def run(args: argparse.Namespace, parallel: int, scratch: Path) -> dict[str, Any
     command = [
         sys.executable,
         "-c",
-        "import sys; from bot.cli import main; sys.exit(main())",
+        "import sys; from kevolve.bot.cli import main; sys.exit(main())",
         "optimize",
         str(args.spec),
         *("--op", args.op, "--dtype", args.dtype, "--shape", args.shape),
@@ -92,11 +92,11 @@ def watch(search: subprocess.Popen[bytes], state: Path) -> list[tuple[float, int
 
 
 def judges_alive() -> int:
-    """How many `harness.judge` processes run on this machine now."""
+    """How many `harness.judge.verdict` processes run on this machine now."""
     count = 0
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            count += b"harness.judge" in (proc / "cmdline").read_bytes()
+            count += b"harness.judge.verdict" in (proc / "cmdline").read_bytes()
         except OSError:
             continue  # it ended while we looked
     return count

@@ -19,10 +19,10 @@ import triton.testing
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.inputs import InputMaker, Trial, load_attr  # noqa: E402
-from harness.spec import load_problems, select  # noqa: E402
-from harness.stats import median, quantile  # noqa: E402
-from harness.timing import Timer, TimingConfig  # noqa: E402
+from kevolve.harness.judge.inputs import InputMaker, Trial, load_attr  # noqa: E402
+from kevolve.harness.judge.stats import median, quantile  # noqa: E402
+from kevolve.harness.judge.timing import Timer, TimingConfig  # noqa: E402
+from kevolve.harness.spec.load import load_problems, select  # noqa: E402
 
 
 def main() -> None:

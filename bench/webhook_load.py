@@ -269,7 +269,7 @@ def service(secret: str, tmp: Path, serve_args: Sequence[str] = ()) -> Iterator[
         KEVOLVE_WORKDIR=str(tmp / "work"),
         PYTHONPATH=str(ROOT),
     )
-    command = [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", *serve_args]
+    command = [sys.executable, "-m", "kevolve.bot.cli", "serve", "--host", "127.0.0.1", *serve_args]
     with (tmp / "serve.log").open("wb") as log:
         proc = subprocess.Popen(
             [*command, "--port", str(port)], env=env, cwd=tmp, stdout=log, stderr=log

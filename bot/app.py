@@ -9,19 +9,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from kevolve.bot import results, webhook
+from kevolve.bot.background import Background
+from kevolve.bot.board import RunBoard
+from kevolve.bot.dispatcher import Dispatcher, Handler
+from kevolve.bot.results import ResultsContext
+from kevolve.bot.settings import BotSettings
+from kevolve.bot.storage import Storage, StorageError
+from kevolve.bot.tokens import key_for
+from kevolve.bot.webhook import WebhookContext, WebhookMetrics
+from kevolve.bot.writer import DeliveryWriter
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, Metric
-
-from bot import results, webhook
-from bot.background import Background
-from bot.board import RunBoard
-from bot.dispatcher import Dispatcher, Handler
-from bot.results import ResultsContext
-from bot.settings import BotSettings
-from bot.storage import Storage, StorageError
-from bot.tokens import key_for
-from bot.webhook import WebhookContext, WebhookMetrics
-from bot.writer import DeliveryWriter
 
 ops = APIRouter()
 
@@ -94,7 +93,7 @@ def create_app(
 
     With `handlers`, a dispatcher thread in this process hands stored deliveries to them (tests,
     and `kevolve serve --in-process`); without, the app only receives, and a worker process
-    (`bot.worker`, one of `background` or run apart) processes what it stored.
+    (`bot.processor`, one of `background` or run apart) processes what it stored.
     """
     require_secret(settings)
     storage = Storage(settings.database_url) if storage is None else storage

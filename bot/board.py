@@ -20,11 +20,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
+from kevolve.bot.database import job_runs_table, job_tokens_table
+from kevolve.bot.tokens import TAG_LENGTH, Grant
+from kevolve.runners.actions import RunState
 from sqlalchemy.exc import IntegrityError
-
-from bot.database import job_runs_table, job_tokens_table
-from bot.tokens import TAG_LENGTH, Grant
-from runners.actions import RunState
 
 # stored; spent: the token posted before; taken: another attempt's result came first; not
 # dispatched: no such dispatch; unknown token: a valid signature the board never issued.

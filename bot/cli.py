@@ -10,12 +10,18 @@ from collections.abc import Sequence
 # Subcommand -> (module, one-line help). Only the chosen command's module is imported, so a GPU
 # host running `kevolve check` needs neither the web stack nor anything else it does not use.
 COMMANDS = {
-    "check": ("bot.commands.check", "judge one candidate kernel module"),
-    "optimize": ("bot.commands.optimize", "search for a faster kernel for one op"),
-    "serve": ("bot.commands.serve", "run the GitHub App (webhook service)"),
-    "worker": ("bot.commands.worker", "handle stored deliveries and run jobs (serve starts one)"),
-    "demo": ("bot.commands.demo", "run the whole pipeline on the example kernels, locally"),
-    "run-job": ("bot.commands.run_job", "run one search job here and post its result to the bot"),
+    "check": ("kevolve.bot.commands.check", "judge one candidate kernel module"),
+    "optimize": ("kevolve.bot.commands.optimize", "search for a faster kernel for one op"),
+    "serve": ("kevolve.bot.commands.serve", "run the GitHub App (webhook service)"),
+    "worker": (
+        "kevolve.bot.commands.work",
+        "handle stored deliveries and run jobs (serve starts one)",
+    ),
+    "demo": ("kevolve.bot.commands.demo", "run the whole pipeline on the example kernels, locally"),
+    "run-job": (
+        "kevolve.bot.commands.run_job",
+        "run one search job here and post its result to the bot",
+    ),
 }
 
 

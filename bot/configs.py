@@ -6,9 +6,8 @@ import tempfile
 from pathlib import Path
 
 import git
-
-from bot.github import GitHub
-from harness.repo_config import RepoConfig, load_config
+from kevolve.bot.github import GitHub
+from kevolve.bot.repoconfig import RepoConfig, load_config
 
 
 def read_config(workdir: Path, github: GitHub, repo: str, sha: str) -> RepoConfig:

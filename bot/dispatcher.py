@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 
-from bot.background import PollingThread
-from bot.storage import Delivery, Outcome, Storage
+from kevolve.bot.background import PollingThread
+from kevolve.bot.storage import Delivery, Outcome, Storage
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ each, it lists the self-hosted runners the repo may use (its own and its organiz
 reads the config at the default branch's head (read again only when that head moves):
 
 - New hardware. A label seen on the repo for the first time that the config's `hardware` wants
-  (listed, or "auto" and a GPU label: see `harness.repo_config`) gets one "hardware" job per op,
+  (listed, or "auto" and a GPU label: see `bot.repoconfig`) gets one "hardware" job per op,
   unless the repo already has jobs on it: kevolve then optimized for it before the poller saw it
   (a push for a listed label, or jobs from before the poller ran). So on a repo's first listing,
   its existing labels count as new only where nothing ran on them. A label is recorded together
@@ -27,14 +27,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.background import PollingThread
-from bot.features.push import CHECK_NAME, broken_summary, broken_title, check_name, job_check
-from bot.fleet_store import FleetStore
-from bot.github import GitHub, GitHubError
-from bot.schedule import Rerun, reruns
-from bot.storage import Storage
-from harness.repo_config import RepoConfig, is_gpu_label
-from harness.spec import SpecError
+from kevolve.bot.background import PollingThread
+from kevolve.bot.features.push import (
+    CHECK_NAME,
+    broken_summary,
+    broken_title,
+    check_name,
+    job_check,
+)
+from kevolve.bot.fleet_store import FleetStore
+from kevolve.bot.github import GitHub, GitHubError
+from kevolve.bot.repoconfig import RepoConfig, is_gpu_label
+from kevolve.bot.schedule import Rerun, reruns
+from kevolve.bot.storage import Storage
+from kevolve.harness.spec.load import SpecError
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from kevolve.bot.database import fleet_repos_table, jobs_table, runner_labels_table
 from sqlalchemy.exc import IntegrityError
-
-from bot.database import fleet_repos_table, jobs_table, runner_labels_table
 
 
 class FleetStore:

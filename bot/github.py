@@ -16,8 +16,7 @@ from github import Auth, GithubIntegration
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 from github.SelfHostedActionsRunner import SelfHostedActionsRunner
-
-from bot.remote import GitRemote
+from kevolve.bot.remote import GitRemote
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ class PullRef:
 
 
 @dataclass(frozen=True)
-class Runner:
+class SelfHostedRunner:
     """A self-hosted runner and its labels."""
 
     name: str
@@ -76,7 +75,7 @@ class GitHub(Protocol):
     def close_pull(self, repo: str, number: int, comment: str | None) -> None: ...
     def open_pulls(self, repo: str, prefix: str) -> list[PullRef]: ...
     def default_branch(self, repo: str) -> str: ...
-    def runners(self, repo: str) -> list[Runner]: ...
+    def runners(self, repo: str) -> list[SelfHostedRunner]: ...
     def clone_url(self, repo: str, write: bool = False) -> GitRemote: ...
     def dispatch_workflow(
         self, repo: str, workflow: str, ref: str, inputs: Mapping[str, str]
@@ -267,13 +266,13 @@ class AppClient:
         """Return the repo's default branch."""
         return self._call(lambda: self._eager.get_repo(repo).default_branch)
 
-    def runners(self, repo: str) -> list[Runner]:
+    def runners(self, repo: str) -> list[SelfHostedRunner]:
         """Return the self-hosted runners the repo may use, with their labels: its own and, for
         an organization's repo, the organization's (none where GitHub refuses to list those)."""
         own = self._call(lambda: list(self._repo(repo).get_self_hosted_runners()))
         return [_runner(r) for r in own] + self._org_runners(repo.partition("/")[0])
 
-    def _org_runners(self, org: str) -> list[Runner]:
+    def _org_runners(self, org: str) -> list[SelfHostedRunner]:
         """The organization's runners; none, logged once per owner, on a 403 (the app lacks the
         `organization_self_hosted_runners` permission) or a 404 (the owner is a person)."""
         organization = self._gh.get_organization(org)  # lazy: no request
@@ -344,10 +343,10 @@ class AppClient:
         return GitHubError(error.status, text)
 
 
-def _runner(runner: SelfHostedActionsRunner) -> Runner:
-    """Return the Runner of a PyGithub self-hosted runner."""
+def _runner(runner: SelfHostedActionsRunner) -> SelfHostedRunner:
+    """Return the SelfHostedRunner of a PyGithub self-hosted runner."""
     labels = tuple(str(label["name"]) for label in runner.labels)
-    return Runner(runner.name, labels, runner.status == "online")
+    return SelfHostedRunner(runner.name, labels, runner.status == "online")
 
 
 def _pull_ref(pr: PullRequest) -> PullRef:

@@ -7,8 +7,8 @@ import logging
 import os
 from collections.abc import Iterable
 
-from bot.settings import SECRET_VARIABLES, BotSettings
-from bot.vault import exposure_warning, require_private
+from kevolve.bot.settings import SECRET_VARIABLES, BotSettings
+from kevolve.bot.vault import exposure_warning, require_private
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from harness.candidate import candidate_id
-from harness.evaluation import CaseCheck, CaseTiming, Evaluation, Timing, Verdict
-from harness.problem import DTYPES
-from harness.result import SCHEMA_VERSION, GateResult, checked_gate
+from kevolve.harness.evaluation import CaseCheck, CaseTiming, Evaluation, Timing, Verdict
+from kevolve.harness.search.candidate import candidate_id
+from kevolve.harness.search.result import SCHEMA_VERSION, GateResult, checked_gate
+from kevolve.harness.spec.problem import DTYPES
 
 MAX_SOURCE_BYTES = 512 * 1024  # a kernel module; the largest real ones are a few dozen KiB
 MAX_TEXT = 64 * 1024  # characters of one free-text field (a message shows far fewer)
@@ -31,7 +31,9 @@ MAX_COUNT = 10**9  # evaluations, tokens, elements, trials
 MAX_FIGURE = 1e15  # milliseconds, GB/s, dollars, errors...
 
 OP = re.compile(r"[A-Za-z0-9_-]{1,100}")  # as the run board names an op
-CANDIDATE = re.compile(r"[0-9a-f]{16}")  # harness.candidate: the first 16 hex digits of a sha256
+CANDIDATE = re.compile(
+    r"[0-9a-f]{16}"
+)  # harness.search.candidate: the first 16 hex digits of a sha256
 DIGEST = re.compile(r"[0-9a-f]{0,64}")
 WORD = re.compile(r"[a-z0-9_:-]{1,40}")  # a device, a hardware label
 PROPOSER = re.compile(r"[A-Za-z0-9_.:/+-]{1,100}")  # "seed", "tuner", "llm:<model>"

@@ -18,24 +18,23 @@ from pathlib import Path
 from typing import Any
 
 import git
-
-from bot.background import PollingThread
-from bot.features.push import check_name
-from bot.github import GitHub, GitHubError
-from bot.messages import Messages
-from bot.proposals import Proposed, Proposer
-from bot.publisher import PublishError
-from bot.storage import Job, Storage
-from harness.repo_config import load_settings
-from harness.spec import SpecError, load_problems
-from harness.store import evaluated_count
-from runners.job import JobSpec
-from runners.runner import Runner, RunnerError
+from kevolve.bot.background import PollingThread
+from kevolve.bot.features.push import check_name
+from kevolve.bot.github import GitHub, GitHubError
+from kevolve.bot.messages import Messages
+from kevolve.bot.proposals import Proposed, PullRequests
+from kevolve.bot.publisher import PublishError
+from kevolve.bot.repoconfig import load_settings
+from kevolve.bot.storage import Job, Storage
+from kevolve.harness.search.store import evaluated_count
+from kevolve.harness.spec.load import SpecError, load_problems
+from kevolve.runners.job import JobSpec
+from kevolve.runners.runner import Runner, RunnerError
 
 log = logging.getLogger(__name__)
 
 ClientFor = Callable[[int | None], GitHub]  # installation id -> its GitHub client
-ProposerFor = Callable[[GitHub], Proposer]
+ProposerFor = Callable[[GitHub], PullRequests]
 RunnerFor = Callable[[GitHub, Job], Runner]  # where a job runs, with its installation's client
 
 

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-from bot.intake import CheckedResult, IntakeError, Machine, read_result
-from bot.slash import Command
-from harness.evaluation import CaseTiming, Timing, Verdict
-from harness.result import GateResult
+from kevolve.bot.intake import CheckedResult, IntakeError, Machine, read_result
+from kevolve.bot.slash import Command
+from kevolve.harness.evaluation import CaseTiming, Timing, Verdict
+from kevolve.harness.search.result import GateResult
 
 MAX_CHART_POINTS = 40  # a longer history is sampled evenly, its last point kept
 MAX_SHOWN = 300  # characters of one piece of free text in a message

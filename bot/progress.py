@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from harness.search import Status
+from kevolve.harness.search.engine import Status
 
 
 class ProgressLine:

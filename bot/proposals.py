@@ -22,15 +22,22 @@ from functools import partial
 from typing import Any, Protocol
 
 from jinja2 import TemplateError
-
-from bot.github import GitHub, PullRef
-from bot.intake import CheckedResult, IntakeError, read_result
-from bot.messages import Messages, repro_command
-from bot.publisher import Outcome, Publication, Tree, branch_name
-from bot.remote import GitRemote
-from bot.storage import Job, Storage
-from bot.vetting import Unfit, Vetted, vet
-from bot.winners import HarnessJudge, Judge, Merged, alone, merge, other_winners, winner
+from kevolve.bot.github import GitHub, PullRef
+from kevolve.bot.intake import CheckedResult, IntakeError, read_result
+from kevolve.bot.messages import Messages, repro_command
+from kevolve.bot.publisher import Publication, PushOutcome, Tree, branch_name
+from kevolve.bot.remote import GitRemote
+from kevolve.bot.storage import Job, Storage
+from kevolve.bot.vetting import Unfit, Vetted, vet
+from kevolve.bot.winners import (
+    HarnessCheck,
+    Merged,
+    ModuleCheck,
+    alone,
+    merge,
+    other_winners,
+    winner,
+)
 
 PREFIX = "kevolve/"
 _RECREATED = re.compile(r"-r\d+$")  # kevolve/<op>/<hardware>-r<job>: a recreated proposal
@@ -39,7 +46,7 @@ _RECREATED = re.compile(r"-r\d+$")  # kevolve/<op>/<hardware>-r<job>: a recreate
 class Publishing(Protocol):
     """Writes a publication to its branch (`bot.publisher.Publisher`, or the tests' fake)."""
 
-    def publish(self, remote: GitRemote, pub: Publication) -> Outcome: ...
+    def publish(self, remote: GitRemote, pub: Publication) -> PushOutcome: ...
 
     def checkout(self, remote: GitRemote, commit: str) -> AbstractContextManager[Tree]: ...
 
@@ -63,7 +70,7 @@ class Proposed:
 
 
 @dataclass(frozen=True)
-class Proposer:
+class PullRequests:
     """Everything proposing needs, composed once."""
 
     github: GitHub
@@ -72,7 +79,7 @@ class Proposer:
     storage: Storage
     caps: Caps
     clock: Callable[[], datetime]
-    judge: Judge = field(default_factory=HarnessJudge)  # checks the winner before it goes
+    judge: ModuleCheck = field(default_factory=HarnessCheck)  # checks the winner before it goes
 
     def propose(self, job: Job, op: str, result: Mapping[str, Any]) -> Proposed:
         """Publish `result`'s best kernel for `op` unless a rule says not to; what happened."""

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import git
-
-from bot.remote import GitRemote
-from bot.treepath import TreePathError, parts_of, write_inside
+from kevolve.bot.remote import GitRemote
+from kevolve.bot.treepath import TreePathError, parts_of, write_inside
 
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
 
@@ -41,7 +40,7 @@ class Tree:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class PushOutcome:
     """What publishing did: `pushed`, `unchanged` or `blocked`, the branch head, and why."""
 
     status: str
@@ -83,7 +82,7 @@ class Publisher:
         }
         self._env = {"GIT_TERMINAL_PROMPT": "0", **(env or {}), **identity}
 
-    def publish(self, remote: GitRemote, pub: Publication) -> Outcome:
+    def publish(self, remote: GitRemote, pub: Publication) -> PushOutcome:
         """Push `pub` to its branch unless a person committed there; return what happened."""
         try:
             with self._clone(remote) as repo:
@@ -121,23 +120,23 @@ class Publisher:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def _publish(self, repo: git.Repo, pub: Publication) -> Outcome:
+    def _publish(self, repo: git.Repo, pub: Publication) -> PushOutcome:
         """Return the outcome of publishing `pub` from a fresh clone."""
         base = repo.git.rev_parse("--verify", f"refs/remotes/origin/{pub.base}^{{commit}}")
         remote = _remote_head(repo, pub.branch)
         if remote is not None:
             foreign = self._foreign_commits(repo, base, remote)
             if foreign:
-                return Outcome("blocked", remote, _blocked_reason(pub.branch, foreign))
+                return PushOutcome("blocked", remote, _blocked_reason(pub.branch, foreign))
         tree = _tree_with(repo, base, pub.files)
         if remote is not None and _holds(repo, remote, base, tree):
-            return Outcome("unchanged", remote)
+            return PushOutcome("unchanged", remote)
         if tree == repo.git.rev_parse(f"{base}^{{tree}}"):
-            return Outcome("unchanged", remote, "the files are already on the base branch")
+            return PushOutcome("unchanged", remote, "the files are already on the base branch")
         sha = repo.git.commit_tree(tree, "-p", base, "-m", pub.message)
         lease = f"--force-with-lease=refs/heads/{pub.branch}:{remote or ''}"
         repo.git.push("--porcelain", lease, "origin", f"{sha}:refs/heads/{pub.branch}")
-        return Outcome("pushed", sha)
+        return PushOutcome("pushed", sha)
 
     def _foreign_commits(self, repo: git.Repo, base: str, remote: str) -> list[str]:
         """Return the shas on the branch since it left `base` that the bot did not author."""

@@ -10,9 +10,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import sqlalchemy as sa
-
-from bot.database import ACTIVE_JOBS, jobs_table, refusals_table
-from bot.storage import insert_job
+from kevolve.bot.database import ACTIVE_JOBS, jobs_table, refusals_table
+from kevolve.bot.storage import insert_job
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +19,7 @@ Decision = Literal["queued", "merged", "repo_full", "user_full"]
 
 
 @dataclass(frozen=True)
-class Limits:
+class QuotaLimits:
     """How much one comment, repo or person may ask for (settings, with these defaults)."""
 
     commands_per_comment: int = 5  # KEVOLVE_COMMANDS_PER_COMMENT
@@ -58,7 +57,9 @@ class Admitted:
 class Quotas:
     """Admits jobs and refusal answers against the limits, in the database the jobs live in."""
 
-    def __init__(self, engine: sa.Engine, clock: Callable[[], datetime], limits: Limits) -> None:
+    def __init__(
+        self, engine: sa.Engine, clock: Callable[[], datetime], limits: QuotaLimits
+    ) -> None:
         self._engine, self._clock, self.limits = engine, clock, limits
 
     def admit(self, order: JobOrder) -> Admitted:

@@ -8,10 +8,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from kevolve.bot.database import StorageError, deliveries_table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-
-from bot.database import StorageError, deliveries_table
 
 Clock = Callable[[], datetime]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.storage import Job
+from kevolve.bot.storage import Job
 
 ACTIVE = frozenset({"new", "queued", "running"})
 _NOT_SEARCHES = frozenset({"benchmark"})

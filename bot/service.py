@@ -13,35 +13,34 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 
 from fastapi import FastAPI
+from kevolve.bot.app import create_app, require_secret
+from kevolve.bot.background import Background
+from kevolve.bot.configs import head_sha, read_config
+from kevolve.bot.dispatcher import Dispatcher, Handler
+from kevolve.bot.features import FeatureContext, handlers
+from kevolve.bot.features.context import installation_of
+from kevolve.bot.fleet import FleetPoller, FleetSettings
+from kevolve.bot.github import AppClient, GitHub
+from kevolve.bot.jobengine import actions_runner_for
+from kevolve.bot.jobs import JobSettings, JobWorker, RunnerFor
+from kevolve.bot.messages import Messages
+from kevolve.bot.processor import POLL_S, Processor
+from kevolve.bot.proposals import Caps, PullRequests
+from kevolve.bot.publisher import Publisher
+from kevolve.bot.quotas import QuotaLimits
+from kevolve.bot.settings import BotSettings
+from kevolve.bot.storage import Delivery, Storage
+from kevolve.bot.supervisor import Supervisor
+from kevolve.bot.vault import BotSecrets
+from kevolve.bot.winners import HarnessCheck
+from kevolve.harness.assets import template_dir
+from kevolve.harness.sandbox.confine import Confinement
+from kevolve.runners.local import local_runner
+from kevolve.runners.runner import Runner
 
-from bot.actions import actions_runner_for
-from bot.app import create_app, require_secret
-from bot.background import Background
-from bot.configs import head_sha, read_config
-from bot.dispatcher import Dispatcher, Handler
-from bot.features import FeatureContext, handlers
-from bot.features.context import installation_of
-from bot.fleet import FleetPoller, FleetSettings
-from bot.github import AppClient, GitHub
-from bot.jobs import JobSettings, JobWorker, RunnerFor
-from bot.messages import Messages
-from bot.proposals import Caps, Proposer
-from bot.publisher import Publisher
-from bot.quotas import Limits
-from bot.settings import BotSettings
-from bot.storage import Delivery, Storage
-from bot.supervisor import Supervisor
-from bot.vault import BotSecrets
-from bot.winners import HarnessJudge
-from bot.worker import POLL_S, Worker
-from harness.confine import Confinement
-from runners.local import local_runner
-from runners.runner import Runner
-
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "github"
+TEMPLATES = template_dir("github")
 
 ClientFor = Callable[[int | None], GitHub]
 
@@ -119,7 +118,7 @@ def build_worker(
     runner: Runner | None = None,
     storage: Storage | None = None,
     poll_s: float = POLL_S,
-) -> Worker:
+) -> Processor:
     """The processing half (`kevolve worker`): a dispatcher polling the database every `poll_s`
     seconds for stored deliveries, and the job worker."""
     storage = Storage(settings.database_url) if storage is None else storage
@@ -127,7 +126,7 @@ def build_worker(
     clients: ClientFor = AppClients(settings) if client_for is None else client_for
     jobs, routes = _processing(settings, storage, clients, runner)
     dispatcher = Dispatcher(storage, routes, poll_seconds=poll_s, retry_s=settings.delivery_retry_s)
-    return Worker([dispatcher, jobs, *_fleet(settings, storage, clients, jobs)])
+    return Processor([dispatcher, jobs, *_fleet(settings, storage, clients, jobs)])
 
 
 def _processing(
@@ -141,11 +140,11 @@ def _processing(
     # The winner is checked again before it is published as jobs are judged: as the job user
     # (unless the operator opted out), in bubblewrap where it is installed.
     user = None if settings.job_as_bot_user else settings.job_user
-    judge = HarnessJudge(confinement=Confinement(user, shutil.which("bwrap")))
+    judge = HarnessCheck(confinement=Confinement(user, shutil.which("bwrap")))
 
-    def proposer_for(github: GitHub) -> Proposer:
+    def proposer_for(github: GitHub) -> PullRequests:
         clock = partial(datetime.now, UTC)
-        return Proposer(github, publisher, messages, storage, caps, clock, judge)
+        return PullRequests(github, publisher, messages, storage, caps, clock, judge)
 
     jobs = JobWorker(
         storage,
@@ -200,9 +199,9 @@ def _handlers(
     return {event: partial(route, event) for event in events}
 
 
-def limits(settings: BotSettings) -> Limits:
+def limits(settings: BotSettings) -> QuotaLimits:
     """The caps on what one comment, repo or person may ask for."""
-    return Limits(
+    return QuotaLimits(
         commands_per_comment=settings.commands_per_comment,
         queued_per_repo=settings.queued_per_repo,
         queued_per_user=settings.queued_per_user,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.vault import exposed, secret
+from kevolve.bot.vault import exposed, secret
 
 # Read once, then wiped from the bot's environment (`bot.hardening`): no child inherits them.
 SECRET_VARIABLES = (

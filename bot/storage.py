@@ -9,11 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-
-from bot.database import (
+from kevolve.bot.database import (
     ACTIVE_CONDITION,
     ACTIVE_JOBS,
     StorageError,
@@ -22,7 +18,10 @@ from bot.database import (
     metadata,
     open_engine,
 )
-from bot.recorder import DeliveryRecorder, NewDelivery, installation_in
+from kevolve.bot.recorder import DeliveryRecorder, NewDelivery, installation_in
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 __all__ = ["Delivery", "DeliveryStatus", "Job", "Outcome", "Storage", "StorageError"]
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.intake import AST_LOCK, CheckedResult
-from bot.publisher import Tree
-from bot.treepath import TreePathError, read_inside
-from bot.winners import Judge
-from harness.problem import Problem
-from harness.result import GateResult
-from harness.spec import SpecError, load_problems, select
+from kevolve.bot.intake import AST_LOCK, CheckedResult
+from kevolve.bot.publisher import Tree
+from kevolve.bot.treepath import TreePathError, read_inside
+from kevolve.bot.winners import ModuleCheck
+from kevolve.harness.search.result import GateResult
+from kevolve.harness.spec.load import SpecError, load_problems, select
+from kevolve.harness.spec.problem import Problem
 
 UNTIMED = "nothing was timed"  # the gate's reason a dry run may be published anyway
 
@@ -36,7 +36,7 @@ class Vetted:
     gate: GateResult
 
 
-def vet(tree: Tree, op: str, result: CheckedResult, judge: Judge, untimed: bool) -> Vetted:
+def vet(tree: Tree, op: str, result: CheckedResult, judge: ModuleCheck, untimed: bool) -> Vetted:
     """The vetted winner of `result`; Unfit when the gate or the bot's own check refuses it.
 
     `untimed`: a correctness-only result may pass the gate (dry runs, demos)."""

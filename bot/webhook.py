@@ -15,11 +15,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from kevolve.bot.database import StorageError
+from kevolve.bot.recorder import NewDelivery, installation_in
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.datastructures import Headers
-
-from bot.database import StorageError
-from bot.recorder import NewDelivery, installation_in
 
 log = logging.getLogger(__name__)
 

@@ -20,15 +20,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.intake import AST_LOCK, CheckedResult, IntakeError, read_result
-from bot.messages import shown
-from bot.storage import Job
-from bot.variants import VariantError, combine, matches, tag
-from harness.confine import Confinement
-from harness.evaluate import EvalOptions, HarnessError, evaluate
-from harness.evaluation import Verdict
-from harness.problem import Problem
-from harness.screen import screen
+from kevolve.bot.intake import AST_LOCK, CheckedResult, IntakeError, read_result
+from kevolve.bot.messages import shown
+from kevolve.bot.storage import Job
+from kevolve.bot.variants import VariantError, combine, matches, tag
+from kevolve.harness.evaluate import EvalOptions, HarnessError, evaluate
+from kevolve.harness.evaluation import Verdict
+from kevolve.harness.sandbox.confine import Confinement
+from kevolve.harness.screen import screen
+from kevolve.harness.spec.problem import Problem
 
 _PROPOSED = ("opened", "updated")  # a pull request holds the kernel
 _NOTE_CHARS = 300  # of the harness's reason, in a note
@@ -96,14 +96,14 @@ def _proposed(job: Job, op: str) -> tuple[CheckedResult, int | None] | None:
     return None
 
 
-class Judge(Protocol):
+class ModuleCheck(Protocol):
     """Checks a module as a candidate for a problem: None when correct, else why not."""
 
     def check(self, problem: Problem, source: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
-class HarnessJudge:
+class HarnessCheck:
     """The harness, nothing timed, under the judge's confinement: screened, then checked on a
     GPU when the bot's host has one, else on the check shapes through Triton's interpreter."""
 

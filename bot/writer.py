@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from concurrent.futures import Future, InvalidStateError
 from typing import Protocol
 
-from bot.database import StorageError
-from bot.recorder import NewDelivery
+from kevolve.bot.database import StorageError
+from kevolve.bot.recorder import NewDelivery
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from harness.confine import Confinement, Launch, Mount, hand_over, launch
-from harness.evaluation import Diagnostic, Evaluation, Verdict, evaluation_from_dict
-from harness.problem import Problem, problem_to_dict
-from harness.sandbox import Limits, clean_env, harness_pythonpath, scratch_dir, spawn
-from harness.screen import screen
+from kevolve.harness.evaluation import Diagnostic, Evaluation, Verdict, evaluation_from_dict
+from kevolve.harness.sandbox.confine import Confinement, Launch, Mount, hand_over, launch
+from kevolve.harness.sandbox.spawn import Limits, clean_env, harness_dir, scratch_dir, spawn
+from kevolve.harness.screen import screen
+from kevolve.harness.spec.problem import Problem, problem_to_dict
 
 
 class HarnessError(Exception):
@@ -122,7 +122,7 @@ def _run_judge(problem: Problem, source: str, options: EvalOptions, work: Path) 
     candidate.write_text(source)
     read_fd, write_fd = os.pipe()
     extra = {
-        "PYTHONPATH": f"{harness_pythonpath()}{os.pathsep}{problem.root}",
+        "PYTHONPATH": str(problem.root),
         "PYTHONDONTWRITEBYTECODE": "1",
         "HOME": str(work),
     }
@@ -136,7 +136,7 @@ def _run_judge(problem: Problem, source: str, options: EvalOptions, work: Path) 
     how = _launch(problem, options, env, work, write_fd)
     try:
         judge = spawn(
-            "harness.judge",
+            "kevolve.harness.judge",
             [str(write_fd)],
             env=env,
             cwd=work,
@@ -191,7 +191,7 @@ def _launch(
     if options.confinement is None:
         return Launch((), None, False, ())
     mounts = [
-        Mount("ro", Path(harness_pythonpath()) / "harness"),
+        Mount("ro", harness_dir()),
         Mount("ro", problem.root),
         Mount("rw", work),
     ]

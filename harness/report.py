@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.evaluation import CaseCheck, CaseTiming, Evaluation, Timing
+from kevolve.harness.evaluation import CaseCheck, CaseTiming, Evaluation, Timing
 
 
 def render(ev: Evaluation) -> str:

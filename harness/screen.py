@@ -7,7 +7,7 @@ import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.screen_rules import (
+from kevolve.harness.screen_rules import (
     ALLOWED_DUNDERS,
     ALLOWED_MODULES,
     ASYNC_WORDS,

@@ -13,13 +13,13 @@ GUARDS_FILE = Path(__file__).with_name("guards.toml")
 class Guard:
     """One module under mutation: its path, its covering tests, its equivalent mutants."""
 
-    path: str  # e.g. "harness/result.py"
+    path: str  # e.g. "harness/search/result.py"
     tests: tuple[str, ...]  # test files run against each mutant
     equivalent: dict[str, str]  # mutant name -> why no test can tell it apart
 
     @property
     def dotted(self) -> str:
-        """The module's import name, e.g. "harness.result"."""
+        """The module's import name, e.g. "harness.search.result"."""
         return self.path.removesuffix(".py").replace("/", ".")
 
 

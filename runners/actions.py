@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from runners.job import JobSpec
-from runners.runner import Cancelled, RunnerError
+from kevolve.runners.job import JobSpec
+from kevolve.runners.runner import Cancelled, RunnerError
 
 log = logging.getLogger(__name__)
 WAITING = frozenset({"dispatched", "requested", "queued", "waiting", "pending"})

@@ -18,15 +18,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.cluster import EXECUTORS, ClusterError, parse_address
-from harness.confine import Confinement
-from harness.evaluate import EvalOptions
-from harness.jail import die_with_parent, non_dumpable
-from harness.llm import LLMConfig
-from harness.optimize import OptimizeOptions, optimize
-from harness.search import SearchConfig
-from harness.spec import SpecError, load_problems, select
-from harness.store import StateMismatch
+from kevolve.harness.evaluate import EvalOptions
+from kevolve.harness.sandbox.confine import Confinement
+from kevolve.harness.sandbox.jail import die_with_parent, non_dumpable
+from kevolve.harness.search.campaign import OptimizeOptions, optimize
+from kevolve.harness.search.cluster import EXECUTORS, ClusterError, parse_address
+from kevolve.harness.search.engine import SearchConfig
+from kevolve.harness.search.llm import LLMConfig
+from kevolve.harness.search.store import StateMismatch
+from kevolve.harness.spec.load import SpecError, load_problems, select
 
 API_KEY_VARS = ("KEVOLVE_LLM_API_KEY", "OPENAI_API_KEY")  # read where the job runs, never sent
 

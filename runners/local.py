@@ -33,14 +33,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
-from harness.sandbox import clean_env
-from runners.job import API_KEY_VARS, JobSpec
-from runners.runner import Cancelled, RunnerError
+from kevolve.harness.sandbox.spawn import clean_env
+from kevolve.runners.job import API_KEY_VARS, JobSpec
+from kevolve.runners.runner import Cancelled, RunnerError
 
 log = logging.getLogger(__name__)
 
 _TAIL = 2000  # characters of the child's stderr kept for an error
-_ROOT = Path(__file__).resolve().parent.parent  # the directory holding `runners` and `harness`
 _CHECK_S = 60.0  # seconds for the job user's trial run of Python
 _WARNING = """
 **********************************************************************************************
@@ -106,8 +105,8 @@ def job_account(user: str, as_bot_user: bool, python: str = sys.executable) -> J
 
 def _check_python(account: JobAccount, python: str) -> None:
     """Refuse a job user that cannot start this Python with kevolve (sudo rule, permissions)."""
-    argv = [python, "-c", "import runners, harness.sandbox"]
-    env = clean_env({"PYTHONPATH": str(_ROOT), "HOME": "/"}, os.environ)
+    argv = [python, "-c", "import kevolve.runners.job"]
+    env = clean_env({"HOME": "/"}, os.environ)
     try:
         done = subprocess.run(
             _as(account, argv, env),
@@ -226,14 +225,15 @@ class LocalRunner:
         self, spec: JobSpec, args: list[str], scratch: Path, err: IO[str], cancelled: Cancelled
     ) -> int:
         """The child's exit status; raises RunnerError when it is cancelled or runs too long."""
-        # Keep the caller's path (e.g. packages installed beside the host's torch) after ours.
-        path = os.pathsep.join(p for p in (str(_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        # kevolve comes from this interpreter's installation; the caller's path (e.g. packages
+        # installed beside the host's torch) is kept.
+        path = {"PYTHONPATH": p} if (p := os.environ.get("PYTHONPATH")) else {}
         keys = {k: os.environ[k] for k in API_KEY_VARS if os.environ.get(k)}  # the job's LLM
-        env = clean_env({"PYTHONPATH": path, "HOME": str(scratch), **keys}, os.environ)
+        env = clean_env({**path, "HOME": str(scratch), **keys}, os.environ)
         # The job binds itself to us: it dies when we do (parent-death signal, or end of its
         # stdin, which we hold open), its judges and workers with it.
         parent = str(os.getpid()) if self._account is None or os.geteuid() == 0 else "-"
-        argv = [self._python, "-m", "runners.job", *args, "--parent", parent]
+        argv = [self._python, "-m", "kevolve.runners.job", *args, "--parent", parent]
         child = subprocess.Popen(
             _as(self._account, argv, env) if self._account else argv,
             stdin=subprocess.PIPE,

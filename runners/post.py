@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from runners.runner import RunnerError
+from kevolve.runners.runner import RunnerError
 
 _RETRYABLE = {408, 429, 500, 502, 503, 504}
 

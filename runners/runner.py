@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from runners.job import JobSpec
+from kevolve.runners.job import JobSpec
 
 Cancelled = Callable[[], bool]  # asked now and then; True stops the job
 

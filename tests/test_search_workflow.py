@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
-
-from bot.board import run_name
-from bot.settings import bot_settings, pinned_requirement
+from kevolve.bot.board import run_name
+from kevolve.bot.settings import bot_settings, pinned_requirement
 
 WORKFLOW = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "kevolve-search.yml"
 INPUTS = {"job_id", "op", "hardware", "budget", "minutes", "sha", "bot_url", "kevolve", "attempt"}

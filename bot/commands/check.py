@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bot.commands.common import (
+from kevolve.bot.commands.common import (
     EXIT_CORRECT,
     EXIT_VERDICT,
     add_problem_arguments,
@@ -15,10 +15,10 @@ from bot.commands.common import (
     load_problem,
     usage_error,
 )
-from bot.settings import cli_settings
-from harness.evaluate import EvalOptions, HarnessError, evaluate
-from harness.report import render
-from harness.spec import SpecError
+from kevolve.bot.settings import cli_settings
+from kevolve.harness.evaluate import EvalOptions, HarnessError, evaluate
+from kevolve.harness.report import render
+from kevolve.harness.spec.load import SpecError
 
 
 def add_parser(sub: Any) -> None:

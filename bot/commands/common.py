@@ -8,9 +8,9 @@ import re
 import sys
 from pathlib import Path
 
-from harness.cluster import EXECUTORS, ClusterError, parse_address
-from harness.problem import Problem
-from harness.spec import load_problems, narrow, select
+from kevolve.harness.search.cluster import EXECUTORS, ClusterError, parse_address
+from kevolve.harness.spec.load import load_problems, narrow, select
+from kevolve.harness.spec.problem import Problem
 
 EXIT_CORRECT, EXIT_VERDICT, EXIT_USAGE = 0, 1, 2
 

@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bot.commands.common import device_name, usage_error
-from bot.demo import (
+from kevolve.bot.commands.common import device_name, usage_error
+from kevolve.bot.settings import cli_settings
+from kevolve.bot.showcase import (
     CPU_BUDGET,
     EXAMPLE,
     GPU_BUDGET,
@@ -22,10 +23,9 @@ from bot.demo import (
     default_out,
     run_demo,
 )
-from bot.settings import cli_settings
-from harness.spec import SpecError, load_problems
-from harness.spec_checks import did_you_mean
-from runners.local import LocalRunner
+from kevolve.harness.spec.checks import did_you_mean
+from kevolve.harness.spec.load import SpecError, load_problems
+from kevolve.runners.local import LocalRunner
 
 
 def add_parser(sub: Any) -> None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.commands.common import (
+from kevolve.bot.commands.common import (
     add_executor_arguments,
     add_problem_arguments,
     device_name,
@@ -16,16 +16,16 @@ from bot.commands.common import (
     load_problem,
     usage_error,
 )
-from bot.progress import ProgressLine
-from bot.settings import CliSettings, cli_settings
-from harness.cluster import ClusterError
-from harness.evaluate import EvalOptions, HarnessError
-from harness.llm import LLMConfig
-from harness.optimize import OptimizeOptions, optimize
-from harness.result import render_markdown
-from harness.search import SearchConfig
-from harness.spec import SpecError
-from harness.store import StateMismatch
+from kevolve.bot.progress import ProgressLine
+from kevolve.bot.settings import CliSettings, cli_settings
+from kevolve.harness.evaluate import EvalOptions, HarnessError
+from kevolve.harness.search.campaign import OptimizeOptions, optimize
+from kevolve.harness.search.cluster import ClusterError
+from kevolve.harness.search.engine import SearchConfig
+from kevolve.harness.search.llm import LLMConfig
+from kevolve.harness.search.result import render_markdown
+from kevolve.harness.search.store import StateMismatch
+from kevolve.harness.spec.load import SpecError
 
 
 def add_parser(sub: Any) -> None:

@@ -12,17 +12,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bot.commands.common import (
+from kevolve.bot.commands.common import (
     EXIT_VERDICT,
     add_executor_arguments,
     device_name,
     executor_error,
     usage_error,
 )
-from bot.settings import cli_settings
-from runners.job import JobError, JobSpec, run_job
-from runners.post import post_result
-from runners.runner import RunnerError
+from kevolve.bot.settings import cli_settings
+from kevolve.runners.job import JobError, JobSpec, run_job
+from kevolve.runners.post import post_result
+from kevolve.runners.runner import RunnerError
 
 TOKEN_VAR = "KEVOLVE_JOB_TOKEN"  # the token never comes as a flag: flags show in process lists
 

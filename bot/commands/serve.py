@@ -8,13 +8,12 @@ import os
 from typing import Any
 
 import uvicorn
-
-from bot.commands import worker
-from bot.commands.common import configure_logging, usage_error
-from bot.hardening import make_undumpable, seal
-from bot.service import build, build_server
-from bot.settings import bot_settings
-from bot.storage import StorageError
+from kevolve.bot.commands import work
+from kevolve.bot.commands.common import configure_logging, usage_error
+from kevolve.bot.hardening import make_undumpable, seal
+from kevolve.bot.service import build, build_server
+from kevolve.bot.settings import bot_settings
+from kevolve.bot.storage import StorageError
 
 
 def add_parser(sub: Any) -> None:
@@ -72,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         if args.in_process:
             app, _jobs = build(settings)
         else:
-            child = None if args.no_worker else worker.command_line(parent=os.getpid())
+            child = None if args.no_worker else work.command_line(parent=os.getpid())
             app = build_server(settings, child)
     except (ValueError, StorageError) as exc:
         return usage_error(str(exc))

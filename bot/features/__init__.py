@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from bot.dispatcher import Handler
-from bot.features import comments, pulls, push, workflows
-from bot.features.context import FeatureContext
-from bot.features.push import LoadConfig
+from kevolve.bot.dispatcher import Handler
+from kevolve.bot.features import comments, pulls, push, workflows
+from kevolve.bot.features.context import FeatureContext
+from kevolve.bot.features.push import LoadConfig
 
 __all__ = ["FeatureContext", "LoadConfig", "handlers"]
 

@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.features.context import FeatureContext, installation_of
-from bot.proposals import PREFIX, target
-from bot.quotas import Admitted, JobOrder
-from bot.slash import Command, CommandError, command_lines, parse_line
-from bot.storage import Delivery, Job
+from kevolve.bot.features.context import FeatureContext, installation_of
+from kevolve.bot.proposals import PREFIX, target
+from kevolve.bot.quotas import Admitted, JobOrder
+from kevolve.bot.slash import Command, CommandError, command_lines, parse_line
+from kevolve.bot.storage import Delivery, Job
 
 RUNNERS = frozenset({"write", "maintain", "admin"})  # roles that may run commands
 ACTIVE = ("queued", "running")

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.github import GitHub
-from bot.messages import Messages
-from bot.quotas import Limits, Quotas
-from bot.storage import Storage
+from kevolve.bot.github import GitHub
+from kevolve.bot.messages import Messages
+from kevolve.bot.quotas import QuotaLimits, Quotas
+from kevolve.bot.storage import Storage
 
 DEFAULT_BUDGET = 200  # candidates a search may evaluate when nobody said otherwise
 
@@ -24,7 +24,7 @@ class FeatureContext:
     bot_login: str  # the app's own login, e.g. "kevolve[bot]"
     hardware: tuple[str, ...]  # configured hardware labels, one job each
     budget: int = DEFAULT_BUDGET
-    limits: Limits = field(default_factory=Limits)
+    limits: QuotaLimits = field(default_factory=QuotaLimits)
 
     def quotas(self) -> Quotas:
         """The quotas on jobs and refusal answers, kept in the jobs' database."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.features.context import FeatureContext
-from bot.proposals import target
-from bot.storage import Delivery, Job
+from kevolve.bot.features.context import FeatureContext
+from kevolve.bot.proposals import target
+from kevolve.bot.storage import Delivery, Job
 
 
 def handle(ctx: FeatureContext, delivery: Delivery) -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from bot.features.context import FeatureContext, installation_of
-from bot.quotas import Admitted, JobOrder
-from bot.storage import Delivery
-from harness.problem import Problem
-from harness.repo_config import AUTO, RepoConfig
-from harness.spec import SpecError
+from kevolve.bot.features.context import FeatureContext, installation_of
+from kevolve.bot.quotas import Admitted, JobOrder
+from kevolve.bot.repoconfig import AUTO, RepoConfig
+from kevolve.bot.storage import Delivery
+from kevolve.harness.spec.load import SpecError
+from kevolve.harness.spec.problem import Problem
 
 LoadConfig = Callable[[str, str], RepoConfig]  # (repo, sha) -> what its config declares there
 CONFIG_FILES = frozenset({"pyproject.toml", "kevolve.toml"})

@@ -12,9 +12,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from bot.board import RunBoard, RunNews
-from bot.features.context import FeatureContext
-from bot.storage import Delivery
+from kevolve.bot.board import RunBoard, RunNews
+from kevolve.bot.features.context import FeatureContext
+from kevolve.bot.storage import Delivery
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 import torch
-
-from harness.evaluation import Timing
-from harness.hardware import Ceilings
-from harness.inputs import load_module
-from harness.spec import load_problems
-from harness.timing import CallTimes, TimingConfig
+from kevolve.harness.evaluation import Timing
+from kevolve.harness.judge.hardware import Ceilings
+from kevolve.harness.judge.inputs import load_module
+from kevolve.harness.judge.timing import CallTimes, TimingConfig
+from kevolve.harness.spec.load import load_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 # bench/ is a folder of scripts, not a package: load the script the way the harness loads kernels.
@@ -220,7 +219,7 @@ def test_header_names_card_versions_and_ceilings() -> None:
 
 
 class FakeTimer:
-    """Stands in for `harness.timing.Timer`: runs each call, reports the function's `fake_ms`."""
+    """Stands in for `harness.judge.timing.Timer`: runs each call, reports `fake_ms`."""
 
     def __init__(self, calls: int) -> None:
         self.device = torch.device("cpu")

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kevolve.bot.settings import BotSettings, bot_settings
+from kevolve.bot.storage import Storage
 
-from bot.settings import BotSettings, bot_settings
-from bot.storage import Storage
 from tests.ports import free_port
 
 _names = itertools.count()

@@ -7,10 +7,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from harness.candidate import candidate_id
-from harness.evaluation import CaseCheck, CaseTiming, Evaluation, Timing, Verdict
-from harness.result import SearchResult, publish_gate
-from harness.spec import load_problems
+from kevolve.harness.evaluation import CaseCheck, CaseTiming, Evaluation, Timing, Verdict
+from kevolve.harness.search.candidate import candidate_id
+from kevolve.harness.search.result import SearchResult, publish_gate
+from kevolve.harness.spec.load import load_problems
 
 REPRO = "kevolve check . --op softmax --candidate kernels/softmax.py --device cuda --seed 0"
 REPRO_CPU = "kevolve check . --op softmax --candidate kernels/softmax.py --device cpu --no-time"

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 
 import uvicorn
 from fastapi import FastAPI
+from kevolve.bot.github import AppClient, GitHub
 
-from bot.github import AppClient, GitHub
 from tests.ports import free_port
 from tests.standin.fixtures import World
 

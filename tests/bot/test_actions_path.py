@@ -20,12 +20,12 @@ from pathlib import Path
 import git
 import httpx
 import pytest
+from kevolve.bot.board import RunBoard
+from kevolve.bot.service import build
+from kevolve.bot.settings import bot_settings
+from kevolve.bot.storage import Storage
+from kevolve.bot.tokens import key_for, verify
 
-from bot.board import RunBoard
-from bot.service import build
-from bot.settings import bot_settings
-from bot.storage import Storage
-from bot.tokens import key_for, verify
 from tests.bot.loopback import client_for, serving
 from tests.bot.processes import eventually
 from tests.ports import free_port
@@ -112,7 +112,7 @@ def search_machine(world: World) -> Callable[[WorkflowRun, RunnerHost], str]:
         """This checkout's kevolve, as the pinned wheel would be, at the path the step makes."""
         kevolve = host.temp / "kevolve" / "bin" / "kevolve"
         kevolve.parent.mkdir(parents=True)
-        entry = "import sys; from bot.cli import main; sys.exit(main())"
+        entry = "import sys; from kevolve.bot.cli import main; sys.exit(main())"
         kevolve.write_text(f'#!/bin/sh\nexec {sys.executable} -c "{entry}" "$@"\n')
         kevolve.chmod(0o755)
         return True

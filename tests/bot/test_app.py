@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-
-from bot.app import create_app
-from bot.settings import BotSettings
-from bot.storage import Delivery, Storage
+from kevolve.bot.app import create_app
+from kevolve.bot.settings import BotSettings
+from kevolve.bot.storage import Delivery, Storage
 
 ROOT = Path(__file__).resolve().parents[2]
 Signer = Callable[[bytes, str, str], dict[str, str]]
@@ -39,7 +38,7 @@ def test_create_app_refuses_to_start_without_a_webhook_secret(settings: BotSetti
 
 def test_serve_without_a_secret_exits_2_with_a_clear_error(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEVOLVE_")}
-    argv = [sys.executable, "-m", "bot.cli", "serve", "--port", "8999"]
+    argv = [sys.executable, "-m", "kevolve.bot.cli", "serve", "--port", "8999"]
     done = subprocess.run(
         argv, cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True
     )

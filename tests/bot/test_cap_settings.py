@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import pytest
-
-from bot.quotas import Limits
-from bot.service import limits
-from bot.settings import bot_settings
+from kevolve.bot.quotas import QuotaLimits
+from kevolve.bot.service import limits
+from kevolve.bot.settings import bot_settings
 
 
 def test_the_caps_default_to_the_documented_values() -> None:
     settings = bot_settings({})
-    assert limits(settings) == Limits(5, 20, 10, 1000, 3600.0)
+    assert limits(settings) == QuotaLimits(5, 20, 10, 1000, 3600.0)
     assert settings.delivery_retry_s == (30.0, 120.0, 600.0)
     assert settings.webhook_max_bytes == 25 * 1024 * 1024
 
@@ -28,7 +27,7 @@ def test_each_cap_is_read_from_its_variable() -> None:
             "KEVOLVE_WEBHOOK_MAX_BYTES": "1000",
         }
     )
-    assert limits(settings) == Limits(2, 7, 3, 50, 60.0)
+    assert limits(settings) == QuotaLimits(2, 7, 3, 50, 60.0)
     assert settings.delivery_retry_s == (1.0, 2.5)
     assert settings.webhook_max_bytes == 1000
     assert bot_settings({"KEVOLVE_DELIVERY_RETRY_S": ""}).delivery_retry_s == ()

@@ -21,7 +21,7 @@ OPS = "softmax, rmsnorm, bias_gelu, matmul_bias_relu"
 def kevolve(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
     """`kevolve check ARGS` from the repository root, with its cache under `cache`."""
     env = {**os.environ, "KEVOLVE_CACHE_DIR": str(cache)}
-    argv = [sys.executable, "-m", "bot.cli", "check", *args]
+    argv = [sys.executable, "-m", "kevolve.bot.cli", "check", *args]
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 

@@ -17,12 +17,11 @@ from typing import Any
 
 import git
 import pytest
-
-from bot.demo import GPU_BUDGET, DemoOptions, kevolve_toml, run_demo, timed_cases
-from harness.problem import Tolerance
-from harness.spec import load_problems
-from runners.job import JobSpec
-from runners.runner import Cancelled, RunnerError
+from kevolve.bot.showcase import GPU_BUDGET, DemoOptions, kevolve_toml, run_demo, timed_cases
+from kevolve.harness.spec.load import load_problems
+from kevolve.harness.spec.problem import Tolerance
+from kevolve.runners.job import JobSpec
+from kevolve.runners.runner import Cancelled, RunnerError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo"
@@ -30,7 +29,7 @@ DEMO = ROOT / "examples" / "demo"
 
 def demo(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KEVOLVE_CACHE_DIR": str(cwd / "cache")}
-    argv = [sys.executable, "-m", "bot.cli", "demo", *args]
+    argv = [sys.executable, "-m", "kevolve.bot.cli", "demo", *args]
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -189,7 +188,7 @@ def test_a_stop_signal_ends_the_demo_its_search_and_every_child(
     tmp_path: Path, stop: signal.Signals
 ) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KEVOLVE_CACHE_DIR": str(tmp_path / "cache")}
-    argv = [sys.executable, "-m", "bot.cli", "demo", "--op", "softmax", "--budget", "500"]
+    argv = [sys.executable, "-m", "kevolve.bot.cli", "demo", "--op", "softmax", "--budget", "500"]
     demo = subprocess.Popen(
         [*argv, "--device", "cpu"],
         cwd=tmp_path,

@@ -8,9 +8,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from bot.dispatcher import Dispatcher
-from bot.storage import Delivery, Storage
+from kevolve.bot.dispatcher import Dispatcher
+from kevolve.bot.storage import Delivery, Storage
 
 
 def ticking() -> Callable[[], datetime]:

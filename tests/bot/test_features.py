@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kevolve.bot.features import FeatureContext, handlers
+from kevolve.bot.github import SelfHostedRunner
+from kevolve.bot.messages import Messages
+from kevolve.bot.repoconfig import load_config
+from kevolve.bot.storage import Delivery, Storage
 
-from bot.features import FeatureContext, handlers
-from bot.github import Runner
-from bot.messages import Messages
-from bot.storage import Delivery, Storage
-from harness.repo_config import load_config
 from tests.fakes.github import FakeGitHub
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -333,6 +333,6 @@ def test_a_push_queues_on_the_hardware_the_repo_config_names(
     shutil.copytree(DEMO, repo)
     config = repo / "pyproject.toml"
     config.write_text(config.read_text() + f"\n[tool.kevolve]\n{setting}\n")
-    github.runners_of[REPO] = [Runner(f"r{i}", r, True) for i, r in enumerate(runners)]
+    github.runners_of[REPO] = [SelfHostedRunner(f"r{i}", r, True) for i, r in enumerate(runners)]
     dispatch(ctx, "push", push_event(modified=("demo_kernels/softmax.py",)), spec=repo)
     assert [(j.op, j.hardware) for j in storage.jobs(REPO)] == [("softmax", h) for h in labels]

@@ -11,12 +11,12 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from kevolve.bot.configs import head_sha, read_config
+from kevolve.bot.fleet import FleetPoller, FleetSettings
+from kevolve.bot.fleet_store import FleetStore
+from kevolve.bot.github import AppClient
+from kevolve.bot.storage import Job, Storage
 
-from bot.configs import head_sha, read_config
-from bot.fleet import FleetPoller, FleetSettings
-from bot.fleet_store import FleetStore
-from bot.github import AppClient
-from bot.storage import Job, Storage
 from tests.standin import gitrepo
 from tests.standin.fixtures import DEMO, World, add_org_runner, add_runner, create_repo
 from tests.standin.state import Repo
@@ -266,7 +266,7 @@ def test_without_the_org_runner_permission_only_repo_runners_count_and_it_is_log
     add_runner(world.standin, repo, "gpu-1", ["self-hosted", "h100"])
     known(store, world, repo)
     fleet = poller(world, store, tmp_path, clock)
-    with caplog.at_level(logging.INFO, logger="bot.github"):
+    with caplog.at_level(logging.INFO, logger="kevolve.bot.github"):
         fleet.poll()
         fleet.poll()
     assert {j.hardware for j in jobs_by(store, repo, "hardware")} == {"h100"}

@@ -12,11 +12,11 @@ from pathlib import Path
 import git
 import httpx
 import pytest
+from kevolve.bot.jobs import JobWorker
+from kevolve.bot.service import build
+from kevolve.bot.settings import bot_settings
+from kevolve.bot.storage import Storage
 
-from bot.jobs import JobWorker
-from bot.service import build
-from bot.settings import bot_settings
-from bot.storage import Storage
 from tests.bot.loopback import client_for, serving
 from tests.bot.processes import eventually
 from tests.jobuser import ensure_job_user, reachable_dir

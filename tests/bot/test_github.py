@@ -10,9 +10,9 @@ from pathlib import Path
 import git
 import github
 import pytest
+from kevolve.bot.github import AppClient, GitHub, GitHubError, SelfHostedRunner, retry_delay
+from kevolve.bot.remote import GitRemote
 
-from bot.github import AppClient, GitHub, GitHubError, Runner, retry_delay
-from bot.remote import GitRemote
 from tests.fakes.github import FakeGitHub
 from tests.standin import gitrepo
 from tests.standin.fixtures import (
@@ -178,7 +178,7 @@ def test_default_branch_runners_and_clone_url(github_standin: World, tmp_path: P
     assert client.default_branch(REPO) == "main"
     runners = client.runners(REPO)
     assert [(r.name, r.labels) for r in runners] == [("gpu-1", ("self-hosted", "linux", "h100"))]
-    assert all(isinstance(r, Runner) for r in runners)
+    assert all(isinstance(r, SelfHostedRunner) for r in runners)
     remote = client.clone_url(REPO)
     assert remote.url == f"{github_standin.standin.urls.web}/{REPO}.git"  # no credential in it
     assert remote.token.startswith("ghs_") and remote.token not in repr(remote)

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kevolve.bot.github import GitHub
+from kevolve.bot.jobs import JobSettings, JobWorker
+from kevolve.bot.messages import Messages
+from kevolve.bot.proposals import Caps, PullRequests
+from kevolve.bot.storage import Storage
+from kevolve.runners.job import JobSpec
+from kevolve.runners.runner import Cancelled, RunnerError
 
-from bot.github import GitHub
-from bot.jobs import JobSettings, JobWorker
-from bot.messages import Messages
-from bot.proposals import Caps, Proposer
-from bot.storage import Storage
-from runners.job import JobSpec
-from runners.runner import Cancelled, RunnerError
 from tests.bot.conftest import CLOCK
 from tests.bot.fixtures import DEMO, demo_result
 from tests.bot.loopback import client_for
@@ -78,8 +78,8 @@ def _bare(tmp_path: Path, extra_config: str) -> Path:
 def worker(github: LocalGitHub, storage: Storage, runner: ScriptedRunner, tmp: Path) -> JobWorker:
     publisher = FakePublisher(github, REPO)
 
-    def proposer_for(client: GitHub) -> Proposer:
-        return Proposer(client, publisher, MESSAGES, storage, Caps(), lambda: NOW)
+    def proposer_for(client: GitHub) -> PullRequests:
+        return PullRequests(client, publisher, MESSAGES, storage, Caps(), lambda: NOW)
 
     settings = JobSettings(workdir=tmp / "jobs", cache_dir=tmp / "cache", device="cpu")
     return JobWorker(
@@ -197,7 +197,7 @@ def test_slots_run_jobs_side_by_side_and_each_job_once(
         storage,
         lambda _gh, _job: runner,
         lambda _id: github,
-        lambda client: Proposer(client, publisher, MESSAGES, storage, Caps(), lambda: NOW),
+        lambda client: PullRequests(client, publisher, MESSAGES, storage, Caps(), lambda: NOW),
         MESSAGES,
         settings,
         poll_seconds=0.05,
@@ -269,7 +269,7 @@ def test_a_job_clone_holds_no_token_and_the_job_directory_goes_when_the_job_ends
         storage,
         lambda _gh, _job: runner,
         client,
-        lambda gh: Proposer(
+        lambda gh: PullRequests(
             gh, FakePublisher(LocalGitHub(tmp_path), REPO), MESSAGES, storage, Caps(), lambda: NOW
         ),
         MESSAGES,

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from jinja2 import UndefinedError
+from kevolve.bot.intake import IntakeError
+from kevolve.bot.messages import Messages, best_chart, duration, ms
+from kevolve.bot.slash import Command
+from kevolve.bot.winners import Merged, Winner
 
-from bot.intake import IntakeError
-from bot.messages import Messages, best_chart, duration, ms
-from bot.slash import Command
-from bot.winners import Merged, Winner
 from tests.bot import fixtures
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -72,7 +72,7 @@ def optimize(repo: Path, state: Path, out: Path) -> subprocess.Popen[bytes]:
     argv = [
         sys.executable,
         "-m",
-        "bot.cli",
+        "kevolve.bot.cli",
         "optimize",
         str(repo),
         "--budget",

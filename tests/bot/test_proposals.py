@@ -18,15 +18,15 @@ from typing import Any
 import git
 import pytest
 import torch
+from kevolve.bot.messages import Messages, repro_command
+from kevolve.bot.proposals import Caps, PullRequests, target
+from kevolve.bot.publisher import Publication, Publisher, PushOutcome
+from kevolve.bot.remote import GitRemote
+from kevolve.bot.storage import Job, Storage
+from kevolve.bot.winners import HarnessCheck, other_winners
+from kevolve.harness.sandbox.confine import Confinement
+from kevolve.harness.search.candidate import candidate_id
 
-from bot.messages import Messages, repro_command
-from bot.proposals import Caps, Proposer, target
-from bot.publisher import Outcome, Publication, Publisher
-from bot.remote import GitRemote
-from bot.storage import Job, Storage
-from bot.winners import HarnessJudge, other_winners
-from harness.candidate import candidate_id
-from harness.confine import Confinement
 from tests.bot.conftest import CLOCK
 from tests.bot.fixtures import demo_result, slower
 from tests.fakes.github import FakeGitHub, LocalGitHub
@@ -58,7 +58,7 @@ class GitPublisher(Publisher):
         super().__init__(workdir)
         self.github = github
 
-    def publish(self, remote: GitRemote, pub: Publication) -> Outcome:
+    def publish(self, remote: GitRemote, pub: Publication) -> PushOutcome:
         outcome = super().publish(remote, pub)
         if outcome.sha:
             self.github.push(REPO, pub.branch, outcome.sha)
@@ -103,9 +103,9 @@ def proposer(
     tmp_path: Path,
     messages: Messages = MESSAGES,
     **caps: Any,
-) -> Proposer:
+) -> PullRequests:
     publisher = GitPublisher(github, tmp_path / "work")
-    return Proposer(github, publisher, messages, storage, Caps(**caps), clock=lambda: NOW)
+    return PullRequests(github, publisher, messages, storage, Caps(**caps), clock=lambda: NOW)
 
 
 def job(storage: Storage, trigger: str = "push", hardware: str = "h100") -> Job:
@@ -211,7 +211,7 @@ def test_hourly_cap_counts_pull_requests_opened_in_the_last_hour(
     assert capped.status == "skipped" and "opened in the last hour (cap 1)" in capped.reason
 
     publisher = GitPublisher(demo, tmp_path / "later")
-    later = Proposer(
+    later = PullRequests(
         demo, publisher, MESSAGES, storage, Caps(per_hour=1), lambda: NOW + timedelta(hours=2)
     )
     assert later.propose(a10g, OP, result(a10g)).status == "opened"
@@ -558,9 +558,9 @@ def test_the_bots_own_check_runs_repo_code_as_the_job_user_not_the_bot(
     clone.git.push("origin", "HEAD:refs/heads/main")
     demo.push(REPO, "main", sha)
     bwrap = shutil.which("bwrap")
-    judge = HarnessJudge(confinement=Confinement(user, bwrap))
+    judge = HarnessCheck(confinement=Confinement(user, bwrap))
     publisher = GitPublisher(demo, tmp_path / "work")
-    make = Proposer(demo, publisher, MESSAGES, storage, Caps(), lambda: NOW, judge)
+    make = PullRequests(demo, publisher, MESSAGES, storage, Caps(), lambda: NOW, judge)
     current = job(storage)
     done = make.propose(current, OP, result(current))
     assert done.status == "skipped" and "the bot's own check" in done.reason

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import git
 import pytest
+from kevolve.bot.publisher import Publication, Publisher, PublishError, PushOutcome, branch_name
+from kevolve.bot.remote import GitRemote
 
-from bot.publisher import Outcome, Publication, Publisher, PublishError, branch_name
-from bot.remote import GitRemote
 from tests.standin import auth, gitrepo
 from tests.standin.fixtures import World, git_env
 
@@ -35,7 +35,7 @@ def _publication(text: str, message: str = "Faster softmax\n\n1.8x on H100.") ->
     return Publication(branch=BRANCH, files={KERNEL: text}, message=message, base="main")
 
 
-def _publish(world: World, workdir: Path, pub: Publication) -> Outcome:
+def _publish(world: World, workdir: Path, pub: Publication) -> PushOutcome:
     """Publish with a fresh token and check the clone directory was cleaned up."""
     outcome = Publisher(workdir, env=git_env()).publish(_remote(world), pub)
     assert list(workdir.iterdir()) == []
@@ -169,7 +169,7 @@ def test_no_file_of_a_publishing_clone_holds_the_token(
     seen: list[Path] = []
 
     class Watching(Publisher):
-        def _publish(self, repo: git.Repo, pub: Publication) -> Outcome:
+        def _publish(self, repo: git.Repo, pub: Publication) -> PushOutcome:
             root = Path(repo.working_tree_dir or ".")
             seen.extend(p for p in root.rglob("*") if p.is_file() and _holds(p, remote.token))
             outcome = super()._publish(repo, pub)

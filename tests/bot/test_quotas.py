@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kevolve.bot.features import FeatureContext, handlers
+from kevolve.bot.github import AppClient
+from kevolve.bot.messages import Messages
+from kevolve.bot.quotas import JobOrder, QuotaLimits
+from kevolve.bot.repoconfig import load_config
+from kevolve.bot.storage import Delivery, Storage
 
-from bot.features import FeatureContext, handlers
-from bot.github import AppClient
-from bot.messages import Messages
-from bot.quotas import JobOrder, Limits
-from bot.storage import Delivery, Storage
-from harness.repo_config import load_config
 from tests.standin import gitrepo, payloads
 from tests.standin.fixtures import DEMO, World, add_collaborator, open_issue
 from tests.standin.state import Comment, Issue, Pull
@@ -86,7 +86,7 @@ def tenant(github_standin: World, database_url: str) -> Iterator[Tenant]:
     )
     storage = Storage(database_url)
     storage.create_all()
-    ctx = FeatureContext(client, storage, MESSAGES, BOT, ("h100",), 200, Limits())
+    ctx = FeatureContext(client, storage, MESSAGES, BOT, ("h100",), 200, QuotaLimits())
     yield Tenant(world, storage, ctx, open_issue(world.standin, world.repo, "bob"))
     storage.close()
 
@@ -160,7 +160,7 @@ def test_five_pushes_of_one_commit_give_one_job_per_op_and_hardware(tenant: Tena
 def test_a_push_past_the_repo_cap_queues_up_to_it_and_says_so_on_a_check(
     tenant: Tenant,
 ) -> None:
-    tenant.ctx = replace(tenant.ctx, limits=Limits(queued_per_repo=2))
+    tenant.ctx = replace(tenant.ctx, limits=QuotaLimits(queued_per_repo=2))
     repo, installation = tenant.world.repo, tenant.world.installation
     sha = gitrepo.branch_sha(repo.git_dir, "main") or ""
     body = payloads.push(repo.full_name, installation.id, "e" * 40, sha, ["pyproject.toml"])

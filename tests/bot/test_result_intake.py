@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from kevolve.bot.app import create_app
+from kevolve.bot.board import RunBoard
+from kevolve.bot.intake import read_result
+from kevolve.bot.jobengine import ticket_office
+from kevolve.bot.settings import BotSettings
+from kevolve.bot.storage import Storage
+from kevolve.bot.tokens import key_for
 
-from bot.actions import ticket_office
-from bot.app import create_app
-from bot.board import RunBoard
-from bot.intake import read_result
-from bot.settings import BotSettings
-from bot.storage import Storage
-from bot.tokens import key_for
 from tests.bot.fixtures import timed_result
 
 HOUR = 3600.0

@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-
-from bot.actions import ticket_office
-from bot.app import create_app
-from bot.board import RunBoard
-from bot.settings import BotSettings
-from bot.storage import Storage
-from bot.tokens import grant, issue, key_for
+from kevolve.bot.app import create_app
+from kevolve.bot.board import RunBoard
+from kevolve.bot.jobengine import ticket_office
+from kevolve.bot.settings import BotSettings
+from kevolve.bot.storage import Storage
+from kevolve.bot.tokens import grant, issue, key_for
 
 HOUR = 3600.0
 

@@ -22,7 +22,16 @@ def run_job(
     env.pop("KEVOLVE_JOB_TOKEN", None)
     if token is not None:
         env["KEVOLVE_JOB_TOKEN"] = token
-    argv = [sys.executable, "-m", "bot.cli", "run-job", "--job-id", "5", "--hardware", "cpu"]
+    argv = [
+        sys.executable,
+        "-m",
+        "kevolve.bot.cli",
+        "run-job",
+        "--job-id",
+        "5",
+        "--hardware",
+        "cpu",
+    ]
     argv += ["--checkout", str(ROOT / "examples" / "demo"), "--device", "cpu"]
     argv += ["--state", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "r.json"), *extra]
     return subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from bot.settings import bot_settings
+from kevolve.bot.settings import bot_settings
 
 BASE = {"KEVOLVE_WEBHOOK_SECRET": "s"}
 

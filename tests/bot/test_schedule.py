@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.schedule import Rerun, reruns
-from bot.storage import Job
+from kevolve.bot.schedule import Rerun, reruns
+from kevolve.bot.storage import Job
 
 NOW = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 _ids = iter(range(1, 1000))

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from bot.slash import USAGE, Command, CommandError, parse_comment
+from kevolve.bot.slash import USAGE, Command, CommandError, parse_comment
 
 
 @pytest.mark.parametrize(

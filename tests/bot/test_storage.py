@@ -6,8 +6,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from bot.storage import Outcome, Storage
+from kevolve.bot.storage import Outcome, Storage
 
 START = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 PUSH = {"ref": "refs/heads/main", "after": "a" * 40, "repository": {"full_name": "o/r"}}

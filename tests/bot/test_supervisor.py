@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from bot.supervisor import Supervisor
+from kevolve.bot.supervisor import Supervisor
+
 from tests.bot.processes import alive, eventually
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]

@@ -5,8 +5,7 @@ MAC; anything that is not a token is refused as malformed, never with an excepti
 from __future__ import annotations
 
 import pytest
-
-from bot.tokens import MAX_LENGTH, TAG_LENGTH, Grant, TokenError, issue, run_tag, verify
+from kevolve.bot.tokens import MAX_LENGTH, TAG_LENGTH, Grant, TokenError, issue, run_tag, verify
 
 KEY = b"bot key"
 NOW = 1_800_000_000.0

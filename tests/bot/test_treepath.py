@@ -8,10 +8,9 @@ from pathlib import Path
 
 import git
 import pytest
-
-from bot.publisher import Publication, Publisher, PublishError
-from bot.remote import GitRemote
-from bot.treepath import TreePathError, checked, read_inside, write_inside
+from kevolve.bot.publisher import Publication, Publisher, PublishError
+from kevolve.bot.remote import GitRemote
+from kevolve.bot.treepath import TreePathError, checked, read_inside, write_inside
 
 ALICE = git.Actor("Alice", "alice@example.com")
 

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from bot.variants import VariantError, combine, matches
-from harness.evaluate import EvalOptions, evaluate
-from harness.evaluation import Verdict
-from harness.spec import load_problems, select
+from kevolve.bot.variants import VariantError, combine, matches
+from kevolve.harness.evaluate import EvalOptions, evaluate
+from kevolve.harness.evaluation import Verdict
+from kevolve.harness.spec.load import load_problems, select
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo"

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from bot.settings import bot_settings
-from bot.vault import BotSecrets
+from kevolve.bot.settings import bot_settings
+from kevolve.bot.vault import BotSecrets
 
 
 def _private(path: Path, text: str, mode: int = 0o600) -> Path:

@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from kevolve.bot.app import create_app
+from kevolve.bot.dispatcher import Dispatcher
+from kevolve.bot.settings import BotSettings, bot_settings
+from kevolve.bot.storage import Delivery, Storage
+from kevolve.bot.webhook import verify_signature
 
-from bot.app import create_app
-from bot.dispatcher import Dispatcher
-from bot.settings import BotSettings, bot_settings
-from bot.storage import Delivery, Storage
-from bot.webhook import verify_signature
 from tests.bot.conftest import WEBHOOK_SECRET
 from tests.bot.loopback import serving
 

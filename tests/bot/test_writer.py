@@ -9,10 +9,9 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 
 import pytest
-
-from bot.recorder import NewDelivery
-from bot.storage import Storage, StorageError
-from bot.writer import DeliveryWriter, Recorder
+from kevolve.bot.recorder import NewDelivery
+from kevolve.bot.storage import Storage, StorageError
+from kevolve.bot.writer import DeliveryWriter, Recorder
 
 WAIT = 10.0  # seconds; only a deadline for a broken writer, never a measurement
 

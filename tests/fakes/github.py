@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.github import GitHubError, PullRef, Runner
-from bot.remote import GitRemote
+from kevolve.bot.github import GitHubError, PullRef, SelfHostedRunner
+from kevolve.bot.remote import GitRemote
 
 CONCLUSIONS = ("success", "failure", "neutral", "cancelled")
 REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
@@ -63,7 +63,7 @@ class FakeGitHub:
         self.roles: dict[tuple[str, str], str] = {}  # (repo, user) -> role
         self.branches: dict[tuple[str, str], str] = {}  # (repo, branch) -> sha
         self.defaults: dict[str, str] = {}  # repo -> default branch; "main" if unset
-        self.runners_of: dict[str, list[Runner]] = {}
+        self.runners_of: dict[str, list[SelfHostedRunner]] = {}
         self.comments: dict[int, Comment] = {}
         self.checks: dict[int, Check] = {}
         self.pulls: list[Pull] = []
@@ -141,7 +141,7 @@ class FakeGitHub:
     def default_branch(self, repo: str) -> str:
         return self.defaults.get(repo, "main")
 
-    def runners(self, repo: str) -> list[Runner]:
+    def runners(self, repo: str) -> list[SelfHostedRunner]:
         return list(self.runners_of.get(repo, []))
 
     def clone_url(self, repo: str, write: bool = False) -> GitRemote:

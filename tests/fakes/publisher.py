@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bot.publisher import Outcome, Publication, Publisher, Tree
-from bot.remote import GitRemote
+from kevolve.bot.publisher import Publication, Publisher, PushOutcome, Tree
+from kevolve.bot.remote import GitRemote
+
 from tests.fakes.github import FakeGitHub
 
 
@@ -21,15 +22,15 @@ class FakePublisher:
         self.published: list[Publication] = []
         self.human_branches: set[str] = set()
 
-    def publish(self, remote: GitRemote, pub: Publication) -> Outcome:
+    def publish(self, remote: GitRemote, pub: Publication) -> PushOutcome:
         if pub.branch in self.human_branches:
-            return Outcome(
+            return PushOutcome(
                 "blocked", "h" * 40, f"{pub.branch} has 1 commit by other authors (hhhhhhh)"
             )
         self.published.append(pub)
         sha = hashlib.sha1(repr(sorted(pub.files.items())).encode()).hexdigest()
         self.github.push(self.repo, pub.branch, sha)
-        return Outcome("pushed", sha)
+        return PushOutcome("pushed", sha)
 
     @contextmanager
     def checkout(self, remote: GitRemote, commit: str) -> Iterator[Tree]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from harness.bundle import BundleError, Manifest, pack, present, unpack
+from kevolve.harness.search.bundle import BundleError, Manifest, pack, present, unpack
 
 
 def repo(root: Path) -> Path:

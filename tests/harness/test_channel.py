@@ -1,4 +1,4 @@
-"""Tests for `harness.channel`: frames survive a pipe; garbage and truncation are refused."""
+"""Tests for `harness.sandbox.channel`: frames survive a pipe; garbage and truncation refused."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import os
 import struct
 
 import pytest
-
-from harness import channel
-from harness.channel import ChannelClosed, ChannelCorrupt, recv, send
+from kevolve.harness.sandbox import channel
+from kevolve.harness.sandbox.channel import ChannelClosed, ChannelCorrupt, recv, send
 
 
 def raw_frame(head: bytes, body: bytes = b"") -> io.BytesIO:

@@ -1,4 +1,4 @@
-"""Tests for `harness.client`: the real worker's refusals, deaths and hangs become `Failure`s."""
+"""Tests for `harness.judge.client`: the worker's refusals, deaths and hangs become `Failure`s."""
 
 from __future__ import annotations
 
@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from harness import channel
-from harness.client import WorkerClient
-from harness.evaluation import Verdict
-from harness.problem import problem_to_dict
-from harness.sandbox import Limits, clean_env, harness_pythonpath
-from harness.spec import load_problems
-from harness.subject import Failure
+from kevolve.harness.evaluation import Verdict
+from kevolve.harness.judge.client import WorkerClient
+from kevolve.harness.judge.subject import Failure
+from kevolve.harness.sandbox import channel
+from kevolve.harness.sandbox.spawn import Limits, clean_env
+from kevolve.harness.spec.load import load_problems
+from kevolve.harness.spec.problem import problem_to_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 SOFTMAX = ROOT / "examples" / "kernelbench" / "softmax.py"
@@ -56,7 +55,7 @@ class ModelNew(nn.Module):
 @pytest.fixture
 def worker(tmp_path: Path) -> Iterator[WorkerClient]:
     """A jailed worker on the CPU, stopped after the test."""
-    env = clean_env({"PYTHONPATH": harness_pythonpath(), "TRITON_INTERPRET": "1"}, os.environ)
+    env = clean_env({"TRITON_INTERPRET": "1"}, os.environ)
     client = WorkerClient(env, tmp_path, Limits())
     yield client
     client.close()

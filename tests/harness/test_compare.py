@@ -1,13 +1,17 @@
-"""Tests of harness.compare: tolerances, output comparison, bitwise input and rerun checks."""
+"""Tests of harness.judge.compare: tolerances, output comparison, bitwise input and rerun checks."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-
-from harness.bitwise import identical, inputs_unchanged
-from harness.compare import DEFAULT_TOLERANCES, Comparison, compare_outputs, tolerance_for
-from harness.problem import Tolerance
+from kevolve.harness.judge.bitwise import identical, inputs_unchanged
+from kevolve.harness.judge.compare import (
+    DEFAULT_TOLERANCES,
+    Comparison,
+    compare_outputs,
+    tolerance_for,
+)
+from kevolve.harness.spec.problem import Tolerance
 
 BF16 = DEFAULT_TOLERANCES["bfloat16"]
 FP16 = DEFAULT_TOLERANCES["float16"]
@@ -343,9 +347,7 @@ def test_a_candidate_may_stray_as_far_as_pytorchs_own_float32_reference() -> Non
     assert not compare_outputs([far], [exact], [torch.bfloat16], tol, [working]).passed
 
 
-def test_several_outputs_give_the_worst_figures_summed_counts_and_the_first_failure() -> (
-    None
-):
+def test_several_outputs_give_the_worst_figures_summed_counts_and_the_first_failure() -> None:
     first, second = _randn(8, seed=12), _randn(3, 4, seed=13)
     a, b = first.to(torch.float32), second.to(torch.float32)
     a[5] += 1.0

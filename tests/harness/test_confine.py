@@ -1,5 +1,5 @@
-"""Tests for `harness.confine`: a judge importing repo code, confined by bubblewrap or, without
-it, by the fallback jail as the job user, sees only its own processes, cannot read another
+"""Tests for `harness.sandbox.confine`: a judge importing repo code, confined by bubblewrap or,
+without it, by the fallback jail as the job user, sees only its own processes, cannot read another
 user's 0600 file, has no network; the verdict's notes say how it was confined."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kevolve.harness.evaluate import EvalOptions, HarnessError, evaluate, judge_cache
+from kevolve.harness.evaluation import Verdict
+from kevolve.harness.sandbox.confine import Confinement
+from kevolve.harness.spec.load import load_problems
+from kevolve.harness.spec.problem import Problem
 
-from harness.confine import Confinement
-from harness.evaluate import EvalOptions, HarnessError, evaluate, judge_cache
-from harness.evaluation import Verdict
-from harness.problem import Problem
-from harness.spec import load_problems
 from tests.bot.processes import alive, eventually
 from tests.jobuser import ensure_job_user, reachable_dir
 
@@ -177,8 +177,8 @@ def test_each_repository_has_its_own_judge_cache(tmp_path: Path) -> None:
 EVALUATE = """
 import sys
 from pathlib import Path
-from harness.evaluate import EvalOptions, evaluate
-from harness.spec import load_problems
+from kevolve.harness.evaluate import EvalOptions, evaluate
+from kevolve.harness.spec.load import load_problems
 [problem] = load_problems(Path(sys.argv[1]))
 evaluate(problem, Path(sys.argv[2]).read_text(), EvalOptions(device="cpu", timeout=600))
 """
@@ -198,7 +198,7 @@ def test_an_unconfined_judge_and_its_worker_die_with_the_search(tmp_path: Path) 
 
         def worker_started() -> bool:
             tree.update(_descendants(search.pid))
-            return any("harness.worker" in _cmdline(pid) for pid in tree)
+            return any("kevolve.harness.judge.worker" in _cmdline(pid) for pid in tree)
 
         assert eventually(worker_started, 120), [_cmdline(p) for p in tree]
     finally:

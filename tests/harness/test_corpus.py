@@ -10,11 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from harness.evaluate import EvalOptions, evaluate
-from harness.evaluation import Verdict
-from harness.problem import Problem
-from harness.spec import load_problems, select
+from kevolve.harness.evaluate import EvalOptions, evaluate
+from kevolve.harness.evaluation import Verdict
+from kevolve.harness.spec.load import load_problems, select
+from kevolve.harness.spec.problem import Problem
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "corpus"

@@ -1,8 +1,8 @@
-"""Tests for harness.edits: the reply shapes models produce, turned into a module or None."""
+"""Tests for harness.search.edits: the reply shapes models produce, turned into a module or None."""
 
 from __future__ import annotations
 
-from harness.edits import Edit, apply_edits, apply_reply, full_module, parse_edits
+from kevolve.harness.search.edits import Edit, apply_edits, apply_reply, full_module, parse_edits
 
 PARENT = """\
 import torch

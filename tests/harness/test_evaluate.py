@@ -7,11 +7,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
-from harness.evaluate import EvalOptions, evaluate
-from harness.evaluation import Diagnostic, Verdict
-from harness.problem import Problem
-from harness.spec import load_problems
+from kevolve.harness.evaluate import EvalOptions, evaluate
+from kevolve.harness.evaluation import Diagnostic, Verdict
+from kevolve.harness.spec.load import load_problems
+from kevolve.harness.spec.problem import Problem
 
 ROOT = Path(__file__).resolve().parents[2]
 KERNELBENCH = ROOT / "examples" / "kernelbench"
@@ -33,7 +32,7 @@ def no_process(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a static verdict must not start a process")
 
-    monkeypatch.setattr("harness.evaluate.spawn", refuse)
+    monkeypatch.setattr("kevolve.harness.evaluate.spawn", refuse)
 
 
 @pytest.fixture

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from harness.evaluate import EvalOptions, evaluate
-from harness.evaluation import Verdict
-from harness.spec import load_problems, select
+from kevolve.harness.evaluate import EvalOptions, evaluate
+from kevolve.harness.evaluation import Verdict
+from kevolve.harness.spec.load import load_problems, select
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo"
 SOFTMAX = (DEMO / "demo_kernels" / "softmax.py").read_text()

@@ -16,15 +16,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-from harness.gpulock import exclusive_gpu, host_gpu, shared_gpu
+from kevolve.harness.judge.gpulock import exclusive_gpu, host_gpu, shared_gpu
 
 ROOT = Path(__file__).resolve().parents[2]
 PATIENCE = 20.0  # seconds before a wait that should end is declared stuck
 HOLDER = """
 import sys, time
 from pathlib import Path
-from harness.gpulock import exclusive_gpu, host_gpu, shared_gpu
+from kevolve.harness.judge.gpulock import exclusive_gpu, host_gpu, shared_gpu
 
 mode, name, lock_dir, log, release = sys.argv[1:]
 hold = exclusive_gpu if mode == "exclusive" else shared_gpu

@@ -1,4 +1,4 @@
-"""Tests for harness.llm through the real openai client against a scripted loopback server."""
+"""Tests for harness.search.llm through the real openai client and a scripted loopback server."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kevolve.harness.evaluation import Evaluation, Verdict
+from kevolve.harness.search.candidate import Candidate, Elite
+from kevolve.harness.search.llm import LLMConfig, LLMProposer
+from kevolve.harness.search.prompt import PromptBuilder
+from kevolve.harness.search.proposal import ProposalContext
+from kevolve.harness.spec.load import load_problems
 
-from harness.candidate import Candidate, Elite
-from harness.evaluation import Evaluation, Verdict
-from harness.llm import LLMConfig, LLMProposer
-from harness.prompt import PromptBuilder
-from harness.proposer import ProposalContext
-from harness.spec import load_problems
 from tests.fakes.llm_server import FakeLLMServer, Response, completion, error
 from tests.ports import free_port
 

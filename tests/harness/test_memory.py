@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from harness.evaluate import EvalOptions, HarnessError, evaluate
-from harness.evaluation import Evaluation, Verdict
-from harness.optimize import OOM_ATTEMPTS, OOM_PAUSE_S, _evaluator
-from harness.problem import Problem
-from harness.search import CONTEXT_BYTES, memory_slots
-from harness.spec import load_problems
+from kevolve.harness.evaluate import EvalOptions, HarnessError, evaluate
+from kevolve.harness.evaluation import Evaluation, Verdict
+from kevolve.harness.search.campaign import OOM_ATTEMPTS, OOM_PAUSE_S, _evaluator
+from kevolve.harness.search.engine import CONTEXT_BYTES, memory_slots
+from kevolve.harness.spec.load import load_problems
+from kevolve.harness.spec.problem import Problem
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = (ROOT / "tests" / "corpus" / "kernelbench" / "softmax__good_online.py").read_text()
@@ -96,7 +95,7 @@ def test_the_local_evaluator_retries_a_judge_out_of_memory_then_gives_up(
             raise answer
         return answer
 
-    monkeypatch.setattr("harness.optimize.evaluate", fake_evaluate)
+    monkeypatch.setattr("kevolve.harness.search.campaign.evaluate", fake_evaluate)
     pauses: list[float] = []
     judge = _evaluator(EvalOptions(device="cuda"), pauses.append)
     [problem] = load_problems(ROOT / "examples" / "kernelbench" / "softmax.py")

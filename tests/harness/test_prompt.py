@@ -1,4 +1,4 @@
-"""Tests for harness.prompt: the exact prompt for a fixed softmax context, and what it selects."""
+"""Tests for harness.search.prompt: the exact prompt for a softmax context, and what it selects."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from harness.candidate import Candidate, Elite
-from harness.evaluation import (
+from kevolve.harness.evaluation import (
     CaseCheck,
     CaseTiming,
     Diagnostic,
@@ -19,8 +17,8 @@ from harness.evaluation import (
     Timing,
     Verdict,
 )
-from harness.problem import Problem
-from harness.prompt import (
+from kevolve.harness.search.candidate import Candidate, Elite
+from kevolve.harness.search.prompt import (
     MAX_ELITES,
     PromptBuilder,
     basis,
@@ -28,8 +26,9 @@ from harness.prompt import (
     op_family,
     reference_source,
 )
-from harness.proposer import Attempt, ProposalContext
-from harness.spec import load_problems
+from kevolve.harness.search.proposal import Attempt, ProposalContext
+from kevolve.harness.spec.load import load_problems
+from kevolve.harness.spec.problem import Problem
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates" / "prompts"

@@ -1,12 +1,17 @@
-"""Tests for harness.result: the publish gate refuses each way a speedup can be unproven, and the
-search result's JSON and markdown forms."""
+"""Tests for harness.search.result: the publish gate refuses each way a speedup can be unproven, and
+the search result's JSON and markdown forms."""
 
 from __future__ import annotations
 
 import pytest
-
-from harness.evaluation import CaseCheck, CaseTiming, Evaluation, Timing, Verdict
-from harness.result import GateResult, SearchResult, checked_gate, publish_gate, render_markdown
+from kevolve.harness.evaluation import CaseCheck, CaseTiming, Evaluation, Timing, Verdict
+from kevolve.harness.search.result import (
+    GateResult,
+    SearchResult,
+    checked_gate,
+    publish_gate,
+    render_markdown,
+)
 
 SHAPE = [4096, 1024]
 CASE = "4096x1024 float16"

@@ -20,18 +20,18 @@ from typing import Any
 
 import pytest
 import ray
+from kevolve.harness.evaluate import EvalOptions, evaluate
+from kevolve.harness.evaluation import Evaluation, Verdict
+from kevolve.harness.search.bundle import pack
+from kevolve.harness.search.cluster import RAY_MISSING, ClusterError, connect
+from kevolve.harness.search.engine import Evaluator, Search, SearchConfig, Status
+from kevolve.harness.search.proposal import Proposal, ProposalContext
+from kevolve.harness.search.store import Store
+from kevolve.harness.spec.load import load_problems, narrow, select
+from kevolve.harness.spec.problem import Problem
+from kevolve.runners.job import JobSpec, run_job
 from ray.cluster_utils import Cluster
 
-from harness.bundle import pack
-from harness.cluster import RAY_MISSING, ClusterError, connect
-from harness.evaluate import EvalOptions, evaluate
-from harness.evaluation import Evaluation, Verdict
-from harness.problem import Problem
-from harness.proposer import Proposal, ProposalContext
-from harness.search import Evaluator, Search, SearchConfig, Status
-from harness.spec import load_problems, narrow, select
-from harness.store import Store
-from runners.job import JobSpec, run_job
 from tests.bot.test_optimize_command import make_repo
 from tests.ports import free_port
 

@@ -1,5 +1,5 @@
-"""Tests for `harness.sandbox` and `harness.jail`: children get a clean environment, die whole,
-report how they ended, and under `Limits` run with rlimits and without the network."""
+"""Tests for `harness.sandbox.spawn` and `harness.sandbox.jail`: children get a clean environment,
+die whole, report how they ended, and under `Limits` run with rlimits and without the network."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from kevolve.harness.sandbox.spawn import PASSTHROUGH, Child, Limits, clean_env, spawn
 
-from harness.sandbox import PASSTHROUGH, Child, Limits, clean_env, harness_pythonpath, spawn
 from tests.jobuser import ensure_job_user, reachable_dir
 
 PROBE = """\
@@ -78,8 +78,7 @@ def start(
     user: str | None = None,
 ) -> Child:
     """The probe running `args` in `cwd`, with only the variables `clean_env` lets through."""
-    path = os.pathsep.join([str(cwd), harness_pythonpath()])
-    env = clean_env({"PYTHONPATH": path}, source)
+    env = clean_env({"PYTHONPATH": str(cwd)}, source)
     return spawn("kevolve_probe", args, env=env, cwd=cwd, limits=limits, user=user)
 
 
@@ -212,7 +211,7 @@ def test_behind_a_prefix_the_jail_does_not_ask_for_its_parent(probe: Path) -> No
     child = spawn(
         "kevolve_probe",
         ["env"],
-        env=clean_env({"PYTHONPATH": f"{probe}{os.pathsep}{harness_pythonpath()}"}, os.environ),
+        env=clean_env({"PYTHONPATH": str(probe)}, os.environ),
         cwd=probe,
         limits=Limits(),
         prefix=["env"],

@@ -6,8 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from harness.screen import Finding, screen
+from kevolve.harness.screen import Finding, screen
 
 ROW_SOFTMAX = """
 import torch

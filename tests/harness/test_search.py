@@ -7,15 +7,15 @@ import random
 from pathlib import Path
 
 import pytest
+from kevolve.harness.evaluate import EvalOptions, evaluate
+from kevolve.harness.search.campaign import OptimizeOptions, baseline_source, summarize
+from kevolve.harness.search.engine import Search, SearchConfig
+from kevolve.harness.search.islands import IslandsConfig
+from kevolve.harness.search.llm import LLMConfig, LLMProposer
+from kevolve.harness.search.prompt import PromptBuilder
+from kevolve.harness.search.store import StateMismatch, Store
+from kevolve.harness.spec.load import load_problems
 
-from harness.database import DatabaseConfig
-from harness.evaluate import EvalOptions, evaluate
-from harness.llm import LLMConfig, LLMProposer
-from harness.optimize import OptimizeOptions, baseline_source, summarize
-from harness.prompt import PromptBuilder
-from harness.search import Search, SearchConfig
-from harness.spec import load_problems
-from harness.store import StateMismatch, Store
 from tests.fakes.llm_server import FakeLLMServer, error
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ def test_a_search_survives_bad_replies_and_judges_every_proposal(tmp_path: Path)
         )
         # Generations of two; the third is planned after the first is folded (one overlaps).
         search_config = SearchConfig(
-            budget=6, per_generation=2, parallel=1, seed=1, database=DatabaseConfig(islands=2)
+            budget=6, per_generation=2, parallel=1, seed=1, database=IslandsConfig(islands=2)
         )
         store = Store(tmp_path / "state.sqlite")
         search = Search(

@@ -13,15 +13,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
-from harness.candidate import Candidate, candidate_id
-from harness.database import DatabaseConfig
-from harness.evaluation import CaseTiming, Evaluation, Timing, Verdict
-from harness.problem import Problem
-from harness.proposer import Proposal, ProposalContext
-from harness.search import Flight, Search, SearchConfig, Status
-from harness.spec import load_problems
-from harness.store import Store
+from kevolve.harness.evaluation import CaseTiming, Evaluation, Timing, Verdict
+from kevolve.harness.search.candidate import Candidate, candidate_id
+from kevolve.harness.search.engine import Flight, Search, SearchConfig, Status
+from kevolve.harness.search.islands import IslandsConfig
+from kevolve.harness.search.proposal import Proposal, ProposalContext
+from kevolve.harness.search.store import Store
+from kevolve.harness.spec.load import load_problems
+from kevolve.harness.spec.problem import Problem
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINE = "def kernel():\n    pass\n"
@@ -93,7 +92,7 @@ def config(budget: int) -> SearchConfig:
         parallel=2,
         patience=100,
         seed=7,
-        database=DatabaseConfig(islands=2),
+        database=IslandsConfig(islands=2),
     )
 
 

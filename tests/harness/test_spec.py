@@ -1,4 +1,4 @@
-"""Tests for `harness.spec`: configs and KernelBench files become `Problem`s; bad specs explain."""
+"""Tests for `harness.spec.load`: configs and KernelBench files become `Problem`s, or say why."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from harness.problem import ProblemKind, Tolerance
-from harness.spec import SpecError, load_problems, narrow, select
+from kevolve.harness.spec.load import SpecError, load_problems, narrow, select
+from kevolve.harness.spec.problem import ProblemKind, Tolerance
 
 OP = "[tool.kevolve.ops.softmax]"
 FIELDS = {
@@ -140,7 +139,7 @@ def test_kernelbench_dtypes_come_from_a_literal(tmp_path: Path) -> None:
 def test_loading_imports_no_torch_and_runs_no_repo_code(tmp_path: Path) -> None:
     make_repo(tmp_path, table())
     code = (
-        "import sys; from pathlib import Path; from harness.spec import load_problems; "
+        "import sys; from pathlib import Path; from harness.spec.load import load_problems; "
         f"load_problems(Path({str(tmp_path)!r})); assert 'torch' not in sys.modules"
     )
     root = Path(__file__).resolve().parents[2]

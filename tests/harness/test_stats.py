@@ -1,13 +1,12 @@
-"""Tests for `harness.stats`: quantiles, summaries and bootstrap speedup intervals."""
+"""Tests for `harness.judge.stats`: quantiles, summaries and bootstrap speedup intervals."""
 
 from __future__ import annotations
 
 import random
 
 import pytest
-
-from harness.evaluation import Timing
-from harness.stats import median, paired_speedup_ci, quantile, summarize
+from kevolve.harness.evaluation import Timing
+from kevolve.harness.judge.stats import median, paired_speedup_ci, quantile, summarize
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Tests for `harness.timing` and `harness.hardware` (GPU-only tests are marked `gpu`)."""
+"""Tests for `harness.judge.timing` and `harness.judge.hardware` (GPU-only tests: marked `gpu`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 import triton.testing
-
-from harness.hardware import Ceilings, cached_ceilings, fingerprint, measure_ceilings
-from harness.stats import median
-from harness.timing import Timer, TimingConfig, TimingUnavailable, flush_l2_bytes
+from kevolve.harness.judge.hardware import Ceilings, cached_ceilings, fingerprint, measure_ceilings
+from kevolve.harness.judge.stats import median
+from kevolve.harness.judge.timing import Timer, TimingConfig, TimingUnavailable, flush_l2_bytes
 
 CPU = torch.device("cpu")
 

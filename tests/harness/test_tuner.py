@@ -1,5 +1,5 @@
-"""Tests for `harness.tuner`: knobs found in real kernel modules, exact rewrites, and proposals that
-stay legal, untried, seeded and correct under Triton's interpreter."""
+"""Tests for `harness.search.tuner`: knobs in real kernel modules, exact rewrites, and proposals
+that stay legal, untried, seeded and correct under Triton's interpreter."""
 
 from __future__ import annotations
 
@@ -8,15 +8,14 @@ import random
 from pathlib import Path
 
 import pytest
-
-from harness.candidate import Candidate, Elite, candidate_id
-from harness.evaluate import EvalOptions, evaluate
-from harness.evaluation import CaseTiming, Evaluation, KernelInfo, Timing, Verdict
-from harness.knobs import Knob, apply, find_knobs
-from harness.problem import Problem
-from harness.proposer import Proposal, ProposalContext
-from harness.spec import load_problems, select
-from harness.tuner import TunerProposer
+from kevolve.harness.evaluate import EvalOptions, evaluate
+from kevolve.harness.evaluation import CaseTiming, Evaluation, KernelInfo, Timing, Verdict
+from kevolve.harness.search.candidate import Candidate, Elite, candidate_id
+from kevolve.harness.search.knobs import Knob, apply, find_knobs
+from kevolve.harness.search.proposal import Proposal, ProposalContext
+from kevolve.harness.search.tuner import TunerProposer
+from kevolve.harness.spec.load import load_problems, select
+from kevolve.harness.spec.problem import Problem
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo"

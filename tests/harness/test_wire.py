@@ -1,4 +1,4 @@
-"""Tests for `harness.wire`: tensors cross the channel bit for bit; bad metadata is refused."""
+"""Tests for `harness.judge.wire`: tensors cross the channel bit for bit; bad metadata refused."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 import torch
-
-from harness.wire import Foreign, WireError, decode, encode
+from kevolve.harness.judge.wire import Foreign, WireError, decode, encode
 
 CPU = torch.device("cpu")
 DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.int64, torch.bool]

@@ -8,14 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kevolve.bot.board import RunBoard, RunNews, run_name
+from kevolve.bot.jobengine import RepoWorkflows, ticket_office
+from kevolve.bot.storage import Storage
+from kevolve.bot.tokens import grant, verify
+from kevolve.runners.actions import ActionsConfig, ActionsRunner, Ticket
+from kevolve.runners.job import JobSpec
+from kevolve.runners.runner import RunnerError
 
-from bot.actions import RepoWorkflows, ticket_office
-from bot.board import RunBoard, RunNews, run_name
-from bot.storage import Storage
-from bot.tokens import grant, verify
-from runners.actions import ActionsConfig, ActionsRunner, Ticket
-from runners.job import JobSpec
-from runners.runner import RunnerError
 from tests.fakes.github import FakeGitHub
 
 REPO = "acme/kernels"

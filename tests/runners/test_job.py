@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from runners.job import JobError, JobSpec, run_job
+from kevolve.runners.job import JobError, JobSpec, run_job
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo"
 

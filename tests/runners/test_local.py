@@ -14,11 +14,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from kevolve.harness.sandbox.spawn import PASSTHROUGH
+from kevolve.runners.job import API_KEY_VARS, JobSpec
+from kevolve.runners.local import JobAccount, JobUserError, LocalRunner, job_account
+from kevolve.runners.runner import RunnerError
 
-from harness.sandbox import PASSTHROUGH
-from runners.job import API_KEY_VARS, JobSpec
-from runners.local import JobAccount, JobUserError, LocalRunner, job_account
-from runners.runner import RunnerError
 from tests.bot.processes import alive, eventually
 from tests.jobuser import ensure_job_user, reachable_dir
 
@@ -154,8 +154,8 @@ def test_a_stopped_job_leaves_no_process_behind(account: JobAccount, work: Path,
 WORKER = """
 import pwd, sys
 from pathlib import Path
-from runners.job import JobSpec
-from runners.local import JobAccount, LocalRunner
+from kevolve.runners.job import JobSpec
+from kevolve.runners.local import JobAccount, LocalRunner
 entry = pwd.getpwnam(sys.argv[1])
 spec = JobSpec.from_json(Path(sys.argv[2]).read_text())
 LocalRunner(JobAccount(entry.pw_name, entry.pw_uid, entry.pw_gid), Path(sys.argv[3]),
@@ -180,10 +180,10 @@ def test_a_job_and_its_judges_die_with_a_killed_worker(
 
         def candidate_running() -> bool:
             tree.update(_descendants(bot.pid))
-            return any("harness.worker" in _cmdline(pid) for pid in tree)
+            return any("kevolve.harness.judge.worker" in _cmdline(pid) for pid in tree)
 
         assert eventually(candidate_running, 120), [_cmdline(p) for p in tree]
-        assert any("harness.judge" in _cmdline(pid) for pid in tree)
+        assert any("kevolve.harness.judge " in _cmdline(pid) for pid in tree)
     finally:
         bot.send_signal(signal.SIGKILL)
         bot.wait()

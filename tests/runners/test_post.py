@@ -9,9 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-
-from runners.post import post_result
-from runners.runner import RunnerError
+from kevolve.runners.post import post_result
+from kevolve.runners.runner import RunnerError
 
 
 class Bot(ThreadingHTTPServer):

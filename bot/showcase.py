@@ -1,0 +1,270 @@
+"""The demo: the whole pipeline on one machine, no GitHub and no configuration.
+
+It copies `examples/demo` into a fresh git repository, finds its ops, searches each (timed on a
+local GPU; a correctness-only pass on CPU that says so), writes each winner on its
+`kevolve/<op>/<hardware>` branch with one commit, exactly as the GitHub App would, and renders each
+pull request's body to a markdown file.
+
+On a GPU each op runs in its first declared dtype only and is timed at its first production shape,
+so the four searches take minutes rather than half an hour; every check shape is still checked
+(narrowing is `kevolve optimize --dtype --shape`'s, so the other dtypes are not). The narrowed
+config is committed to the demo repository as `kevolve.toml` (it takes precedence over
+pyproject.toml), so the search, and the commands the pull request bodies give to reproduce it, see
+exactly what was timed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import git
+from kevolve.bot.messages import Messages, repro_command
+from kevolve.bot.publisher import Publication, Publisher, branch_name
+from kevolve.bot.remote import GitRemote
+from kevolve.harness.assets import template_dir
+from kevolve.harness.spec.load import load_problems, narrow
+from kevolve.harness.spec.problem import Problem, Shape
+from kevolve.runners.job import JobSpec
+from kevolve.runners.runner import Cancelled, Runner, RunnerError
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "demo"
+TEMPLATES = template_dir("github")
+_AUTHOR = git.Actor("kevolve demo", "demo@kevolve.invalid")
+# Candidates per op, the current kernel included. On a GPU one narrowed evaluation takes 10-20 s
+# (most of it Triton compiling) and two run at once: the seed, then one generation of four, is
+# 30-60 s an op, so the four ops with their start-up stay under about five minutes.
+GPU_BUDGET, CPU_BUDGET = 5, 3
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What `kevolve demo` decides up front."""
+
+    out: Path  # created; holds repo/, state/ and pull-requests/
+    device: str = "auto"
+    budget: int | None = None  # per op; None: a short default for the device
+    ops: tuple[str, ...] = ()  # empty: every op of the example
+    cache_dir: Path = Path.home() / ".cache" / "kevolve"
+    all_shapes: bool = False  # on a GPU, time every declared dtype and shape, not the first
+
+
+@dataclass(frozen=True)
+class OpOutcome:
+    """One op's line of the demo's report."""
+
+    op: str
+    summary: str
+    branch: str | None = None
+    pr_body: Path | None = None
+
+
+class DemoStopped(Exception):
+    """The demo was told to stop (a signal); the search under way was killed with its children."""
+
+
+def _never() -> bool:
+    """Never cancelled."""
+    return False
+
+
+def default_out(cwd: Path) -> Path:
+    """`./kevolve-demo`, or the first `./kevolve-demo-N` that does not exist yet."""
+    candidate, n = cwd / "kevolve-demo", 1
+    while candidate.exists():
+        n += 1
+        candidate = cwd / f"kevolve-demo-{n}"
+    return candidate
+
+
+def run_demo(
+    options: DemoOptions,
+    runner: Runner,
+    say: Callable[[str], None] = print,
+    cancelled: Cancelled = _never,
+) -> list[OpOutcome]:
+    """Run the demo; each op's outcome, in the example's order. `DemoStopped` once `cancelled`
+    says so: the runner kills the search under way, and no other op starts."""
+    repo_dir = options.out / "repo"
+    _fresh_repo(repo_dir)
+    declared = [p for p in load_problems(repo_dir) if not options.ops or p.name in options.ops]
+    say(f"kevolve demo: {len(declared)} ops in {repo_dir}: {', '.join(p.name for p in declared)}")
+    on_gpu = options.device.startswith("cuda")
+    problems = timed_cases(declared, on_gpu and not options.all_shapes)
+    if problems != declared:
+        _commit_config(repo_dir, problems)
+        for line in narrowing_note(declared, problems):
+            say(line)
+    messages = Messages(TEMPLATES)
+    publisher = Publisher(options.out / "publish", author_name="kevolve[bot]")
+    outcomes = []
+    for number, problem in enumerate(problems, 1):
+        if cancelled():
+            raise DemoStopped(f"stopped before {problem.name}")
+        budget = options.budget or (GPU_BUDGET if on_gpu else CPU_BUDGET)
+        say(f"[{number}/{len(problems)}] {problem.name}: searching ({budget} candidates)...")
+        spec = JobSpec(
+            job_id=number,
+            checkout=str(repo_dir),
+            op=problem.name,
+            hardware="local",
+            budget=budget,
+            state=str(options.out / "state" / f"{problem.name}.sqlite"),
+            cache_dir=str(options.cache_dir),
+            device=options.device,
+        )
+        try:
+            result = runner.run(spec, cancelled)
+        except RunnerError as exc:
+            if cancelled():
+                raise DemoStopped(f"stopped while searching {problem.name}") from exc
+            outcomes.append(OpOutcome(problem.name, f"search failed: {exc}"))
+            say(f"    {outcomes[-1].summary}")
+            continue
+        outcomes.append(_publish(options.out, repo_dir, publisher, messages, problem.name, result))
+        say(f"    {outcomes[-1].summary}")
+        if outcomes[-1].pr_body:
+            say(f"    branch {outcomes[-1].branch}; pull request body: {outcomes[-1].pr_body}")
+    return outcomes
+
+
+def timed_cases(problems: Sequence[Problem], narrowed: bool) -> list[Problem]:
+    """Each problem, or when `narrowed` only its first dtype, timed at its first shape.
+
+    Narrowing is `kevolve optimize --dtype --shape`'s: every check shape is still checked.
+    """
+    if not narrowed:
+        return list(problems)
+    return [
+        narrow(p, p.dtypes[:1], [_dims(p.shapes[0])], p.source or p.root)
+        if p.shapes[0]  # a KernelBench op has one shape, the one its inputs give
+        else p
+        for p in problems
+    ]
+
+
+def narrowing_note(declared: Sequence[Problem], timed: Sequence[Problem]) -> list[str]:
+    """What the demo narrowed, a line per op, and how to widen it."""
+    lines = [
+        "kevolve demo: on a GPU each op runs in one dtype and is timed at one shape, so the demo "
+        "takes minutes; every check shape is still checked (--all-shapes runs every declared "
+        "dtype and shape):"
+    ]
+    for before, after in zip(declared, timed, strict=True):
+        if before == after:
+            continue
+        cases = len(before.dtypes) * len(before.shapes)
+        lines.append(
+            f"    {after.name}: {after.dtypes[0]}, timed at {_dims(after.shapes[0])} "
+            f"(of {cases} declared cases: {', '.join(before.dtypes)} at "
+            f"{', '.join(_dims(s) for s in before.shapes)})"
+        )
+    return lines
+
+
+def kevolve_toml(problems: Sequence[Problem]) -> str:
+    """The problems as a kevolve.toml, one `[ops.<name>]` table each."""
+    lines = [
+        "# Written by `kevolve demo` on a GPU: one dtype and one timed shape per op, so the demo",
+        "# takes minutes. kevolve reads this file before pyproject.toml, which declares them all.",
+    ]
+    for p in problems:
+        lines += ["", f"[ops.{p.name}]"]
+        fields: dict[str, object] = {
+            "kernel": p.kernel,
+            "entry": p.entry,
+            "reference": p.reference,
+            "inputs": p.inputs,
+            "dtypes": list(p.dtypes),
+            "shapes": [list(s) for s in p.shapes],
+            "check_shapes": [list(s) for s in p.check_shapes],
+        }
+        if p.flops:
+            fields["flops"] = p.flops
+        if p.allowed_imports:
+            fields["allowed_imports"] = list(p.allowed_imports)
+        # Strings, integers and lists of them are written alike in JSON and TOML.
+        lines += [f"{key} = {json.dumps(value)}" for key, value in fields.items()]
+        lines += [
+            f"tolerance.{dtype} = {{ rtol = {t.rtol!r}, atol = {t.atol!r}, norm = {t.norm!r} }}"
+            for dtype, t in p.tolerances.items()
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _dims(shape: Shape) -> str:
+    """A shape as `8192x8192`."""
+    return "x".join(str(n) for n in shape)
+
+
+def _commit_config(repo_dir: Path, problems: Sequence[Problem]) -> None:
+    """Commit the narrowed ops as kevolve.toml, which the search reads before pyproject.toml."""
+    (repo_dir / "kevolve.toml").write_text(kevolve_toml(problems))
+    repo = git.Repo(repo_dir)
+    repo.index.add(["kevolve.toml"])
+    message = "Time one dtype and shape per op, so the demo takes minutes on a GPU"
+    repo.index.commit(message, author=_AUTHOR, committer=_AUTHOR)
+
+
+def _fresh_repo(repo_dir: Path) -> None:
+    """The example as a new git repository with one commit on `main`."""
+    shutil.copytree(EXAMPLE, repo_dir, ignore=shutil.ignore_patterns("__pycache__", ".kevolve"))
+    repo = git.Repo.init(repo_dir, initial_branch="main")
+    repo.git.add("-A")
+    repo.index.commit(
+        "The demo kernels, as their authors wrote them", author=_AUTHOR, committer=_AUTHOR
+    )
+
+
+def _publish(
+    out: Path,
+    repo_dir: Path,
+    publisher: Publisher,
+    messages: Messages,
+    op: str,
+    result: dict[str, Any],
+) -> OpOutcome:
+    """Write an op's winner on its branch and its pull request body to a file."""
+    best = result.get("best")
+    kernel = (result.get("job") or {}).get("kernel")
+    if not best or not kernel:
+        return OpOutcome(
+            op, "no correct candidate other than the current kernel; nothing to propose"
+        )
+    if best["proposer"] == "seed":
+        return OpOutcome(op, "the current kernel stayed the best; nothing to propose")
+    hardware = _hardware_label(result)
+    branch = branch_name(op, hardware)
+    publication = Publication(
+        branch, {kernel: best["source"]}, messages.commit_message(result), "main"
+    )
+    outcome = publisher.publish(GitRemote(str(repo_dir)), publication)
+    body = out / "pull-requests" / f"{op}.md"
+    body.parent.mkdir(parents=True, exist_ok=True)
+    title = messages.pr_title(result)
+    body.write_text(f"# {title}\n\n{messages.pr_body(result, repro_command(op, kernel, result))}")
+    gate = result["publish_gate"]
+    if result.get("timed"):
+        verdict = (
+            "publish gate passed"
+            if gate["passed"]
+            else "not publishable: " + "; ".join(gate["reasons"])
+        )
+        summary = f"{title} ({verdict})"
+    else:
+        summary = f"{title}: nothing was timed (CPU), correctness only"
+    return OpOutcome(op, f"{summary}; {outcome.status}", branch, body)
+
+
+def _hardware_label(result: dict[str, Any]) -> str:
+    """A branch label for where the search ran: the GPU's name, or `cpu`."""
+    hardware = result.get("hardware") or {}
+    if not result.get("timed") or not hardware.get("name"):
+        return "cpu"
+    return re.sub(r"[^a-z0-9]+", "-", str(hardware["name"]).lower()).strip("-")

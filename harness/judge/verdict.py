@@ -1,0 +1,296 @@
+"""The judge: the trusted process that decides one candidate's verdict.
+
+`python -m kevolve.harness.judge RESULT_FD` reads a request (JSON) on stdin and writes one
+`Evaluation` (JSON) to RESULT_FD. It generates inputs, computes references in float64, compares,
+and times the baseline; the candidate only ever runs in a confined worker that it drives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+import torch
+from kevolve.harness.evaluation import CaseCheck, Diagnostic, Evaluation, KernelInfo, Verdict
+from kevolve.harness.judge.benchmark import Benchmark
+from kevolve.harness.judge.client import WorkerClient
+from kevolve.harness.judge.compare import compare_outputs, tolerance_for
+from kevolve.harness.judge.gpulock import exclusive_gpu, host_gpu, shared_gpu
+from kevolve.harness.judge.inputs import Trial, clone_all, trials
+from kevolve.harness.judge.session import JudgeRequest, Session
+from kevolve.harness.judge.subject import Failure
+from kevolve.harness.judge.wire import WireError, decode
+from kevolve.harness.sandbox.spawn import Limits, clean_env
+from kevolve.harness.spec.problem import Shape, problem_to_dict
+
+
+class Judge:
+    """Runs the phases of one evaluation and collects their findings."""
+
+    def __init__(self, req: JudgeRequest) -> None:
+        self.session = Session.open(req)
+        self.req = req
+        self.problem = req.problem
+        self.device = self.session.device
+        self.gpu = host_gpu(self.device.index or 0, os.environ.get("CUDA_VISIBLE_DEVICES"))
+        self.ev = self.session.ev
+        self.output_dtypes: dict[tuple[Shape, str], list[torch.dtype]] = {}
+
+    def run(self) -> Evaluation:
+        """The evaluation, with a verdict and a reason a person can act on."""
+        worker = WorkerClient(
+            _worker_env(self.device), self.req.candidate.parent, _worker_limits(self.device)
+        )
+        try:
+            with self._phase("load"):
+                worker.request(self._load_request(), "loading the candidate", self.req.timeout)
+            with self._phase("check"):
+                for shape, dtype in self._cases():
+                    self._check_case(worker, shape, dtype)
+            self._finish(worker)
+        except Failure as f:
+            self.ev.verdict, self.ev.reason = f.verdict, f.message
+            self.ev.diagnostics.append(Diagnostic(_kind(f.verdict), f.message, f.line))
+        finally:
+            worker.close()
+            self.ev.phases = {k: round(v, 3) for k, v in self.ev.phases.items()}
+        return self.ev
+
+    def _finish(self, worker: WorkerClient) -> None:
+        """Kernel figures, then timing on a GPU or the plain statement that nothing was timed."""
+        reply, _ = worker.request({"op": "kernels"}, "reading kernel figures", self.req.timeout)
+        self.ev.kernels = [KernelInfo(**k) for k in reply["kernels"]]
+        if self.device.type == "cuda":
+            self._note_memory("check", reply)
+        if self.device.type == "cuda" and self.req.time:
+            bench = Benchmark(self.session, worker)
+            with self._waited("check_wait", self._shared_gpu()), self._phase("prepare"):
+                bench.prepare()
+            gpu = exclusive_gpu(self.req.cache_dir, self.gpu)
+            with self._waited("wait", gpu), self._phase("time"):
+                bench.run()
+            reply, _ = worker.request({"op": "kernels"}, "reading memory figures", 60.0)
+            self._note_memory("peak", reply)
+            self.ev.timed = True
+            self.ev.reason = "correct on every case; timed against the baseline"
+        else:
+            why = "no CUDA device" if self.device.type != "cuda" else "timing was not requested"
+            self.ev.notes.append(f"{why}: correctness was checked, nothing was timed")
+            self.ev.reason = f"correct on every case; nothing was timed ({why})"
+
+    def _note_memory(self, key: str, reply: dict[str, Any]) -> None:
+        """The GPU memory the judge and the worker reserved at most so far, for the search to
+        size how many evaluations share the GPU (the worker's figure is its own word: capped)."""
+        total = torch.cuda.get_device_properties(self.device).total_memory
+        worker = reply.get("memory_peak")
+        worker = min(max(worker, 0), total) if isinstance(worker, int) else 0
+        self.ev.memory["device_total"] = total
+        self.ev.memory[key] = torch.cuda.max_memory_reserved(self.device) + worker
+
+    def _cases(self) -> list[tuple[Shape, str]]:
+        """Every (shape, dtype) to check: small awkward shapes always, production ones on a GPU."""
+        shapes = list(self.problem.check_shapes)
+        if self.device.type == "cuda" or not shapes:
+            shapes += [s for s in self.problem.shapes if s not in shapes]
+        return [(s, d) for s in shapes for d in self.problem.dtypes]
+
+    def _check_case(self, worker: WorkerClient, shape: Shape, dtype: str) -> None:
+        """All trials of one case; raises `Failure` on the first wrong result."""
+        case = CaseCheck(shape=list(shape), dtype=dtype, trials=0, passed=False)
+        self.ev.checks.append(case)
+        seed = self.req.base_seed + 1000 * len(self.ev.checks)
+        for i, trial in enumerate(trials(self.req.trials, seed, self.req.secret_seed + seed)):
+            with self._waited("check_wait", self._shared_gpu()):  # a timer waits one trial at most
+                self._check_trial(worker, case, trial, repeat=2 if i == 0 else 1)
+            case.trials += 1
+        case.passed = True
+
+    def _check_trial(
+        self, worker: WorkerClient, case: CaseCheck, trial: Trial, repeat: int
+    ) -> None:
+        """One trial: the candidate runs while the reference is computed, then is judged."""
+        shape, dtype = tuple(case.shape), case.dtype
+        request = {"op": "run", "shape": case.shape, "dtype": dtype, "trial": vars(trial)}
+        worker.send({**request, "repeat": repeat})
+        with self._phase("reference"):
+            inputs = self.session.maker(shape, dtype, trial)
+            expected, working = self.session.references(inputs)
+            dtypes = self._output_dtypes(inputs, shape, dtype)
+        with self._phase("reply"):
+            header, blobs = worker.receive(
+                f"the candidate on {_case(shape, dtype)}", self.req.timeout
+            )
+        with self._phase("compare"):
+            outputs, reports, repeat_diff = _decode_reply(header, blobs, self.device)
+            self._judge_run(case, reports[0])
+            tol = tolerance_for(dtype, self.problem.tolerances)
+            result = compare_outputs(outputs, expected, dtypes, tol, working)
+            _merge(case, result)
+            if not result.passed:
+                raise Failure(
+                    Verdict.INCORRECT,
+                    f"{_case(shape, dtype)}, trial {case.trials + 1} "
+                    f"({trial.distribution} inputs): {result.failure}",
+                )
+            for report in reports[1:]:
+                self._judge_run(case, report)
+            if repeat_diff is not None:
+                self._nondeterministic(shape, dtype, repeat_diff)
+
+    def _output_dtypes(self, inputs: list[object], shape: Shape, dtype: str) -> list[torch.dtype]:
+        """The dtypes outputs must have: the reference's at native precision (once per case)."""
+        key = (shape, dtype)
+        if key not in self.output_dtypes:
+            outputs = self.session.reference(clone_all(inputs), dtype)
+            self.output_dtypes[key] = [o.dtype for o in outputs if isinstance(o, torch.Tensor)]
+        return self.output_dtypes[key]
+
+    def _judge_run(self, case: CaseCheck, report: dict[str, Any]) -> None:
+        """Reject PyTorch compute and missing launches; fail modified inputs, as the worker saw."""
+        where = _case(tuple(case.shape), case.dtype)
+        forbidden = report.get("forbidden") or {}
+        if forbidden:
+            ops = ", ".join(sorted(forbidden))
+            raise Failure(
+                Verdict.REJECTED,
+                f"on {where} the candidate computed with PyTorch ops "
+                f"({ops}) instead of its own kernel; tensor operators and torch "
+                f"functions may only allocate, view or copy — compute in a Triton kernel",
+            )
+        launches = report.get("launches") or {}
+        if not launches:
+            raise Failure(
+                Verdict.REJECTED,
+                f"on {where} no Triton kernel of the candidate ran; "
+                f"the entry must launch a @triton.jit kernel defined in its module",
+            )
+        self.session.launched.update(launches)
+        changed = report.get("inputs_changed")
+        if changed is not None:
+            raise Failure(
+                Verdict.INCORRECT,
+                f"{where}: the candidate modified its inputs "
+                f"({changed}); write results only to new output tensors",
+            )
+
+    def _nondeterministic(self, shape: Shape, dtype: str, diff: str) -> None:
+        """Fail a candidate whose two runs on identical inputs did not agree bit for bit."""
+        raise Failure(
+            Verdict.INCORRECT,
+            f"{_case(shape, dtype)}: two runs on identical "
+            f"inputs differ ({diff}); the kernel is nondeterministic (races, "
+            f"atomics in varying order, or state kept between calls)",
+        )
+
+    def _shared_gpu(self) -> AbstractContextManager[None]:
+        """A shared hold on the GPU for one step of checking (none on the CPU)."""
+        lock_dir = self.req.cache_dir if self.device.type == "cuda" else None
+        return shared_gpu(lock_dir, self.gpu)
+
+    def _load_request(self) -> dict[str, Any]:
+        return {
+            "op": "load",
+            "problem": problem_to_dict(self.problem),
+            "path": str(self.req.candidate),
+            "device": str(self.device),
+            "init_seed": self.req.base_seed,
+        }
+
+    @contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        """Add the seconds spent in a phase to its total, even when it fails."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ev.phases[name] = self.ev.phases.get(name, 0.0) + time.perf_counter() - start
+
+    @contextmanager
+    def _waited(self, name: str, hold: AbstractContextManager[None]) -> Iterator[None]:
+        """Enter `hold` for the block, adding the seconds it took to get to phase `name`."""
+        asked = time.perf_counter()
+        with hold:
+            self.ev.phases[name] = self.ev.phases.get(name, 0.0) + time.perf_counter() - asked
+            yield
+
+
+def _decode_reply(
+    header: dict[str, Any], blobs: list[bytes], device: torch.device
+) -> tuple[list[object], list[dict[str, Any]], str | None]:
+    """The first run's outputs, each run's report, and how a repeat differed (None: it did not)."""
+    reports = header.get("runs")
+    diff = header.get("repeat_diff")
+    if (
+        not isinstance(reports, list)
+        or not reports
+        or not all(isinstance(r, dict) for r in reports)
+        or not isinstance(diff, str | None)
+    ):
+        raise WireError(f"malformed run reply {str(header)[:200]!r}")
+    return decode(header.get("outputs", []), blobs, device), reports, diff
+
+
+def _merge(case: CaseCheck, result: Any) -> None:
+    """Keep the worst figures over the trials in the case record."""
+    case.max_abs = max(case.max_abs, result.max_abs)
+    case.max_rel = max(case.max_rel, result.max_rel)
+    case.rel_norm = max(case.rel_norm, result.rel_norm)
+    case.elements = result.elements
+    if not result.passed:
+        case.mismatches = result.mismatches
+        case.first_indices = result.first_indices
+        case.failure = result.failure
+
+
+def _case(shape: Shape, dtype: str) -> str:
+    return f"shape {'x'.join(map(str, shape)) or 'as given'} {dtype}"
+
+
+def _kind(verdict: Verdict) -> str:
+    return {
+        Verdict.COMPILE_ERROR: "compile",
+        Verdict.INCORRECT: "mismatch",
+        Verdict.REJECTED: "static",
+    }.get(verdict, "runtime")
+
+
+def _worker_env(device: torch.device) -> dict[str, str]:
+    """The worker's whole environment: no secrets, its own caches, the interpreter on CPU."""
+    extra = {
+        "HOME": "/nonexistent",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "TRITON_CACHE_DIR": "triton-cache",
+    }
+    if device.type != "cuda":
+        extra["TRITON_INTERPRET"] = "1"
+    return clean_env(extra, os.environ)
+
+
+def _worker_limits(device: torch.device) -> Limits:
+    """Limits for the worker; the address-space cap only where CUDA is not in use."""
+    return Limits(address_space_bytes=None if device.type == "cuda" else 8 * 2**30)
+
+
+def main() -> None:
+    """Entry point: one request on stdin, one evaluation (or an error) on the result fd."""
+    out = os.fdopen(int(sys.argv[1]), "w")
+    try:
+        req = JudgeRequest.from_dict(json.load(sys.stdin))
+        result: dict[str, Any] = Judge(req).run().to_dict()
+    except Exception as exc:  # noqa: BLE001 - trusted code failed: report it, not a verdict
+        result = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+        # Out of GPU memory in the judge means too much else ran on the GPU: worth a retry.
+        result["out_of_memory"] = isinstance(exc, torch.cuda.OutOfMemoryError)
+    json.dump(result, out)
+    out.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""The evaluation worker: the only process that runs candidate code.
+
+`python -m harness.judge.worker REPLY_FD` reads requests as frames on stdin and answers on REPLY_FD.
+It never holds a reference output or a tolerance: it produces outputs, measurements and bitwise
+self-checks (inputs untouched, a repeat identical to the first run), and the judge decides.
+Started through `harness.sandbox.jail`, so limits and isolation are in place before the candidate is
+imported.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+from kevolve.harness.evaluation import Verdict
+from kevolve.harness.judge.bitwise import identical, inputs_unchanged, snapshot
+from kevolve.harness.judge.inputs import InputMaker, Trial
+from kevolve.harness.judge.instrument import LaunchHook, OpGuard, poison_cache
+from kevolve.harness.judge.subject import Failure, Subject, classify, load_failure
+from kevolve.harness.judge.timing import Timer, TimingConfig
+from kevolve.harness.judge.wire import encode
+from kevolve.harness.sandbox import channel
+from kevolve.harness.spec.problem import problem_from_dict
+
+CANDIDATE_MODULE = "_kevolve_candidate"
+POISON_BYTES = 1 << 30
+
+
+class WorkerProcess:
+    """Serves one candidate: load it, run it on seeded inputs, time it, report its kernels."""
+
+    def __init__(self) -> None:
+        self.hook = LaunchHook(CANDIDATE_MODULE)
+        self.guard = OpGuard(self.hook)
+        self.subject: Subject | None = None
+        self.maker: InputMaker | None = None
+        self.timer: Timer | None = None
+        self.device = torch.device("cpu")
+
+    def handle(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        """The reply to one request."""
+        handler: Callable[[dict[str, Any]], tuple[dict[str, Any], list[bytes]]] = {
+            "load": self.load,
+            "run": self.run,
+            "time": self.time,
+            "profile": self.profile,
+            "kernels": self.kernels,
+        }[req["op"]]
+        return handler(req)
+
+    def load(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        """Import the candidate and the problem's input maker."""
+        problem = problem_from_dict(req["problem"])
+        self.device = torch.device(req["device"])
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+            torch.cuda.set_per_process_memory_fraction(float(req.get("memory_fraction", 0.45)))
+            self.timer = Timer(self.device, TimingConfig())
+        self.maker = InputMaker(problem, self.device)
+        path = Path(req["path"])
+        try:
+            self.subject = Subject(
+                problem, path, problem.entry, CANDIDATE_MODULE, self.device, int(req["init_seed"])
+            )
+        except BaseException as exc:
+            raise load_failure(exc, path) from exc
+        return {"ok": True, "sandbox": os.environ.get("KEVOLVE_SANDBOX", "")}, []
+
+    def run(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        """Run the candidate `repeat` times on the trial's inputs; the first run's outputs.
+
+        Each run's report says what it launched and whether it left its inputs bitwise as they
+        were; `repeat_diff` says how a repeat's outputs differed from the first run's (None if not
+        at all). Comparing here instead of sending every input and repeat back saves a copy of the
+        largest tensors per run, and trusts the worker no further: these reports are exactly as
+        trustworthy as the tensors it sends (the candidate runs in this process either way), and
+        what keeps the candidate from forging either is the static screen and the channel design.
+        """
+        trial = Trial(**req["trial"])
+        repeat = int(req.get("repeat", 1))
+        reports: list[dict[str, Any]] = []
+        first: list[object] = []
+        meta: list[dict[str, Any]] = []
+        blobs: list[bytes] = []
+        repeat_diff: str | None = None
+        for i in range(repeat):
+            inputs = self._maker()(tuple(req["shape"]), req["dtype"], trial)
+            before = snapshot(inputs)
+            outputs = self._guarded_call(inputs, req["dtype"])
+            reports.append(
+                {
+                    "forbidden": dict(self.guard.forbidden),
+                    "launches": dict(self.hook.launches),
+                    "inputs_changed": inputs_unchanged(before, inputs),
+                }
+            )
+            if i == 0:
+                meta, blobs = encode(outputs)
+                first = snapshot(_as_sent(outputs)) if repeat > 1 else []
+            elif repeat_diff is None:
+                repeat_diff = identical(first, _as_sent(outputs))
+        return {"ok": True, "outputs": meta, "runs": reports, "repeat_diff": repeat_diff}, blobs
+
+    def time(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        """Time the candidate on fresh inputs per call; the last call's outputs come back."""
+        if self.timer is None:
+            raise Failure(Verdict.RUNTIME_ERROR, "timing needs a CUDA device")
+        times, last = time_subject(self._subject(), self._maker(), self.timer, req)
+        meta, blobs = encode(last) if req.get("return_last") else ([], [])
+        return {"ok": True, **times, "outputs": meta}, blobs
+
+    def profile(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        """Names of the device kernels two candidate calls launched, from the profiler."""
+        inputs = self._maker()(tuple(req["shape"]), req["dtype"], Trial(int(req["seed"]), "normal"))
+        call = self._subject()
+        activities = [torch.profiler.ProfilerActivity.CUDA]
+        with torch.profiler.profile(activities=activities) as prof:
+            for _ in range(2):
+                call(inputs, req["dtype"])
+            torch.cuda.synchronize()
+        names = sorted({e.name for e in prof.events() if _on_device(e)})
+        return {"ok": True, "kernels": names}, []
+
+    def kernels(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        """Launch counts and compiler figures (registers, spills, shared memory) per kernel."""
+        info = []
+        for name in sorted(set(self.hook.total) | set(self.hook.compiled)):
+            compiled = self.hook.compiled.get(name)  # None under the interpreter: nothing compiled
+            meta = getattr(compiled, "metadata", None)
+            info.append(
+                {
+                    "name": name,
+                    "launches": self.hook.total[name],
+                    "n_regs": _int_attr(compiled, "n_regs"),
+                    "n_spills": _int_attr(compiled, "n_spills"),
+                    "shared_bytes": _int_attr(meta, "shared"),
+                }
+            )
+        peak = torch.cuda.max_memory_reserved(self.device) if self.device.type == "cuda" else 0
+        return {"ok": True, "kernels": info, "memory_peak": peak}, []
+
+    def _guarded_call(self, inputs: list[object], dtype: str) -> tuple[object, ...]:
+        """One traced call on poisoned memory; any exception becomes a `Failure`."""
+        self.hook.reset()
+        self.guard.forbidden.clear()
+        poison_cache(self.device, POISON_BYTES)
+        subject = self._subject()
+        try:
+            subject.prepare(dtype)
+            with self.guard:
+                outputs = subject(inputs, dtype)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+        except BaseException as exc:
+            raise classify(exc, subject.path, self.hook) from exc
+        return outputs
+
+    def _subject(self) -> Subject:
+        if self.subject is None:
+            raise Failure(Verdict.CRASHED, "worker received a request before 'load'")
+        return self.subject
+
+    def _maker(self) -> InputMaker:
+        if self.maker is None:
+            raise Failure(Verdict.CRASHED, "worker received a request before 'load'")
+        return self.maker
+
+
+def time_subject(
+    subject: Subject, maker: InputMaker, timer: Timer, req: dict[str, Any]
+) -> tuple[dict[str, Any], tuple[object, ...]]:
+    """Event and wall times of calls on fresh inputs per call, and the last call's outputs.
+
+    Shared by the worker (candidate) and the judge (baseline and reference), so both sides are
+    measured by the same code.
+    """
+    shape, dtype, seeds = tuple(req["shape"]), req["dtype"], [int(s) for s in req["seeds"]]
+    state: dict[str, list[object]] = {"inputs": []}
+
+    def prepare(i: int) -> None:
+        state["inputs"] = maker(shape, dtype, Trial(seeds[i % len(seeds)], "normal"))
+
+    def call() -> object:
+        return subject(state["inputs"], dtype)
+
+    warmup = int(req.get("warmup", 0))
+    if warmup:
+        timer.time_calls(call, prepare, warmup)
+    result = timer.time_calls(call, prepare, len(seeds))
+    last = result.last_result
+    assert isinstance(last, tuple)
+    last_seed = seeds[(len(seeds) - 1) % len(seeds)]
+    return {"event_ms": result.event_ms, "wall_ms": result.wall_ms, "last_seed": last_seed}, last
+
+
+def _as_sent(values: tuple[object, ...]) -> list[object]:
+    """Outputs as the judge sees them: tensors, and for anything else only its type's name."""
+    return [v if isinstance(v, torch.Tensor) else f"<{type(v).__name__}>" for v in values]
+
+
+def _on_device(event: Any) -> bool:
+    """True for profiler events that ran on the GPU (kernels, copies, memsets)."""
+    return str(getattr(event, "device_type", "")).endswith("CUDA")
+
+
+def _int_attr(obj: Any, name: str) -> int | None:
+    value = getattr(obj, name, None)
+    return value if isinstance(value, int) else None
+
+
+def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
+    """Answer requests until the judge closes the channel."""
+    worker = WorkerProcess()
+    while True:
+        try:
+            req, _ = channel.recv(requests)
+        except channel.ChannelClosed:
+            return
+        try:
+            header, blobs = worker.handle(req)
+        except Failure as f:
+            header, blobs = (
+                {"ok": False, "verdict": f.verdict.value, "message": f.message, "line": f.line},
+                [],
+            )
+        channel.send(replies, header, blobs)
+
+
+def main() -> None:
+    """Entry point: serve on stdin and the reply descriptor named on the command line."""
+    replies = os.fdopen(int(sys.argv[1]), "wb")
+    serve(sys.stdin.buffer, replies)
+
+
+if __name__ == "__main__":
+    main()

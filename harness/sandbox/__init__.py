@@ -1,0 +1,1 @@
+"""The sandbox: killable child processes, the jail they start in, and the channel back."""

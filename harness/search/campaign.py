@@ -1,0 +1,211 @@
+"""`optimize`: one search for one problem, composed from its parts and summarized as a result."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from kevolve.harness.assets import template_dir
+from kevolve.harness.evaluate import EvalOptions, HarnessError, evaluate
+from kevolve.harness.evaluation import Evaluation
+from kevolve.harness.search.candidate import Elite
+from kevolve.harness.search.cluster import EXECUTORS, connect
+from kevolve.harness.search.engine import Evaluator, Search, SearchConfig, Status
+from kevolve.harness.search.llm import LLMConfig, LLMProposer
+from kevolve.harness.search.prompt import PromptBuilder
+from kevolve.harness.search.proposal import Proposer
+from kevolve.harness.search.result import SearchResult, publish_gate
+from kevolve.harness.search.store import Store
+from kevolve.harness.search.tuner import TunerProposer
+from kevolve.harness.spec.problem import Problem
+
+TEMPLATES = template_dir("prompts")
+LLM_SHARE = 0.75  # of proposals, when an LLM is configured; the tuner takes the rest
+CPU_SLOTS = 2  # interpreted evaluations in flight on a machine without a GPU
+MAX_GPU_SLOTS = 16
+OOM_ATTEMPTS = 4  # tries of an evaluation whose judge ran out of GPU memory
+OOM_PAUSE_S = 10.0  # times the attempt number, between tries
+NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")  # present where the NVIDIA driver sees a GPU
+
+
+@dataclass(frozen=True)
+class OptimizeOptions:
+    """Everything `kevolve optimize` decides before the search starts."""
+
+    search: SearchConfig
+    evaluation: EvalOptions
+    state: Path
+    llm: LLMConfig | None = None
+    prompts: Path = TEMPLATES
+    executor: str = "local"  # one of EXECUTORS
+    ray_address: str | None = None  # with "ray": the cluster to join; None: see cluster.connect
+
+
+def optimize(
+    problem: Problem,
+    options: OptimizeOptions,
+    on_progress: Callable[[Status], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SearchResult:
+    """Run (or resume) the search and summarize it."""
+    proposers = _proposers(options, sleep)
+    store = Store(options.state)
+    try:
+        with _executor(problem, options, sleep) as (evaluator, slots):
+            config = options.search
+            if config.parallel is None:
+                config = replace(config, parallel=slots)
+            if options.executor == "local":  # every evaluation on this machine's one GPU
+                config = replace(config, memory_bound=True)
+            search = Search(
+                problem,
+                baseline_source(problem),
+                config,
+                proposers,
+                evaluator,
+                store,
+                on_progress=on_progress,
+            )
+            status = search.run()
+    finally:
+        store.close()
+    return summarize(problem, status, proposers, options, untimed_pick(search.db.elites()))
+
+
+def untimed_pick(elites: list[Elite]) -> Elite | None:
+    """In a correctness-only run every correct candidate ties; show the newest non-seed one.
+
+    Nothing ranks them, so the newest (latest generation) is as good a pick as any and, unlike
+    the seed, it is something to look at. None when only the seed passed.
+    """
+    proposed = [e for e in elites if e.candidate.proposer != "seed" and not e.evaluation.timed]
+    if not proposed:
+        return None
+    return max(proposed, key=lambda e: (e.candidate.generation, e.candidate.id))
+
+
+def baseline_source(problem: Problem) -> str:
+    """Generation zero: the repo's current kernel, or the KernelBench reference module."""
+    path = problem.kernel_path or problem.path(problem.reference)
+    return path.read_text()
+
+
+def summarize(
+    problem: Problem,
+    status: Status,
+    proposers: list[tuple[Proposer, float]],
+    options: OptimizeOptions,
+    untimed: Elite | None = None,
+) -> SearchResult:
+    """The `SearchResult` of a finished (or stopped) search.
+
+    `untimed` stands in for the best of a correctness-only run (see `untimed_pick`).
+    """
+    best = status.best
+    if untimed is not None and not (best and best.evaluation.timed):
+        best = untimed
+    ev: Evaluation | None = best.evaluation if best else None
+    llm = next((p for p, _ in proposers if isinstance(p, LLMProposer)), None)
+    usage = vars(llm.usage) if llm else {}
+    notes = []
+    if llm is None:
+        notes.append("no LLM configured: the tuner alone proposed candidates")
+    if not (ev and ev.timed):
+        notes.append("no GPU timing: a correctness-only dry run; nothing was ranked by speed")
+        if untimed is not None:
+            notes.append("best: the newest correct candidate, not a faster one (nothing was timed)")
+    gate = publish_gate(ev, is_seed=best is not None and best.candidate.proposer == "seed")
+    return SearchResult(
+        problem=problem.name,
+        device=options.evaluation.device,
+        timed=bool(ev and ev.timed),
+        evaluated=status.evaluated,
+        counts=dict(status.counts),
+        best=_best(best) if best else None,
+        baseline=status.baseline.to_dict() if status.baseline else None,
+        history=status.history,
+        hardware=ev.hardware if ev else None,
+        llm={"configured": llm is not None, **usage},
+        wall_s=round(status.elapsed_s, 3),
+        gpu_s=round(status.gpu_s, 3),
+        gate=gate,
+        stop_reason=status.stop_reason,
+        notes=notes,
+    )
+
+
+def _best(elite: Elite) -> dict[str, object]:
+    """The best elite as result data, its source included."""
+    c = elite.candidate
+    return {
+        "id": c.id,
+        "proposer": c.proposer,
+        "generation": c.generation,
+        "parents": list(c.parents),
+        "score": elite.score,
+        "source": c.source,
+        "evaluation": elite.evaluation.to_dict(),
+    }
+
+
+def _proposers(
+    options: OptimizeOptions, sleep: Callable[[float], None]
+) -> list[tuple[Proposer, float]]:
+    """The tuner always; the LLM too when one is configured."""
+    tuner: Proposer = TunerProposer()
+    if options.llm is None:
+        return [(tuner, 1.0)]
+    llm = LLMProposer(options.llm, PromptBuilder(options.prompts), sleep=sleep)
+    return [(llm, LLM_SHARE), (tuner, 1.0 - LLM_SHARE)]
+
+
+@contextmanager
+def _executor(
+    problem: Problem, options: OptimizeOptions, sleep: Callable[[float], None]
+) -> Iterator[tuple[Evaluator, int]]:
+    """The evaluator the options ask for, and how many evaluations it runs at once."""
+    if options.executor == "local":
+        yield _evaluator(options.evaluation, sleep), local_slots(options.evaluation.device)
+    elif options.executor == "ray":
+        with connect(problem, options.evaluation, options.ray_address) as cluster:
+            yield cluster, cluster.slots
+    else:
+        raise ValueError(
+            f"unknown executor {options.executor!r}; use one of: {', '.join(EXECUTORS)}"
+        )
+
+
+def local_slots(
+    device: str, cpus: int | None = None, has_gpu: Callable[[], bool] = NVIDIA_GPUS.is_dir
+) -> int:
+    """Evaluations in flight on this machine unless told. On a GPU, one per CPU core, at most 16:
+    loading, compiling and checking are CPU work that overlaps while timing holds the GPU alone
+    (on a 16-core H200 host, 16 in flight judged 1.44x as many candidates an hour as 8 in the
+    same run; bench/RESULTS.md)."""
+    gpu = device.startswith("cuda") or (device == "auto" and has_gpu())
+    if not gpu:
+        return CPU_SLOTS
+    cores = os.cpu_count() if cpus is None else cpus
+    return max(CPU_SLOTS, min(MAX_GPU_SLOTS, cores or CPU_SLOTS))
+
+
+def _evaluator(options: EvalOptions, sleep: Callable[[float], None]) -> Evaluator:
+    """The harness's `evaluate` with these options bound; a judge that ran out of GPU memory
+    (other evaluations held it) is tried again after a pause, a few times."""
+
+    def judge(problem: Problem, source: str) -> Evaluation:
+        attempt = 1
+        while True:
+            try:
+                return evaluate(problem, source, options)
+            except HarnessError as exc:
+                if not exc.out_of_memory or attempt >= OOM_ATTEMPTS:
+                    raise
+            sleep(OOM_PAUSE_S * attempt)
+            attempt += 1
+
+    return judge

@@ -1,0 +1,445 @@
+"""The search: propose, judge, keep the elites, repeat — resumable at every step.
+
+One generation = plan (proposals from the database's islands, stored before anything runs),
+judge (evaluations in parallel, each stored as it finishes), then fold the verdicts into the
+database in plan order. Folding in order, from stored plans and stored verdicts, is what makes a
+resumed search end exactly where an uninterrupted one with the same seed would.
+
+Generations overlap by one: generation n+1 is planned (from the database as it stood after
+generation n-1) and queued before generation n is folded, so the evaluation slots that n's slowest
+candidates leave idle go to n+1. The order of plans, folds and checkpoints never depends on which
+evaluation finishes first, so resuming still ends where an uninterrupted search would.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from kevolve.harness.evaluation import Evaluation, Verdict
+from kevolve.harness.search.candidate import Candidate, Elite
+from kevolve.harness.search.islands import Islands, IslandsConfig
+from kevolve.harness.search.proposal import Attempt, ProposalContext, Proposer
+from kevolve.harness.search.store import Store
+from kevolve.harness.spec.problem import Problem
+
+Evaluator = Callable[[Problem, str], Evaluation]
+CONTEXT_BYTES = 640 * 2**20  # a CUDA context (judge and worker each), outside torch's count
+MEMORY_SHARE = 0.85  # of the GPU's memory, leaving room for candidates that use more than the seed
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Budget, stop rules and effort of one search."""
+
+    budget: int = 40  # candidates judged, the seed included
+    minutes: float | None = None
+    max_tokens: int | None = None  # LLM tokens, prompt and completion together
+    patience: int = 6  # generations without a better best
+    per_generation: int = 4
+    parallel: int | None = 2  # evaluations in flight; None: `optimize` gives one per executor slot
+    parents: int = 3  # elites shown to a proposer
+    seed: int = 0
+    hardware: str = "cpu"  # key of the evaluation cache
+    # Evaluations share one GPU: keep no more in flight than the seed's measured memory fits.
+    memory_bound: bool = False
+    database: IslandsConfig = field(default_factory=IslandsConfig)
+
+
+@dataclass
+class Status:
+    """What the search knows now; `history` is the best score after each evaluation."""
+
+    evaluated: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    best: Elite | None = None
+    baseline: Evaluation | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    generation: int = 0
+    stale: int = 0
+    stop_reason: str = ""
+    elapsed_s: float = 0.0  # wall time over every run of this search
+    gpu_s: float = 0.0  # seconds evaluations spent timing on the GPU
+
+
+@dataclass
+class Flight:
+    """One planned generation whose evaluations are queued or running."""
+
+    generation: int
+    candidates: list[Candidate]
+    stored: dict[str, Evaluation]  # verdicts found in the store, not judged again
+    futures: dict[Future[Evaluation], Candidate]
+
+
+def memory_slots(ev: Evaluation | None) -> int | None:
+    """How many evaluations like `ev` fit its GPU at once, all checking and one timing (timing
+    holds the GPU alone); None where its memory was not measured."""
+    memory = ev.memory if ev is not None else {}
+    total, check = memory.get("device_total", 0), memory.get("check", 0)
+    if total <= 0 or check <= 0:
+        return None
+    timing = max(0, memory.get("peak", check) - check)
+    each = check + 2 * CONTEXT_BYTES
+    return max(1, int((MEMORY_SHARE * total - timing) // each))
+
+
+def score(ev: Evaluation) -> float | None:
+    """Higher is better: the geometric-mean speedup when timed, 1.0 if only checked, else None."""
+    if ev.verdict is not Verdict.CORRECT:
+        return None
+    speedups = [t.speedup for t in ev.timings if t.speedup]
+    if not ev.timed or not speedups:
+        return 1.0
+    return math.exp(sum(math.log(s) for s in speedups) / len(speedups))
+
+
+class Search:
+    """Runs one search to a stop rule, persisting as it goes."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        baseline_source: str,
+        config: SearchConfig,
+        proposers: Sequence[tuple[Proposer, float]],
+        evaluator: Evaluator,
+        store: Store,
+        clock: Callable[[], float] = time.monotonic,
+        on_progress: Callable[[Status], None] | None = None,
+    ) -> None:
+        self.problem = problem
+        self.baseline_source = baseline_source
+        self.config = config
+        self.proposers = list(proposers)
+        self.evaluator = evaluator
+        self.store = store
+        self.clock = clock
+        self.on_progress = on_progress or (lambda status: None)
+        self.rng = random.Random(config.seed)
+        self.db = Islands(config.database, self.rng)
+        self.status = Status()
+        self.failures: dict[int, list[Attempt]] = {}
+        self._started = clock()
+        self._tokens = 0
+        self._tokens_before = 0  # tokens spent by earlier runs of a resumed search
+
+    def run(self) -> Status:
+        """Search until a stop rule fires; resumes from the store when it has state."""
+        self.store.bind(
+            {
+                "problem": self.problem.name,
+                "seed": self.config.seed,
+                "hardware": self.config.hardware,
+            }
+        )
+        if not self._resume():
+            self._seed()
+        with ThreadPoolExecutor(max_workers=self._slots()) as pool:
+            try:
+                self._generations(pool)
+            finally:
+                # On a stop (or an error) queued evaluations are dropped; running ones finish
+                # and are stored, so a resumed search does not judge them again.
+                pool.shutdown(wait=True, cancel_futures=True)
+        now = self.clock()
+        self.status.elapsed_s += now - self._started
+        self._started = now
+        return self.status
+
+    def _slots(self) -> int:
+        """Evaluations in flight: `parallel`, or fewer where the GPU's memory holds fewer."""
+        wanted = max(1, self.config.parallel or 1)
+        fit = memory_slots(self.status.baseline) if self.config.memory_bound else None
+        return wanted if fit is None else min(wanted, fit)
+
+    def _generations(self, pool: ThreadPoolExecutor) -> None:
+        """Fold generation after generation, keeping the next one queued behind the current."""
+        flight = None if self._stop() else self._launch(pool, self.status.generation + 1)
+        while flight is not None:
+            ahead = None
+            if not self._stop():
+                ahead = self._launch(pool, flight.generation + 1, len(flight.candidates))
+            folded = self._fold_generation(flight, ahead)
+            if self._stop() or not folded:
+                if ahead is not None:
+                    self._drain(ahead)
+                return
+            # No plan ahead (the proposers had nothing new yet): plan from the fresh verdicts.
+            flight = ahead or self._launch(pool, flight.generation + 1)
+
+    def _launch(
+        self, pool: ThreadPoolExecutor, generation: int, in_flight: int = 0
+    ) -> Flight | None:
+        """Plan generation `generation` (or reload its stored plan) and queue what is unjudged.
+
+        None when the budget has nothing left for it, and for a plan ahead of an unfolded
+        generation (`in_flight` > 0) that came out empty."""
+        planned = self.store.plan(generation)
+        if planned is None:
+            wanted = self._wanted(in_flight)
+            if wanted <= 0:
+                return None
+            ids = [c.id for c in self._plan(generation, wanted)]
+            if not ids and in_flight:
+                return None
+            self.store.save_plan(generation, ids, self._state())
+        else:
+            ids, state = planned
+            # A plan made after the newest checkpoint carries the state to go on from; one made
+            # before it (queued ahead of that generation's fold) is already part of it.
+            if state["generation"] == self.status.generation:
+                self._restore(state)
+            for i in ids:
+                self.db.register(i)
+        candidates = [self.store.candidate(i) for i in ids]
+        hw = self.config.hardware
+        stored = {c.id: ev for c in candidates if (ev := self.store.evaluation(c.id, hw))}
+        futures = {
+            pool.submit(self.evaluator, self.problem, c.source): c
+            for c in candidates
+            if c.id not in stored
+        }
+        return Flight(generation, candidates, stored, futures)
+
+    def _wanted(self, in_flight: int) -> int:
+        """How many candidates the next generation plans: every evaluation slot twice over,
+        so the slowest candidates' tail leaves few slots idle, within the budget."""
+        size = max(self.config.per_generation, 2 * self._slots())
+        return min(size, self.config.budget - self.status.evaluated - in_flight)
+
+    def _seed(self) -> None:
+        """Generation 0: the repo's current kernel, judged once and placed on every island."""
+        seed = Candidate(self.baseline_source, proposer="seed")
+        self.store.save_candidate(seed)
+        self.db.register(seed.id)
+        ev = self._verdict(seed)
+        self.status.baseline = ev
+        self._fold(seed, ev)
+        value = score(ev)
+        if value is not None:
+            for island in range(1, self.config.database.islands):
+                copy = Candidate(seed.source, proposer="seed", island=island)
+                self.db.add(Elite(copy, value, ev))
+        self._checkpoint(0)
+
+    def _fold_generation(self, flight: Flight, behind: Flight | None = None) -> bool:
+        """Wait for a generation's verdicts (each stored as it arrives), fold them in plan order.
+
+        When the minutes run out first, what has not started (here and in the generation queued
+        `behind` it) is dropped and what is running finishes and is stored; False, with nothing
+        folded, if that left the generation incomplete (a resume judges only the rest)."""
+        verdicts = dict(flight.stored)
+        pending = set(flight.futures)
+        while pending:
+            done, pending = wait(pending, self._seconds_left(), FIRST_COMPLETED)
+            if pending and self._seconds_left() == 0.0:
+                for queued in behind.futures if behind else ():
+                    queued.cancel()  # freed slots must not start the generation queued behind
+                dropped = {f for f in pending if f.cancel()}
+                done, pending = done | wait(pending - dropped).done, set()
+                if dropped:
+                    self._store(flight, done)
+                    return False
+            verdicts.update(self._store(flight, done))
+        before = self.status.best.score if self.status.best else None
+        for c in flight.candidates:
+            self._fold(c, verdicts[c.id])
+        after = self.status.best.score if self.status.best else None
+        self.status.stale = 0 if after is not None and after != before else self.status.stale + 1
+        self.db.end_generation(flight.generation + 1)
+        self.status.generation = flight.generation
+        self._checkpoint(flight.generation)
+        return True
+
+    def _store(self, flight: Flight, done: Iterable[Future[Evaluation]]) -> dict[str, Evaluation]:
+        """Store the finished evaluations (here, on the thread owning the store); their verdicts.
+
+        Every verdict is stored before an evaluator's exception among them is raised."""
+        verdicts, failed = {}, None
+        for future in done:
+            if future.exception() is not None:
+                failed = failed or future
+                continue
+            c = flight.futures[future]
+            verdicts[c.id] = future.result()
+            self.store.save_evaluation(c.id, self.config.hardware, verdicts[c.id])
+        if failed is not None:
+            failed.result()  # raises the evaluator's exception
+        return verdicts
+
+    def _seconds_left(self) -> float | None:
+        """Seconds until the minutes run out (0.0 once they have); None without a time limit."""
+        if self.config.minutes is None:
+            return None
+        spent = self.status.elapsed_s + self.clock() - self._started
+        return max(0.0, self.config.minutes * 60 - spent)
+
+    def _drain(self, flight: Flight) -> None:
+        """A stopped search's queued generation: drop what has not started, store what finishes
+        (storing one already stored again changes nothing)."""
+        running = {f for f in flight.futures if not f.cancel()}
+        self._store(flight, wait(running).done)
+
+    def _plan(self, generation: int, wanted: int) -> list[Candidate]:
+        """New, unseen candidates from the proposers, one island at a time."""
+        planned: list[Candidate] = []
+        for _ in range(wanted * 3):  # proposers may return duplicates
+            if len(planned) >= wanted:
+                break
+            island = self.db.next_island()
+            proposer = self._pick_proposer()
+            for p in proposer.propose(self._context(island, generation), self.rng, 1):
+                c = Candidate(p.source, p.parents, p.proposer, island, generation)
+                if self.db.register(c.id):
+                    self.store.save_candidate(c)
+                    planned.append(c)
+        self._tokens = self._tokens_used()
+        return planned
+
+    def _tokens_used(self) -> int:
+        """LLM tokens spent so far by every proposer that counts them."""
+        total = 0
+        for proposer, _ in self.proposers:
+            usage = getattr(proposer, "usage", None)
+            total += getattr(usage, "prompt_tokens", 0) + getattr(usage, "completion_tokens", 0)
+        return self._tokens_before + total
+
+    def _context(self, island: int, generation: int) -> ProposalContext:
+        parents = tuple(self.db.sample(island, self.config.parents))
+        return ProposalContext(
+            problem=self.problem,
+            baseline_source=self.baseline_source,
+            parents=parents,
+            best=self.db.best(),
+            failures=tuple(self.failures.get(island, [])[:3]),
+            hardware=self.status.baseline.hardware if self.status.baseline else None,
+            island=island,
+            generation=generation,
+            tried=self.db.registered(),
+        )
+
+    def _pick_proposer(self) -> Proposer:
+        weights = [w for _, w in self.proposers]
+        return self.rng.choices([p for p, _ in self.proposers], weights=weights)[0]
+
+    def _verdict(self, c: Candidate) -> Evaluation:
+        """The stored verdict on `c`, or a new one (stored)."""
+        hw = self.config.hardware
+        ev = self.store.evaluation(c.id, hw)
+        if ev is None:
+            ev = self.evaluator(self.problem, c.source)
+            self.store.save_evaluation(c.id, hw, ev)
+        return ev
+
+    def _fold(self, c: Candidate, ev: Evaluation) -> None:
+        """Count a verdict, keep a correct candidate as an elite, track the best and patience."""
+        self.status.evaluated += 1
+        self.status.counts[ev.verdict.value] += 1
+        self.status.gpu_s += ev.phases.get("time", 0.0)
+        value = score(ev)
+        if value is None:
+            self.failures.setdefault(c.island, []).insert(0, Attempt(c.source, ev))
+        else:
+            self.db.add(Elite(c, value, ev))
+        best = self.db.best()
+        improved = best is not None and (
+            self.status.best is None or best.score > self.status.best.score
+        )
+        if improved:
+            self.status.best = best
+        self.status.history.append(
+            {
+                "evaluated": self.status.evaluated,
+                "candidate": c.id,
+                "verdict": ev.verdict.value,
+                "score": value,
+                "best_score": best.score if best else None,
+            }
+        )
+        self.on_progress(self.status)
+
+    def _stop(self) -> bool:
+        """True (with a reason) once a budget is spent or patience runs out."""
+        s, cfg = self.status, self.config
+        minutes = (s.elapsed_s + self.clock() - self._started) / 60
+        rules = [
+            (s.evaluated >= cfg.budget, f"budget of {cfg.budget} candidates spent"),
+            (cfg.minutes is not None and minutes >= cfg.minutes, f"{cfg.minutes} minutes spent"),
+            (
+                cfg.max_tokens is not None and self._tokens >= cfg.max_tokens,
+                f"{cfg.max_tokens} LLM tokens spent",
+            ),
+            (s.stale >= cfg.patience, f"no improvement for {cfg.patience} generations"),
+        ]
+        s.stop_reason = next((why for hit, why in rules if hit), "")
+        return bool(s.stop_reason)
+
+    def _checkpoint(self, generation: int) -> None:
+        """Store the state after a finished generation."""
+        self.store.save_checkpoint(generation, self._state())
+
+    def _state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly from here."""
+        version, internal, gauss = self.rng.getstate()
+        s = self.status
+        return {
+            "rng": [version, list(internal), gauss],
+            "database": self.db.to_dict(),
+            "evaluated": s.evaluated,
+            "counts": dict(s.counts),
+            "history": s.history,
+            "generation": s.generation,
+            "stale": s.stale,
+            "best": s.best.candidate.id if s.best else None,
+            "baseline": s.baseline.candidate_hash if s.baseline else None,
+            "elapsed_s": s.elapsed_s + self.clock() - self._started,
+            "tokens": self._tokens,
+            "gpu_s": s.gpu_s,
+            "failures": {str(k): [a.source for a in v[:3]] for k, v in self.failures.items()},
+        }
+
+    def _resume(self) -> bool:
+        """Load the newest checkpoint, if any; True when there was one."""
+        found = self.store.last_checkpoint()
+        if found is None:
+            return False
+        self._restore(found[1])
+        return True
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        """Put the search back into a stored state."""
+        version, internal, gauss = state["rng"]
+        self.rng.setstate((version, tuple(internal), gauss))
+        hw = self.config.hardware
+        elites = {}
+        for island in state["database"]["islands"]:
+            for entry in island:
+                cid = entry["id"]
+                ev = self.store.evaluation(cid, hw)
+                if ev is not None:
+                    elites[cid] = Elite(self.store.candidate(cid), float(entry["score"]), ev)
+        self.db = Islands.from_dict(state["database"], self.config.database, self.rng, elites)
+        s = self.status
+        s.evaluated, s.counts = state["evaluated"], Counter(state["counts"])
+        s.history, s.generation, s.stale = state["history"], state["generation"], state["stale"]
+        s.best = elites.get(state["best"]) if state["best"] else None
+        seed = Candidate(self.baseline_source, proposer="seed")
+        s.baseline = self.store.evaluation(seed.id, hw)
+        s.elapsed_s, s.gpu_s = state["elapsed_s"], state["gpu_s"]
+        self._started = self.clock()
+        self._tokens = self._tokens_before = int(state["tokens"])
+        self.failures = {
+            int(k): [
+                Attempt(src, ev)
+                for src in v
+                if (ev := self.store.evaluation(Candidate(src).id, hw))
+            ]
+            for k, v in state["failures"].items()
+        }

@@ -1,0 +1,1 @@
+"""Problems: loaded from a repo's kevolve config or a KernelBench file, and checked as data."""
