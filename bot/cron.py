@@ -3,8 +3,8 @@
 `minute hour day-of-month month day-of-week`; each field a list of `*`, `n`, `a-b`, with an
 optional `/step`; months and weekdays also by three-letter name; 0 and 7 are Sunday. As in
 Vixie cron, when both day fields are restricted a day matching either one fires. The `@hourly`,
-`@daily`, `@weekly`, `@monthly` and `@yearly` shorthands are accepted too. Kept here rather than
-taken from a package: the harness reads repo configs on GPU hosts that install no bot extras.
+`@daily`, `@weekly`, `@monthly` and `@yearly` shorthands are accepted too. Each error names the
+field and the value at fault, as a repo's config author reads it in a check run.
 """
 
 from __future__ import annotations
