@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import torch
@@ -19,7 +18,6 @@ import triton
 import triton.testing
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from kevolve.harness.evaluate import EvalOptions, evaluate  # noqa: E402
 from kevolve.harness.judge.inputs import InputMaker, Trial, load_attr  # noqa: E402

@@ -42,7 +42,6 @@ import torch
 import torch._dynamo
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from kevolve.harness.evaluation import Timing  # noqa: E402
 from kevolve.harness.judge.benchmark import ROOFLINE_SLACK  # noqa: E402

@@ -31,7 +31,6 @@ from pathlib import Path
 from ray.cluster_utils import Cluster
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as a script from anywhere: kevolve's packages live here
 
 from kevolve.harness.evaluate import EvalOptions  # noqa: E402
 from kevolve.harness.search.campaign import baseline_source  # noqa: E402

@@ -92,11 +92,11 @@ def watch(search: subprocess.Popen[bytes], state: Path) -> list[tuple[float, int
 
 
 def judges_alive() -> int:
-    """How many `harness.judge.verdict` processes run on this machine now."""
+    """How many judge processes (`kevolve.harness.judge`) run on this machine now."""
     count = 0
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            count += b"harness.judge.verdict" in (proc / "cmdline").read_bytes()
+            count += b"kevolve.harness.judge\0" in (proc / "cmdline").read_bytes()
         except OSError:
             continue  # it ended while we looked
     return count

@@ -17,7 +17,6 @@ import torch
 import triton.testing
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from kevolve.harness.judge.inputs import InputMaker, Trial, load_attr  # noqa: E402
 from kevolve.harness.judge.stats import median, quantile  # noqa: E402
