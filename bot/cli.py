@@ -16,6 +16,7 @@ COMMANDS = {
     "worker": ("bot.commands.worker", "handle stored deliveries and run jobs (serve starts one)"),
     "demo": ("bot.commands.demo", "run the whole pipeline on the example kernels, locally"),
     "run-job": ("bot.commands.run_job", "run one search job here and post its result to the bot"),
+    "app": ("bot.commands.github_app", "register kevolve as a GitHub App (manifest flow)"),
 }
 
 
