@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.standin.spec import DESCRIPTION
+from tests.standin import spec
 from tests.standin.state import App, GitHubState, ManifestCode, User, now
 
 SIGNED_IN = "octocat"  # the person whose browser session the pages serve
@@ -125,8 +125,8 @@ def _permissions(asked: Any) -> None:
 @functools.cache
 def _permission_levels() -> dict[str, list[str]]:
     """Each App permission and its levels, from GitHub's description (`app-permissions`)."""
-    spec = json.loads(DESCRIPTION.read_text())
-    properties = spec["components"]["schemas"]["app-permissions"]["properties"]
+    description = json.loads(spec.DESCRIPTION.read_text())
+    properties = description["components"]["schemas"]["app-permissions"]["properties"]
     return {name: list(node["enum"]) for name, node in properties.items()}
 
 
