@@ -22,6 +22,7 @@ COMMANDS = {
         "kevolve.bot.commands.run_job",
         "run one search job here and post its result to the bot",
     ),
+    "app": ("kevolve.bot.commands.github_app", "register kevolve as a GitHub App (manifest flow)"),
 }
 
 

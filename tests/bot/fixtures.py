@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from kevolve.bot.intake import AST_LOCK
 from kevolve.harness.evaluation import CaseCheck, CaseTiming, Evaluation, Timing, Verdict
 from kevolve.harness.search.candidate import candidate_id
 from kevolve.harness.search.result import SearchResult, publish_gate
@@ -291,6 +292,8 @@ def demo_result(
         gpu_s=5.0 if timed else 0.0,
     ).to_dict()
     result["problem"] = op
-    result["best"].update(id=candidate_id(source), source=source)
+    with AST_LOCK:  # runners on two job slots build results at once
+        named = candidate_id(source)
+    result["best"].update(id=named, source=source)
     result["job"] = {"id": job_id, "hardware": "h100", "kernel": problem.kernel}
     return copy.deepcopy(result)

@@ -19,6 +19,7 @@ class Caller(Enum):
 
     APP = "app JWT"
     INSTALLATION = "installation token"
+    NONE = "no credential"
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,8 @@ def authenticate(
 ) -> tuple[App | None, Installation | None, Token | None]:
     """Return the caller's app, or installation and token, as the route requires; raise 401
     otherwise."""
+    if route.caller is Caller.NONE:
+        return None, None, None
     credential = auth.bearer(authorization)
     if route.caller is Caller.APP:
         app = auth.app_for_jwt(state, credential)

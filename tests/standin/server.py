@@ -17,9 +17,11 @@ from tests.standin import (
     api_apps,
     api_checks,
     api_issues,
+    api_manifests,
     api_orgs,
     api_pulls,
     api_repos,
+    app_pages,
     auth,
     githttp,
     users_json,
@@ -39,6 +41,7 @@ ROUTES: list[Route] = [
     *api_checks.ROUTES,
     *api_orgs.ROUTES,
     *api_actions.ROUTES,
+    *api_manifests.ROUTES,
 ]
 Tamper = Callable[[Any], Any]
 
@@ -229,6 +232,10 @@ class _Handler(BaseHTTPRequestHandler):
         if githttp.is_git_path(path):
             cgi = standin.git(self.command, self.path, headers, raw)
             self._send(cgi.status, cgi.headers, cgi.body, standin.rate_headers())
+            return
+        if app_pages.serves(self.command, path):
+            page = app_pages.answer(standin.state, standin.urls.web, path, query, raw)
+            self._send(page.status, page.headers, page.body, {})
             return
         if path.startswith(API_PREFIX + "/"):
             reply = standin.api(self.command, path.removeprefix(API_PREFIX), query, headers, raw)

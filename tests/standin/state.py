@@ -39,6 +39,18 @@ class App:
     events: list[str] = field(default_factory=list)
     permissions: dict[str, str] = field(default_factory=dict)
     created_at: datetime = field(default_factory=now)
+    webhook_url: str | None = None  # where its events go (an App made from a manifest)
+    webhook_secret: str | None = None  # what signs them
+
+
+@dataclass(frozen=True)
+class ManifestCode:
+    """What a manifest flow's code hands over once, within the hour: the new App's secrets."""
+
+    app_id: int
+    pem: str
+    client_secret: str
+    expires_at: datetime
 
 
 @dataclass
@@ -217,6 +229,7 @@ class GitHubState:
     on_dispatch: list[Callable[[WorkflowRun], None]] = field(default_factory=list)
     issue_numbers: dict[str, int] = field(default_factory=dict)
     org_runners: dict[str, list[Runner]] = field(default_factory=dict)  # org login -> runners
+    manifest_codes: dict[str, ManifestCode] = field(default_factory=dict)  # code -> new App
     lock: threading.RLock = field(default_factory=threading.RLock)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
 
