@@ -343,9 +343,7 @@ def test_a_candidate_may_stray_as_far_as_pytorchs_own_float32_reference() -> Non
     assert not compare_outputs([far], [exact], [torch.bfloat16], tol, [working]).passed
 
 
-def test_several_outputs_give_the_worst_figures_summed_counts_and_the_first_failure() -> (
-    None
-):
+def test_several_outputs_give_the_worst_figures_summed_counts_and_the_first_failure() -> None:
     first, second = _randn(8, seed=12), _randn(3, 4, seed=13)
     a, b = first.to(torch.float32), second.to(torch.float32)
     a[5] += 1.0
