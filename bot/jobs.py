@@ -13,7 +13,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,9 @@ class JobWorker:
             runner = self._runner_for(github, job)
             for op in run.ops():
                 result = runner.run(run.spec(op), run.cancelled)
-                run.record(op, result, proposer.propose(job, op, result))
+                # Vetted at the commit the search ran on, not wherever a branch name points now.
+                searched = replace(job, sha=run.sha)
+                run.record(op, result, proposer.propose(searched, op, result))
             run.finish()
         except JobCancelled:
             run.end("cancelled", "cancelled", "Stopped by `/kevolve stop`.")

@@ -83,7 +83,9 @@ def publish_gate(best: Evaluation | None, is_seed: bool) -> GateResult:
     for t in best.timings:
         low, high = (t.speedup_ci or [0.0, 0.0])[:2]
         case = f"{'x'.join(map(str, t.shape))} {t.dtype}"
-        if high < 1.0:
+        if t.speedup is None:
+            reasons.append(f"{case} has no measured speedup")
+        elif high < 1.0:
             reasons.append(f"{case} regressed: speedup {t.speedup:.3f}x [{low:.3f}-{high:.3f}]")
         elif low <= 1.0:
             reasons.append(

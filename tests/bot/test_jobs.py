@@ -335,3 +335,42 @@ def test_a_job_requeued_by_a_stopping_bot_keeps_its_directory_to_resume(
     job = storage.job(job_id)
     assert job is not None and job.status == "queued"
     assert state[0].read_text() == "search state"  # kept for the restarted worker to resume
+
+
+def test_a_result_is_vetted_at_the_commit_its_search_ran_on_not_where_the_branch_moved(
+    bare: Path, storage: Storage, tmp_path: Path
+) -> None:
+    github = LocalGitHub(bare)
+    github.push(REPO, "main", "a" * 40)
+    storage.add_job(REPO, "refs/heads/main", "softmax", "h100", "comment", 5)
+
+    class Moving(ScriptedRunner):
+        """While the search runs, someone moves the op's kernel to another file on main."""
+
+        def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
+            _move_softmax_on_main(bare, tmp_path / "mover")
+            return super().run(spec, cancelled)
+
+    worker(github, storage, Moving(), tmp_path).run_pending()
+    [job] = storage.jobs()
+    assert job.status == "done", [c.summary for c in github.checks.values()]
+    assert job.result is not None
+    [proposal] = job.result["proposals"]
+    assert proposal["status"] == "opened", proposal["reason"]
+
+
+def _move_softmax_on_main(bare: Path, work: Path) -> None:
+    """Commit on main: the op softmax renamed softmax2, its kernel file too."""
+    env = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "b"}
+    env |= {"GIT_COMMITTER_EMAIL": "b@x", "PATH": "/usr/bin:/bin", "HOME": str(work.parent)}
+    subprocess.run(["git", "clone", "-q", str(bare), str(work)], env=env, check=True)
+    config = work / "pyproject.toml"
+    text = config.read_text().replace("demo_kernels/softmax.py", "demo_kernels/sm.py")
+    config.write_text(text.replace("ops.softmax]", "ops.softmax2]"))
+    steps = (
+        ["mv", "demo_kernels/softmax.py", "demo_kernels/sm.py"],
+        ["commit", "-qam", "move softmax"],
+        ["push", "-q", "origin", "main"],
+    )
+    for argv in steps:
+        subprocess.run(["git", *argv], cwd=work, env=env, check=True)

