@@ -117,10 +117,11 @@ def test_the_job_directory_is_the_job_users_alone_while_it_runs(
     assert (after.st_uid, oct(after.st_mode & 0o777)) == (os.geteuid(), "0o700")
 
 
-def test_the_child_keeps_the_callers_python_path_after_kevolves(
+def test_the_child_keeps_the_callers_python_path(
     account: JobAccount, work: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A GPU host's extra packages (e.g. installed with --target) stay importable in the job."""
+    """A GPU host's extra packages (e.g. installed with --target) stay importable in the job;
+    kevolve itself comes from the interpreter's installation, not from a path of ours."""
     seen = work.parent / "pythonpath"
     fake = work.parent / "python"
     fake.write_text(f'#!/bin/sh\necho "$PYTHONPATH" > {seen}\necho "{{}}" > "$4"\n')
@@ -129,7 +130,7 @@ def test_the_child_keeps_the_callers_python_path_after_kevolves(
     monkeypatch.setenv("PYTHONPATH", "/opt/site-extra")
     job = runner(account, work, poll_s=0.05, python=str(fake))
     assert job.run(spec(work), lambda: False) == {}
-    assert seen.read_text().strip() == f"{ROOT}:/opt/site-extra"
+    assert seen.read_text().strip() == "/opt/site-extra"
 
 
 @pytest.mark.parametrize("how", ["cancel", "timeout"])
