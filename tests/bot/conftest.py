@@ -50,14 +50,22 @@ def _server_user() -> str | None:
     """The OS user the server runs as when we are root (initdb refuses root), made if missing."""
     if os.geteuid() != 0:
         return None
-    try:
-        pwd.getpwnam(SERVER_USER)
-    except KeyError:
+    if not _user_exists(SERVER_USER):
         useradd = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin"]
         made = subprocess.run([*useradd, SERVER_USER], capture_output=True, text=True)
-        if made.returncode not in (0, 9):  # 9: another test process made it meanwhile
+        # Two test processes may race to make it: the loser finds it made.
+        if made.returncode != 0 and not _user_exists(SERVER_USER):
             pytest.fail(f"cannot create the OS user {SERVER_USER!r}: {made.stderr}", pytrace=False)
     return SERVER_USER
+
+
+def _user_exists(name: str) -> bool:
+    """Whether the OS has a user of that name."""
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def _as_server(user: str | None) -> list[str]:
