@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from kevolve.harness.evaluate import EvalOptions, evaluate
 from kevolve.harness.evaluation import Verdict
+from kevolve.harness.sandbox.confine import Confinement
 from kevolve.harness.spec.load import load_problems, select
+
+from tests.jobuser import ensure_job_user, reachable_dir
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo"
 SOFTMAX = (DEMO / "demo_kernels" / "softmax.py").read_text()
@@ -33,6 +38,20 @@ def test_demo_kernel_is_correct_and_timed_against_its_baseline(tmp_path: Path) -
     # The baseline's kernels compiled into the shared judge cache, so the next evaluation on
     # this machine loads them instead of compiling them again.
     assert any((tmp_path / "triton-judge").rglob("*.cubin"))
+
+
+def test_a_judge_in_bubblewrap_as_the_job_user_reaches_the_gpu_and_times() -> None:
+    bwrap = shutil.which("bwrap")
+    assert bwrap is not None, "install bubblewrap (apt-get install bubblewrap)"
+    with reachable_dir("kevolve-gpu-confined-") as place:
+        repo = shutil.copytree(DEMO, place / "demo")
+        problem = select(load_problems(repo), "softmax", repo)
+        confinement = Confinement(ensure_job_user(), bwrap)
+        options = replace(OPTIONS, cache_dir=place / "cache", confinement=confinement)
+        ev = evaluate(problem, SOFTMAX, options)
+    assert ev.verdict is Verdict.CORRECT, ev.reason
+    assert ev.timed and ev.timings and ev.timings[0].speedup_ci is not None
+    assert [n for n in ev.notes if n.startswith("confined by bubblewrap")], ev.notes
 
 
 def test_out_of_bounds_writes_are_a_verdict_not_a_crash() -> None:
