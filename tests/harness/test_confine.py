@@ -21,7 +21,7 @@ from kevolve.harness.sandbox.confine import Confinement
 from kevolve.harness.spec.load import load_problems
 from kevolve.harness.spec.problem import Problem
 
-from tests.bot.processes import alive, eventually
+from tests.bot.processes import alive, cmdline, descendants, eventually
 from tests.jobuser import ensure_job_user, reachable_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -197,37 +197,11 @@ def test_an_unconfined_judge_and_its_worker_die_with_the_search(tmp_path: Path) 
     try:
 
         def worker_started() -> bool:
-            tree.update(_descendants(search.pid))
-            return any("kevolve.harness.judge.worker" in _cmdline(pid) for pid in tree)
+            tree.update(descendants(search.pid))
+            return any("kevolve.harness.judge.worker" in cmdline(pid) for pid in tree)
 
-        assert eventually(worker_started, 120), [_cmdline(p) for p in tree]
+        assert eventually(worker_started, 120), [cmdline(p) for p in tree]
     finally:
         search.send_signal(signal.SIGKILL)
         search.wait()
     assert eventually(lambda: not [p for p in tree if alive(p)], 30)
-
-
-def _descendants(root: int) -> set[int]:
-    """Every live process below `root`."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = set(), [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""

@@ -19,7 +19,7 @@ from kevolve.runners.job import API_KEY_VARS, JobSpec
 from kevolve.runners.local import JobAccount, JobUserError, LocalRunner, job_account
 from kevolve.runners.runner import RunnerError
 
-from tests.bot.processes import alive, eventually
+from tests.bot.processes import alive, cmdline, descendants, eventually
 from tests.jobuser import ensure_job_user, reachable_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,15 +180,15 @@ def test_a_job_and_its_judges_die_with_a_killed_worker(
     try:
 
         def candidate_running() -> bool:
-            tree.update(_descendants(bot.pid))
-            return any("kevolve.harness.judge.worker" in _cmdline(pid) for pid in tree)
+            tree.update(descendants(bot.pid))
+            return any("kevolve.harness.judge.worker" in cmdline(pid) for pid in tree)
 
-        assert eventually(candidate_running, 120), [_cmdline(p) for p in tree]
-        assert any("kevolve.harness.judge " in _cmdline(pid) for pid in tree)
+        assert eventually(candidate_running, 120), [cmdline(p) for p in tree]
+        assert any("kevolve.harness.judge " in cmdline(pid) for pid in tree)
     finally:
         bot.send_signal(signal.SIGKILL)
         bot.wait()
-    left = lambda: [(pid, _cmdline(pid)) for pid in tree if alive(pid)]  # noqa: E731
+    left = lambda: [(pid, cmdline(pid)) for pid in tree if alive(pid)]  # noqa: E731
     assert eventually(lambda: not left(), 30), left()
 
 
@@ -235,29 +235,3 @@ def _processes() -> list[tuple[int, str, int]]:
         if stat[0] != "Z":  # state, then ppid, pgrp, session
             found.append((int(entry.name), cmd, int(stat[3])))
     return found
-
-
-def _descendants(root: int) -> set[int]:
-    """Every live process below `root`."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = set(), [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
