@@ -4,7 +4,6 @@ per op."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import shutil
@@ -22,6 +21,8 @@ from kevolve.harness.spec.load import load_problems
 from kevolve.harness.spec.problem import Tolerance
 from kevolve.runners.job import JobSpec
 from kevolve.runners.runner import Cancelled, RunnerError
+
+from tests.bot.processes import alive, descendants, group
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo"
@@ -143,46 +144,6 @@ def test_a_gpu_demo_searches_the_narrowed_ops_and_says_so(tmp_path: Path) -> Non
     assert not (tmp_path / "wide" / "repo" / "kevolve.toml").exists()
 
 
-def _descendants(root: int) -> set[int]:
-    """Every live process under `root` (children, theirs, ...), read from /proc."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue  # it ended meanwhile
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            parents.setdefault(ppid, []).append(int(entry.name))
-    found, todo = set(), [root]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` is a process that has not ended (a zombie counts as ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _group(pgid: int) -> set[int]:
-    """The live processes of process group `pgid`."""
-    members = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and _alive(int(entry.name)):
-            with contextlib.suppress(OSError, ProcessLookupError):
-                if os.getpgid(int(entry.name)) == pgid:
-                    members.add(int(entry.name))
-    return members
-
-
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_a_stop_signal_ends_the_demo_its_search_and_every_child(
     tmp_path: Path, stop: signal.Signals
@@ -201,15 +162,15 @@ def test_a_stop_signal_ends_the_demo_its_search_and_every_child(
     try:
         state = tmp_path / "kevolve-demo" / "state" / "softmax.sqlite"
         deadline = time.monotonic() + 120
-        while not (state.exists() and len(_descendants(demo.pid)) >= 2):  # the search is under way
+        while not (state.exists() and len(descendants(demo.pid)) >= 2):  # the search is under way
             assert demo.poll() is None, demo.communicate()[0]
             assert time.monotonic() < deadline, "the demo's search never started"
             time.sleep(0.1)
-        under = _descendants(demo.pid)
+        under = descendants(demo.pid)
         demo.send_signal(stop)
         output, _ = demo.communicate(timeout=60)
         deadline = time.monotonic() + 30
-        while (left := {p for p in under if _alive(p)} | _group(demo.pid)) and (
+        while (left := {p for p in under if alive(p)} | group(demo.pid)) and (
             time.monotonic() < deadline
         ):
             time.sleep(0.1)

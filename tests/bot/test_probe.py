@@ -104,18 +104,11 @@ def bot(github_standin: World, tmp_path: Path) -> Iterator[Bot]:
     """The bot as an operator runs it: secrets in its environment, a 0600 key file, a workdir."""
     ensure_job_user()
     with reachable_dir("kevolve-probe-") as base:
-        key = base / "app.pem"
-        key.write_text(github_standin.app.private_key)
-        key.chmod(0o600)
+        key = _key_file(github_standin, base)
         workdir = base / "work"
         repo = _probe_repo(github_standin, tmp_path, key, workdir)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KEVOLVE_")}
+        env = _bot_env(github_standin, key, base)
         env.update(
-            PYTHONPATH=str(ROOT),
-            KEVOLVE_WEBHOOK_SECRET=SECRET,
-            KEVOLVE_DATABASE_URL=f"sqlite:///{base / 'bot.db'}",
-            KEVOLVE_GITHUB_APP_ID=str(github_standin.app.app_id),
-            KEVOLVE_GITHUB_PRIVATE_KEY_PATH=str(key),
             KEVOLVE_GITHUB_API_URL=github_standin.standin.urls.api,
             KEVOLVE_HARDWARE="cpu",
             KEVOLVE_DEVICE="cpu",
@@ -176,16 +169,8 @@ def test_a_probe_in_repo_code_finds_no_secret_no_key_and_no_token(bot: Bot) -> N
 def test_serve_refuses_a_job_user_it_cannot_use(
     github_standin: World, tmp_path: Path, user: str, said: str
 ) -> None:
-    key = tmp_path / "app.pem"
-    key.write_text(github_standin.app.private_key)
-    key.chmod(0o600)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEVOLVE_")}
+    env = _bot_env(github_standin, _key_file(github_standin, tmp_path), tmp_path)
     env.update(
-        PYTHONPATH=str(ROOT),
-        KEVOLVE_WEBHOOK_SECRET=SECRET,
-        KEVOLVE_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
-        KEVOLVE_GITHUB_APP_ID=str(github_standin.app.app_id),
-        KEVOLVE_GITHUB_PRIVATE_KEY_PATH=str(key),
         KEVOLVE_WORKDIR=str(tmp_path / "work"),
         KEVOLVE_JOB_USER=user,
     )
@@ -194,6 +179,27 @@ def test_serve_refuses_a_job_user_it_cannot_use(
     assert done.returncode == 2, done.stderr
     assert said in done.stderr and "KEVOLVE_JOB_AS_BOT_USER=1" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _key_file(world: World, where: Path) -> Path:
+    """The App's private key as an operator keeps it: a file of mode 0600."""
+    key = where / "app.pem"
+    key.write_text(world.app.private_key)
+    key.chmod(0o600)
+    return key
+
+
+def _bot_env(world: World, key: Path, where: Path) -> dict[str, str]:
+    """Our environment without kevolve's settings, plus the bot's secrets and its database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEVOLVE_")}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        KEVOLVE_WEBHOOK_SECRET=SECRET,
+        KEVOLVE_DATABASE_URL=f"sqlite:///{where / 'bot.db'}",
+        KEVOLVE_GITHUB_APP_ID=str(world.app.app_id),
+        KEVOLVE_GITHUB_PRIVATE_KEY_PATH=str(key),
+    )
+    return env
 
 
 def _probe_repo(world: World, tmp: Path, key: Path, workdir: Path) -> Repo:
