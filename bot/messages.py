@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from kevolve.bot.intake import CheckedResult, IntakeError, Machine, read_result
+from kevolve.bot.fieldread import IntakeError
+from kevolve.bot.intake import CheckedResult, Machine, read_result
 from kevolve.bot.slash import Command
 from kevolve.harness.evaluation import CaseTiming, Timing, Verdict
 from kevolve.harness.search.result import GateResult

@@ -22,8 +22,9 @@ from functools import partial
 from typing import Any, Protocol
 
 from jinja2 import TemplateError
+from kevolve.bot.fieldread import IntakeError
 from kevolve.bot.github import GitHub, PullRef
-from kevolve.bot.intake import CheckedResult, IntakeError, read_result
+from kevolve.bot.intake import CheckedResult, read_result
 from kevolve.bot.messages import Messages, repro_command
 from kevolve.bot.publisher import Publication, PushOutcome, Tree, branch_name
 from kevolve.bot.remote import GitRemote

@@ -17,7 +17,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from kevolve.bot.board import RunBoard
-from kevolve.bot.intake import IntakeError, read_result
+from kevolve.bot.fieldread import IntakeError
+from kevolve.bot.intake import read_result
 from kevolve.bot.storage import Storage
 from kevolve.bot.tokens import Grant, TokenError, verify
 from starlette.concurrency import run_in_threadpool

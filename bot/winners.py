@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from kevolve.bot.intake import AST_LOCK, CheckedResult, IntakeError, read_result
+from kevolve.bot.fieldread import IntakeError
+from kevolve.bot.intake import AST_LOCK, CheckedResult, read_result
 from kevolve.bot.messages import shown
 from kevolve.bot.storage import Job
 from kevolve.bot.variants import VariantError, combine, matches, tag
