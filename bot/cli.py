@@ -7,6 +7,9 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from kevolve.bot.commands.common import usage_error
+from kevolve.bot.settings import SettingsError
+
 # Subcommand -> (module, one-line help). Only the chosen command's module is imported, so a GPU
 # host running `kevolve check` needs neither the web stack nor anything else it does not use.
 COMMANDS = {
@@ -43,7 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     chosen = next((a for a in args_list if not a.startswith("-")), None)
     args = build_parser(chosen if chosen in COMMANDS else None).parse_args(args_list)
-    code: int = args.run(args)
+    try:
+        code: int = args.run(args)
+    except SettingsError as exc:  # a KEVOLVE_* variable that makes no sense: say which
+        return usage_error(str(exc))
     return code
 
 

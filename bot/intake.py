@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,7 +97,11 @@ class LlmUsage:
     completion_tokens: int = 0
     requests: int = 0
     failures: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # over every run of the search
+    models: tuple[str, ...] = ()
+    transport: str = ""  # http, command or queue
+    repairs_judged: int = 0
+    repairs_correct: int = 0
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,7 @@ class CheckedResult:
     gpu_s: float
     stop_reason: str
     notes: tuple[str, ...]
+    rationale: str = ""  # the model's words on the winning change (untrusted text)
     job_id: int | None = None
     hardware: str | None = None  # the job's hardware label, as the runner ran it
 
@@ -156,12 +161,14 @@ class CheckedResult:
             "baseline": None if self.baseline is None else self.baseline.to_dict(),
             "history": [{"evaluated": n, "best_score": s} for n, s in self.history],
             "hardware": _machine_dict(self.machine),
-            "llm": vars(self.llm).copy(),
+            "llm": {**vars(self.llm), "models": list(self.llm.models)},
             "wall_s": self.wall_s,
             "gpu_s": self.gpu_s,
             "stop_reason": self.stop_reason,
             "notes": list(self.notes),
         }
+        if self.rationale:
+            data["lineage"] = [{"rationale": self.rationale}]
         if self.job_id is not None:
             data["job"] = {"id": self.job_id, "hardware": self.hardware}
         return data
@@ -190,21 +197,44 @@ def read_result(data: object, job_id: int | None = None) -> CheckedResult:
         baseline=read_optional(top.get("baseline"), "baseline", _evaluation),
         history=tuple(read_list(top.get("history", []), "history", _point, MAX_HISTORY)),
         machine=read_optional(top.get("hardware"), "hardware", _machine) or Machine(),
-        llm=LlmUsage(
-            configured=read_bool(llm.get("configured", False), "llm.configured"),
-            **{k: read_count(llm.get(k, 0), f"llm.{k}") for k in _TOKEN_COUNTS},
-            cost_usd=read_figure(llm.get("cost_usd", 0.0), "llm.cost_usd"),
-        ),
+        llm=_llm(llm),
         wall_s=read_figure(top.get("wall_s", 0.0), "wall_s"),
         gpu_s=read_figure(top.get("gpu_s", 0.0), "gpu_s"),
         stop_reason=read_text(top.get("stop_reason", ""), "stop_reason"),
         notes=tuple(read_list(top.get("notes", []), "notes", read_text)),
+        rationale=_rationale(top.get("lineage", [])),
         job_id=job_id if job_id is not None else posted_job,
         hardware=label,
     )
 
 
 _TOKEN_COUNTS = ("prompt_tokens", "completion_tokens", "requests", "failures")
+_REPAIR_COUNTS = ("repairs_judged", "repairs_correct")
+RATIONALE_CHARS = 600
+
+
+def _llm(llm: Mapping[str, Any]) -> LlmUsage:
+    """The LLM's part: counts, cost over every run of the search, models and transport."""
+    return LlmUsage(
+        configured=read_bool(llm.get("configured", False), "llm.configured"),
+        **{k: read_count(llm.get(k, 0), f"llm.{k}") for k in _TOKEN_COUNTS + _REPAIR_COUNTS},
+        cost_usd=read_figure(llm.get("cost_usd", 0.0), "llm.cost_usd"),
+        models=tuple(read_list(llm.get("models", []), "llm.models", read_model)),
+        transport=read_word(llm.get("transport", "none"), "llm.transport"),
+    )
+
+
+def read_model(value: object, where: str) -> str:
+    """A model's name: a proposer-like word (no spaces, no markup)."""
+    return read_match(value, where, PROPOSER)
+
+
+def _rationale(lineage: object) -> str:
+    """The winning change's rationale (the first lineage entry's), cut to a paragraph."""
+    entries = read_list(lineage, "lineage", read_object)
+    first = entries[0].get("rationale") if entries else None
+    text = read_text(first, "lineage[0].rationale") if first is not None else ""
+    return text[:RATIONALE_CHARS]
 
 
 def _winning(value: object, where: str) -> Winning:

@@ -47,6 +47,9 @@ class JobSettings:
     device: str = "auto"
     minutes: float | None = None  # per op; None: the budget alone bounds a search
     progress_every_s: float = 10.0
+    llm_base_url: str | None = None  # the jobs' LLM; None: the tuner alone proposes
+    llm_model: str | None = None
+    llm_max_usd: float | None = None  # per op
 
 
 class JobCancelled(Exception):
@@ -206,6 +209,9 @@ class _JobRun:
             repo=self.job.repo,
             sha=self.sha,
             executor=self.executor,
+            llm_base_url=self.cfg.llm_base_url,
+            llm_model=self.cfg.llm_model,
+            llm_max_usd=self.cfg.llm_max_usd,
         )
 
     def was_cancelled(self) -> bool:

@@ -17,6 +17,7 @@ from kevolve.harness.search.result import GateResult
 
 MAX_CHART_POINTS = 40  # a longer history is sampled evenly, its last point kept
 MAX_SHOWN = 300  # characters of one piece of free text in a message
+RATIONALE_SHOWN = 600  # characters of the model's own account of its change
 
 # Result data: a posted dict (read through `bot.intake` first) or one already read.
 ResultData = Mapping[str, Any] | CheckedResult
@@ -155,7 +156,8 @@ def result_view(
         "label": shown(label) if label else gpu,
         "hardware": _machine_view(data.machine),
         "counts": ordered_counts(dict(data.counts)),
-        "llm": vars(data.llm),
+        "llm": {**vars(data.llm), "models": [shown(m) for m in data.llm.models]},
+        "rationale": shown(data.rationale, RATIONALE_SHOWN) if data.rationale else None,
         "tokens": data.llm.prompt_tokens + data.llm.completion_tokens,
         "chart": best_chart([{"evaluated": n, "best_score": s} for n, s in data.history])
         if data.timed

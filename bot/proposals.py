@@ -170,9 +170,7 @@ class PullRequests:
             return f"{open_count} kevolve pull requests are open (cap {self.caps.open_prs})"
         since = self.clock() - timedelta(hours=1)
         opened = sum(
-            1
-            for j in self.storage.jobs(repo)
-            if j.updated_at and j.updated_at >= since and opened_by(j)
+            opened_by(j) for j in self.storage.jobs(repo) if j.updated_at and j.updated_at >= since
         )
         if opened >= self.caps.per_hour:
             cap = self.caps.per_hour

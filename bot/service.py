@@ -157,6 +157,9 @@ def _processing(
             cache_dir=settings.cache_dir,
             device=settings.device,
             minutes=settings.job_minutes,
+            llm_base_url=settings.llm_base_url if settings.llm_model else None,
+            llm_model=settings.llm_model if settings.llm_base_url else None,
+            llm_max_usd=settings.llm_max_usd,
         ),
         slots=settings.job_slots,
     )
@@ -167,7 +170,9 @@ def _runner_for(settings: BotSettings, storage: Storage, runner: Runner | None) 
     """Where jobs run: the given runner (tests), this host, or the repos' self-hosted runners."""
     if runner is None and settings.runner == "actions":
         return actions_runner_for(settings, storage)
-    chosen = runner or local_runner(settings.job_user, settings.job_as_bot_user, settings.workdir)
+    chosen = runner or local_runner(
+        settings.job_user, settings.job_as_bot_user, settings.workdir, settings.llm_api_key
+    )
     return lambda _github, _job: chosen
 
 

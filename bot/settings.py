@@ -20,6 +20,10 @@ SECRET_VARIABLES = (
 )
 
 
+class SettingsError(ValueError):
+    """An environment variable kevolve cannot use, with the fix."""
+
+
 @dataclass(frozen=True)
 class CliSettings:
     """What the command line takes from the environment."""
@@ -28,6 +32,10 @@ class CliSettings:
     llm_base_url: str | None  # KEVOLVE_LLM_BASE_URL
     llm_model: str | None  # KEVOLVE_LLM_MODEL: "name" or "name:weight,name:weight"
     llm_api_key: str  # KEVOLVE_LLM_API_KEY, else OPENAI_API_KEY
+    llm_command: str | None = None  # KEVOLVE_LLM_COMMAND: run per prompt, stdin to stdout
+    # KEVOLVE_LLM_COMMAND_ENV: names of variables the command gets (its key, say), comma-separated
+    llm_command_env: tuple[tuple[str, str], ...] = ()
+    llm_timeout_s: float = 600.0  # KEVOLVE_LLM_TIMEOUT: seconds a command may take per prompt
 
 
 def cli_settings(env: Mapping[str, str] | None = None) -> CliSettings:
@@ -44,7 +52,31 @@ def cli_settings(env: Mapping[str, str] | None = None) -> CliSettings:
         llm_base_url=env.get("KEVOLVE_LLM_BASE_URL") or None,
         llm_model=env.get("KEVOLVE_LLM_MODEL") or None,
         llm_api_key=env.get("KEVOLVE_LLM_API_KEY") or env.get("OPENAI_API_KEY") or "",
+        llm_command=env.get("KEVOLVE_LLM_COMMAND") or None,
+        llm_command_env=_passed(env, env.get("KEVOLVE_LLM_COMMAND_ENV", "")),
+        llm_timeout_s=_seconds(env.get("KEVOLVE_LLM_TIMEOUT"), 600.0, "KEVOLVE_LLM_TIMEOUT"),
     )
+
+
+def _passed(env: Mapping[str, str], names: str) -> tuple[tuple[str, str], ...]:
+    """The named variables that are set, as (name, value) pairs for a command's environment."""
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    return tuple((n, env[n]) for n in wanted if n in env)
+
+
+def _seconds(text: str | None, default: float, name: str) -> float:
+    """A positive number of seconds from a variable; ValueError naming the fix."""
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ValueError(
+            f"{name}={text!r} is not a positive number of seconds. Fix: e.g. {name}=600"
+        )
+    return value
 
 
 # What a runner installs: a requirements file in the repo, every line pinned with its hashes
@@ -111,6 +143,9 @@ class BotSettings:
     job_user: str = "kevolve-job"  # KEVOLVE_JOB_USER: the OS user local jobs run as
     job_as_bot_user: bool = False  # KEVOLVE_JOB_AS_BOT_USER=1: jobs as the bot's user (unsafe)
     llm_api_key: str = ""  # KEVOLVE_LLM_API_KEY[_FILE], else OPENAI_API_KEY: for the jobs' LLM
+    llm_base_url: str | None = None  # KEVOLVE_LLM_BASE_URL: the jobs' OpenAI-compatible endpoint
+    llm_model: str | None = None  # KEVOLVE_LLM_MODEL: "name" or "name:weight,name:weight"
+    llm_max_usd: float | None = None  # KEVOLVE_LLM_MAX_USD: a job's LLM cost cap per op
     exposed: tuple[str, ...] = ()  # the secret variables given as values, not as files
 
 
@@ -144,6 +179,9 @@ def bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         job_user=env.get("KEVOLVE_JOB_USER") or "kevolve-job",
         job_as_bot_user=env.get("KEVOLVE_JOB_AS_BOT_USER", "") in ("1", "true", "yes"),
         llm_api_key=secret(env, "KEVOLVE_LLM_API_KEY") or env.get("OPENAI_API_KEY", ""),
+        llm_base_url=env.get("KEVOLVE_LLM_BASE_URL") or None,
+        llm_model=env.get("KEVOLVE_LLM_MODEL") or None,
+        llm_max_usd=_positive(env, "KEVOLVE_LLM_MAX_USD"),
         exposed=exposed(env, SECRET_VARIABLES),
         **_cap_settings(env),
     )

@@ -51,7 +51,8 @@ class JobSpec:
     seed: int = 0
     timeout: float = 120.0  # seconds per candidate step
     llm_base_url: str | None = None
-    llm_model: str | None = None
+    llm_model: str | None = None  # "name" or "name:weight,name:weight"
+    llm_max_usd: float | None = None  # the search stops once its LLM cost reaches this
     executor: str = "local"  # "local", or "ray": evaluations spread over a Ray cluster
     ray_address: str | None = None  # with "ray": the cluster to join; None: Ray on the runner
     repo: str = ""  # owner/name: where a remote runner checks the job out
@@ -127,11 +128,32 @@ def _check_executor(spec: JobSpec) -> None:
 
 
 def _llm(spec: JobSpec, env: dict[str, str]) -> LLMConfig | None:
-    """The job's LLM, keyed from the runner's own environment; None for a tuner-only search."""
+    """The job's LLM, keyed from what the local runner sent on stdin (see `main`) or from the
+    runner's environment (an Actions secret); None for a tuner-only search."""
     if not (spec.llm_base_url and spec.llm_model):
         return None
     key = next((env[v] for v in API_KEY_VARS if env.get(v)), "")
-    return LLMConfig(base_url=spec.llm_base_url, models=((spec.llm_model, 1.0),), api_key=key)
+    try:
+        return LLMConfig(
+            base_url=spec.llm_base_url,
+            models=weighted_models(spec.llm_model),
+            api_key=key,
+            max_usd=spec.llm_max_usd,
+        )
+    except ValueError as exc:
+        raise JobError(f"job {spec.job_id}: the LLM settings: {exc}") from None
+
+
+def weighted_models(text: str) -> tuple[tuple[str, float], ...]:
+    """'a' or 'a:0.7,b:0.3' as (name, weight) pairs; a name may itself hold colons."""
+    models = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, _, weight = part.rpartition(":")
+        try:
+            models.append((name, float(weight)) if name else (part, 1.0))
+        except ValueError:
+            models.append((part, 1.0))  # e.g. "qwen2.5-coder:32b": the colon is the name's
+    return tuple(models)
 
 
 def bind_to_parent(parent: str) -> None:
@@ -139,6 +161,15 @@ def bind_to_parent(parent: str) -> None:
     check that PID still is our parent, and a watch that kills our group at the end of stdin."""
     die_with_parent(None if parent == "-" else int(parent))
     threading.Thread(target=_watch_stdin, name="kevolve-parent-watch", daemon=True).start()
+
+
+def read_key_line(limit: int = 4096) -> str:
+    """The first line of stdin, read byte by byte so nothing after it is consumed: the LLM key
+    the local runner sends (an empty line: none)."""
+    line = bytearray()
+    while len(line) < limit and (byte := os.read(0, 1)) not in (b"", b"\n"):
+        line += byte
+    return line.decode(errors="replace").strip()
 
 
 def _watch_stdin() -> None:
@@ -152,8 +183,11 @@ def _watch_stdin() -> None:
 def main(argv: list[str] | None = None) -> int:
     """`python -m runners.job SPEC.json RESULT.json [--parent PID|-]`."""
     args = sys.argv[1:] if argv is None else argv
-    non_dumpable()  # our /proc/<pid>/environ holds the LLM key: not for our children to read
+    non_dumpable()  # our memory holds the LLM key: not for our children to read
+    env = dict(os.environ)
     if len(args) == 4 and args[2] == "--parent" and (args[3] == "-" or args[3].isdigit()):
+        if key := read_key_line():  # the local runner's first line: never env, never a file
+            env["KEVOLVE_LLM_API_KEY"] = key
         bind_to_parent(args[3])
         args = args[:2]
     if len(args) != 2:
@@ -162,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         spec = JobSpec.from_json(Path(args[0]).read_text())
-        result = run_job(spec)
+        result = run_job(spec, env)
     except (JobError, OSError) as exc:
         print(f"kevolve job: error: {exc}", file=sys.stderr)
         return 2

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from kevolve.harness.sandbox.spawn import clean_env
-from kevolve.runners.job import API_KEY_VARS, JobSpec
+from kevolve.runners.job import JobSpec
 from kevolve.runners.runner import Cancelled, RunnerError
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class JobAccount:
     gid: int
 
 
-def local_runner(user: str, as_bot_user: bool, workdir: Path) -> LocalRunner:
+def local_runner(user: str, as_bot_user: bool, workdir: Path, llm_key: str = "") -> LocalRunner:
     """The bot's local runner: jobs as `user`, bubblewrap for their judges where installed."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
@@ -71,7 +71,8 @@ def local_runner(user: str, as_bot_user: bool, workdir: Path) -> LocalRunner:
             "bubblewrap (bwrap) is not installed: judges run in the fallback jail (limits and a "
             "network namespace) as the job user. Install it: apt-get install bubblewrap"
         )
-    return LocalRunner(job_account(user, as_bot_user), workdir=workdir, bwrap=bwrap)
+    account = job_account(user, as_bot_user)
+    return LocalRunner(account, workdir=workdir, bwrap=bwrap, llm_key=llm_key)
 
 
 def job_account(user: str, as_bot_user: bool, python: str = sys.executable) -> JobAccount | None:
@@ -146,8 +147,9 @@ class LocalRunner:
         timeout_s: float = 6 * 3600,
         poll_s: float = 0.5,
         python: str = sys.executable,
+        llm_key: str = "",  # the jobs' LLM key: sent on the job's stdin, never in its env
     ) -> None:
-        self._account, self._workdir = account, workdir
+        self._account, self._workdir, self._llm_key = account, workdir, llm_key
         self._bwrap = shutil.which("bwrap") if bwrap == "auto" else bwrap
         self._timeout, self._poll, self._python = timeout_s, poll_s, python
         if workdir is not None:
@@ -228,8 +230,7 @@ class LocalRunner:
         # kevolve comes from this interpreter's installation; the caller's path (e.g. packages
         # installed beside the host's torch) is kept.
         path = {"PYTHONPATH": p} if (p := os.environ.get("PYTHONPATH")) else {}
-        keys = {k: os.environ[k] for k in API_KEY_VARS if os.environ.get(k)}  # the job's LLM
-        env = clean_env({**path, "HOME": str(scratch), **keys}, os.environ)
+        env = clean_env({**path, "HOME": str(scratch)}, os.environ)
         # The job binds itself to us: it dies when we do (parent-death signal, or end of its
         # stdin, which we hold open), its judges and workers with it.
         parent = str(os.getpid()) if self._account is None or os.geteuid() == 0 else "-"
@@ -246,6 +247,10 @@ class LocalRunner:
         )
         deadline = time.monotonic() + self._timeout
         try:
+            with contextlib.suppress(OSError):  # a child that died at once is reported below
+                assert child.stdin is not None
+                child.stdin.write(self._llm_key.replace("\n", "").encode() + b"\n")
+                child.stdin.flush()
             while (code := child.poll()) is None:
                 if cancelled():
                     raise RunnerError(f"job {spec.job_id} was cancelled")

@@ -34,7 +34,11 @@ def add_parser(sub: Any) -> None:
         "KEVOLVE_MAX_PRS_PER_HOUR, KEVOLVE_PUBLISH_UNTIMED, KEVOLVE_RUNNER (local or actions), "
         "KEVOLVE_BOT_URL (where actions runners post results), KEVOLVE_WORKFLOW, "
         "KEVOLVE_RUNNER_ATTEMPTS, KEVOLVE_RUNNER_PICKUP_S, KEVOLVE_RUNNER_GRACE_S, "
-        "KEVOLVE_RUNNER_REQUIREMENT, KEVOLVE_JOB_SLOTS, KEVOLVE_FLEET_POLL_S.",
+        "KEVOLVE_RUNNER_REQUIREMENT, KEVOLVE_JOB_SLOTS, KEVOLVE_FLEET_POLL_S. The jobs' LLM: "
+        "KEVOLVE_LLM_BASE_URL (an OpenAI-compatible endpoint) with KEVOLVE_LLM_MODEL ('name' "
+        "or 'a:0.7,b:0.3'), keyed by KEVOLVE_LLM_API_KEY_FILE (a local job gets the key on its "
+        "stdin, never in its environment), KEVOLVE_LLM_MAX_USD (a cost cap per op); without "
+        "them the tuner alone proposes and each check run and pull request says so.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")

@@ -15,8 +15,9 @@ from kevolve.harness.evaluation import Evaluation
 from kevolve.harness.search.candidate import Elite
 from kevolve.harness.search.cluster import EXECUTORS, connect
 from kevolve.harness.search.engine import Evaluator, Search, SearchConfig, Status
+from kevolve.harness.search.lessons import Lessons, learned
 from kevolve.harness.search.llm import LLMConfig, LLMProposer
-from kevolve.harness.search.prompt import PromptBuilder
+from kevolve.harness.search.prompt import PromptBuilder, op_family, reference_source
 from kevolve.harness.search.proposal import Proposer
 from kevolve.harness.search.result import SearchResult, publish_gate
 from kevolve.harness.search.store import Store
@@ -41,6 +42,8 @@ class OptimizeOptions:
     state: Path
     llm: LLMConfig | None = None
     prompts: Path = TEMPLATES
+    lessons: Path | None = None  # a lessons file: recalled into prompts, added to after
+    llm_share: float = LLM_SHARE  # of proposals, when an LLM is configured
     executor: str = "local"  # one of EXECUTORS
     ray_address: str | None = None  # with "ray": the cluster to join; None: see cluster.connect
 
@@ -53,10 +56,12 @@ def optimize(
 ) -> SearchResult:
     """Run (or resume) the search and summarize it."""
     proposers = _proposers(options, sleep)
+    family = op_family(problem, reference_source(problem))
+    recalled = _recall(options.lessons, family, options.search.hardware)
     store = Store(options.state)
     try:
         with _executor(problem, options, sleep) as (evaluator, slots):
-            config = options.search
+            config = _with_llm(options.search, options.llm)
             if config.parallel is None:
                 config = replace(config, parallel=slots)
             if options.executor == "local":  # every evaluation on this machine's one GPU
@@ -69,11 +74,74 @@ def optimize(
                 evaluator,
                 store,
                 on_progress=on_progress,
+                lessons=recalled,
             )
             status = search.run()
+            pick = untimed_pick(search.db.elites())
+            chosen = status.best if status.best and status.best.evaluation.timed else pick
+            ancestry = lineage(store, chosen.candidate.id) if chosen else []
+            if options.lessons is not None and not status.waiting:
+                _learn(options.lessons, family, options.search.hardware, store, problem.name)
     finally:
         store.close()
-    return summarize(problem, status, proposers, options, untimed_pick(search.db.elites()))
+    return summarize(problem, status, proposers, options, pick, ancestry)
+
+
+def _recall(path: Path | None, family: str, hardware: str) -> tuple[str, ...]:
+    """The lessons earlier searches of this family on this hardware left, if a file is named."""
+    if path is None:
+        return ()
+    lessons = Lessons(path)
+    try:
+        return lessons.recall(family, hardware)
+    finally:
+        lessons.close()
+
+
+def _learn(path: Path, family: str, hardware: str, store: Store, search: str) -> None:
+    """Add what this search learned to the lessons file."""
+    lessons = Lessons(path)
+    try:
+        lessons.add(family, hardware, search, learned(store, hardware))
+    finally:
+        lessons.close()
+
+
+def _with_llm(config: SearchConfig, llm: LLMConfig | None) -> SearchConfig:
+    """The search's LLM rules: repair turns and the cost cap; a reply queue plans each
+    generation from the verdicts before it and does not re-ask a slot whose reply failed."""
+    if llm is None:
+        return config
+    config = replace(config, repairs=llm.repairs, max_usd=config.max_usd or llm.max_usd)
+    if llm.queue is not None:
+        config = replace(config, overlap=False, refill=False)
+    return config
+
+
+def lineage(store: Store, candidate_id: str, limit: int = 20) -> list[dict[str, object]]:
+    """The candidate and its first parents back to the seed: who proposed each, and the reply
+    (key, model, rationale) that produced it."""
+    chain: list[dict[str, object]] = []
+    current: str | None = candidate_id
+    while current is not None and len(chain) < limit:
+        try:
+            c = store.candidate(current)
+        except KeyError:
+            break
+        found = store.exchanges(c.id)
+        exchange = found[0][1] if found else None
+        chain.append(
+            {
+                "id": c.id,
+                "proposer": c.proposer,
+                "generation": c.generation,
+                "prompt": exchange.key if exchange else None,
+                "model": exchange.model if exchange else None,
+                "rationale": exchange.rationale if exchange else None,
+            }
+        )
+        current = c.parents[0] if c.parents else None
+    return chain
 
 
 def untimed_pick(elites: list[Elite]) -> Elite | None:
@@ -100,6 +168,7 @@ def summarize(
     proposers: list[tuple[Proposer, float]],
     options: OptimizeOptions,
     untimed: Elite | None = None,
+    ancestry: list[dict[str, object]] | None = None,
 ) -> SearchResult:
     """The `SearchResult` of a finished (or stopped) search.
 
@@ -111,9 +180,25 @@ def summarize(
     ev: Evaluation | None = best.evaluation if best else None
     llm = next((p for p, _ in proposers if isinstance(p, LLMProposer)), None)
     usage = vars(llm.usage) if llm else {}
+    described = {}
+    if llm is not None:
+        described = {
+            "transport": llm.config.transport_name,
+            "models": [name for name, _ in llm.config.models],
+            "cost_usd": round(status.cost_usd, 6),  # over every run of the search
+            "repairs_judged": status.repairs,
+            "repairs_correct": status.repaired,
+        }
+        if llm.config.queue is not None:
+            described["queue"] = str(llm.config.queue)
     notes = []
     if llm is None:
         notes.append("no LLM configured: the tuner alone proposed candidates")
+    if status.waiting:
+        notes.append(
+            f"paused: {len(status.waiting)} prompts wait for replies; run the same command "
+            "again once they are written"
+        )
     if not (ev and ev.timed):
         notes.append("no GPU timing: a correctness-only dry run; nothing was ranked by speed")
         if untimed is not None:
@@ -129,12 +214,14 @@ def summarize(
         baseline=status.baseline.to_dict() if status.baseline else None,
         history=status.history,
         hardware=ev.hardware if ev else None,
-        llm={"configured": llm is not None, **usage},
+        llm={"configured": llm is not None, **usage, **described},
         wall_s=round(status.elapsed_s, 3),
         gpu_s=round(status.gpu_s, 3),
         gate=gate,
         stop_reason=status.stop_reason,
         notes=notes,
+        waiting=list(status.waiting),
+        lineage=ancestry or [],
     )
 
 
@@ -160,7 +247,9 @@ def _proposers(
     if options.llm is None:
         return [(tuner, 1.0)]
     llm = LLMProposer(options.llm, PromptBuilder(options.prompts), sleep=sleep)
-    return [(llm, LLM_SHARE), (tuner, 1.0 - LLM_SHARE)]
+    if options.llm_share >= 1.0:
+        return [(llm, 1.0)]
+    return [(llm, options.llm_share), (tuner, 1.0 - options.llm_share)]
 
 
 @contextmanager

@@ -19,13 +19,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kevolve.harness.evaluation import Evaluation, Verdict
 from kevolve.harness.search.candidate import Candidate, Elite
 from kevolve.harness.search.islands import Islands, IslandsConfig
-from kevolve.harness.search.proposal import Attempt, ProposalContext, Proposer
+from kevolve.harness.search.proposal import Attempt, Proposal, ProposalContext, Proposer, Repair
 from kevolve.harness.search.store import Store
 from kevolve.harness.spec.problem import Problem
 
@@ -41,6 +41,7 @@ class SearchConfig:
     budget: int = 40  # candidates judged, the seed included
     minutes: float | None = None
     max_tokens: int | None = None  # LLM tokens, prompt and completion together
+    max_usd: float | None = None  # LLM cost
     patience: int = 6  # generations without a better best
     per_generation: int = 4
     parallel: int | None = 2  # evaluations in flight; None: `optimize` gives one per executor slot
@@ -49,6 +50,12 @@ class SearchConfig:
     hardware: str = "cpu"  # key of the evaluation cache
     # Evaluations share one GPU: keep no more in flight than the seed's measured memory fits.
     memory_bound: bool = False
+    repairs: int = 2  # turns a failed LLM candidate gets to be fixed, with its exact failure
+    # Plan generation n+1 before n is folded (keeps GPUs busy); off when proposals wait on
+    # replies from people or batches, whose next prompts should carry n's verdicts.
+    overlap: bool = True
+    refill: bool = True  # a proposal slot that produced nothing is asked again
+    name: str = ""  # names the search in queued prompts (the problem's name when empty)
     database: IslandsConfig = field(default_factory=IslandsConfig)
 
 
@@ -66,6 +73,18 @@ class Status:
     stop_reason: str = ""
     elapsed_s: float = 0.0  # wall time over every run of this search
     gpu_s: float = 0.0  # seconds evaluations spent timing on the GPU
+    cost_usd: float = 0.0  # LLM cost over every run of this search
+    repairs: int = 0  # repair candidates judged
+    repaired: int = 0  # ... of which correct
+    waiting: list[str] = field(default_factory=list)  # queued prompts without a reply: paused
+
+
+class RepliesPending(Exception):
+    """Planning stopped: queued prompts wait for replies (the search state is stored)."""
+
+    def __init__(self, keys: list[str]) -> None:
+        super().__init__(f"waiting for {len(keys)} replies")
+        self.keys = keys
 
 
 @dataclass
@@ -113,6 +132,7 @@ class Search:
         store: Store,
         clock: Callable[[], float] = time.monotonic,
         on_progress: Callable[[Status], None] | None = None,
+        lessons: tuple[str, ...] = (),
     ) -> None:
         self.problem = problem
         self.baseline_source = baseline_source
@@ -126,9 +146,14 @@ class Search:
         self.db = Islands(config.database, self.rng)
         self.status = Status()
         self.failures: dict[int, list[Attempt]] = {}
+        self.lessons = lessons
+        self.repairs: list[tuple[str, int]] = []  # failed LLM candidates to fix, and the turn
+        self.turns: dict[str, int] = {}  # repair candidates and which turn made them
         self._started = clock()
         self._tokens = 0
+        self._cost = 0.0
         self._tokens_before = 0  # tokens spent by earlier runs of a resumed search
+        self._cost_before = 0.0  # the same for cost
 
     def run(self) -> Status:
         """Search until a stop rule fires; resumes from the store when it has state."""
@@ -144,6 +169,10 @@ class Search:
         with ThreadPoolExecutor(max_workers=self._slots()) as pool:
             try:
                 self._generations(pool)
+            except RepliesPending as paused:
+                self.status.waiting = paused.keys
+                n = len(paused.keys)
+                self.status.stop_reason = f"waiting for {n} {'reply' if n == 1 else 'replies'}"
             finally:
                 # On a stop (or an error) queued evaluations are dropped; running ones finish
                 # and are stored, so a resumed search does not judge them again.
@@ -164,7 +193,7 @@ class Search:
         flight = None if self._stop() else self._launch(pool, self.status.generation + 1)
         while flight is not None:
             ahead = None
-            if not self._stop():
+            if self.config.overlap and not self._stop():
                 ahead = self._launch(pool, flight.generation + 1, len(flight.candidates))
             folded = self._fold_generation(flight, ahead)
             if self._stop() or not folded:
@@ -288,20 +317,69 @@ class Search:
         self._store(flight, wait(running).done)
 
     def _plan(self, generation: int, wanted: int) -> list[Candidate]:
-        """New, unseen candidates from the proposers, one island at a time."""
+        """New, unseen candidates: repairs of recent failures first, then the proposers', one
+        island at a time. Raises `RepliesPending` when queued prompts wait for replies."""
         planned: list[Candidate] = []
+        waiting: list[str] = []
+        slot = 0
+        fixer = next((p for p, _ in self.proposers if p.name.startswith("llm:")), None)
+        queue, self.repairs = self.repairs, []
+        for cid, turn in queue:
+            if fixer is None or len(planned) + len(waiting) >= wanted:
+                self.repairs.append((cid, turn))  # no room this generation: the next one
+                continue
+            failed, ev = self.store.candidate(cid), self.store.evaluation(cid, self.config.hardware)
+            if ev is None:
+                continue
+            ctx = self._context(failed.island, generation, slot)
+            ctx = replace(ctx, repair=Repair(cid, failed.source, ev, turn))
+            spoiled = self._take(fixer, fixer.propose(ctx, self.rng, 1), ctx, planned, waiting)
+            slot += 1
+            if spoiled and turn < self.config.repairs:
+                self.repairs.append((cid, turn + 1))  # an empty reply spends the turn
         for _ in range(wanted * 3):  # proposers may return duplicates
-            if len(planned) >= wanted:
+            if len(planned) + len(waiting) >= wanted:
                 break
             island = self.db.next_island()
             proposer = self._pick_proposer()
-            for p in proposer.propose(self._context(island, generation), self.rng, 1):
-                c = Candidate(p.source, p.parents, p.proposer, island, generation)
-                if self.db.register(c.id):
-                    self.store.save_candidate(c)
-                    planned.append(c)
-        self._tokens = self._tokens_used()
+            ctx = self._context(island, generation, slot)
+            proposals = proposer.propose(ctx, self.rng, 1)
+            spoiled = self._take(proposer, proposals, ctx, planned, waiting)
+            slot += 1
+            if spoiled and not self.config.refill:
+                wanted -= spoiled
+        self._tokens, self._cost = self._tokens_used(), self._cost_used()
+        self.status.cost_usd = self._cost
+        if waiting:
+            raise RepliesPending(waiting)
         return planned
+
+    def _take(
+        self,
+        proposer: Proposer,
+        proposals: list[Proposal],
+        ctx: ProposalContext,
+        planned: list[Candidate],
+        waiting: list[str],
+    ) -> int:
+        """Keep the new candidates among `proposals` and every exchange behind them; note the
+        prompts still waiting. How many of the proposer's asks produced nothing."""
+        for p in proposals:
+            c = Candidate(p.source, p.parents, p.proposer, ctx.island, ctx.generation)
+            fresh = self.db.register(c.id)
+            if fresh:
+                self.store.save_candidate(c)
+                planned.append(c)
+                if ctx.repair is not None:
+                    self.turns[c.id] = ctx.repair.turn
+            if p.exchange is not None:
+                kept = p.exchange if fresh else replace(p.exchange, error="an earlier candidate")
+                self.store.save_exchange(ctx.generation, kept, c.id)
+        drained = proposer.drain()
+        waiting.extend(drained.waiting)
+        for exchange in drained.spoiled:
+            self.store.save_exchange(ctx.generation, exchange, None)
+        return len(drained.spoiled)
 
     def _tokens_used(self) -> int:
         """LLM tokens spent so far by every proposer that counts them."""
@@ -311,7 +389,12 @@ class Search:
             total += getattr(usage, "prompt_tokens", 0) + getattr(usage, "completion_tokens", 0)
         return self._tokens_before + total
 
-    def _context(self, island: int, generation: int) -> ProposalContext:
+    def _cost_used(self) -> float:
+        """LLM cost so far (USD) by every proposer that counts it."""
+        spent = sum(getattr(getattr(p, "usage", None), "cost_usd", 0.0) for p, _ in self.proposers)
+        return self._cost_before + spent
+
+    def _context(self, island: int, generation: int, slot: int = 0) -> ProposalContext:
         parents = tuple(self.db.sample(island, self.config.parents))
         return ProposalContext(
             problem=self.problem,
@@ -323,6 +406,9 @@ class Search:
             island=island,
             generation=generation,
             tried=self.db.registered(),
+            lessons=self.lessons,
+            slot=slot,
+            search=self.config.name or self.problem.name,
         )
 
     def _pick_proposer(self) -> Proposer:
@@ -344,9 +430,14 @@ class Search:
         self.status.counts[ev.verdict.value] += 1
         self.status.gpu_s += ev.phases.get("time", 0.0)
         value = score(ev)
+        turn = self.turns.get(c.id, 0)
+        self.status.repairs += 1 if turn else 0
         if value is None:
             self.failures.setdefault(c.island, []).insert(0, Attempt(c.source, ev))
+            if c.proposer.startswith("llm:") and turn < self.config.repairs:
+                self.repairs.append((c.id, turn + 1))
         else:
+            self.status.repaired += 1 if turn else 0
             self.db.add(Elite(c, value, ev))
         best = self.db.best()
         improved = best is not None and (
@@ -376,6 +467,10 @@ class Search:
                 cfg.max_tokens is not None and self._tokens >= cfg.max_tokens,
                 f"{cfg.max_tokens} LLM tokens spent",
             ),
+            (
+                cfg.max_usd is not None and self._cost >= cfg.max_usd,
+                f"the LLM cost cap of {cfg.max_usd} USD reached",
+            ),
             (s.stale >= cfg.patience, f"no improvement for {cfg.patience} generations"),
         ]
         s.stop_reason = next((why for hit, why in rules if hit), "")
@@ -401,6 +496,10 @@ class Search:
             "baseline": s.baseline.candidate_hash if s.baseline else None,
             "elapsed_s": s.elapsed_s + self.clock() - self._started,
             "tokens": self._tokens,
+            "cost_usd": self._cost,
+            "repairs": [list(r) for r in self.repairs],
+            "turns": self.turns,
+            "repair_counts": [s.repairs, s.repaired],
             "gpu_s": s.gpu_s,
             "failures": {str(k): [a.source for a in v[:3]] for k, v in self.failures.items()},
         }
@@ -435,6 +534,11 @@ class Search:
         s.elapsed_s, s.gpu_s = state["elapsed_s"], state["gpu_s"]
         self._started = self.clock()
         self._tokens = self._tokens_before = int(state["tokens"])
+        self._cost = self._cost_before = float(state.get("cost_usd", 0.0))
+        s.cost_usd = self._cost
+        self.repairs = [(cid, int(turn)) for cid, turn in state.get("repairs", [])]
+        self.turns = {cid: int(turn) for cid, turn in state.get("turns", {}).items()}
+        s.repairs, s.repaired = state.get("repair_counts", [0, 0])
         self.failures = {
             int(k): [
                 Attempt(src, ev)

@@ -12,7 +12,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from kevolve.harness.evaluation import Diagnostic, Verdict
 from kevolve.harness.search.candidate import Elite
-from kevolve.harness.search.proposal import Attempt, ProposalContext
+from kevolve.harness.search.proposal import Attempt, ProposalContext, Repair
 from kevolve.harness.spec.problem import Problem, ProblemKind
 
 MAX_ELITES = 3
@@ -97,6 +97,7 @@ class PromptBuilder:
         problem = ctx.problem
         reference = reference_source(problem)
         chosen = basis(ctx)
+        repair = _repair(ctx.repair) if ctx.repair else None
         return {
             "op": problem.name,
             "entry": problem.entry,
@@ -106,8 +107,10 @@ class PromptBuilder:
             "shapes": [s for s in problem.shapes if s],
             "check_shapes": problem.check_shapes,
             "reference": reference.rstrip("\n"),
-            "source": chosen.source.rstrip("\n"),
+            "source": (ctx.repair.source if ctx.repair else chosen.source).rstrip("\n"),
             "current": chosen.current,
+            "repair": repair,
+            "lessons": list(ctx.lessons),
             "best": _other_best(ctx.best, chosen.current),
             "elites": [_elite(e) for e in chosen.elites],
             "failures": [_failure(a) for a in ctx.failures[:MAX_FAILURES]],
@@ -236,6 +239,31 @@ def _failure(attempt: Attempt) -> dict[str, str | None]:
         "where": where or None,
         "kind": diag.kind if diag else None,
         "message": message,
+    }
+
+
+def _repair(repair: Repair) -> dict[str, Any]:
+    """A failed candidate to fix: its failure as for the failures list, the turn, and every
+    case that went wrong with its figures and first mismatching indices."""
+    cases = [
+        {
+            "shape": "x".join(str(d) for d in c.shape) or "scalar",
+            "dtype": c.dtype,
+            "max_abs": c.max_abs,
+            "max_rel": c.max_rel,
+            "mismatches": c.mismatches,
+            "elements": c.elements,
+            "at": ", ".join(str(tuple(i)) for i in c.first_indices[:3]),
+            "failure": (c.failure or "")[:MESSAGE_CHARS],
+        }
+        for c in repair.evaluation.checks
+        if not c.passed
+    ]
+    return {
+        "id": repair.candidate_id,
+        "turn": repair.turn,
+        "cases": cases[:MAX_FAILURES],
+        **_failure(Attempt(repair.source, repair.evaluation)),
     }
 
 

@@ -32,6 +32,35 @@ class ProposalContext:
     island: int = 0
     generation: int = 0
     tried: frozenset[str] = field(default_factory=frozenset)  # candidate ids already judged
+    repair: Repair | None = None  # set: fix this failed candidate instead of proposing anew
+    lessons: tuple[str, ...] = ()  # what earlier searches of this op family learned
+    slot: int = 0  # this proposal's place in its generation's plan (names queued prompts)
+    search: str = ""  # names the search in queued prompts (the problem, unless told)
+
+
+@dataclass(frozen=True)
+class Repair:
+    """A failed candidate to fix: its id, source, the verdict that says why, and which turn."""
+
+    candidate_id: str
+    source: str
+    evaluation: Evaluation
+    turn: int  # 1 for the first repair of a fresh failure
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One prompt and its raw reply (or why none came), kept in the search state for audit."""
+
+    key: str
+    model: str
+    messages: tuple[dict[str, str], ...]
+    reply: str | None
+    error: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    rationale: str = ""  # the reply's prose before its code: why the model made the change
 
 
 @dataclass(frozen=True)
@@ -41,6 +70,16 @@ class Proposal:
     source: str
     parents: tuple[str, ...]
     proposer: str
+    exchange: Exchange | None = None  # the prompt and reply that produced it, for LLM proposals
+
+
+@dataclass
+class Drained:
+    """What a proposer tells the search after planning: prompts still waiting for replies and
+    exchanges that produced no candidate (kept for audit)."""
+
+    waiting: list[str] = field(default_factory=list)
+    spoiled: list[Exchange] = field(default_factory=list)
 
 
 class Proposer(Protocol):
@@ -50,4 +89,8 @@ class Proposer(Protocol):
 
     def propose(self, ctx: ProposalContext, rng: random.Random, count: int) -> list[Proposal]:
         """Up to `count` proposals for this context."""
+        ...
+
+    def drain(self) -> Drained:
+        """Prompts waiting for replies and spoiled exchanges since the last call; cleared."""
         ...

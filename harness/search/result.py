@@ -38,6 +38,8 @@ class SearchResult:
     gate: GateResult
     stop_reason: str
     notes: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # queued prompts without replies: paused
+    lineage: list[dict[str, Any]] = field(default_factory=list)  # the best's, back to the seed
     schema: int = SCHEMA_VERSION
 
     def throughput(self) -> dict[str, float | None]:
@@ -68,6 +70,8 @@ class SearchResult:
             "publish_gate": {"passed": self.gate.passed, "reasons": self.gate.reasons},
             "stop_reason": self.stop_reason,
             "notes": self.notes,
+            "waiting": self.waiting,
+            "lineage": self.lineage,
         }
 
 

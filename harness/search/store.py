@@ -16,6 +16,7 @@ from typing import Any
 
 from kevolve.harness.evaluation import Evaluation, evaluation_from_dict
 from kevolve.harness.search.candidate import Candidate
+from kevolve.harness.search.proposal import Exchange
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -30,7 +31,15 @@ CREATE TABLE IF NOT EXISTS evaluations (
     PRIMARY KEY (candidate_id, hardware));
 CREATE TABLE IF NOT EXISTS checkpoints (generation INTEGER PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS plan_states (generation INTEGER PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS exchanges (
+    key TEXT PRIMARY KEY, generation INTEGER NOT NULL, candidate_id TEXT, model TEXT NOT NULL,
+    messages TEXT NOT NULL, reply TEXT, error TEXT, prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, rationale TEXT NOT NULL);
 """
+
+_EXCHANGE_COLUMNS = (
+    "key, model, messages, reply, error, prompt_tokens, completion_tokens, cost_usd, rationale"
+)
 
 
 class StateMismatch(Exception):
@@ -132,6 +141,36 @@ class Store:
         ).fetchone()
         return evaluation_from_dict(json.loads(row[0])) if row else None
 
+    def save_exchange(self, generation: int, exchange: Exchange, candidate_id: str | None) -> None:
+        """A prompt and its raw reply (or why none came), linked to the candidate it produced."""
+        e = exchange
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO exchanges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    e.key,
+                    generation,
+                    candidate_id,
+                    e.model,
+                    json.dumps(e.messages),
+                    e.reply,
+                    e.error,
+                    e.prompt_tokens,
+                    e.completion_tokens,
+                    e.cost_usd,
+                    e.rationale,
+                ),
+            )
+
+    def exchanges(self, candidate_id: str | None = None) -> list[tuple[str | None, Exchange]]:
+        """Every kept exchange in key order, with the candidate each produced (or one's)."""
+        query = f"SELECT candidate_id, {_EXCHANGE_COLUMNS} FROM exchanges"
+        args: tuple[str, ...] = ()
+        if candidate_id is not None:
+            query, args = query + " WHERE candidate_id = ?", (candidate_id,)
+        rows = self._db.execute(query + " ORDER BY key", args).fetchall()
+        return [(row[0], _exchange(row[1:])) for row in rows]
+
     def save_checkpoint(self, generation: int, state: dict[str, Any]) -> None:
         """The search state after a finished generation."""
         with self._tx() as db:
@@ -164,6 +203,22 @@ class Store:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+
+def _exchange(row: tuple[Any, ...]) -> Exchange:
+    """An exchange from its stored columns (in `_EXCHANGE_COLUMNS` order)."""
+    key, model, messages, reply, error, prompt_tokens, completion_tokens, cost, why = row
+    return Exchange(
+        key,
+        model,
+        tuple(json.loads(messages)),
+        reply,
+        error,
+        prompt_tokens,
+        completion_tokens,
+        cost,
+        why,
+    )
 
 
 def evaluated_count(path: Path) -> int:

@@ -13,7 +13,7 @@ import random
 from kevolve.harness.evaluation import Evaluation
 from kevolve.harness.search.candidate import candidate_id
 from kevolve.harness.search.knobs import SIZES, Site, SourceText, find_sites, render
-from kevolve.harness.search.proposal import Proposal, ProposalContext
+from kevolve.harness.search.proposal import Drained, Proposal, ProposalContext
 
 _DEFAULTS = {"num_warps": 4, "num_stages": 3}  # what Triton uses when a launch names none
 _LOW_ROOFLINE = 0.6  # a memory-bound op below this fraction of its roofline has room to go
@@ -50,6 +50,10 @@ class TunerProposer:
                         seen.add(cid)
                         out.append(Proposal(new, (pid,), self.name))
         return out
+
+    def drain(self) -> Drained:
+        """Nothing: the tuner asks no one."""
+        return Drained()
 
 
 def _moves(

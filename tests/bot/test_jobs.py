@@ -109,7 +109,8 @@ def test_a_comment_job_for_every_op_runs_each_proposes_each_and_answers(
     assert {s.budget for s in runner.specs} == {5} and {s.device for s in runner.specs} == {"cpu"}
     [job] = storage.jobs()
     assert job.status == "done" and job.result is not None
-    assert [p["status"] for p in job.result["proposals"]] == ["opened"] * 4
+    outcomes = [(p["status"], p["reason"]) for p in job.result["proposals"]]
+    assert [status for status, _ in outcomes] == ["opened"] * 4, outcomes
     assert sorted(p.head for p in github.pulls) == sorted(f"kevolve/{op}/h100" for op in OPS)
     # A check run on the commit the job resolved, finished with the outcome of each op.
     [check] = github.checks.values()

@@ -140,6 +140,17 @@ def test_check_summaries(messages: Messages) -> None:
         "The publish gate passed: a pull request carries the result.\n\n"
         "Evaluated 10 candidates (correct 6, incorrect 2, compile_error 1, timeout 1) in 12m 34s; "
         "stopped: budget of 10 candidates spent.\n"
+        "LLM: 58,089 tokens, $0.53.\n"
+    )
+    named = fixtures.timed_result()
+    named["llm"] = {**named["llm"], "models": ["m-1", "m-2"], "transport": "queue"}
+    named["llm"] |= {"repairs_judged": 3, "repairs_correct": 1}
+    assert messages.check_summary(named)[1].endswith(
+        "LLM: m-1, m-2 via queue, 58,089 tokens, $0.53; 3 repairs, 1 correct.\n"
+    )
+    without = {**fixtures.timed_result(), "llm": {"configured": False}}
+    assert messages.check_summary(without)[1].endswith(
+        "LLM: none configured; the tuner alone proposed candidates.\n"
     )
     title, summary = messages.check_summary(fixtures.untimed_result())
     assert title == "softmax: correct, not timed"

@@ -217,6 +217,18 @@ def test_hourly_cap_counts_pull_requests_opened_in_the_last_hour(
     assert later.propose(a10g, OP, result(a10g)).status == "opened"
 
 
+def test_hourly_cap_counts_each_pull_request_a_job_opened_not_the_job(
+    demo: LocalGitHub, storage: Storage, tmp_path: Path
+) -> None:
+    make = proposer(demo, storage, tmp_path, per_hour=2)
+    every_op = job(storage)
+    opened = [{"status": "opened", "pr": 9}, {"status": "opened", "pr": 10}]
+    storage.set_job_status(every_op.id, "done", {"proposals": opened})
+    a10g = job(storage, hardware="a10g")
+    capped = make.propose(a10g, OP, result(a10g))
+    assert capped.status == "skipped" and "2 pull requests were opened" in capped.reason
+
+
 def test_a_result_whose_pull_request_was_closed_unmerged_is_not_proposed_again(
     demo: LocalGitHub, storage: Storage, tmp_path: Path
 ) -> None:

@@ -25,7 +25,7 @@ from kevolve.harness.evaluation import Evaluation, Verdict
 from kevolve.harness.search.bundle import pack
 from kevolve.harness.search.cluster import RAY_MISSING, ClusterError, connect
 from kevolve.harness.search.engine import Evaluator, Search, SearchConfig, Status
-from kevolve.harness.search.proposal import Proposal, ProposalContext
+from kevolve.harness.search.proposal import Drained, Proposal, ProposalContext
 from kevolve.harness.search.store import Store
 from kevolve.harness.spec.load import load_problems, narrow, select
 from kevolve.harness.spec.problem import Problem
@@ -60,6 +60,9 @@ class Script:
     def propose(self, ctx: ProposalContext, rng: Any, count: int) -> list[Proposal]:
         taken, self.sources = self.sources[:count], self.sources[count:]
         return [Proposal(s, (), self.name) for s in taken]
+
+    def drain(self) -> Drained:
+        return Drained()
 
 
 class Interrupted(Exception):

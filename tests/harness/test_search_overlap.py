@@ -17,7 +17,7 @@ from kevolve.harness.evaluation import CaseTiming, Evaluation, Timing, Verdict
 from kevolve.harness.search.candidate import Candidate, candidate_id
 from kevolve.harness.search.engine import Flight, Search, SearchConfig, Status
 from kevolve.harness.search.islands import IslandsConfig
-from kevolve.harness.search.proposal import Proposal, ProposalContext
+from kevolve.harness.search.proposal import Drained, Proposal, ProposalContext
 from kevolve.harness.search.store import Store
 from kevolve.harness.spec.load import load_problems
 from kevolve.harness.spec.problem import Problem
@@ -46,6 +46,9 @@ class Mutator:
             for _ in range(count)
         ]
 
+    def drain(self) -> Drained:
+        return Drained()
+
 
 class Neighbours:
     """A proposer with a small space, like the tuner's: three children per parent, no more, so a
@@ -61,6 +64,9 @@ class Neighbours:
                 if len(out) < count and candidate_id(source) not in ctx.tried:
                     out.append(Proposal(source, (parent.candidate.id,), self.name))
         return out
+
+    def drain(self) -> Drained:
+        return Drained()
 
 
 def verdict(source: str) -> Evaluation:

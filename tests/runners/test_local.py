@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from kevolve.harness.sandbox.spawn import PASSTHROUGH
-from kevolve.runners.job import API_KEY_VARS, JobSpec
+from kevolve.runners.job import JobSpec
 from kevolve.runners.local import JobAccount, JobUserError, LocalRunner, job_account
 from kevolve.runners.runner import RunnerError
 
@@ -68,7 +68,8 @@ def test_a_bad_job_fails_with_the_spec_error(account: JobAccount, work: Path) ->
 def test_the_job_runs_as_the_job_user_with_allow_listed_variables_alone(
     account: JobAccount, work: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The bot's secrets stay behind; the job gets its own HOME and the LLM key it uses."""
+    """The bot's secrets stay behind; the job gets its own HOME, and the LLM key it uses as
+    the first line of its stdin, never in its environment."""
     for name, value in {
         "KEVOLVE_WEBHOOK_SECRET": "hook-s3cret",
         "KEVOLVE_DATABASE_URL": "postgresql://kevolve:s3cret@db/kevolve",
@@ -82,14 +83,17 @@ def test_the_job_runs_as_the_job_user_with_allow_listed_variables_alone(
     fake = work.parent / "python"
     fake.write_text(
         f"#!/bin/sh\nid -u > {seen}/uid\ntr '\\0' '\\n' < /proc/$$/environ > {seen}/env\n"
+        f"head -n 1 > {seen}/stdin\n"
         f'echo "{{}}" > "$4"\n'
     )
     fake.chmod(0o755)
-    assert runner(account, work, poll_s=0.05, python=str(fake)).run(spec(work), lambda: False) == {}
+    keyed = runner(account, work, poll_s=0.05, python=str(fake), llm_key="sk-for-the-job")
+    assert keyed.run(spec(work), lambda: False) == {}
     assert int((seen / "uid").read_text()) == account.uid != os.geteuid()
     env = dict(line.split("=", 1) for line in (seen / "env").read_text().splitlines())
-    assert set(env) <= {*PASSTHROUGH, *API_KEY_VARS, "PYTHONPATH", "HOME"}, env
-    assert env["KEVOLVE_LLM_API_KEY"] == "sk-for-the-job"
+    assert set(env) <= {*PASSTHROUGH, "PYTHONPATH", "HOME"}, env
+    assert "sk-for-the-job" not in (seen / "env").read_text()
+    assert (seen / "stdin").read_text() == "sk-for-the-job\n"
     assert Path(env["HOME"]).name.startswith(f"kevolve-job-{JOB}-")
     assert "s3cret" not in (seen / "env").read_text()
 
