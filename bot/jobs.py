@@ -50,6 +50,7 @@ class JobSettings:
     llm_base_url: str | None = None  # the jobs' LLM; None: the tuner alone proposes
     llm_model: str | None = None
     llm_max_usd: float | None = None  # per op
+    llm_prices: tuple[tuple[str, float, float], ...] = ()  # USD per million tokens, per model
 
 
 class JobCancelled(Exception):
@@ -212,6 +213,7 @@ class _JobRun:
             llm_base_url=self.cfg.llm_base_url,
             llm_model=self.cfg.llm_model,
             llm_max_usd=self.cfg.llm_max_usd,
+            llm_prices=[list(p) for p in self.cfg.llm_prices] or None,
         )
 
     def was_cancelled(self) -> bool:

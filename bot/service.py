@@ -160,6 +160,7 @@ def _processing(
             llm_base_url=settings.llm_base_url if settings.llm_model else None,
             llm_model=settings.llm_model if settings.llm_base_url else None,
             llm_max_usd=settings.llm_max_usd,
+            llm_prices=settings.llm_prices,
         ),
         slots=settings.job_slots,
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kevolve.bot.vault import exposed, secret
+from kevolve.harness.search.llm import parse_prices
 
 # Read once, then wiped from the bot's environment (`bot.hardening`): no child inherits them.
 SECRET_VARIABLES = (
@@ -56,6 +57,14 @@ def cli_settings(env: Mapping[str, str] | None = None) -> CliSettings:
         llm_command_env=_passed(env, env.get("KEVOLVE_LLM_COMMAND_ENV", "")),
         llm_timeout_s=_seconds(env.get("KEVOLVE_LLM_TIMEOUT"), 600.0, "KEVOLVE_LLM_TIMEOUT"),
     )
+
+
+def _prices(text: str) -> tuple[tuple[str, float, float], ...]:
+    """Per-model prices from `KEVOLVE_LLM_PRICES`; SettingsError naming the fix."""
+    try:
+        return parse_prices([p.strip() for p in text.split(";") if p.strip()], "KEVOLVE_LLM_PRICES")
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _passed(env: Mapping[str, str], names: str) -> tuple[tuple[str, str], ...]:
@@ -146,6 +155,8 @@ class BotSettings:
     llm_base_url: str | None = None  # KEVOLVE_LLM_BASE_URL: the jobs' OpenAI-compatible endpoint
     llm_model: str | None = None  # KEVOLVE_LLM_MODEL: "name" or "name:weight,name:weight"
     llm_max_usd: float | None = None  # KEVOLVE_LLM_MAX_USD: a job's LLM cost cap per op
+    # KEVOLVE_LLM_PRICES: "model=IN,OUT;other=IN,OUT", USD per million input/output tokens
+    llm_prices: tuple[tuple[str, float, float], ...] = ()
     exposed: tuple[str, ...] = ()  # the secret variables given as values, not as files
 
 
@@ -182,6 +193,7 @@ def bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         llm_base_url=env.get("KEVOLVE_LLM_BASE_URL") or None,
         llm_model=env.get("KEVOLVE_LLM_MODEL") or None,
         llm_max_usd=_positive(env, "KEVOLVE_LLM_MAX_USD"),
+        llm_prices=_prices(env.get("KEVOLVE_LLM_PRICES", "")),
         exposed=exposed(env, SECRET_VARIABLES),
         **_cap_settings(env),
     )

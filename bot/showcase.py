@@ -19,7 +19,7 @@ import json
 import re
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,11 @@ from kevolve.bot.messages import Messages, repro_command
 from kevolve.bot.publisher import Publication, Publisher, branch_name
 from kevolve.bot.remote import GitRemote
 from kevolve.harness.assets import template_dir
+from kevolve.harness.search.campaign import LLM_SHARE
+from kevolve.harness.search.llm import LLMConfig
 from kevolve.harness.spec.load import load_problems, narrow
 from kevolve.harness.spec.problem import Problem, Shape
-from kevolve.runners.job import JobSpec
+from kevolve.runners.job import JobSpec, with_llm
 from kevolve.runners.runner import Cancelled, Runner, RunnerError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +55,9 @@ class DemoOptions:
     ops: tuple[str, ...] = ()  # empty: every op of the example
     cache_dir: Path = Path.home() / ".cache" / "kevolve"
     all_shapes: bool = False  # on a GPU, time every declared dtype and shape, not the first
+    llm: LLMConfig | None = None  # with a reply queue, each op's prompts go to <queue>/<op>
+    llm_share: float = LLM_SHARE
+    resume: bool = False  # `out` holds a paused demo (a reply queue): go on from its state
 
 
 @dataclass(frozen=True)
@@ -92,12 +97,13 @@ def run_demo(
     """Run the demo; each op's outcome, in the example's order. `DemoStopped` once `cancelled`
     says so: the runner kills the search under way, and no other op starts."""
     repo_dir = options.out / "repo"
-    _fresh_repo(repo_dir)
+    if not options.resume:
+        _fresh_repo(repo_dir)
     declared = [p for p in load_problems(repo_dir) if not options.ops or p.name in options.ops]
     say(f"kevolve demo: {len(declared)} ops in {repo_dir}: {', '.join(p.name for p in declared)}")
     on_gpu = options.device.startswith("cuda")
     problems = timed_cases(declared, on_gpu and not options.all_shapes)
-    if problems != declared:
+    if problems != declared and not options.resume:
         _commit_config(repo_dir, problems)
         for line in narrowing_note(declared, problems):
             say(line)
@@ -119,6 +125,7 @@ def run_demo(
             cache_dir=str(options.cache_dir),
             device=options.device,
         )
+        spec = with_llm(spec, _per_op(options.llm, problem.name), options.llm_share)
         try:
             result = runner.run(spec, cancelled)
         except RunnerError as exc:
@@ -126,6 +133,12 @@ def run_demo(
                 raise DemoStopped(f"stopped while searching {problem.name}") from exc
             outcomes.append(OpOutcome(problem.name, f"search failed: {exc}"))
             say(f"    {outcomes[-1].summary}")
+            continue
+        if result.get("waiting"):
+            n = len(result["waiting"])
+            waiting = f"{n} replies" if n != 1 else "1 reply"
+            outcomes.append(OpOutcome(problem.name, f"paused: waiting for {waiting}"))
+            say(f"    {outcomes[-1].summary} in {spec.llm_queue}/replies")
             continue
         outcomes.append(_publish(options.out, repo_dir, publisher, messages, problem.name, result))
         say(f"    {outcomes[-1].summary}")
@@ -260,6 +273,13 @@ def _publish(
     else:
         summary = f"{title}: nothing was timed (CPU), correctness only"
     return OpOutcome(op, f"{summary}; {outcome.status}", branch, body)
+
+
+def _per_op(llm: LLMConfig | None, op: str) -> LLMConfig | None:
+    """The LLM for one op: a reply queue gets a folder per op, so their prompts stay apart."""
+    if llm is None or llm.queue is None:
+        return llm
+    return replace(llm, queue=llm.queue / op)
 
 
 def _hardware_label(result: dict[str, Any]) -> str:

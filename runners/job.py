@@ -14,14 +14,14 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from kevolve.harness.evaluate import EvalOptions
 from kevolve.harness.sandbox.confine import Confinement
 from kevolve.harness.sandbox.jail import die_with_parent, non_dumpable
-from kevolve.harness.search.campaign import OptimizeOptions, optimize
+from kevolve.harness.search.campaign import LLM_SHARE, OptimizeOptions, optimize
 from kevolve.harness.search.cluster import EXECUTORS, ClusterError, parse_address
 from kevolve.harness.search.engine import SearchConfig
 from kevolve.harness.search.llm import LLMConfig
@@ -53,6 +53,12 @@ class JobSpec:
     llm_base_url: str | None = None
     llm_model: str | None = None  # "name" or "name:weight,name:weight"
     llm_max_usd: float | None = None  # the search stops once its LLM cost reaches this
+    llm_command: list[str] | None = None  # a command per prompt instead of an endpoint
+    llm_queue: str | None = None  # a reply queue's folder instead of an endpoint
+    llm_share: float = LLM_SHARE  # of proposals; the tuner makes the rest
+    llm_repairs: int = 2  # turns a failed LLM candidate gets to be fixed
+    lessons: str | None = None  # a lessons file to recall from and add to
+    llm_prices: list[list[Any]] | None = None  # [model, USD per M input, per M output] each
     executor: str = "local"  # "local", or "ray": evaluations spread over a Ray cluster
     ray_address: str | None = None  # with "ray": the cluster to join; None: Ray on the runner
     repo: str = ""  # owner/name: where a remote runner checks the job out
@@ -100,7 +106,9 @@ def run_job(spec: JobSpec, env: dict[str, str] | None = None) -> dict[str, Any]:
             cache_scope=spec.repo,
         ),
         state=Path(spec.state),
+        lessons=Path(spec.lessons) if spec.lessons else None,
         llm=_llm(spec, env),
+        llm_share=spec.llm_share,
         executor=spec.executor,
         ray_address=spec.ray_address,
     )
@@ -128,20 +136,47 @@ def _check_executor(spec: JobSpec) -> None:
 
 
 def _llm(spec: JobSpec, env: dict[str, str]) -> LLMConfig | None:
-    """The job's LLM, keyed from what the local runner sent on stdin (see `main`) or from the
-    runner's environment (an Actions secret); None for a tuner-only search."""
-    if not (spec.llm_base_url and spec.llm_model):
+    """The job's LLM: an endpoint keyed from what the local runner sent on stdin (see `main`)
+    or from the runner's environment (an Actions secret), a command or a reply queue; None for
+    a tuner-only search."""
+    command = tuple(spec.llm_command or ())
+    queue = Path(spec.llm_queue) if spec.llm_queue else None
+    endpoint = spec.llm_base_url if spec.llm_model else None
+    if not (endpoint or command or queue):
         return None
-    key = next((env[v] for v in API_KEY_VARS if env.get(v)), "")
+    default = "queue" if queue else Path(command[0]).name if command else ""
+    passed = [n.strip() for n in env.get("KEVOLVE_LLM_COMMAND_ENV", "").split(",") if n.strip()]
     try:
         return LLMConfig(
-            base_url=spec.llm_base_url,
-            models=weighted_models(spec.llm_model),
-            api_key=key,
+            models=weighted_models(spec.llm_model) if spec.llm_model else ((default, 1.0),),
+            base_url=endpoint or "",
+            api_key=next((env[v] for v in API_KEY_VARS if env.get(v)), "") if endpoint else "",
+            command=command,
+            command_env=tuple((n, env[n]) for n in passed if n in env),
+            queue=queue,
             max_usd=spec.llm_max_usd,
+            repairs=spec.llm_repairs,
+            prices=tuple((str(m), float(i), float(o)) for m, i, o in spec.llm_prices or ()),
         )
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise JobError(f"job {spec.job_id}: the LLM settings: {exc}") from None
+
+
+def with_llm(spec: JobSpec, llm: LLMConfig | None, share: float) -> JobSpec:
+    """A job spec carrying the LLM the flags named (the key stays where the job runs)."""
+    if llm is None:
+        return spec
+    return replace(
+        spec,
+        llm_base_url=llm.base_url or None,
+        llm_model=",".join(f"{name}:{weight:g}" for name, weight in llm.models),
+        llm_command=list(llm.command) or None,
+        llm_queue=str(llm.queue) if llm.queue else None,
+        llm_share=share,
+        llm_repairs=llm.repairs,
+        llm_max_usd=llm.max_usd,
+        llm_prices=[list(p) for p in llm.prices] or None,
+    )
 
 
 def weighted_models(text: str) -> tuple[tuple[str, float], ...]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kevolve.bot.commands.common import device_name, usage_error
+from kevolve.bot.commands.optimize import PAUSED, add_llm_arguments, llm_config
 from kevolve.bot.settings import cli_settings
 from kevolve.bot.showcase import (
     CPU_BUDGET,
@@ -52,6 +53,7 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="on a GPU, check and time every declared dtype and shape (several times slower)",
     )
+    add_llm_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -88,8 +90,14 @@ def _stop_signals() -> Iterator[list[int]]:
 
 def _run(args: argparse.Namespace, cancelled: Callable[[], bool]) -> int:
     """The demo itself; `cancelled` turns true once a stop signal came."""
-    out = args.out or default_out(Path.cwd())
-    if out.exists():
+    out = (args.out or default_out(Path.cwd())).absolute()  # the searches run elsewhere
+    try:
+        llm = llm_config(args, cli_settings())
+    except ValueError as exc:
+        return usage_error(str(exc))
+    # A demo on a reply queue pauses; the same command with the same --out goes on from there.
+    resume = llm is not None and llm.queue is not None and (out / "state").is_dir()
+    if out.exists() and not resume:
         return usage_error(f"{out} already exists. Fix: pass --out with a new directory")
     if args.budget is not None and args.budget < 1:
         return usage_error("--budget must be at least 1")
@@ -110,6 +118,9 @@ def _run(args: argparse.Namespace, cancelled: Callable[[], bool]) -> int:
         ops=tuple(args.op),
         cache_dir=cli_settings().cache_dir,
         all_shapes=args.all_shapes,
+        llm=llm,
+        llm_share=args.llm_share,
+        resume=resume,
     )
     try:
         outcomes = run_demo(options, LocalRunner(), cancelled=cancelled)
@@ -118,6 +129,12 @@ def _run(args: argparse.Namespace, cancelled: Callable[[], bool]) -> int:
     if device == "cpu":
         print("kevolve demo: no GPU here, so nothing was timed; every result is correctness only.")
     failed = [o for o in outcomes if o.summary.startswith("search failed")]
+    if any(o.summary.startswith("paused") for o in outcomes):
+        print(
+            f"kevolve demo: paused in {out}: write the replies, then run the same command "
+            "again to go on"
+        )
+        return PAUSED
     print(f"kevolve demo: done in {out}")
     return 1 if failed else 0
 

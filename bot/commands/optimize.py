@@ -23,7 +23,7 @@ from kevolve.harness.evaluate import EvalOptions, HarnessError
 from kevolve.harness.search.campaign import LLM_SHARE, OptimizeOptions, optimize
 from kevolve.harness.search.cluster import ClusterError
 from kevolve.harness.search.engine import SearchConfig
-from kevolve.harness.search.llm import LLMConfig
+from kevolve.harness.search.llm import LLMConfig, parse_prices
 from kevolve.harness.search.result import render_markdown
 from kevolve.harness.search.store import StateMismatch
 from kevolve.harness.spec.load import SpecError
@@ -221,6 +221,9 @@ def llm_config(args: argparse.Namespace, settings: CliSettings) -> LLMConfig | N
             "Fix: pass it, or set KEVOLVE_LLM_MODEL"
         )
     argv = tuple(shlex.split(command)) if command else ()
+    if argv and "/" in argv[0]:  # a path: the same program wherever the search runs from
+        argv = (str(Path(argv[0]).resolve()), *argv[1:])
+    queue = queue.resolve() if queue else None
     default = "queue" if queue else Path(argv[0]).name if argv else ""
     return LLMConfig(
         models=parse_models(model) if model else ((default, 1.0),),
@@ -234,25 +237,6 @@ def llm_config(args: argparse.Namespace, settings: CliSettings) -> LLMConfig | N
         max_usd=args.max_usd,
         repairs=args.repairs,
     )
-
-
-def parse_prices(items: list[str]) -> tuple[tuple[str, float, float], ...]:
-    """'model=IN,OUT' items as (model, USD per M input, USD per M output)."""
-    prices = []
-    for item in items:
-        model, _, pair = item.partition("=")
-        parts = pair.split(",")
-        try:
-            cost_in, cost_out = (float(x) for x in parts)
-        except ValueError:
-            cost_in = cost_out = -1.0
-        if not model or len(parts) != 2 or cost_in < 0 or cost_out < 0:
-            raise ValueError(
-                f"--llm-price {item!r} is not MODEL=IN,OUT. Fix: e.g. --llm-price gpt-x=2.5,10 "
-                "(USD per million input and output tokens)"
-            )
-        prices.append((model, cost_in, cost_out))
-    return tuple(prices)
 
 
 def paused_line(waiting: list[str], llm: LLMConfig | None) -> str:

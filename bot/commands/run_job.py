@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ from kevolve.bot.commands.common import (
     executor_error,
     usage_error,
 )
+from kevolve.bot.commands.optimize import PAUSED, add_llm_arguments, llm_config, paused_line
 from kevolve.bot.settings import cli_settings
-from kevolve.runners.job import JobError, JobSpec, run_job
+from kevolve.runners.job import API_KEY_VARS, JobError, JobSpec, run_job, with_llm
 from kevolve.runners.post import post_result
 from kevolve.runners.runner import RunnerError
 
@@ -44,6 +46,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--device", default="auto", type=device_name, help="cpu, cuda, cuda:N or auto")
     p.add_argument("--state", type=Path, help="search state (default .kevolve/job-N.sqlite)")
     add_executor_arguments(p)
+    p.add_argument("--lessons", type=Path, help="a lessons file to recall from and add to")
+    add_llm_arguments(p)
     p.add_argument("--out", type=Path, default=Path("kevolve-result.json"), help="result file")
     p.add_argument("--bot-url", help="post the result to this bot (needs the job's token)")
     p.add_argument(
@@ -65,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
     if mismatch := executor_error(args):
         return usage_error(mismatch)
     settings = cli_settings()
+    try:
+        llm = llm_config(args, settings)
+    except ValueError as exc:
+        return usage_error(str(exc))
     spec = JobSpec(
         job_id=args.job_id,
         checkout=str(args.checkout.resolve()),
@@ -77,13 +85,21 @@ def run(args: argparse.Namespace) -> int:
         minutes=args.minutes,
         executor=args.executor,
         ray_address=args.ray_address,
+        lessons=str(args.lessons) if args.lessons else None,
     )
+    spec = with_llm(spec, llm, args.llm_share)
+    # The LLM key (an Actions secret in the step's env) goes to the search alone: out of our
+    # environment before anything runs, so no judge of the repo's code inherits it.
+    keys = {k: os.environ.pop(k) for k in API_KEY_VARS if k in os.environ}
     try:
-        result = run_job(spec)
+        result = run_job(spec, {**os.environ, **keys})
     except JobError as exc:
         return usage_error(str(exc))
     args.out.write_text(json.dumps(result, indent=2))
     print(f"kevolve run-job: job {args.job_id} evaluated {result['evaluated']}; wrote {args.out}")
+    if result.get("waiting"):
+        print(paused_line(result["waiting"], llm), file=sys.stderr)
+        return PAUSED
     if not args.bot_url:
         return 0
     try:

@@ -128,8 +128,9 @@ def lineage(store: Store, candidate_id: str, limit: int = 20) -> list[dict[str, 
             c = store.candidate(current)
         except KeyError:
             break
-        found = store.exchanges(c.id)
-        exchange = found[0][1] if found else None
+        # An exchange that repeated an earlier candidate did not produce this one: not its story.
+        found = [e for _, e in store.exchanges(c.id) if e.error is None]
+        exchange = found[0] if found else None
         chain.append(
             {
                 "id": c.id,

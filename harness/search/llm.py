@@ -237,6 +237,27 @@ class LLMProposer:
         self._drained.spoiled.append(replace(kept, error=why))
 
 
+def parse_prices(
+    items: list[str], source: str = "--llm-price"
+) -> tuple[tuple[str, float, float], ...]:
+    """'model=IN,OUT' items as (model, USD per M input, USD per M output)."""
+    prices = []
+    for item in items:
+        model, _, pair = item.partition("=")
+        parts = pair.split(",")
+        try:
+            cost_in, cost_out = (float(x) for x in parts)
+        except ValueError:
+            cost_in = cost_out = -1.0
+        if not model or len(parts) != 2 or cost_in < 0 or cost_out < 0:
+            raise ValueError(
+                f"{source} {item!r} is not MODEL=IN,OUT. Fix: e.g. {source} gpt-x=2.5,10 "
+                "(USD per million input and output tokens)"
+            )
+        prices.append((model, cost_in, cost_out))
+    return tuple(prices)
+
+
 def rationale(reply: str) -> str:
     """The prose a reply opens with, before its first code fence or edit block (shortened)."""
     match = _CODE_START.search(reply)
