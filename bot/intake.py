@@ -41,7 +41,12 @@ from kevolve.bot.fieldread import (
 )
 from kevolve.harness.evaluation import CaseCheck, CaseTiming, Evaluation, Timing, Verdict
 from kevolve.harness.search.candidate import candidate_id
-from kevolve.harness.search.result import SCHEMA_VERSION, GateResult, checked_gate
+from kevolve.harness.search.result import (
+    MIN_SPEEDUP,
+    SCHEMA_VERSION,
+    GateResult,
+    checked_gate,
+)
 
 OP = re.compile(r"[A-Za-z0-9_-]{1,100}")  # as the run board names an op
 CANDIDATE = re.compile(
@@ -140,12 +145,13 @@ class CheckedResult:
         is_seed: bool | None = None,
         checked: Sequence[tuple[Sequence[int], str]] = (),
         timed: Sequence[tuple[Sequence[int], str]] = (),
+        min_speedup: float = MIN_SPEEDUP,
     ) -> GateResult:
         """The harness's publish gate over these evaluations (`is_seed`: the best is the repo's
         kernel; None takes the result's word for it, which only shows, never publishes)."""
         best = self.best
         seed = (best is not None and best.proposer == "seed") if is_seed is None else is_seed
-        return checked_gate(best.evaluation if best else None, seed, checked, timed)
+        return checked_gate(best.evaluation if best else None, seed, checked, timed, min_speedup)
 
     def to_dict(self) -> dict[str, Any]:
         """The `SearchResult.to_dict` layout of what was kept; `read_result` reads it back."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from kevolve.bot.cron import Cron, CronError, parse_cron
+from kevolve.harness.search.result import MIN_SPEEDUP
 from kevolve.harness.spec.checks import SpecError, describe, did_you_mean, toml_path
 from kevolve.harness.spec.load import load_problems
 from kevolve.harness.spec.problem import Problem
@@ -33,13 +34,14 @@ EXECUTORS = ("local", "ray")
 RUNNER_DEFAULT_LABELS = frozenset(
     {"self-hosted", "linux", "windows", "macos", "x64", "x86", "arm", "arm64"}
 )
-_KEYS = ("ops", "hardware", "schedule", "stale_days", "executor")
+_KEYS = ("ops", "hardware", "schedule", "stale_days", "executor", "min_speedup")
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _EXAMPLES = {
     "hardware": 'hardware = ["nvidia-h100", "nvidia-a10g"] (or hardware = "auto")',
     "schedule": 'schedule = "0 3 * * 1" (03:00 UTC every Monday)',
     "stale_days": "stale_days = 7",
     "executor": 'executor = "local" (or "ray")',
+    "min_speedup": "min_speedup = 1.05 (at least 1.0)",
 }
 
 Hardware = tuple[str, ...] | Literal["auto"] | None
@@ -58,6 +60,7 @@ class RepoSettings:
     schedule: Cron | None = None  # when to look for stale or outdated results
     stale_days: float = 7.0  # a result older than this is re-searched at a schedule tick
     executor: str = "local"
+    min_speedup: float = MIN_SPEEDUP  # the gain a pull request must show, at its low end
 
     def labels(self, default: Sequence[str], listed: Iterable[str]) -> tuple[str, ...]:
         """The labels jobs run on: the declared ones, the default, or the GPU labels `listed`."""
@@ -102,6 +105,7 @@ def load_settings(repo: Path) -> RepoSettings:
         schedule=field.schedule(table["schedule"]) if "schedule" in table else None,
         stale_days=field.stale_days(table.get("stale_days", RepoSettings.stale_days)),
         executor=field.executor(table.get("executor", RepoSettings.executor)),
+        min_speedup=field.min_speedup(table.get("min_speedup", RepoSettings.min_speedup)),
     )
 
 
@@ -185,6 +189,16 @@ class _Field:
             return parse_cron(value)
         except CronError as e:
             raise self.error("schedule", f"'{value}' is not a cron expression: {e}") from None
+
+    def min_speedup(self, value: object) -> float:
+        """A speedup of at least 1.0 (and below 100: a typo otherwise)."""
+        number = not isinstance(value, bool) and isinstance(value, int | float)
+        if not (number and isinstance(value, int | float) and 1.0 <= value < 100.0):
+            shown = repr(value) if number else describe(value)
+            raise self.error(
+                "min_speedup", f"expected a speedup of at least 1.0 (e.g. 1.05), found {shown}"
+            )
+        return float(value)
 
     def stale_days(self, value: object) -> float:
         """A positive number of days."""

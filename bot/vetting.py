@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from kevolve.bot.intake import AST_LOCK, CheckedResult
 from kevolve.bot.publisher import Tree
+from kevolve.bot.repoconfig import load_settings
 from kevolve.bot.treepath import TreePathError, read_inside
 from kevolve.bot.winners import ModuleCheck
 from kevolve.harness.search.result import GateResult
@@ -44,7 +45,11 @@ def vet(tree: Tree, op: str, result: CheckedResult, judge: ModuleCheck, untimed:
     if best is None:
         raise Unfit("no correct candidate was found")
     problem, kernel, original = kernel_of(tree, op)
-    gate = result.gate(best.source == original, *cases(problem, result.timed))
+    try:
+        wanted = load_settings(tree.root).min_speedup
+    except SpecError as exc:
+        raise Unfit(f"the repo's config at {tree.sha[:7]}: {exc}") from None
+    gate = result.gate(best.source == original, *cases(problem, result.timed), wanted)
     reasons = [r for r in gate.reasons if not (untimed and UNTIMED in r)]
     if reasons:
         raise Unfit("publish gate: " + "; ".join(reasons))

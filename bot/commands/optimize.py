@@ -24,7 +24,7 @@ from kevolve.harness.search.campaign import LLM_SHARE, OptimizeOptions, optimize
 from kevolve.harness.search.cluster import ClusterError
 from kevolve.harness.search.engine import SearchConfig
 from kevolve.harness.search.llm import LLMConfig, parse_prices
-from kevolve.harness.search.result import render_markdown
+from kevolve.harness.search.result import MIN_SPEEDUP, render_markdown
 from kevolve.harness.search.store import StateMismatch
 from kevolve.harness.spec.load import SpecError
 from kevolve.runners.job import weighted_models
@@ -75,6 +75,13 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the search")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per candidate step")
+    p.add_argument(
+        "--min-speedup",
+        type=float,
+        default=MIN_SPEEDUP,
+        help=f"the publish gate's gain at the low end of the 95%% intervals (default "
+        f"{MIN_SPEEDUP})",
+    )
     p.add_argument("--out", type=Path, help="write the SearchResult JSON here")
     p.add_argument("--json", action="store_true", help="print the result JSON, not markdown")
     p.set_defaults(run=run)
@@ -90,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         return usage_error(str(exc))
     if args.budget < 1 or (args.parallel is not None and args.parallel < 1):
         return usage_error("--budget and --parallel must be at least 1")
+    if args.min_speedup < 1.0:
+        return usage_error(f"--min-speedup must be at least 1.0, not {args.min_speedup:g}")
     if args.per_generation < 1:
         return usage_error(f"--per-generation must be at least 1, not {args.per_generation}")
     if mismatch := executor_error(args):
@@ -113,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         lessons=args.lessons or state.parent / "lessons.sqlite",
         llm=llm,
         llm_share=args.llm_share,
+        min_speedup=args.min_speedup,
         executor=args.executor,
         ray_address=args.ray_address,
     )

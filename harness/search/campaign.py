@@ -19,7 +19,7 @@ from kevolve.harness.search.lessons import Lessons, learned
 from kevolve.harness.search.llm import LLMConfig, LLMProposer
 from kevolve.harness.search.prompt import PromptBuilder, op_family, reference_source
 from kevolve.harness.search.proposal import Proposer
-from kevolve.harness.search.result import SearchResult, publish_gate
+from kevolve.harness.search.result import MIN_SPEEDUP, SearchResult, publish_gate
 from kevolve.harness.search.store import Store
 from kevolve.harness.search.tuner import TunerProposer
 from kevolve.harness.spec.problem import Problem
@@ -44,6 +44,7 @@ class OptimizeOptions:
     prompts: Path = TEMPLATES
     lessons: Path | None = None  # a lessons file: recalled into prompts, added to after
     llm_share: float = LLM_SHARE  # of proposals, when an LLM is configured
+    min_speedup: float = MIN_SPEEDUP  # the gain the publish gate asks for
     executor: str = "local"  # one of EXECUTORS
     ray_address: str | None = None  # with "ray": the cluster to join; None: see cluster.connect
 
@@ -204,7 +205,8 @@ def summarize(
         notes.append("no GPU timing: a correctness-only dry run; nothing was ranked by speed")
         if untimed is not None:
             notes.append("best: the newest correct candidate, not a faster one (nothing was timed)")
-    gate = publish_gate(ev, is_seed=best is not None and best.candidate.proposer == "seed")
+    is_seed = best is not None and best.candidate.proposer == "seed"
+    gate = publish_gate(ev, is_seed, options.min_speedup)
     return SearchResult(
         problem=problem.name,
         device=options.evaluation.device,

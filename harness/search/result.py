@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,8 +76,14 @@ class SearchResult:
         }
 
 
-def publish_gate(best: Evaluation | None, is_seed: bool) -> GateResult:
-    """Correct everywhere, faster with confidence, no case regressed, plausible timings."""
+MIN_SPEEDUP = 1.05  # what a maintainer would review a pull request for, by default
+
+
+def publish_gate(
+    best: Evaluation | None, is_seed: bool, min_speedup: float = MIN_SPEEDUP
+) -> GateResult:
+    """Correct everywhere; over the timed cases, the geometric mean of the intervals' low ends
+    at least `min_speedup`; no case slower or not faster with confidence; plausible timings."""
     if best is None:
         return GateResult(False, ["no correct candidate was found"])
     reasons = []
@@ -96,6 +103,16 @@ def publish_gate(best: Evaluation | None, is_seed: bool) -> GateResult:
                 f"{case} is not faster with 95% confidence "
                 f"({t.speedup:.3f}x [{low:.3f}-{high:.3f}])"
             )
+    lows = [t.speedup_ci[0] for t in best.timings if t.speedup_ci and t.speedup_ci[0] > 1.0]
+    # Every case faster with confidence, but by how much: the repo's minimum decides.
+    if best.timed and lows and len(lows) == len(best.timings):
+        low = math.exp(sum(math.log(v) for v in lows) / len(lows))
+        if low < min_speedup:
+            reasons.append(
+                f"the gain is too small: {low:.3f}x at the low end of the 95% intervals "
+                f"(geometric mean over {len(lows)} timed cases), below the {min_speedup:.2f}x "
+                "this repo asks for (min_speedup)"
+            )
     reasons += [f"implausible timing: {f}" for f in best.flags]
     return GateResult(not reasons, reasons)
 
@@ -108,11 +125,12 @@ def checked_gate(
     is_seed: bool,
     checked: Sequence[Case] = (),
     timed: Sequence[Case] = (),
+    min_speedup: float = MIN_SPEEDUP,
 ) -> GateResult:
     """`publish_gate` once the evaluation's own figures agree: a correct verdict, every check
     passed, each case of `checked` checked and of `timed` timed (when timed), each case's medians
     and interval agreeing with its speedup, and no timing beyond the roofline."""
-    gate = publish_gate(best, is_seed)
+    gate = publish_gate(best, is_seed, min_speedup)
     if best is None:
         return gate
     reasons = []

@@ -37,7 +37,7 @@ def test_every_setting_is_read_and_the_ops_still_load(tmp_path: Path) -> None:
     repo = demo_with(
         tmp_path,
         'hardware = ["nvidia-h100", "nvidia-a10g", "nvidia-h100"]\n'
-        'schedule = "0 3 * * 1"\nstale_days = 3.5\nexecutor = "ray"',
+        'schedule = "0 3 * * 1"\nstale_days = 3.5\nexecutor = "ray"\nmin_speedup = 1.2',
     )
     config = load_config(repo)
     assert [op.name for op in config.ops] == OPS
@@ -46,6 +46,8 @@ def test_every_setting_is_read_and_the_ops_still_load(tmp_path: Path) -> None:
     assert settings.hardware == ("nvidia-h100", "nvidia-a10g")
     assert settings.schedule is not None and settings.schedule.text == "0 3 * * 1"
     assert (settings.stale_days, settings.executor) == (3.5, "ray")
+    assert settings.min_speedup == 1.2
+    assert load_config(demo_with(tmp_path / "plain", "")).settings.min_speedup == 1.05
 
 
 def test_kevolve_toml_settings_sit_at_the_top_level(tmp_path: Path) -> None:
@@ -109,6 +111,13 @@ def test_labels_github_gives_every_runner_are_not_gpus(label: str) -> None:
         ('hardware = ["h 100"]', "hardware", "'h 100' is not a runner label", ""),
         ("stale_days = 0", "stale_days", "expected a positive number of days, found 0", ""),
         ("stale_days = true", "stale_days", "found a boolean", "write stale_days = 7"),
+        (
+            "min_speedup = 0.9",
+            "min_speedup",
+            "expected a speedup of at least 1.0 (e.g. 1.05), found 0.9",
+            "write min_speedup = 1.05 (at least 1.0)",
+        ),
+        ('min_speedup = "5%"', "min_speedup", "found a string", ""),
         (
             'executor = "rays"',
             "executor",

@@ -77,7 +77,36 @@ def test_an_interval_that_crosses_one_is_not_faster_with_confidence() -> None:
     [(1.0, 1.1, False), (1.0001, 1.1, True), (0.9, 1.0, False), (0.5, 0.9999, False)],
 )
 def test_the_interval_bounds_are_strict_at_one(low: float, high: float, passed: bool) -> None:
-    assert publish_gate(evaluation(timing(1.05, low, high)), is_seed=False).passed is passed
+    gate = publish_gate(evaluation(timing(1.05, low, high)), is_seed=False, min_speedup=1.0)
+    assert gate.passed is passed
+
+
+@pytest.mark.parametrize(
+    ("lows", "wanted", "passed"),
+    [
+        ((1.06, 1.2), 1.05, True),
+        ((1.01, 1.04), 1.05, False),  # each case faster, the gain too small: a half-percent PR
+        ((1.01, 1.20), 1.05, True),  # the geometric mean of the low ends decides
+        ((1.10, 1.10), 1.20, False),  # a repo asking for more
+    ],
+)
+def test_the_gain_must_reach_the_repos_minimum_at_the_low_end(
+    lows: tuple[float, float], wanted: float, passed: bool
+) -> None:
+    shapes = ([4096, 1024], [8192, 8192])
+    cases = [
+        timing(low + 0.02, low, low + 0.05, shape=s) for low, s in zip(lows, shapes, strict=True)
+    ]
+    gate = publish_gate(evaluation(*cases), is_seed=False, min_speedup=wanted)
+    assert gate.passed is passed
+    if not passed:
+        [reason] = gate.reasons
+        assert reason.startswith("the gain is too small: ") and f"{wanted:.2f}x" in reason
+
+
+def test_the_default_minimum_refuses_a_half_percent_gain() -> None:
+    gate = publish_gate(evaluation(timing(1.005, 1.002, 1.008)), is_seed=False)
+    assert not gate.passed and "below the 1.05x this repo asks for" in gate.reasons[0]
 
 
 def test_a_slowdown_is_a_regression() -> None:
@@ -233,6 +262,8 @@ def test_the_json_form_has_a_stable_layout() -> None:
         "publish_gate": {"passed": False, "reasons": gate.reasons},
         "stop_reason": "budget spent",
         "notes": ["n"],
+        "waiting": [],
+        "lineage": [],
     }
 
 
