@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 from kevolve.bot.commands.common import usage_error
 from kevolve.bot.settings import SettingsError
@@ -32,6 +33,7 @@ COMMANDS = {
 def build_parser(chosen: str | None) -> argparse.ArgumentParser:
     """The parser: full arguments for the chosen subcommand, a help line for the others."""
     parser = argparse.ArgumentParser(prog="kevolve", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"kevolve {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, summary) in COMMANDS.items():
         if name == chosen:
@@ -39,6 +41,14 @@ def build_parser(chosen: str | None) -> argparse.ArgumentParser:
         else:
             sub.add_parser(name, help=summary)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version."""
+    try:
+        return metadata.version("kevolve")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -74,7 +74,7 @@ def _passed(env: Mapping[str, str], names: str) -> tuple[tuple[str, str], ...]:
 
 
 def _seconds(text: str | None, default: float, name: str) -> float:
-    """A positive number of seconds from a variable; ValueError naming the fix."""
+    """A positive number of seconds from a variable; SettingsError naming the fix."""
     if not text:
         return default
     try:
@@ -82,7 +82,7 @@ def _seconds(text: str | None, default: float, name: str) -> float:
     except ValueError:
         value = -1.0
     if value <= 0:
-        raise ValueError(
+        raise SettingsError(
             f"{name}={text!r} is not a positive number of seconds. Fix: e.g. {name}=600"
         )
     return value

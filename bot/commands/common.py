@@ -35,6 +35,33 @@ def device_name(text: str) -> str:
     raise argparse.ArgumentTypeError(f"unknown device {text!r}; use cpu, cuda, cuda:N or auto")
 
 
+def whole(text: str, least: int = 1) -> int:
+    """A whole number of at least `least` (an argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, not {value}")
+    return value
+
+
+def count(text: str) -> int:
+    """A whole number of at least 0 (an argparse type)."""
+    return whole(text, 0)
+
+
+def positive(text: str) -> float:
+    """A number above 0 (an argparse type): minutes, seconds, dollars."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
+    return value
+
+
 def executor_name(text: str) -> str:
     """An argparse type: where evaluations run."""
     if text in EXECUTORS:

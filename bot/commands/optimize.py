@@ -12,10 +12,13 @@ from typing import Any
 from kevolve.bot.commands.common import (
     add_executor_arguments,
     add_problem_arguments,
+    count,
     device_name,
     executor_error,
     load_problem,
+    positive,
     usage_error,
+    whole,
 )
 from kevolve.bot.progress import ProgressLine
 from kevolve.bot.settings import CliSettings, cli_settings
@@ -41,11 +44,11 @@ def add_parser(sub: Any) -> None:
         "by the harness. Re-running the same command resumes the search.",
     )
     add_problem_arguments(p)
-    p.add_argument("--budget", type=int, default=40, help="candidates to judge (default 40)")
-    p.add_argument("--minutes", type=float, help="stop after this many minutes")
+    p.add_argument("--budget", type=whole, default=40, help="candidates to judge (default 40)")
+    p.add_argument("--minutes", type=positive, help="stop after this many minutes")
     p.add_argument(
         "--patience",
-        type=int,
+        type=whole,
         default=6,
         help="stop after this many generations without improvement (default 6)",
     )
@@ -59,22 +62,24 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--device", default="auto", type=device_name, help="cpu, cuda, cuda:N or auto")
     p.add_argument(
         "--parallel",
-        type=int,
+        type=whole,
         help="evaluations in flight (default: on a GPU one per CPU core, at most 16, else 2; "
         "with --executor ray, the cluster's GPUs, or its CPU slots with --device cpu)",
     )
     add_executor_arguments(p)
     add_llm_arguments(p)
-    p.add_argument("--max-tokens", type=int, help="stop after this many LLM tokens")
+    p.add_argument("--max-tokens", type=whole, help="stop after this many LLM tokens")
     p.add_argument(
         "--per-generation",
-        type=int,
+        type=whole,
         default=4,
         help="candidates a generation plans at least (default 4; more when more evaluations "
         "are in flight)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the search")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds per candidate step")
+    p.add_argument(
+        "--timeout", type=positive, default=120.0, help="seconds per candidate step (default 120)"
+    )
     p.add_argument(
         "--min-speedup",
         type=float,
@@ -95,12 +100,8 @@ def run(args: argparse.Namespace) -> int:
         llm = llm_config(args, settings)
     except (SpecError, ValueError) as exc:
         return usage_error(str(exc))
-    if args.budget < 1 or (args.parallel is not None and args.parallel < 1):
-        return usage_error("--budget and --parallel must be at least 1")
     if args.min_speedup < 1.0:
         return usage_error(f"--min-speedup must be at least 1.0, not {args.min_speedup:g}")
-    if args.per_generation < 1:
-        return usage_error(f"--per-generation must be at least 1, not {args.per_generation}")
     if mismatch := executor_error(args):
         return usage_error(mismatch)
     state = args.state or Path(".kevolve") / f"{problem.name}.sqlite"
@@ -178,7 +179,7 @@ def add_llm_arguments(p: argparse.ArgumentParser) -> None:
         metavar="MODEL=IN,OUT",
         help="USD per million input and output tokens of a model (repeatable)",
     )
-    g.add_argument("--max-usd", type=float, help="stop once the LLM cost reaches this")
+    g.add_argument("--max-usd", type=positive, help="stop once the LLM cost reaches this")
     g.add_argument(
         "--llm-share",
         type=float,
@@ -188,7 +189,7 @@ def add_llm_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--repairs",
-        type=int,
+        type=count,
         default=2,
         help="turns a failed LLM candidate gets to be fixed, with its exact failure (default 2)",
     )

@@ -18,7 +18,9 @@ from kevolve.bot.commands.common import (
     add_executor_arguments,
     device_name,
     executor_error,
+    positive,
     usage_error,
+    whole,
 )
 from kevolve.bot.commands.optimize import PAUSED, add_llm_arguments, llm_config, paused_line
 from kevolve.bot.settings import cli_settings
@@ -40,8 +42,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--job-id", type=int, required=True, help="the bot's job number")
     p.add_argument("--op", required=True, help="the op to search")
     p.add_argument("--hardware", required=True, help="the hardware label this runner serves")
-    p.add_argument("--budget", type=int, default=40, help="candidates to judge (default 40)")
-    p.add_argument("--minutes", type=float, help="stop after this many minutes")
+    p.add_argument("--budget", type=whole, default=40, help="candidates to judge (default 40)")
+    p.add_argument("--minutes", type=positive, help="stop after this many minutes")
     p.add_argument("--checkout", type=Path, default=Path("."), help="the repo (default .)")
     p.add_argument("--device", default="auto", type=device_name, help="cpu, cuda, cuda:N or auto")
     p.add_argument("--state", type=Path, help="search state (default .kevolve/job-N.sqlite)")

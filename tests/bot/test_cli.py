@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,25 @@ def test_correct_candidate_on_cpu_exits_0_untimed(tmp_path: Path) -> None:
     assert "Note: no CUDA device: correctness was checked, nothing was timed" in lines
     assert "Timing" not in done.stdout
     assert done.stderr == ""
+
+
+def test_version_names_the_installed_distribution() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "kevolve.bot.cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"kevolve {version('kevolve')}\n"
+
+
+def test_a_bad_environment_setting_is_a_usage_error_not_a_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "KEVOLVE_CACHE_DIR": str(tmp_path), "KEVOLVE_LLM_TIMEOUT": "soon"}
+    argv = [sys.executable, "-m", "kevolve.bot.cli", "check", SOFTMAX, "--candidate", GOOD]
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert "kevolve: error: KEVOLVE_LLM_TIMEOUT='soon' is not a positive number of seconds" in (
+        done.stderr
+    )
+    assert "Traceback" not in done.stderr

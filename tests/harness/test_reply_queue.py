@@ -411,14 +411,18 @@ def test_the_search_stops_at_the_cost_cap_priced_by_the_replying_model(
             ["--llm-price", "gpt-x=-1,10"],
             "kevolve: error: --llm-price 'gpt-x=-1,10' is not MODEL=IN,OUT.",
         ),
-        (["--repairs", "-1"], "kevolve: error: --repairs must be 0 or more, not -1"),
+        (["--repairs", "-1"], "error: argument --repairs: must be at least 0, not -1"),
         (["--llm-share", "0"], "kevolve: error: --llm-share must be in (0, 1], not 0"),
-        (["--max-usd", "0"], "kevolve: error: --max-usd must be above 0, not 0"),
+        (["--max-usd", "0"], "error: argument --max-usd: must be a number above 0, not 0"),
+        (["--minutes", "-5"], "error: argument --minutes: must be a number above 0, not -5"),
+        (["--patience", "-1"], "error: argument --patience: must be at least 1, not -1"),
+        (["--max-tokens", "-1"], "error: argument --max-tokens: must be at least 1, not -1"),
+        (["--timeout", "-3"], "error: argument --timeout: must be a number above 0, not -3"),
+        (["--budget", "0"], "error: argument --budget: must be at least 1, not 0"),
+        (["--min-speedup", "0.5"], "kevolve: error: --min-speedup must be at least 1.0, not 0.5"),
     ],
 )
-def test_bad_llm_flags_exit_2_naming_the_flag(
-    tmp_path: Path, extra: list[str], message: str
-) -> None:
+def test_bad_flags_exit_2_naming_the_flag(tmp_path: Path, extra: list[str], message: str) -> None:
     done = optimize(tmp_path, *extra)
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
