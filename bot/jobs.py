@@ -9,6 +9,7 @@ by editing that comment's answer. Jobs left `running` by a stopped bot are queue
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import threading
 import time
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 ClientFor = Callable[[int | None], GitHub]  # installation id -> its GitHub client
 ProposerFor = Callable[[GitHub], PullRequests]
 RunnerFor = Callable[[GitHub, Job], Runner]  # where a job runs, with its installation's client
+
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")  # an owner or repository name
 
 
 @dataclass(frozen=True)
@@ -214,7 +217,16 @@ class _JobRun:
             llm_model=self.cfg.llm_model,
             llm_max_usd=self.cfg.llm_max_usd,
             llm_prices=[list(p) for p in self.cfg.llm_prices] or None,
+            lessons=self._lessons(),
         )
+
+    def _lessons(self) -> str | None:
+        """What this repo's searches learned, kept for its later ones (and its alone); None for
+        a name that is no plain owner/name path."""
+        parts = self.job.repo.split("/")
+        if len(parts) != 2 or not all(_NAME.fullmatch(p) and p not in (".", "..") for p in parts):
+            return None
+        return str(self.cfg.workdir / "lessons" / parts[0] / parts[1] / "lessons.sqlite")
 
     def was_cancelled(self) -> bool:
         current = self.storage.job(self.job.id)

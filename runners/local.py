@@ -180,19 +180,20 @@ class LocalRunner:
     def _prepare(self, spec: JobSpec, scratch: Path) -> None:
         """Make the job's directories usable by the job user, and check it can reach them."""
         state, cache = Path(spec.state).parent, Path(spec.cache_dir)
-        for path in (state, cache):
+        lessons = [Path(spec.lessons).parent] if spec.lessons else []
+        for path in (state, cache, *lessons):
             path.mkdir(parents=True, exist_ok=True)
         account = self._account
         if account is None:
             return
-        self._close_parents([state, Path(spec.checkout)])
-        for path in (scratch, state, cache):
+        self._close_parents([state, Path(spec.checkout), *lessons])
+        for path in (scratch, state, cache, *lessons):
             _hand_over(path, account)
         job_dir = self._job_dir(spec)
         if job_dir is not None and os.geteuid() == 0:  # its alone while it runs
             os.chown(job_dir, account.uid, account.gid)
             job_dir.chmod(0o700)
-        for path in (Path(spec.checkout), state, cache, scratch):
+        for path in (Path(spec.checkout), state, cache, scratch, *lessons):
             _check_reachable(spec.job_id, path, account)
 
     def _job_dir(self, spec: JobSpec) -> Path | None:

@@ -121,6 +121,20 @@ def test_the_job_directory_is_the_job_users_alone_while_it_runs(
     assert (after.st_uid, oct(after.st_mode & 0o777)) == (os.geteuid(), "0o700")
 
 
+def test_the_repos_lessons_folder_is_the_job_users_to_write(
+    account: JobAccount, work: Path
+) -> None:
+    """A search adds what it learned to its repo's lessons file: the job user writes there."""
+    lessons = work / "jobs" / "lessons" / "acme" / "kernels" / "lessons.sqlite"
+    fake = work.parent / "python"
+    fake.write_text(f"#!/bin/sh\necho learned > {lessons}\necho '{{}}' > \"$4\"\n")
+    fake.chmod(0o755)
+    job = replace(spec(work), lessons=str(lessons))
+    assert runner(account, work, poll_s=0.05, python=str(fake)).run(job, lambda: False) == {}
+    assert lessons.read_text() == "learned\n"
+    assert lessons.stat().st_uid == account.uid
+
+
 def test_the_child_keeps_the_callers_python_path(
     account: JobAccount, work: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
