@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import textwrap
 from typing import Any
 
 import uvicorn
@@ -14,6 +15,7 @@ from kevolve.bot.hardening import make_undumpable, seal
 from kevolve.bot.service import build, build_server
 from kevolve.bot.settings import bot_settings
 from kevolve.bot.storage import StorageError
+from kevolve.bot.variables import variables_help
 
 
 def add_parser(sub: Any) -> None:
@@ -21,24 +23,15 @@ def add_parser(sub: Any) -> None:
     serve = sub.add_parser(
         "serve",
         help="run the GitHub App service (webhooks, /healthz, /metrics)",
-        description="Run the GitHub App service: the web app stores each signed webhook and "
-        "answers at once; a worker process (started and restarted here) handles the stored "
-        "deliveries and runs the jobs. Configuration comes from the environment. Secrets: "
-        "KEVOLVE_WEBHOOK_SECRET_FILE (required), KEVOLVE_DATABASE_URL_FILE (default "
-        "sqlite:///kevolve.db), KEVOLVE_LLM_API_KEY_FILE, each a file readable by the bot's "
-        "user alone (chmod 600; without _FILE the value itself works, with a warning), and "
-        "KEVOLVE_GITHUB_PRIVATE_KEY_PATH (the App's key, chmod 600 too). Then: "
-        "KEVOLVE_GITHUB_APP_ID, "
-        "KEVOLVE_GITHUB_API_URL (default https://api.github.com), KEVOLVE_HARDWARE (labels, "
-        "default local), KEVOLVE_BUDGET, KEVOLVE_DEVICE, KEVOLVE_WORKDIR, KEVOLVE_MAX_OPEN_PRS, "
-        "KEVOLVE_MAX_PRS_PER_HOUR, KEVOLVE_PUBLISH_UNTIMED, KEVOLVE_RUNNER (local or actions), "
-        "KEVOLVE_BOT_URL (where actions runners post results), KEVOLVE_WORKFLOW, "
-        "KEVOLVE_RUNNER_ATTEMPTS, KEVOLVE_RUNNER_PICKUP_S, KEVOLVE_RUNNER_GRACE_S, "
-        "KEVOLVE_RUNNER_REQUIREMENT, KEVOLVE_JOB_SLOTS, KEVOLVE_FLEET_POLL_S. The jobs' LLM: "
-        "KEVOLVE_LLM_BASE_URL (an OpenAI-compatible endpoint) with KEVOLVE_LLM_MODEL ('name' "
-        "or 'a:0.7,b:0.3'), keyed by KEVOLVE_LLM_API_KEY_FILE (a local job gets the key on its "
-        "stdin, never in its environment), KEVOLVE_LLM_MAX_USD (a cost cap per op); without "
-        "them the tuner alone proposes and each check run and pull request says so.",
+        description=textwrap.fill(
+            "Run the GitHub App service: the web app stores each signed webhook and answers at "
+            "once; a worker process (started and restarted here) handles the stored deliveries "
+            "and runs the jobs. Configuration comes from the environment, below. Without the "
+            "LLM settings the tuner alone proposes, and each check run and pull request says so.",
+            80,
+        ),
+        epilog=variables_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")
