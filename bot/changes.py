@@ -16,8 +16,9 @@ import re
 import tokenize
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+RETUNED_SHOWN = 12  # changed values a pull request names
 DIFF_CHARS = 40_000  # of the diff a pull request body shows (GitHub takes 65,536 in all)
 DEFAULT = "default"  # the value of a launch keyword the kernel did not name
 FENCE = "```"
@@ -53,6 +54,15 @@ class KernelChange:
     retuned: tuple[Retuned, ...]  # with kind "retuned": each value, in source order
     diff: str  # the unified diff without its last newline, fence-safe, cut to DIFF_CHARS
     cut: int  # lines of the diff left out by the cut
+
+    def view(self) -> dict[str, Any]:
+        """The change as the pull request template reads it: at most RETUNED_SHOWN values, and
+        how many more there are."""
+        return {
+            **vars(self),
+            "retuned": [vars(r) for r in self.retuned[:RETUNED_SHOWN]],
+            "retuned_left": max(0, len(self.retuned) - RETUNED_SHOWN),
+        }
 
 
 def compare(original: str, proposed: str) -> KernelChange:

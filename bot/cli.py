@@ -27,7 +27,7 @@ COMMANDS = {
         "run one search job here and post its result to the bot",
     ),
     "app": ("kevolve.bot.commands.github_app", "register kevolve as a GitHub App (manifest flow)"),
-    "status": ("kevolve.bot.commands.status", "show where a search stands, from its state file"),
+    "status": ("kevolve.bot.commands.standing", "show where a search stands, from its state file"),
 }
 
 

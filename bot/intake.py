@@ -56,6 +56,9 @@ DIGEST = re.compile(r"[0-9a-f]{0,64}")
 PROPOSER = re.compile(r"[A-Za-z0-9_.:/+-]{1,100}")  # "seed", "tuner", "llm:<model>"
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,63}")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._()+,@-]{0,99}")  # a GPU's or CPU's name
+PROMPT_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,199}")  # "<search>-g003-s01[-1]"
+MAX_LINEAGE = 32  # steps from the best back to the seed (`campaign.lineage` stops at 20)
+REPAIR = ":repair"  # how a proposer's name ends when it fixed a failed candidate
 
 # CPython 3.11's ast module keeps one recursion counter for every thread: two job slots building
 # ASTs at once can fail with "AST constructor recursion depth mismatch". The bot builds one
@@ -75,6 +78,23 @@ class Winning:
     source: str
     evaluation: Evaluation
     compiled: tuple[Timing | None, ...]  # torch.compile's time per timed case, when measured
+
+
+@dataclass(frozen=True)
+class LineageStep:
+    """One candidate on the best's line back to the seed, and the prompt and model behind it."""
+
+    id: str
+    proposer: str
+    generation: int
+    prompt: str | None = None  # the prompt's key in the search state; None for no LLM's
+    model: str | None = None
+    rationale: str | None = None  # the model's words on its change (untrusted text), cut
+
+    @property
+    def repair(self) -> bool:
+        """Whether this candidate is a model's fix of a candidate that failed."""
+        return self.proposer.endswith(REPAIR)
 
 
 @dataclass(frozen=True)
@@ -128,6 +148,7 @@ class CheckedResult:
     stop_reason: str
     notes: tuple[str, ...]
     rationale: str = ""  # the model's words on the winning change (untrusted text)
+    lineage: tuple[LineageStep, ...] = ()  # the best first, back towards the seed
     job_id: int | None = None
     hardware: str | None = None  # the job's hardware label, as the runner ran it
 
@@ -173,7 +194,9 @@ class CheckedResult:
             "stop_reason": self.stop_reason,
             "notes": list(self.notes),
         }
-        if self.rationale:
+        if self.lineage:
+            data["lineage"] = [vars(step).copy() for step in self.lineage]
+        elif self.rationale:  # a result kept before steps were: its rationale alone
             data["lineage"] = [{"rationale": self.rationale}]
         if self.job_id is not None:
             data["job"] = {"id": self.job_id, "hardware": self.hardware}
@@ -193,6 +216,7 @@ def read_result(data: object, job_id: int | None = None) -> CheckedResult:
     label = None if job is None else read_optional(job.get("hardware"), "job.hardware", read_word)
     best = read_optional(top.get("best"), "best", _winning)
     llm = read_object(top.get("llm", {}), "llm")
+    lineage, rationale = _lineage(top.get("lineage", []), best)
     return CheckedResult(
         problem=read_match(top.get("problem"), "problem", OP),
         device=read_word(top.get("device"), "device"),
@@ -208,7 +232,8 @@ def read_result(data: object, job_id: int | None = None) -> CheckedResult:
         gpu_s=read_figure(top.get("gpu_s", 0.0), "gpu_s"),
         stop_reason=read_text(top.get("stop_reason", ""), "stop_reason"),
         notes=tuple(read_list(top.get("notes", []), "notes", read_text)),
-        rationale=_rationale(top.get("lineage", [])),
+        rationale=rationale,
+        lineage=lineage,
         job_id=job_id if job_id is not None else posted_job,
         hardware=label,
     )
@@ -235,12 +260,47 @@ def read_model(value: object, where: str) -> str:
     return read_match(value, where, PROPOSER)
 
 
-def _rationale(lineage: object) -> str:
-    """The winning change's rationale (the first lineage entry's), cut to a paragraph."""
-    entries = read_list(lineage, "lineage", read_object)
-    first = entries[0].get("rationale") if entries else None
-    text = read_text(first, "lineage[0].rationale") if first is not None else ""
-    return text[:RATIONALE_CHARS]
+def _lineage(value: object, best: Winning | None) -> tuple[tuple[LineageStep, ...], str]:
+    """The best's lineage, which must start at the best, and the rationale of its change."""
+    kept = _kept_rationale(value)
+    if kept is not None:
+        return (), _rationale(kept, "lineage[0].rationale")
+    steps = tuple(read_list(value, "lineage", _step, MAX_LINEAGE))
+    if not steps:
+        return (), ""
+    if best is None or steps[0].id != best.id:
+        named = best.id if best else "none"
+        raise IntakeError(f"lineage[0].id: {steps[0].id} is not the best's ({named})")
+    return steps, steps[0].rationale or ""
+
+
+def _kept_rationale(value: object) -> object | None:
+    """The rationale of a lineage kept as `[{"rationale": text}]`, the way this bot kept
+    results before it kept their steps; None for any other lineage."""
+    first = value[0] if isinstance(value, list) and len(value) == 1 else None
+    return (
+        first.get("rationale") if isinstance(first, dict) and set(first) == {"rationale"} else None
+    )
+
+
+def _step(value: object, where: str) -> LineageStep:
+    data = read_object(value, where)
+    rationale = data.get("rationale")
+    return LineageStep(
+        id=read_match(data.get("id"), f"{where}.id", CANDIDATE),
+        proposer=read_match(data.get("proposer"), f"{where}.proposer", PROPOSER),
+        generation=read_count(data.get("generation"), f"{where}.generation"),
+        prompt=read_optional(
+            data.get("prompt"), f"{where}.prompt", lambda v, w: read_match(v, w, PROMPT_KEY)
+        ),
+        model=read_optional(data.get("model"), f"{where}.model", read_model),
+        rationale=None if rationale is None else _rationale(rationale, f"{where}.rationale"),
+    )
+
+
+def _rationale(value: object, where: str) -> str:
+    """A model's rationale, cut to a paragraph."""
+    return read_text(value, where)[:RATIONALE_CHARS]
 
 
 def _winning(value: object, where: str) -> Winning:

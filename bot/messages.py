@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from kevolve.bot.changes import compare
 from kevolve.bot.fieldread import IntakeError
-from kevolve.bot.intake import CheckedResult, Machine, read_result
+from kevolve.bot.intake import CheckedResult, LineageStep, Machine, read_result
 from kevolve.bot.slash import Command
 from kevolve.harness.evaluation import CaseTiming, Timing, Verdict
 from kevolve.harness.search.result import GateResult
@@ -18,6 +19,7 @@ from kevolve.harness.search.result import GateResult
 MAX_CHART_POINTS = 40  # a longer history is sampled evenly, its last point kept
 MAX_SHOWN = 300  # characters of one piece of free text in a message
 RATIONALE_SHOWN = 600  # characters of the model's own account of its change
+LINEAGE_SHOWN = 8  # steps of the best's lineage a pull request lists
 
 # Result data: a posted dict (read through `bot.intake` first) or one already read.
 ResultData = Mapping[str, Any] | CheckedResult
@@ -53,10 +55,12 @@ class Messages:
         repro_command: str,
         variants: Mapping[str, Any] | None = None,
         gate: GateResult | None = None,
+        original: str | None = None,
     ) -> str:
         """The pull request description; `variants`: the kernel per GPU kind it carries, if any;
-        `gate`: the publish gate as the bot computed it."""
-        view = published_view(result, gate)
+        `gate`: the publish gate as the bot computed it; `original`: the repo's kernel at the
+        job's commit, which the winner's diff is against (None: no diff is shown)."""
+        view = published_view(result, gate, original=original)
         shown = None if variants is None else variants_view(variants)
         return self.render("pr_body", **view, repro_command=repro_command, variants=shown)
 
@@ -119,10 +123,14 @@ def checked(result: ResultData) -> CheckedResult:
 
 
 def result_view(
-    result: ResultData, gate: GateResult | None = None, label: str | None = None
+    result: ResultData,
+    gate: GateResult | None = None,
+    label: str | None = None,
+    original: str | None = None,
 ) -> dict[str, Any]:
     """The template variables of a result: only figures the bot read, its text escaped and
-    capped. `gate` defaults to the harness's gate over the result's evaluations."""
+    capped. `gate` defaults to the harness's gate over the result's evaluations; `original`,
+    the repo's kernel, gives the best's change against it."""
     data = checked(result)
     gate = data.gate() if gate is None else gate
     best = data.best
@@ -158,6 +166,11 @@ def result_view(
         "counts": ordered_counts(dict(data.counts)),
         "llm": {**vars(data.llm), "models": [shown(m) for m in data.llm.models]},
         "rationale": shown(data.rationale, RATIONALE_SHOWN) if data.rationale else None,
+        "changes": None
+        if original is None or best is None
+        else compare(original, best.source).view(),
+        "lineage": [_step_view(step) for step in data.lineage[:LINEAGE_SHOWN]],
+        "lineage_left": max(0, len(data.lineage) - LINEAGE_SHOWN),
         "tokens": data.llm.prompt_tokens + data.llm.completion_tokens,
         "chart": best_chart([{"evaluated": n, "best_score": s} for n, s in data.history])
         if data.timed
@@ -168,6 +181,17 @@ def result_view(
 def _timing_view(timing: CaseTiming, compiled: Timing | None) -> dict[str, Any]:
     """One timed case as the templates read it."""
     return {**vars(timing), "compile": compiled}
+
+
+def _step_view(step: LineageStep) -> dict[str, Any]:
+    """One lineage step as the pull request lists it; the proposer's name escaped."""
+    return {
+        "id": step.id,
+        "generation": step.generation,
+        "proposer": shown(step.proposer),
+        "repair": step.repair,
+        "seed": step.proposer == "seed",
+    }
 
 
 def _machine_view(machine: Machine) -> dict[str, Any]:
@@ -190,10 +214,13 @@ def variants_view(variants: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def published_view(
-    result: ResultData, gate: GateResult | None = None, label: str | None = None
+    result: ResultData,
+    gate: GateResult | None = None,
+    label: str | None = None,
+    original: str | None = None,
 ) -> dict[str, Any]:
     """`result_view` of a result that has a best candidate to publish; ValueError otherwise."""
-    view = result_view(result, gate, label)
+    view = result_view(result, gate, label, original)
     if view["best"] is None:
         raise ValueError(f"{view['op']}: no correct candidate, nothing to publish")
     return view

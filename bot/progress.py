@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from kevolve.harness.search.engine import Status
+from kevolve.harness.search.status import Status
 
 
 class ProgressLine:

@@ -14,12 +14,13 @@ from kevolve.harness.evaluate import EvalOptions, HarnessError, evaluate
 from kevolve.harness.evaluation import Evaluation
 from kevolve.harness.search.candidate import Elite
 from kevolve.harness.search.cluster import EXECUTORS, connect
-from kevolve.harness.search.engine import Evaluator, Search, SearchConfig, Status
+from kevolve.harness.search.engine import Evaluator, Search, SearchConfig
 from kevolve.harness.search.lessons import Lessons, learned
 from kevolve.harness.search.llm import LLMConfig, LLMProposer
 from kevolve.harness.search.prompt import PromptBuilder, op_family, reference_source
 from kevolve.harness.search.proposal import Proposer
 from kevolve.harness.search.result import MIN_SPEEDUP, SearchResult, publish_gate
+from kevolve.harness.search.status import Status
 from kevolve.harness.search.store import Store
 from kevolve.harness.search.tuner import TunerProposer
 from kevolve.harness.spec.problem import Problem

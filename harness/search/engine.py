@@ -13,7 +13,6 @@ evaluation finishes first, so resuming still ends where an uninterrupted search 
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections import Counter
@@ -22,16 +21,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kevolve.harness.evaluation import Evaluation, Verdict
+from kevolve.harness.evaluation import Evaluation
 from kevolve.harness.search.candidate import Candidate, Elite
 from kevolve.harness.search.islands import Islands, IslandsConfig
 from kevolve.harness.search.proposal import Attempt, Proposal, ProposalContext, Proposer, Repair
+from kevolve.harness.search.status import RepliesPending, Status, memory_slots, score
 from kevolve.harness.search.store import Store
 from kevolve.harness.spec.problem import Problem
 
 Evaluator = Callable[[Problem, str], Evaluation]
-CONTEXT_BYTES = 640 * 2**20  # a CUDA context (judge and worker each), outside torch's count
-MEMORY_SHARE = 0.85  # of the GPU's memory, leaving room for candidates that use more than the seed
 
 
 @dataclass(frozen=True)
@@ -60,34 +58,6 @@ class SearchConfig:
 
 
 @dataclass
-class Status:
-    """What the search knows now; `history` is the best score after each evaluation."""
-
-    evaluated: int = 0
-    counts: Counter[str] = field(default_factory=Counter)
-    best: Elite | None = None
-    baseline: Evaluation | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
-    generation: int = 0
-    stale: int = 0
-    stop_reason: str = ""
-    elapsed_s: float = 0.0  # wall time over every run of this search
-    gpu_s: float = 0.0  # seconds evaluations spent timing on the GPU
-    cost_usd: float = 0.0  # LLM cost over every run of this search
-    repairs: int = 0  # repair candidates judged
-    repaired: int = 0  # ... of which correct
-    waiting: list[str] = field(default_factory=list)  # queued prompts without a reply: paused
-
-
-class RepliesPending(Exception):
-    """Planning stopped: queued prompts wait for replies (the search state is stored)."""
-
-    def __init__(self, keys: list[str]) -> None:
-        super().__init__(f"waiting for {len(keys)} replies")
-        self.keys = keys
-
-
-@dataclass
 class Flight:
     """One planned generation whose evaluations are queued or running."""
 
@@ -95,28 +65,6 @@ class Flight:
     candidates: list[Candidate]
     stored: dict[str, Evaluation]  # verdicts found in the store, not judged again
     futures: dict[Future[Evaluation], Candidate]
-
-
-def memory_slots(ev: Evaluation | None) -> int | None:
-    """How many evaluations like `ev` fit its GPU at once, all checking and one timing (timing
-    holds the GPU alone); None where its memory was not measured."""
-    memory = ev.memory if ev is not None else {}
-    total, check = memory.get("device_total", 0), memory.get("check", 0)
-    if total <= 0 or check <= 0:
-        return None
-    timing = max(0, memory.get("peak", check) - check)
-    each = check + 2 * CONTEXT_BYTES
-    return max(1, int((MEMORY_SHARE * total - timing) // each))
-
-
-def score(ev: Evaluation) -> float | None:
-    """Higher is better: the geometric-mean speedup when timed, 1.0 if only checked, else None."""
-    if ev.verdict is not Verdict.CORRECT:
-        return None
-    speedups = [t.speedup for t in ev.timings if t.speedup]
-    if not ev.timed or not speedups:
-        return 1.0
-    return math.exp(sum(math.log(s) for s in speedups) / len(speedups))
 
 
 class Search:

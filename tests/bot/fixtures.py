@@ -1,4 +1,5 @@
-"""Hand-built `SearchResult` dicts for the message tests: a timed H100 run and a CPU dry run."""
+"""Hand-built `SearchResult` dicts for the message tests: a timed H100 run and a CPU dry run,
+and the repo's kernel their best was found from."""
 
 from __future__ import annotations
 
@@ -15,8 +16,38 @@ from kevolve.harness.spec.load import load_problems
 
 REPRO = "kevolve check . --op softmax --candidate kernels/softmax.py --device cuda --seed 0"
 REPRO_CPU = "kevolve check . --op softmax --candidate kernels/softmax.py --device cpu --no-time"
-SOURCE = "# kernel\n"
+# The repo's kernel at the job's commit, and the best: the same module with two values retuned.
+ORIGINAL = '''"""Row softmax: one program per row."""
+
+import triton
+import triton.language as tl
+
+BLOCK = 1024
+
+
+@triton.jit
+def _softmax(x_ptr, y_ptr, n_cols, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    cols = tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + row * n_cols + cols, mask=cols < n_cols, other=-float("inf"))
+    num = tl.exp(x - tl.max(x, axis=0))
+    tl.store(y_ptr + row * n_cols + cols, num / tl.sum(num, axis=0), mask=cols < n_cols)
+
+
+def softmax(x, y):
+    _softmax[(x.shape[0],)](x, y, x.shape[1], BLOCK=BLOCK, num_warps=4)
+'''
+SOURCE = ORIGINAL.replace("BLOCK = 1024", "BLOCK = 512").replace("num_warps=4", "num_warps=8")
+# A rewrite of the best: one line of code replaced by two.
+REWRITTEN = SOURCE.replace(
+    "    num = tl.exp(x - tl.max(x, axis=0))\n",
+    "    x = (x - tl.max(x, axis=0)) * 1.4426950408889634\n    num = tl.exp2(x)\n",
+)
 BEST_ID = candidate_id(SOURCE)  # a result names its best by the hash of its source
+SEED_ID = candidate_id(ORIGINAL)
+FAILED_ID = "a1b2c3d4e5f60718"  # the best's grandparent: an LLM candidate that failed, repaired
+REPAIR_ID = "9f8e7d6c5b4a3921"  # the best's parent: the repair
+RATIONALE = "Eight warps per row hide the load latency; a 512-wide block halves the registers."
 SPEEDUPS = (1.42, 1.21)
 BEST_SCORE = math.sqrt(SPEEDUPS[0] * SPEEDUPS[1])  # 1.3108...
 
@@ -148,7 +179,7 @@ def _result(
         "id": BEST_ID,
         "proposer": proposer,
         "generation": 3,
-        "parents": ["a1b2c3d4e5f60718"],
+        "parents": [REPAIR_ID],
         "score": history[-1]["best_score"],
         "source": SOURCE,
         "evaluation": evaluation.to_dict(),
@@ -169,8 +200,42 @@ def _result(
     )
 
 
+def lineage(best_id: str = BEST_ID, rationale: str | None = RATIONALE) -> list[dict[str, Any]]:
+    """The best's lineage back to the seed, as `campaign.lineage` writes it: the best (an LLM's,
+    with `rationale`), the repair of a failed LLM candidate, that candidate, the seed."""
+
+    def step(cid: str, proposer: str, generation: int, why: str | None) -> dict[str, Any]:
+        llm = proposer.startswith("llm")
+        prompt = f"softmax-g{generation:03d}-s00" if llm else None
+        return {
+            "id": cid,
+            "proposer": proposer,
+            "generation": generation,
+            "prompt": prompt,
+            "model": "m-1" if llm else None,
+            "rationale": why,
+        }
+
+    return [
+        step(best_id, "llm", 3, rationale),
+        step(REPAIR_ID, "llm:m-1:repair", 2, "The mask missed the last block; fixed."),
+        step(FAILED_ID, "llm:m-1", 1, "Two rows per program."),
+        step(SEED_ID, "seed", 0, None),
+    ]
+
+
+def with_best(result: dict[str, Any], source: str, rationale: str | None) -> dict[str, Any]:
+    """`result` whose best is `source`, named by its hash, with `rationale` on its lineage."""
+    with AST_LOCK:
+        named = candidate_id(source)
+    result["best"].update(id=named, source=source)
+    result["lineage"] = lineage(named, rationale)
+    return result
+
+
 def timed_result() -> dict[str, Any]:
-    """A timed H100 search: 10 evaluations, three checks, two timed cases, an LLM."""
+    """A timed H100 search: 10 evaluations, three checks, two timed cases, an LLM, and the
+    best's lineage (a repair on it)."""
     ev = Evaluation(
         verdict=Verdict.CORRECT,
         reason="correct on 3 cases",
@@ -192,6 +257,7 @@ def timed_result() -> dict[str, Any]:
         llm=LLM,
         wall_s=754.2,
         gpu_s=41.73,
+        lineage=lineage(),
     ).to_dict()
     result["best"]["evaluation"]["timings"][0]["compile"] = vars(_timing(0.0079))
     return copy.deepcopy(result)  # nothing shared with the module's dicts: tests change it

@@ -41,11 +41,14 @@ def _mermaid(body: str) -> list[str]:
 
 
 def test_pr_body_is_pinned(messages: Messages) -> None:
-    _assert_pinned(messages.pr_body(fixtures.timed_result(), fixtures.REPRO), "pr_body.md")
+    body = messages.pr_body(fixtures.timed_result(), fixtures.REPRO, original=fixtures.ORIGINAL)
+    _assert_pinned(body, "pr_body.md")
 
 
 def test_untimed_pr_body_is_pinned(messages: Messages) -> None:
-    body = messages.pr_body(fixtures.untimed_result(), fixtures.REPRO_CPU)
+    body = messages.pr_body(
+        fixtures.untimed_result(), fixtures.REPRO_CPU, original=fixtures.ORIGINAL
+    )
     _assert_pinned(body, "pr_body_untimed.md")
 
 
@@ -249,7 +252,9 @@ def _two_kinds() -> dict[str, Any]:
 
 
 def test_pr_body_with_a_kernel_per_gpu_kind_is_pinned(messages: Messages) -> None:
-    body = messages.pr_body(fixtures.timed_result(), fixtures.REPRO, _two_kinds())
+    body = messages.pr_body(
+        fixtures.timed_result(), fixtures.REPRO, _two_kinds(), original=fixtures.ORIGINAL
+    )
     _assert_pinned(body, "pr_body_variants.md")
     assert "| `gpu-a` | `nvidia_a10g` | NVIDIA A10G | 1.12x | job 4, #2 |" in body
     message = messages.commit_message(fixtures.timed_result(), _two_kinds())

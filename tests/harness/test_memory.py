@@ -8,7 +8,7 @@ import pytest
 from kevolve.harness.evaluate import EvalOptions, HarnessError, evaluate
 from kevolve.harness.evaluation import Evaluation, Verdict
 from kevolve.harness.search.campaign import OOM_ATTEMPTS, OOM_PAUSE_S, _evaluator
-from kevolve.harness.search.engine import CONTEXT_BYTES, memory_slots
+from kevolve.harness.search.status import CONTEXT_BYTES, memory_slots
 from kevolve.harness.spec.load import load_problems
 from kevolve.harness.spec.problem import Problem
 

@@ -24,8 +24,9 @@ from kevolve.harness.evaluate import EvalOptions, evaluate
 from kevolve.harness.evaluation import Evaluation, Verdict
 from kevolve.harness.search.bundle import pack
 from kevolve.harness.search.cluster import RAY_MISSING, ClusterError, connect
-from kevolve.harness.search.engine import Evaluator, Search, SearchConfig, Status
+from kevolve.harness.search.engine import Evaluator, Search, SearchConfig
 from kevolve.harness.search.proposal import Drained, Proposal, ProposalContext
+from kevolve.harness.search.status import Status
 from kevolve.harness.search.store import Store
 from kevolve.harness.spec.load import load_problems, narrow, select
 from kevolve.harness.spec.problem import Problem

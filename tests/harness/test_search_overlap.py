@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from kevolve.harness.evaluation import CaseTiming, Evaluation, Timing, Verdict
 from kevolve.harness.search.candidate import Candidate, candidate_id
-from kevolve.harness.search.engine import Flight, Search, SearchConfig, Status
+from kevolve.harness.search.engine import Flight, Search, SearchConfig
 from kevolve.harness.search.islands import IslandsConfig
 from kevolve.harness.search.proposal import Drained, Proposal, ProposalContext
+from kevolve.harness.search.status import Status
 from kevolve.harness.search.store import Store
 from kevolve.harness.spec.load import load_problems
 from kevolve.harness.spec.problem import Problem
