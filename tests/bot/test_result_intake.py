@@ -19,7 +19,7 @@ from kevolve.bot.settings import BotSettings
 from kevolve.bot.storage import Storage
 from kevolve.bot.tokens import key_for
 
-from tests.bot.fixtures import timed_result
+from tests.bot.fixtures import BEST_ID, RATIONALE, SOURCE, timed_result
 
 HOUR = 3600.0
 
@@ -89,7 +89,7 @@ def test_a_body_that_does_not_fit_is_refused_with_the_field_and_nothing_is_kept(
 
 def test_a_source_that_is_not_utf8_text_is_refused(post: tuple[Any, RunBoard, int]) -> None:
     send, _, job_id = post
-    body = json.dumps(_posted(job_id)).replace('"# kernel\\n"', '"\\ud800 kernel"').encode()
+    body = json.dumps(_posted(job_id)).replace(json.dumps(SOURCE), '"\\ud800 kernel"').encode()
     answer = send(body)
     assert answer.status_code == 422 and "not UTF-8 text" in answer.json()["error"]
 
@@ -107,3 +107,47 @@ def test_what_is_kept_is_what_the_bot_read(post: tuple[Any, RunBoard, int]) -> N
     assert "publish_gate" not in kept and "pr_title" not in kept
     assert kept["job"] == {"id": job_id, "hardware": "h100"}  # the posted kernel path is gone
     assert kept == read_result(posted, job_id).to_dict()
+    assert kept["lineage"] == timed_result()["lineage"]
+    again = read_result(kept, job_id)
+    assert [step.repair for step in again.lineage] == [False, True, False, False]
+    assert again.rationale == RATIONALE
+
+
+def _lineage_changed(entry: int, **fields: Any) -> dict[str, Any]:
+    """The lineage with `fields` set on its entry `entry`."""
+    steps = timed_result()["lineage"]
+    steps[entry] = {**steps[entry], **fields}
+    return {"lineage": steps}
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (_lineage_changed(1, id="../../etc/passwd"), "lineage[1].id: '../../etc/passwd' does not"),
+        (_lineage_changed(2, proposer="llm [x](https://e)"), "lineage[2].proposer: "),
+        (_lineage_changed(1, generation=-1), "lineage[1].generation: expected a whole number"),
+        (_lineage_changed(1, model="gpt 4 <b>"), "lineage[1].model: 'gpt 4 <b>' does not match"),
+        (_lineage_changed(1, prompt="g1\n# Verified"), "lineage[1].prompt: "),
+        (_lineage_changed(0, rationale=["not", "text"]), "lineage[0].rationale: expected text"),
+        (_lineage_changed(3, rationale="x" * 100_000), "lineage[3].rationale: 100000 characters"),
+        (_lineage_changed(0, id="0" * 16), "lineage[0].id: 0000000000000000 is not the best's"),
+        ({"lineage": [{"id": BEST_ID}] * 33}, "lineage: 33 items, at most 32"),
+        ({"lineage": {"id": BEST_ID}}, "lineage: expected a list, got dict"),
+    ],
+)
+def test_a_lineage_that_does_not_fit_is_refused_with_the_field(
+    post: tuple[Any, RunBoard, int], change: dict[str, Any], reason: str
+) -> None:
+    send, board, job_id = post
+    answer = send({**_posted(job_id), **change})
+    assert answer.status_code == 422, answer.text
+    assert reason in answer.json()["error"]
+    state = board.state(job_id, "softmax")
+    assert state is not None and state.result is None
+
+
+def test_a_result_kept_before_lineage_steps_still_reads() -> None:
+    kept = {**timed_result(), "lineage": [{"rationale": "More warps."}]}
+    result = read_result(kept)
+    assert (result.rationale, result.lineage) == ("More warps.", ())
+    assert result.to_dict()["lineage"] == [{"rationale": "More warps."}]
