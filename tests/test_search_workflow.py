@@ -209,3 +209,16 @@ def test_the_run_carries_the_name_the_bot_knows_its_dispatch_by() -> None:
         return re.sub(r"\$\{\{ inputs\.(\w+) \}\}", lambda m: values[m[1]], template)
 
     assert render(load()["run-name"]) == run_name(17, "softmax", 2, values["tag"])
+
+
+def test_the_llm_key_comes_from_a_secret_never_a_dispatch_input() -> None:
+    """Inputs show in the run's page and log; a secret is masked and never an input."""
+    search = next(s for s in steps() if s.get("name") == "Search and post the result")
+    env = search["env"]
+    assert env["KEVOLVE_LLM_API_KEY"] == "${{ secrets.KEVOLVE_LLM_API_KEY }}"
+    assert env["KEVOLVE_LLM_BASE_URL"] == "${{ vars.KEVOLVE_LLM_BASE_URL }}"
+    assert env["KEVOLVE_LLM_MODEL"] == "${{ vars.KEVOLVE_LLM_MODEL }}"
+    inputs = load()[True]["workflow_dispatch"]["inputs"]  # YAML reads the key `on` as True
+    assert not [name for name in inputs if "llm" in name.lower() or "key" in name.lower()]
+    other_steps = [s for s in steps() if s.get("name") != search["name"]]
+    assert not [s for s in other_steps if "KEVOLVE_LLM" in str(s)]  # only the search sees it

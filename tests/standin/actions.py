@@ -248,13 +248,14 @@ def _contexts(run: WorkflowRun, host: RunnerHost | None) -> dict[str, dict[str, 
     return {
         "inputs": dict(run.inputs),
         "secrets": {},  # a dispatch passes no secrets
+        "vars": {},  # no configuration variables are set: unset reads as empty, as on GitHub
         "github": {"repository": run.repo.full_name, "event_name": "workflow_dispatch"},
         "runner": runner,
     }
 
 
 _EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
-_OPERAND = re.compile(r"(inputs|secrets|github|runner)\.(\w+)|'([^']*)'")
+_OPERAND = re.compile(r"(inputs|secrets|vars|github|runner)\.(\w+)|'([^']*)'")
 
 
 def _render(template: str, contexts: Mapping[str, Mapping[str, str]]) -> str:
