@@ -37,6 +37,7 @@ class CliSettings:
     # KEVOLVE_LLM_COMMAND_ENV: names of variables the command gets (its key, say), comma-separated
     llm_command_env: tuple[tuple[str, str], ...] = ()
     llm_timeout_s: float = 600.0  # KEVOLVE_LLM_TIMEOUT: seconds a command may take per prompt
+    progress_every_s: float = 30.0  # KEVOLVE_PROGRESS_EVERY_S: log lines off a terminal
 
 
 def cli_settings(env: Mapping[str, str] | None = None) -> CliSettings:
@@ -56,6 +57,9 @@ def cli_settings(env: Mapping[str, str] | None = None) -> CliSettings:
         llm_command=env.get("KEVOLVE_LLM_COMMAND") or None,
         llm_command_env=_passed(env, env.get("KEVOLVE_LLM_COMMAND_ENV", "")),
         llm_timeout_s=_seconds(env.get("KEVOLVE_LLM_TIMEOUT"), 600.0, "KEVOLVE_LLM_TIMEOUT"),
+        progress_every_s=_seconds(
+            env.get("KEVOLVE_PROGRESS_EVERY_S"), 30.0, "KEVOLVE_PROGRESS_EVERY_S"
+        ),
     )
 
 

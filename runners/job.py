@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from kevolve.harness.search.campaign import LLM_SHARE, OptimizeOptions, optimize
 from kevolve.harness.search.cluster import EXECUTORS, ClusterError, parse_address
 from kevolve.harness.search.engine import SearchConfig
 from kevolve.harness.search.llm import LLMConfig
+from kevolve.harness.search.status import Status
 from kevolve.harness.search.store import StateMismatch
 from kevolve.harness.spec.load import SpecError, load_problems, select
 
@@ -79,7 +81,11 @@ class JobSpec:
             ) from None
 
 
-def run_job(spec: JobSpec, env: dict[str, str] | None = None) -> dict[str, Any]:
+def run_job(
+    spec: JobSpec,
+    env: dict[str, str] | None = None,
+    on_progress: Callable[[Status], None] | None = None,
+) -> dict[str, Any]:
     """Run (or resume) the job's search; the `SearchResult` dict with the kernel's repo path."""
     env = dict(os.environ) if env is None else env
     checkout = Path(spec.checkout)
@@ -113,7 +119,7 @@ def run_job(spec: JobSpec, env: dict[str, str] | None = None) -> dict[str, Any]:
         ray_address=spec.ray_address,
     )
     try:
-        result = optimize(problem, options).to_dict()
+        result = optimize(problem, options, on_progress=on_progress).to_dict()
     except (StateMismatch, ClusterError) as exc:
         raise JobError(str(exc)) from None
     result["job"] = {"id": spec.job_id, "hardware": spec.hardware, "kernel": problem.kernel}

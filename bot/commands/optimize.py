@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         executor=args.executor,
         ray_address=args.ray_address,
     )
-    progress = ProgressLine(args.budget)
+    progress = ProgressLine(args.budget, every_s=settings.progress_every_s)
     try:
         result = optimize(problem, options, on_progress=progress)
     except (StateMismatch, ClusterError) as exc:

@@ -23,6 +23,7 @@ from kevolve.bot.commands.common import (
     whole,
 )
 from kevolve.bot.commands.optimize import PAUSED, add_llm_arguments, llm_config, paused_line
+from kevolve.bot.progress import ProgressLine
 from kevolve.bot.settings import cli_settings
 from kevolve.runners.job import API_KEY_VARS, JobError, JobSpec, run_job, with_llm
 from kevolve.runners.post import post_result
@@ -93,10 +94,13 @@ def run(args: argparse.Namespace) -> int:
     # The LLM key (an Actions secret in the step's env) goes to the search alone: out of our
     # environment before anything runs, so no judge of the repo's code inherits it.
     keys = {k: os.environ.pop(k) for k in API_KEY_VARS if k in os.environ}
+    progress = ProgressLine(args.budget, every_s=settings.progress_every_s)
     try:
-        result = run_job(spec, {**os.environ, **keys})
+        result = run_job(spec, {**os.environ, **keys}, on_progress=progress)
     except JobError as exc:
         return usage_error(str(exc))
+    finally:
+        progress.close()
     args.out.write_text(json.dumps(result, indent=2))
     print(f"kevolve run-job: job {args.job_id} evaluated {result['evaluated']}; wrote {args.out}")
     if result.get("waiting"):

@@ -21,7 +21,12 @@ def add_parser(sub: Any) -> None:
         "and show how many candidates were judged with which verdicts, the best so far, the "
         "generation, time, LLM tokens and cost, repairs, and the prompts and replies kept.",
     )
-    p.add_argument("state", type=Path, help="the state file (e.g. .kevolve/softmax.sqlite)")
+    p.add_argument(
+        "state",
+        type=Path,
+        help="a state file (e.g. .kevolve/softmax.sqlite), or a folder of them (a demo's state/)",
+    )
+    p.add_argument("--source", action="store_true", help="also print the best candidate's source")
     p.add_argument("--json", action="store_true", help="print JSON, not lines")
     p.set_defaults(run=run)
 
@@ -39,6 +44,7 @@ class SearchStatus:
     best: str | None = None
     best_score: float | None = None
     best_proposer: str | None = None
+    best_source: str | None = None
     elapsed_s: float = 0.0
     tokens: int = 0
     cost_usd: float = 0.0
@@ -49,15 +55,30 @@ class SearchStatus:
 
 
 def run(args: argparse.Namespace) -> int:
-    """0 with the status printed; 2 when the file is missing or not a search's state."""
-    if not args.state.is_file():
-        return usage_error(f"{args.state}: no such state file. Fix: pass the --state of a search")
-    try:
-        status = read_status(args.state)
-    except (sqlite3.Error, KeyError, ValueError) as exc:
-        return usage_error(f"{args.state} is not a kevolve search's state file ({exc})")
-    print(json.dumps(asdict(status), indent=2) if args.json else render(status))
+    """0 with the status printed; 2 when a file is missing or not a search's state."""
+    paths = sorted(args.state.glob("*.sqlite")) if args.state.is_dir() else [args.state]
+    if not paths or not paths[0].is_file():
+        return usage_error(
+            f"{args.state}: no state file there. Fix: pass a search's --state, or its folder"
+        )
+    found = []
+    for path in paths:
+        try:
+            found.append(read_status(path))
+        except (sqlite3.Error, KeyError, ValueError) as exc:
+            if len(paths) == 1:
+                return usage_error(f"{path} is not a kevolve search's state file ({exc})")
+    if args.json:
+        data = [_shown(asdict(s), args.source) for s in found]
+        print(json.dumps(data[0] if not args.state.is_dir() else data, indent=2))
+    else:
+        print("\n\n".join(render(s, args.source) for s in found))
     return 0
+
+
+def _shown(data: dict[str, Any], source: bool) -> dict[str, Any]:
+    """The JSON form; the best's source only when asked for."""
+    return data if source else {k: v for k, v in data.items() if k != "best_source"}
 
 
 def read_status(path: Path) -> SearchStatus:
@@ -96,12 +117,13 @@ def _from_checkpoint(status: SearchStatus, state: dict[str, Any], db: sqlite3.Co
         history = [h for h in state["history"] if h.get("candidate") == status.best]
         status.best_score = history[-1]["score"] if history else None
         found = db.execute(
-            "SELECT proposer FROM candidates WHERE id = ?", (status.best,)
+            "SELECT proposer, source FROM candidates WHERE id = ?", (status.best,)
         ).fetchone()
-        status.best_proposer = found[0] if found else None
+        if found:
+            status.best_proposer, status.best_source = found
 
 
-def render(s: SearchStatus) -> str:
+def render(s: SearchStatus, source: bool = False) -> str:
     """The status as a few lines."""
     counts = ", ".join(f"{k} {v}" for k, v in sorted(s.counts.items())) or "none yet"
     best = "none yet"
@@ -118,4 +140,6 @@ def render(s: SearchStatus) -> str:
         f"{s.exchanges} prompts answered ({s.spoiled} gave nothing); "
         f"repairs: {s.repairs} judged, {s.repaired} correct",
     ]
+    if source and s.best_source:
+        lines += ["", f"best candidate's source ({s.best}):", "", s.best_source.rstrip("\n")]
     return "\n".join(lines)

@@ -297,7 +297,7 @@ class Search:
             if spoiled and not self.config.refill:
                 wanted -= spoiled
         self._tokens, self._cost = self._tokens_used(), self._cost_used()
-        self.status.cost_usd = self._cost
+        self.status.cost_usd, self.status.tokens = self._cost, self._tokens
         if waiting:
             raise RepliesPending(waiting)
         return planned
@@ -483,7 +483,7 @@ class Search:
         self._started = self.clock()
         self._tokens = self._tokens_before = int(state["tokens"])
         self._cost = self._cost_before = float(state.get("cost_usd", 0.0))
-        s.cost_usd = self._cost
+        s.cost_usd, s.tokens = self._cost, self._tokens
         self.repairs = [(cid, int(turn)) for cid, turn in state.get("repairs", [])]
         self.turns = {cid: int(turn) for cid, turn in state.get("turns", {}).items()}
         s.repairs, s.repaired = state.get("repair_counts", [0, 0])

@@ -29,6 +29,7 @@ class Status:
     elapsed_s: float = 0.0  # wall time over every run of this search
     gpu_s: float = 0.0  # seconds evaluations spent timing on the GPU
     cost_usd: float = 0.0  # LLM cost over every run of this search
+    tokens: int = 0  # LLM tokens over every run of this search
     repairs: int = 0  # repair candidates judged
     repaired: int = 0  # ... of which correct
     waiting: list[str] = field(default_factory=list)  # queued prompts without a reply: paused

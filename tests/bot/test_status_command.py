@@ -82,9 +82,27 @@ def test_a_search_before_its_first_checkpoint_has_no_best_yet(tmp_path: Path) ->
 
 def test_a_missing_or_foreign_file_is_a_usage_error(tmp_path: Path) -> None:
     missing = status(str(tmp_path / "nope.sqlite"))
-    assert missing.returncode == 2 and "no such state file" in missing.stderr
+    assert missing.returncode == 2 and "no state file there" in missing.stderr
     assert not (tmp_path / "nope.sqlite").exists()  # read-only: nothing created
     (tmp_path / "notes.txt").write_text("hello\n")
     foreign = status(str(tmp_path / "notes.txt"))
     assert foreign.returncode == 2 and "is not a kevolve search's state file" in foreign.stderr
     assert "Traceback" not in foreign.stderr
+
+
+def test_a_folder_shows_every_search_in_it_and_source_prints_the_best(tmp_path: Path) -> None:
+    _, child = a_search(tmp_path / "softmax.sqlite")
+    store = Store(tmp_path / "rmsnorm.sqlite")
+    store.bind({"problem": "rmsnorm", "seed": 0, "hardware": "cuda"})
+    store.close()
+    (tmp_path / "notes.sqlite").write_bytes(b"not a database")  # skipped in a folder
+    done = status(str(tmp_path), "--source")
+    assert done.returncode == 0, done.stderr
+    blocks = done.stdout.split("\n\n")
+    assert blocks[0].startswith("search: rmsnorm on cuda")
+    assert blocks[1].startswith("search: softmax on cuda")
+    assert blocks[2] == f"best candidate's source ({child}):"
+    assert blocks[3] == "a = 2\n"
+    data = json.loads(status(str(tmp_path), "--json").stdout)
+    assert [d["problem"] for d in data] == ["rmsnorm", "softmax"]
+    assert "best_source" not in data[1]
