@@ -8,8 +8,14 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
-from kevolve.bot.commands.common import usage_error
+from kevolve.bot.commands.common import Errors, Parser, usage_error
 from kevolve.bot.settings import SettingsError
+
+ABOUT = (
+    "kevolve keeps GPU kernels fast: an LLM agent and a launch-parameter tuner propose Triton "
+    "kernels, a hardened harness judges each against the PyTorch reference and times it on the "
+    "GPU, and the winners come back as pull requests (as a GitHub App, or locally with demo)."
+)
 
 # Subcommand -> (module, one-line help). Only the chosen command's module is imported, so a GPU
 # host running `kevolve check` needs neither the web stack nor anything else it does not use.
@@ -33,7 +39,7 @@ COMMANDS = {
 
 def build_parser(chosen: str | None) -> argparse.ArgumentParser:
     """The parser: full arguments for the chosen subcommand, a help line for the others."""
-    parser = argparse.ArgumentParser(prog="kevolve", description=__doc__)
+    parser = Parser(prog="kevolve", description=ABOUT)
     parser.add_argument("--version", action="version", version=f"kevolve {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, summary) in COMMANDS.items():
@@ -55,6 +61,7 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `kevolve` console command."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    Errors.as_json = "--json" in args_list
     chosen = next((a for a in args_list if not a.startswith("-")), None)
     args = build_parser(chosen if chosen in COMMANDS else None).parse_args(args_list)
     try:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import re
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from kevolve.harness.search.cluster import EXECUTORS, ClusterError, parse_address
 from kevolve.harness.spec.load import load_problems, narrow, select
@@ -15,10 +17,30 @@ from kevolve.harness.spec.problem import Problem
 EXIT_CORRECT, EXIT_VERDICT, EXIT_USAGE = 0, 1, 2
 
 
+class Errors:
+    """How usage errors are written: a line on stderr, or (under --json) a JSON object on
+    stdout, where a script reading the command's JSON looks. Set once, by `main`."""
+
+    as_json = False
+
+
 def usage_error(message: str) -> int:
     """Print a usage or spec error the way every subcommand does; the exit status for it."""
-    print(f"kevolve: error: {message}", file=sys.stderr)
+    if Errors.as_json:
+        print(json.dumps({"error": message, "exit": EXIT_USAGE}))
+    else:
+        print(f"kevolve: error: {message}", file=sys.stderr)
     return EXIT_USAGE
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose own errors (a bad flag, a missing argument) follow `Errors`."""
+
+    def error(self, message: str) -> NoReturn:
+        if Errors.as_json:
+            print(json.dumps({"error": f"{self.prog}: {message}", "exit": EXIT_USAGE}))
+            sys.exit(EXIT_USAGE)
+        super().error(message)
 
 
 def configure_logging() -> None:

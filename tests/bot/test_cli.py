@@ -145,3 +145,33 @@ def test_a_bad_environment_setting_is_a_usage_error_not_a_traceback(tmp_path: Pa
         done.stderr
     )
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (
+            ["optimize", DEMO, "--budget", "0"],
+            "kevolve optimize: argument --budget: must be at least 1",
+        ),
+        (["optimize", DEMO, "--op", "sofmax"], "no op named 'sofmax'"),
+        (["check", SOFTMAX, "--candidate", GOOD, "--device", "tpu"], "unknown device 'tpu'"),
+    ],
+)
+def test_under_json_a_usage_error_is_one_json_object_on_stdout(
+    tmp_path: Path, args: list[str], error: str
+) -> None:
+    env = {**os.environ, "KEVOLVE_CACHE_DIR": str(tmp_path)}
+    argv = [sys.executable, "-m", "kevolve.bot.cli", *args, "--json"]
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    answer = json.loads(done.stdout)
+    assert answer["exit"] == 2 and error in answer["error"]
+    assert done.stderr == ""
+
+
+def test_help_says_what_kevolve_is() -> None:
+    argv = [sys.executable, "-m", "kevolve.bot.cli", "--help"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert "kevolve keeps GPU kernels fast" in " ".join(done.stdout.split())
