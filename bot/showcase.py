@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +32,7 @@ from kevolve.bot.remote import GitRemote
 from kevolve.harness.assets import template_dir
 from kevolve.harness.search.campaign import LLM_SHARE
 from kevolve.harness.search.llm import LLMConfig
+from kevolve.harness.search.snapshot import snapshot
 from kevolve.harness.spec.load import load_problems, narrow
 from kevolve.harness.spec.problem import Problem, Shape
 from kevolve.runners.job import JobSpec, with_llm
@@ -58,6 +61,7 @@ class DemoOptions:
     llm: LLMConfig | None = None  # with a reply queue, each op's prompts go to <queue>/<op>
     llm_share: float = LLM_SHARE
     resume: bool = False  # `out` holds a paused demo (a reply queue): go on from its state
+    progress_every_s: float = 10.0  # between progress lines of the op being searched
 
 
 @dataclass(frozen=True)
@@ -126,8 +130,14 @@ def run_demo(
             device=options.device,
         )
         spec = with_llm(spec, _per_op(options.llm, problem.name), options.llm_share)
+        watch = Watch(Path(spec.state), budget, say, options.progress_every_s)
+
+        def watched(watch: Watch = watch) -> bool:
+            watch()  # the runner asks often: a good moment to say how the search goes
+            return cancelled()
+
         try:
-            result = runner.run(spec, cancelled)
+            result = runner.run(spec, watched)
         except RunnerError as exc:
             if cancelled():
                 raise DemoStopped(f"stopped while searching {problem.name}") from exc
@@ -275,6 +285,44 @@ def _publish(
     else:
         summary = f"{title}: nothing was timed (CPU), correctness only"
     return OpOutcome(op, f"{summary}; {outcome.status}", branch, body)
+
+
+class Watch:
+    """Says how a running op's search goes, from its state file, at most every `every_s`."""
+
+    def __init__(
+        self,
+        state: Path,
+        budget: int,
+        say: Callable[[str], None],
+        every_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.state, self.budget, self.say, self.every_s = state, budget, say, every_s
+        self._clock = clock
+        self._last = clock()  # the op's first line was just said
+        self._shown: tuple[int, float | None] | None = None
+
+    def __call__(self) -> None:
+        now = self._clock()
+        if now - self._last < self.every_s or not self.state.exists():
+            return
+        self._last = now
+        try:
+            seen = snapshot(self.state)
+        except (sqlite3.Error, KeyError, ValueError):
+            return  # created, not yet written: nothing to say
+        if (seen.stored, seen.best_score) == self._shown:
+            return
+        self._shown = (seen.stored, seen.best_score)
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(seen.counts.items()))
+        best = f"{seen.best_score:.3f}x" if seen.best_score is not None else "-"
+        timed = not seen.hardware.endswith("cpu")  # untimed: nothing is better than another
+        self.say(
+            f"    {seen.stored}/{self.budget} judged"
+            + (f" ({counts} folded)" if counts else "")
+            + (f", best so far {best}" if timed else "")
+        )
 
 
 def _per_op(llm: LLMConfig | None, op: str) -> LLMConfig | None:

@@ -91,8 +91,9 @@ def _stop_signals() -> Iterator[list[int]]:
 def _run(args: argparse.Namespace, cancelled: Callable[[], bool]) -> int:
     """The demo itself; `cancelled` turns true once a stop signal came."""
     out = (args.out or default_out(Path.cwd())).absolute()  # the searches run elsewhere
+    settings = cli_settings()
     try:
-        llm = llm_config(args, cli_settings())
+        llm = llm_config(args, settings)
     except ValueError as exc:
         return usage_error(str(exc))
     # A demo on a reply queue pauses; the same command with the same --out goes on from there.
@@ -116,11 +117,12 @@ def _run(args: argparse.Namespace, cancelled: Callable[[], bool]) -> int:
         device=device,
         budget=args.budget,
         ops=tuple(args.op),
-        cache_dir=cli_settings().cache_dir,
+        cache_dir=settings.cache_dir,
         all_shapes=args.all_shapes,
         llm=llm,
         llm_share=args.llm_share,
         resume=resume,
+        progress_every_s=settings.progress_every_s,
     )
     try:
         outcomes = run_demo(options, LocalRunner(), cancelled=cancelled)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from kevolve.bot.commands.common import usage_error
+from kevolve.harness.search.snapshot import Snapshot, snapshot
 
 
 def add_parser(sub: Any) -> None:
@@ -31,29 +32,6 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-@dataclass
-class SearchStatus:
-    """What a state file says about its search."""
-
-    problem: str
-    hardware: str
-    generation: int = 0
-    evaluated: int = 0
-    stored: int = 0  # evaluations in the file, also those of a generation not yet folded
-    counts: dict[str, int] = field(default_factory=dict)
-    best: str | None = None
-    best_score: float | None = None
-    best_proposer: str | None = None
-    best_source: str | None = None
-    elapsed_s: float = 0.0
-    tokens: int = 0
-    cost_usd: float = 0.0
-    repairs: int = 0
-    repaired: int = 0
-    exchanges: int = 0
-    spoiled: int = 0  # exchanges that produced no candidate
-
-
 def run(args: argparse.Namespace) -> int:
     """0 with the status printed; 2 when a file is missing or not a search's state."""
     paths = sorted(args.state.glob("*.sqlite")) if args.state.is_dir() else [args.state]
@@ -64,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     found = []
     for path in paths:
         try:
-            found.append(read_status(path))
+            found.append(snapshot(path))
         except (sqlite3.Error, KeyError, ValueError) as exc:
             if len(paths) == 1:
                 return usage_error(f"{path} is not a kevolve search's state file ({exc})")
@@ -81,49 +59,7 @@ def _shown(data: dict[str, Any], source: bool) -> dict[str, Any]:
     return data if source else {k: v for k, v in data.items() if k != "best_source"}
 
 
-def read_status(path: Path) -> SearchStatus:
-    """The status of the search whose state `path` holds; opened read-only."""
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0) as db:
-        (identity,) = db.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
-        who = json.loads(identity)
-        status = SearchStatus(problem=who["problem"], hardware=who["hardware"])
-        status.stored = db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
-        row = db.execute(
-            "SELECT state FROM checkpoints ORDER BY generation DESC LIMIT 1"
-        ).fetchone()
-        if row is not None:
-            _from_checkpoint(status, json.loads(row[0]), db)
-        has_exchanges = db.execute(
-            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'exchanges'"
-        ).fetchone()[0]
-        if has_exchanges:
-            status.exchanges, status.spoiled = db.execute(
-                "SELECT COUNT(*), COUNT(*) - COUNT(candidate_id) FROM exchanges"
-            ).fetchone()
-    return status
-
-
-def _from_checkpoint(status: SearchStatus, state: dict[str, Any], db: sqlite3.Connection) -> None:
-    """Fill in what the newest checkpoint knows."""
-    status.generation = int(state["generation"])
-    status.evaluated = int(state["evaluated"])
-    status.counts = {str(k): int(v) for k, v in state["counts"].items()}
-    status.elapsed_s = float(state["elapsed_s"])
-    status.tokens = int(state.get("tokens", 0))
-    status.cost_usd = float(state.get("cost_usd", 0.0))
-    status.repairs, status.repaired = state.get("repair_counts", [0, 0])
-    status.best = state.get("best")
-    if status.best:
-        history = [h for h in state["history"] if h.get("candidate") == status.best]
-        status.best_score = history[-1]["score"] if history else None
-        found = db.execute(
-            "SELECT proposer, source FROM candidates WHERE id = ?", (status.best,)
-        ).fetchone()
-        if found:
-            status.best_proposer, status.best_source = found
-
-
-def render(s: SearchStatus, source: bool = False) -> str:
+def render(s: Snapshot, source: bool = False) -> str:
     """The status as a few lines."""
     counts = ", ".join(f"{k} {v}" for k, v in sorted(s.counts.items())) or "none yet"
     best = "none yet"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -30,6 +31,7 @@ DEMO = ROOT / "examples" / "demo"
 
 def demo(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KEVOLVE_CACHE_DIR": str(cwd / "cache")}
+    env["KEVOLVE_PROGRESS_EVERY_S"] = "0.01"
     argv = [sys.executable, "-m", "kevolve.bot.cli", "demo", *args]
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
@@ -42,6 +44,9 @@ def test_the_demo_leaves_a_branch_and_a_pull_request_body_per_op(tmp_path: Path)
     assert f"pull request body: {body}" in done.stdout
     assert "nothing was timed" in done.stdout
     assert "timed at one shape" not in done.stdout  # on CPU nothing is narrowed
+    # Progress from the state file while the op runs (every 0.01 s here).
+    assert re.search(r"\n    [12]/2 judged( \(correct \d folded\))?\n", done.stdout)
+    assert "best so far" not in done.stdout  # nothing was timed: nothing is best
     assert not (out / "repo" / "kevolve.toml").exists()
     repo = git.Repo(out / "repo")
     assert repo.active_branch.name == "main" and not repo.is_dirty()
