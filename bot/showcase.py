@@ -300,7 +300,7 @@ class Watch:
     ) -> None:
         self.state, self.budget, self.say, self.every_s = state, budget, say, every_s
         self._clock = clock
-        self._last = clock()  # the op's first line was just said
+        self._started = self._last = clock()  # the op's first line was just said
         self._shown: tuple[int, float | None] | None = None
 
     def __call__(self) -> None:
@@ -318,10 +318,14 @@ class Watch:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(seen.counts.items()))
         best = f"{seen.best_score:.3f}x" if seen.best_score is not None else "-"
         timed = not seen.hardware.endswith("cpu")  # untimed: nothing is better than another
+        left = max(self.budget - seen.stored, 0)
+        eta = (now - self._started) / seen.stored * left if seen.stored and left else None
         self.say(
             f"    {seen.stored}/{self.budget} judged"
             + (f" ({counts} folded)" if counts else "")
             + (f", best so far {best}" if timed else "")
+            + (f", about {eta:.0f} s to go" if eta is not None else "")
+            + (f", LLM {seen.tokens:,} tokens ${seen.cost_usd:.2f}" if seen.tokens else "")
         )
 
 

@@ -45,7 +45,9 @@ def test_the_demo_leaves_a_branch_and_a_pull_request_body_per_op(tmp_path: Path)
     assert "nothing was timed" in done.stdout
     assert "timed at one shape" not in done.stdout  # on CPU nothing is narrowed
     # Progress from the state file while the op runs (every 0.01 s here).
-    assert re.search(r"\n    [12]/2 judged( \(correct \d folded\))?\n", done.stdout)
+    assert re.search(
+        r"\n    [12]/2 judged( \(correct \d folded\))?(, about \d+ s to go)?\n", done.stdout
+    )
     assert "best so far" not in done.stdout  # nothing was timed: nothing is best
     assert not (out / "repo" / "kevolve.toml").exists()
     repo = git.Repo(out / "repo")
