@@ -194,6 +194,8 @@ def _keywords(tokens: list[tokenize.TokenInfo]) -> list[tuple[str, str]] | None:
     """`, name=n` keyword arguments, as a launch gains or loses them; None for other tokens."""
     if len(tokens) % 4:
         return None
+    if tokens and tokens[0].string != ",":  # `name=n,` where the launch ends on a comma
+        tokens = tokens[-1:] + tokens[:-1]
     found = []
     for k in range(0, len(tokens), 4):
         comma, name, equals, number = tokens[k : k + 4]

@@ -358,6 +358,16 @@ def test_what_changed_names_each_retuned_value(messages: Messages) -> None:
     assert _section(body, "What changed").splitlines()[0] == (
         "Only launch parameters and constant values changed: `num_stages: default → 2`."
     )
+    # ... also after a launch's trailing comma, as the tuner writes it into the demo's kernels.
+    demo = (ROOT / "examples/demo/demo_kernels/softmax.py").read_text()
+    comma = "BLOCK=triton.next_power_of_2(n_cols),"
+    result = fixtures.with_best(
+        fixtures.timed_result(), demo.replace(comma, comma + " num_warps=8,"), None
+    )
+    body = messages.pr_body(result, fixtures.REPRO, original=demo)
+    assert _section(body, "What changed").splitlines()[0] == (
+        "Only launch parameters and constant values changed: `num_warps: default → 8`."
+    )
 
 
 def test_what_changed_counts_the_lines_of_a_rewrite_and_quotes_the_model(
