@@ -333,6 +333,18 @@ def test_values_below_the_dtype_resolution_may_round_to_zero() -> None:
     assert not compare_outputs([wrong], [ref], [torch.float16], tolerance_for("float16", {})).passed
 
 
+def test_a_subnormal_answer_may_land_one_step_from_the_rounded_reference() -> None:
+    # bias+GELU in float16 on inputs far in the negative tail (a secret trial drew them): the
+    # float64 answer is 2.07 subnormal steps; a kernel working in float32 stored 3.
+    step = 2.0**-24  # float16's subnormal step
+    ref = torch.tensor([[-1.23269e-07, -2.5e-07]], dtype=torch.float64)
+    tol = tolerance_for("float16", {})
+    one_off = torch.tensor([[-3 * step, -5 * step]], dtype=torch.float16)
+    assert compare_outputs([one_off], [ref], [torch.float16], tol).passed
+    two_off = torch.tensor([[-4 * step, -4 * step]], dtype=torch.float16)
+    assert not compare_outputs([two_off], [ref], [torch.float16], tol).passed
+
+
 def test_a_candidate_may_stray_as_far_as_pytorchs_own_float32_reference() -> None:
     # GELU far in the negative tail: through erf, float32 gives -0 where float64 gives -5.9e-9.
     x = torch.tensor([[-6.0]], dtype=torch.float64)
