@@ -52,6 +52,16 @@ def _posted(job_id: int) -> dict[str, Any]:
     return result
 
 
+def _refused(post: tuple[Any, RunBoard, int], change: dict[str, Any], reason: str) -> None:
+    """A posted result with `change` is answered 422 naming `reason`, and nothing is kept."""
+    send, board, job_id = post
+    answer = send({**_posted(job_id), **change})
+    assert answer.status_code == 422, answer.text
+    assert reason in answer.json()["error"]
+    state = board.state(job_id, "softmax")
+    assert state is not None and state.result is None
+
+
 def test_json_nested_too_deeply_is_a_400_not_a_500(post: tuple[Any, RunBoard, int]) -> None:
     send, board, job_id = post
     for body in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 100_000 + b"1" + b"}" * 100_000):
@@ -79,12 +89,7 @@ def test_json_nested_too_deeply_is_a_400_not_a_500(post: tuple[Any, RunBoard, in
 def test_a_body_that_does_not_fit_is_refused_with_the_field_and_nothing_is_kept(
     post: tuple[Any, RunBoard, int], change: dict[str, Any], reason: str
 ) -> None:
-    send, board, job_id = post
-    answer = send({**_posted(job_id), **change})
-    assert answer.status_code == 422, answer.text
-    assert reason in answer.json()["error"]
-    state = board.state(job_id, "softmax")
-    assert state is not None and state.result is None
+    _refused(post, change, reason)
 
 
 def test_a_source_that_is_not_utf8_text_is_refused(post: tuple[Any, RunBoard, int]) -> None:
@@ -138,12 +143,7 @@ def _lineage_changed(entry: int, **fields: Any) -> dict[str, Any]:
 def test_a_lineage_that_does_not_fit_is_refused_with_the_field(
     post: tuple[Any, RunBoard, int], change: dict[str, Any], reason: str
 ) -> None:
-    send, board, job_id = post
-    answer = send({**_posted(job_id), **change})
-    assert answer.status_code == 422, answer.text
-    assert reason in answer.json()["error"]
-    state = board.state(job_id, "softmax")
-    assert state is not None and state.result is None
+    _refused(post, change, reason)
 
 
 def test_a_result_kept_before_lineage_steps_still_reads() -> None:

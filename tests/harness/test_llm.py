@@ -7,20 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kevolve.harness.evaluation import Evaluation, Verdict
-from kevolve.harness.search.candidate import Candidate, Elite
 from kevolve.harness.search.llm import LLMConfig, LLMProposer
 from kevolve.harness.search.prompt import PromptBuilder
 from kevolve.harness.search.proposal import ProposalContext
-from kevolve.harness.spec.load import load_problems
 
 from tests.fakes.llm_server import FakeLLMServer, Response, completion, error
+from tests.harness.conftest import MODULE, PARENT
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-PARENT = (ROOT / "tests/corpus/softmax/good_online.py").read_text()
 EDIT = "Use wider blocks.\n<<<<<<< SEARCH\nBLOCK = 256\n=======\nBLOCK = 1024\n>>>>>>> REPLACE\n"
-MODULE = (ROOT / "examples/demo/demo_kernels/softmax.py").read_text()
 FULL = f"A one-pass kernel:\n```python\n{MODULE}```\n"
 
 
@@ -28,14 +24,6 @@ FULL = f"A one-pass kernel:\n```python\n{MODULE}```\n"
 def server() -> Iterator[FakeLLMServer]:
     with FakeLLMServer() as fake:
         yield fake
-
-
-@pytest.fixture
-def ctx() -> ProposalContext:
-    problem = next(p for p in load_problems(ROOT / "examples/demo") if p.name == "softmax")
-    ev = Evaluation(Verdict.CORRECT, "correct", "softmax", "cpu")
-    parent = Elite(Candidate(PARENT), 1.0, ev)
-    return ProposalContext(problem, MODULE, (parent,), parent)
 
 
 class Proposer:

@@ -15,8 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-from kevolve.harness.evaluation import Evaluation, Verdict
-from kevolve.harness.search.candidate import Candidate, Elite
 from kevolve.harness.search.llm import (
     RATIONALE_CHARS,
     LLMConfig,
@@ -34,14 +32,12 @@ from kevolve.harness.search.transport import (
     ReplyPending,
     TransportError,
 )
-from kevolve.harness.spec.load import load_problems
 
 from tests.bot.processes import alive, eventually
+from tests.harness.conftest import MODULE, PARENT
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates" / "prompts"
-PARENT = (ROOT / "tests/corpus/softmax/good_online.py").read_text()
-MODULE = (ROOT / "examples/demo/demo_kernels/softmax.py").read_text()
 WHY = "Wider blocks move more bytes per program.\nThey also halve the loop trips."
 EDIT = f"{WHY}\n<<<<<<< SEARCH\nBLOCK = 256\n=======\nBLOCK = 1024\n>>>>>>> REPLACE\n"
 FULL = f"A one-pass kernel:\n```python\n{MODULE}```\n"
@@ -78,14 +74,6 @@ def replying(tmp_path: Path, reply: bytes) -> tuple[str, ...]:
     """The argv of a command whose stdout is `reply`."""
     (tmp_path / "reply.bin").write_bytes(reply)
     return (*script(tmp_path, CAT, "cat_reply"), str(tmp_path / "reply.bin"))
-
-
-@pytest.fixture
-def ctx() -> ProposalContext:
-    problem = next(p for p in load_problems(ROOT / "examples/demo") if p.name == "softmax")
-    ev = Evaluation(Verdict.CORRECT, "correct", "softmax", "cpu")
-    parent = Elite(Candidate(PARENT), 1.0, ev)
-    return ProposalContext(problem, MODULE, (parent,), parent)
 
 
 # --- CommandTransport ---------------------------------------------------------------------------
