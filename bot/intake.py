@@ -31,7 +31,6 @@ from kevolve.bot.fieldread import (
     read_list,
     read_match,
     read_object,
-    read_object_list,
     read_optional,
     read_positive,
     read_shape,
@@ -39,7 +38,16 @@ from kevolve.bot.fieldread import (
     read_text,
     read_word,
 )
-from kevolve.harness.evaluation import CaseCheck, CaseTiming, Evaluation, Timing, Verdict
+from kevolve.harness.evaluation import (
+    AppliedTolerance,
+    CaseCheck,
+    CaseTiming,
+    CompiledTiming,
+    CompileMode,
+    Evaluation,
+    Timing,
+    Verdict,
+)
 from kevolve.harness.search.candidate import candidate_id
 from kevolve.harness.search.result import (
     MIN_SPEEDUP,
@@ -57,6 +65,8 @@ PROPOSER = re.compile(r"[A-Za-z0-9_.:/+-]{1,100}")  # "seed", "tuner", "llm:<mod
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,63}")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._()+,@-]{0,99}")  # a GPU's or CPU's name
 PROMPT_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,199}")  # "<search>-g003-s01[-1]"
+DIM = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,15}")  # a shape's dimension name, as configs give it
+MAX_DIMS = 8
 MAX_LINEAGE = 32  # steps from the best back to the seed (`campaign.lineage` stops at 20)
 REPAIR = ":repair"  # how a proposer's name ends when it fixed a failed candidate
 
@@ -77,7 +87,6 @@ class Winning:
     score: float | None
     source: str
     evaluation: Evaluation
-    compiled: tuple[Timing | None, ...]  # torch.compile's time per timed case, when measured
 
 
 @dataclass(frozen=True)
@@ -306,11 +315,6 @@ def _rationale(value: object, where: str) -> str:
 def _winning(value: object, where: str) -> Winning:
     data = read_object(value, where)
     evaluation = _evaluation(data.get("evaluation"), f"{where}.evaluation")
-    timings = read_object_list(data.get("evaluation"), "timings")
-    compiled = tuple(
-        read_optional(t.get("compile"), f"{where}.evaluation.timings[{i}].compile", _timing)
-        for i, t in enumerate(timings)
-    )
     source = read_source(data.get("source"), f"{where}.source")
     named = read_match(data.get("id"), f"{where}.id", CANDIDATE)
     try:
@@ -334,7 +338,6 @@ def _winning(value: object, where: str) -> Winning:
         score=read_optional(data.get("score"), f"{where}.score", read_figure),
         source=source,
         evaluation=evaluation,
-        compiled=compiled,
     )
 
 
@@ -355,6 +358,9 @@ def _evaluation(value: object, where: str) -> Evaluation:
         checks=read_list(data.get("checks", []), f"{where}.checks", _check, MAX_CASES),
         timings=read_list(data.get("timings", []), f"{where}.timings", _case_timing, MAX_CASES),
         flags=read_list(data.get("flags", []), f"{where}.flags", read_text),
+        dims=read_list(
+            data.get("dims", []), f"{where}.dims", lambda v, w: read_match(v, w, DIM), MAX_DIMS
+        ),
     )
 
 
@@ -371,6 +377,28 @@ def _check(value: object, where: str) -> CaseCheck:
         mismatches=read_count(data.get("mismatches", 0), f"{where}.mismatches", 2**62),
         elements=read_count(data.get("elements", 0), f"{where}.elements", 2**62),
         failure=read_optional(data.get("failure"), f"{where}.failure", read_text),
+        tolerance=read_optional(data.get("tolerance"), f"{where}.tolerance", _tolerance),
+    )
+
+
+def _tolerance(value: object, where: str) -> AppliedTolerance:
+    data = read_object(value, where)
+    return AppliedTolerance(
+        **{k: read_figure(data.get(k), f"{where}.{k}") for k in ("rtol", "atol", "norm")}
+    )
+
+
+def _compiled(value: object, where: str) -> CompiledTiming:
+    data = read_object(value, where)
+    mode = data.get("mode")
+    if mode not in {m.value for m in CompileMode}:
+        raise IntakeError(f"{where}.mode: {quoted(mode)} is not a torch.compile mode")
+    return CompiledTiming(
+        mode=str(mode),
+        timing=read_optional(data.get("timing"), f"{where}.timing", _timing),
+        compile_s=read_optional(data.get("compile_s"), f"{where}.compile_s", read_figure),
+        error=read_optional(data.get("error"), f"{where}.error", read_text),
+        from_seed=read_bool(data.get("from_seed", False), f"{where}.from_seed"),
     )
 
 
@@ -398,6 +426,7 @@ def _case_timing(value: object, where: str) -> CaseTiming:
         achieved_tflops=figure("achieved_tflops"),
         roofline_fraction=figure("roofline_fraction"),
         rechecked=read_bool(data.get("rechecked", False), f"{where}.rechecked"),
+        compiled=read_list(data.get("compiled", []), f"{where}.compiled", _compiled, 4),
     )
 
 
@@ -456,9 +485,6 @@ def _counts(value: object) -> tuple[tuple[str, int], ...]:
 
 def _winning_dict(best: Winning) -> dict[str, Any]:
     evaluation = best.evaluation.to_dict()
-    for timing, compiled in zip(evaluation["timings"], best.compiled, strict=True):
-        if compiled is not None:
-            timing["compile"] = vars(compiled).copy()
     return {
         "id": best.id,
         "proposer": best.proposer,

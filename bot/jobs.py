@@ -23,10 +23,12 @@ from kevolve.bot.background import PollingThread
 from kevolve.bot.features.push import check_name
 from kevolve.bot.github import GitHub, GitHubError
 from kevolve.bot.messages import Messages
+from kevolve.bot.modelchoice import ModelChoice, load_model_choice
 from kevolve.bot.proposals import Proposed, PullRequests
 from kevolve.bot.publisher import PublishError
 from kevolve.bot.repoconfig import load_settings
 from kevolve.bot.storage import Job, Storage
+from kevolve.harness.search.campaign import LLM_SHARE
 from kevolve.harness.search.store import evaluated_count
 from kevolve.harness.spec.load import SpecError, load_problems
 from kevolve.runners.job import JobSpec
@@ -161,6 +163,7 @@ class _JobRun:
         self.proposals: list[dict[str, Any]] = []
         self._state: Path | None = None
         self.executor = "local"
+        self.choice = ModelChoice()
         self._last_progress = 0.0
 
     def start(self) -> None:
@@ -182,6 +185,7 @@ class _JobRun:
         repo.git.checkout("--quiet", "--detach", ref)
         self.sha = repo.head.commit.hexsha
         self.executor = load_settings(self.checkout).executor  # the repo's choice, e.g. "ray"
+        self.choice = load_model_choice(self.checkout)  # its models and cost cap, no keys
         title, summary = self._progress_text(0)
         if self.check_id is None:
             name = check_name(self.job.op, self.job.hardware)
@@ -214,19 +218,24 @@ class _JobRun:
             sha=self.sha,
             executor=self.executor,
             llm_base_url=self.cfg.llm_base_url,
-            llm_model=self.cfg.llm_model,
-            llm_max_usd=self.cfg.llm_max_usd,
+            llm_model=self.choice.model_text(self.cfg.llm_model),
+            llm_max_usd=self.choice.cap(self.cfg.llm_max_usd),
             llm_prices=[list(p) for p in self.cfg.llm_prices] or None,
             lessons=self._lessons(),
+            llm_share=LLM_SHARE if self.choice.share is None else self.choice.share,
         )
 
     def _lessons(self) -> str | None:
-        """What this repo's searches learned, kept for its later ones (and its alone); None for
-        a name that is no plain owner/name path."""
+        """What this repo's searches learned, kept for its later ones: its own file, or with
+        `lessons = "installation"` the pool every opted-in repo of its installation shares;
+        None for a name that is no plain owner/name path."""
         parts = self.job.repo.split("/")
         if len(parts) != 2 or not all(_NAME.fullmatch(p) and p not in (".", "..") for p in parts):
             return None
-        return str(self.cfg.workdir / "lessons" / parts[0] / parts[1] / "lessons.sqlite")
+        lessons = self.cfg.workdir / "lessons"
+        if self.choice.lessons == "installation" and self.job.installation_id is not None:
+            return str(lessons / "installations" / str(self.job.installation_id) / "lessons.sqlite")
+        return str(lessons / parts[0] / parts[1] / "lessons.sqlite")
 
     def was_cancelled(self) -> bool:
         current = self.storage.job(self.job.id)

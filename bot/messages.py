@@ -12,8 +12,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from kevolve.bot.changes import compare
 from kevolve.bot.fieldread import IntakeError
 from kevolve.bot.intake import CheckedResult, LineageStep, Machine, read_result
+from kevolve.bot.reproduce import Checkout, reproduce_lines
 from kevolve.bot.slash import Command
-from kevolve.harness.evaluation import CaseTiming, Timing, Verdict
+from kevolve.bot.speedtable import compile_failures, merged_timings, rows, standing
+from kevolve.harness.evaluation import CaseCheck, Verdict, shape_cell, shape_heading
 from kevolve.harness.search.result import GateResult
 
 MAX_CHART_POINTS = 40  # a longer history is sampled evenly, its last point kept
@@ -52,17 +54,21 @@ class Messages:
     def pr_body(
         self,
         result: ResultData,
-        repro_command: str,
+        checkout: Checkout,
         variants: Mapping[str, Any] | None = None,
         gate: GateResult | None = None,
         original: str | None = None,
     ) -> str:
-        """The pull request description; `variants`: the kernel per GPU kind it carries, if any;
-        `gate`: the publish gate as the bot computed it; `original`: the repo's kernel at the
-        job's commit, which the winner's diff is against (None: no diff is shown)."""
-        view = published_view(result, gate, original=original)
+        """The pull request description; `checkout`: where its kernel and baseline are, for the
+        reproduce commands; `variants`: the kernel per GPU kind it carries, if any; `gate`: the
+        publish gate as the bot computed it; `original`: the repo's kernel at the job's commit,
+        which the winner's diff is against (None: no diff is shown)."""
+        data = checked(result)
+        view = published_view(data, gate, original=original)
+        best = data.best.evaluation if data.best else None  # published_view refused none
+        repro = reproduce_lines(data.problem, checkout, best, data.timed) if best else []
         shown = None if variants is None else variants_view(variants)
-        return self.render("pr_body", **view, repro_command=repro_command, variants=shown)
+        return self.render("pr_body", **view, reproduce=repro, variants=shown)
 
     def pr_title(self, result: ResultData, hardware: str | None = None) -> str:
         """The pull request title: the op, the speedup and the job's hardware label (nothing
@@ -135,11 +141,8 @@ def result_view(
     gate = data.gate() if gate is None else gate
     best = data.best
     evaluation = best.evaluation if best else None
-    timings = (
-        [_timing_view(t, c) for t, c in zip(evaluation.timings, best.compiled, strict=True)]
-        if best and evaluation
-        else []
-    )
+    dims = evaluation.dims if evaluation else []
+    timings = merged_timings(evaluation, data.baseline) if evaluation and data.timed else []
     speedup = data.speedup()
     gpu = shown(data.machine.name or data.device)
     return {
@@ -156,10 +159,13 @@ def result_view(
         if best is None
         else {"id": best.id, "generation": best.generation, "proposer": shown(best.proposer)},
         "gate": {"passed": gate.passed, "reasons": [shown(r) for r in gate.reasons]},
-        "checks": [vars(c) for c in evaluation.checks] if evaluation else [],
-        "timings": timings if data.timed else [],
+        "shape_heading": shape_heading(dims),
+        "checks": [_check_view(c, dims) for c in evaluation.checks] if evaluation else [],
+        "timings": rows(timings, dims, shown),
+        "compile": standing(timings, dims),
+        "compile_failures": compile_failures(timings, dims, shown),
         "speedup": speedup,
-        "timed_cases": len([t for t in timings if t["speedup"] is not None]),
+        "timed_cases": len([t for t in timings if t.speedup is not None]),
         "gpu": gpu,
         "label": shown(label) if label else gpu,
         "hardware": _machine_view(data.machine),
@@ -178,9 +184,9 @@ def result_view(
     }
 
 
-def _timing_view(timing: CaseTiming, compiled: Timing | None) -> dict[str, Any]:
-    """One timed case as the templates read it."""
-    return {**vars(timing), "compile": compiled}
+def _check_view(check: CaseCheck, dims: list[str]) -> dict[str, Any]:
+    """One checked case as the templates read it: its shape named, its tolerance."""
+    return {**vars(check), "shape": shape_cell(check.shape, dims)}
 
 
 def _step_view(step: LineageStep) -> dict[str, Any]:
@@ -234,13 +240,6 @@ def shown(text: str, cap: int = MAX_SHOWN) -> str:
         line = line[: cap - 1].rstrip() + "…"
     escaped = _AUTOLINK.sub(lambda m: "\\" + m.group(0), _MARKUP.sub(r"\\\1", line))
     return escaped.replace("@", "@\u200b")  # a zero-width space: no one is mentioned
-
-
-def geometric_mean(values: list[float]) -> float | None:
-    """The geometric mean of positive values; None for none."""
-    if not values:
-        return None
-    return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
 def ordered_counts(counts: dict[str, int]) -> list[tuple[str, int]]:
@@ -308,10 +307,3 @@ def duration(seconds: float) -> str:
     if whole < 3600:
         return f"{whole // 60}m {whole % 60:02d}s"
     return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
-
-
-def repro_command(op: str, kernel: str, result: dict[str, Any]) -> str:
-    """The command that re-checks the published kernel on the pull request's branch."""
-    if result.get("timed"):
-        return f"kevolve check . --op {op} --candidate {kernel} --device cuda"
-    return f"kevolve check . --op {op} --candidate {kernel} --device cpu --no-time"

@@ -25,9 +25,10 @@ from jinja2 import TemplateError
 from kevolve.bot.fieldread import IntakeError
 from kevolve.bot.github import GitHub, PullRef
 from kevolve.bot.intake import CheckedResult, read_result
-from kevolve.bot.messages import Messages, repro_command
+from kevolve.bot.messages import Messages
 from kevolve.bot.publisher import Publication, PushOutcome, Tree, branch_name
 from kevolve.bot.remote import GitRemote
+from kevolve.bot.reproduce import Checkout
 from kevolve.bot.storage import Job, Storage
 from kevolve.bot.vetting import Unfit, Vetted, vet
 from kevolve.bot.winners import (
@@ -103,11 +104,13 @@ class PullRequests:
         elif recreate:
             branch = f"{branch}-r{job.id}"
         base = self.github.default_branch(repo)
+        remote = self.github.clone_url(repo)
         try:
-            with self.publisher.checkout(self.github.clone_url(repo), job.sha) as tree:
+            with self.publisher.checkout(remote, job.sha) as tree:
                 vetted = vet(tree, op, data, self.judge, self.caps.publish_untimed)
                 module = self._module(job, op, tree, vetted, data)
-            title, body, message = self._texts(job, op, data, vetted, module)
+            where = Checkout(vetted.kernel, branch, job.sha, remote.url)
+            title, body, message = self._texts(job, data, vetted, module, where)
         except Unfit as exc:
             return Proposed("skipped", str(exc))
         except (TemplateError, ValueError) as exc:  # nothing is pushed without its text
@@ -139,13 +142,12 @@ class PullRequests:
         return replace(merged, commit=tree.sha)
 
     def _texts(
-        self, job: Job, op: str, data: CheckedResult, vetted: Vetted, module: Merged
+        self, job: Job, data: CheckedResult, vetted: Vetted, module: Merged, where: Checkout
     ) -> tuple[str, str, str]:
         """The pull request's title and body and the commit message, from what the bot read."""
         variants = module.view()
-        repro = repro_command(op, vetted.kernel, {"timed": data.timed})
         title = self.messages.pr_title(data, job.hardware)
-        body = self.messages.pr_body(data, repro, variants, vetted.gate, vetted.original)
+        body = self.messages.pr_body(data, where, variants, vetted.gate, vetted.original)
         message = self.messages.commit_message(data, variants, job.hardware)
         return title, body, message
 

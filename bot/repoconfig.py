@@ -9,6 +9,11 @@ Hardware labels name self-hosted runners. A *GPU label* is any runner label exce
 GitHub gives every self-hosted runner: `self-hosted`, the OS (`linux`, `windows`, `macos`) and
 the architecture (`x64`, `x86`, `arm`, `arm64`), compared without case (GitHub shows `Linux`,
 `X64`). `hardware = "auto"` means every GPU label the repo's runners carry.
+
+`require_beats` names what a pull request's kernel must be faster than: `"kernel"` (the default:
+the repo's current kernel, by the publish gate) or `"compile"` (that too, and torch.compile of the
+op's reference on every timed case, in its faster mode): a kernel that loses to what a user gets
+from one line of PyTorch is not proposed.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ EXECUTORS = ("local", "ray")
 RUNNER_DEFAULT_LABELS = frozenset(
     {"self-hosted", "linux", "windows", "macos", "x64", "x86", "arm", "arm64"}
 )
-_KEYS = ("ops", "hardware", "schedule", "stale_days", "executor", "min_speedup")
+REQUIRE_BEATS = ("kernel", "compile")
+_KEYS = ("ops", "hardware", "schedule", "stale_days", "executor", "min_speedup", "require_beats")
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _EXAMPLES = {
     "hardware": 'hardware = ["nvidia-h100", "nvidia-a10g"] (or hardware = "auto")',
@@ -42,6 +48,7 @@ _EXAMPLES = {
     "stale_days": "stale_days = 7",
     "executor": 'executor = "local" (or "ray")',
     "min_speedup": "min_speedup = 1.05 (at least 1.0)",
+    "require_beats": 'require_beats = "compile" (or "kernel", the default)',
 }
 
 Hardware = tuple[str, ...] | Literal["auto"] | None
@@ -61,6 +68,7 @@ class RepoSettings:
     stale_days: float = 7.0  # a result older than this is re-searched at a schedule tick
     executor: str = "local"
     min_speedup: float = MIN_SPEEDUP  # the gain a pull request must show, at its low end
+    require_beats: str = "kernel"  # one of REQUIRE_BEATS: what a proposed kernel must beat
 
     def labels(self, default: Sequence[str], listed: Iterable[str]) -> tuple[str, ...]:
         """The labels jobs run on: the declared ones, the default, or the GPU labels `listed`."""
@@ -106,6 +114,7 @@ def load_settings(repo: Path) -> RepoSettings:
         stale_days=field.stale_days(table.get("stale_days", RepoSettings.stale_days)),
         executor=field.executor(table.get("executor", RepoSettings.executor)),
         min_speedup=field.min_speedup(table.get("min_speedup", RepoSettings.min_speedup)),
+        require_beats=field.require_beats(table.get("require_beats", RepoSettings.require_beats)),
     )
 
 
@@ -199,6 +208,15 @@ class _Field:
                 "min_speedup", f"expected a speedup of at least 1.0 (e.g. 1.05), found {shown}"
             )
         return float(value)
+
+    def require_beats(self, value: object) -> str:
+        """One of REQUIRE_BEATS."""
+        if value not in REQUIRE_BEATS:
+            shown = repr(value) if isinstance(value, str) else describe(value)
+            hint = did_you_mean(value, REQUIRE_BEATS) if isinstance(value, str) else ""
+            fix = f'{hint}write require_beats = "compile" (or "kernel", the default)'
+            raise self.error("require_beats", f"unknown requirement {shown}", fix)
+        return str(value)
 
     def stale_days(self, value: object) -> float:
         """A positive number of days."""

@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import git
-from kevolve.bot.messages import Messages, repro_command
+from kevolve.bot.messages import Messages
 from kevolve.bot.publisher import Publication, Publisher, branch_name
 from kevolve.bot.remote import GitRemote
+from kevolve.bot.reproduce import Checkout
 from kevolve.harness.assets import template_dir
 from kevolve.harness.search.campaign import LLM_SHARE
 from kevolve.harness.search.llm import LLMConfig
@@ -212,6 +213,8 @@ def kevolve_toml(problems: Sequence[Problem]) -> str:
             fields["flops"] = p.flops
         if p.allowed_imports:
             fields["allowed_imports"] = list(p.allowed_imports)
+        if p.dims:
+            fields["dims"] = list(p.dims)
         # Strings, integers and lists of them are written alike in JSON and TOML.
         lines += [f"{key} = {json.dumps(value)}" for key, value in fields.items()]
         lines += [
@@ -272,7 +275,7 @@ def _publish(
     body.parent.mkdir(parents=True, exist_ok=True)
     title = messages.pr_title(result)
     original = (repo_dir / kernel).read_text(encoding="utf-8")  # the demo's own file, at main
-    text = messages.pr_body(result, repro_command(op, kernel, result), original=original)
+    text = messages.pr_body(result, Checkout(kernel, branch, "main"), original=original)
     body.write_text(f"# {title}\n\n{text}")
     gate = result["publish_gate"]
     if result.get("timed"):

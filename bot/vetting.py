@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from kevolve.bot.intake import AST_LOCK, CheckedResult
 from kevolve.bot.publisher import Tree
 from kevolve.bot.repoconfig import load_settings
+from kevolve.bot.speedtable import merged_timings, standing
 from kevolve.bot.treepath import TreePathError, read_inside
 from kevolve.bot.winners import ModuleCheck
 from kevolve.harness.search.result import GateResult
@@ -46,11 +47,17 @@ def vet(tree: Tree, op: str, result: CheckedResult, judge: ModuleCheck, untimed:
         raise Unfit("no correct candidate was found")
     problem, kernel, original = kernel_of(tree, op)
     try:
-        wanted = load_settings(tree.root).min_speedup
+        settings = load_settings(tree.root)
     except SpecError as exc:
         raise Unfit(f"the repo's config at {tree.sha[:7]}: {exc}") from None
-    gate = result.gate(best.source == original, *cases(problem, result.timed), wanted)
+    gate = result.gate(best.source == original, *cases(problem, result.timed), settings.min_speedup)
     reasons = [r for r in gate.reasons if not (untimed and UNTIMED in r)]
+    if settings.require_beats == "compile" and result.timed:
+        timings = merged_timings(best.evaluation, result.baseline)
+        reasons += [
+            f'{why} (require_beats = "compile")'
+            for why in standing(timings, best.evaluation.dims).refusals()
+        ]
     if reasons:
         raise Unfit("publish gate: " + "; ".join(reasons))
     why = judge.check(problem, best.source)

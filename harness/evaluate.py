@@ -17,10 +17,18 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
-from kevolve.harness.evaluation import Diagnostic, Evaluation, Verdict, evaluation_from_dict
+from kevolve.harness.evaluation import (
+    COMPILE_MODES,
+    CompileMode,
+    Diagnostic,
+    Evaluation,
+    Verdict,
+    evaluation_from_dict,
+)
 from kevolve.harness.sandbox.confine import Confinement, Launch, Mount, hand_over, launch
 from kevolve.harness.sandbox.spawn import Limits, clean_env, harness_dir, scratch_dir, spawn
 from kevolve.harness.screen import screen
@@ -34,6 +42,21 @@ class HarnessError(Exception):
         super().__init__(message)
         self.detail = detail  # a traceback or log, for debugging; not for end users
         self.out_of_memory = out_of_memory  # the judge ran out of GPU memory: retry when freer
+
+
+class CompileArm(StrEnum):
+    """When the judge also times the op's reference under torch.compile (default mode and
+    max-autotune-no-cudagraphs) beside eager PyTorch, in the same rounds.
+
+    Compiling takes seconds to minutes the first time on a machine (inductor's cache keeps it
+    after that) and the arms add two timed implementations to every round, so a search pays
+    for them once: the reference is the same for every candidate, so its seed's evaluation
+    (the repo's kernel) carries the figures the best is shown against.
+    """
+
+    OFF = "off"  # never
+    SEED = "seed"  # only when the candidate is the baseline itself (a search's seed)
+    ALWAYS = "always"  # every timed evaluation (`kevolve check`: a report)
 
 
 @dataclass(frozen=True)
@@ -51,6 +74,7 @@ class EvalOptions:
     calls_per_round: int = 10
     confinement: Confinement | None = None  # as whom and how repo code runs; None: as today
     cache_scope: str = ""  # whose judge compile cache this is (e.g. owner/name): one per repo
+    compile_arm: CompileArm = CompileArm.SEED  # when torch.compile is timed beside eager
 
 
 def evaluate(problem: Problem, source: str, options: EvalOptions) -> Evaluation:
@@ -125,6 +149,9 @@ def _run_judge(problem: Problem, source: str, options: EvalOptions, work: Path) 
         "PYTHONPATH": str(problem.root),
         "PYTHONDONTWRITEBYTECODE": "1",
         "HOME": str(work),
+        # Inductor compiles in this process, not in a pool of one worker per core: many judges
+        # share the host, and the compile is cached after the first.
+        "TORCHINDUCTOR_COMPILE_THREADS": "1",
     }
     if options.cache_dir is not None:
         # Only the repo's code compiles in the judge (the baseline, its reference): its kernels
@@ -132,15 +159,20 @@ def _run_judge(problem: Problem, source: str, options: EvalOptions, work: Path) 
         # never shared with another repository's. The candidate's worker keeps a cache of its
         # own that dies with the evaluation.
         extra["TRITON_CACHE_DIR"] = str(judge_cache(options.cache_dir, options.cache_scope))
+        # torch.compile's graphs and autotuning choices for the reference: one compile per
+        # machine, torch and Triton version (inductor keys its entries by them), not per judge.
+        extra["TORCHINDUCTOR_CACHE_DIR"] = str(
+            inductor_cache(options.cache_dir, options.cache_scope)
+        )
     env = clean_env(extra, os.environ)
-    how = _launch(problem, options, env, work, write_fd)
+    how = judge_launch(problem, options, env, work, write_fd)
     try:
         judge = spawn(
             "kevolve.harness.judge",
             [str(write_fd)],
             env=env,
             cwd=work,
-            limits=_judge_limits(options, how),
+            limits=judge_limits(options, how),
             pass_fds=[write_fd],
             prefix=how.prefix,
             user=how.user,
@@ -150,7 +182,8 @@ def _run_judge(problem: Problem, source: str, options: EvalOptions, work: Path) 
     replies: queue.Queue[str] = queue.Queue()
     threading.Thread(target=_read_all, args=(os.fdopen(read_fd), replies), daemon=True).start()
     try:
-        judge.stdin.write(json.dumps(_request(problem, candidate, options)).encode())
+        request = _request(problem, candidate, options, compile_modes(problem, source, options))
+        judge.stdin.write(json.dumps(request).encode())
         judge.stdin.close()
         text = replies.get(timeout=options.total_timeout)
     except queue.Empty:
@@ -176,7 +209,30 @@ def judge_cache(cache_dir: Path, scope: str) -> Path:
     return cache_dir / "triton-judge" / f"{name}-{digest}"
 
 
-def _judge_limits(options: EvalOptions, how: Launch) -> Limits:
+def inductor_cache(cache_dir: Path, scope: str) -> Path:
+    """Inductor's cache for one repository, inside its judge cache (which the jail binds)."""
+    return judge_cache(cache_dir, scope) / "inductor"
+
+
+def compile_modes(problem: Problem, source: str, options: EvalOptions) -> tuple[CompileMode, ...]:
+    """The torch.compile modes this evaluation times: none unless timing, and under
+    `CompileArm.SEED` only for the baseline's own source."""
+    if not options.time or options.compile_arm is CompileArm.OFF:
+        return ()
+    if options.compile_arm is CompileArm.SEED and source != _baseline_text(problem):
+        return ()
+    return COMPILE_MODES
+
+
+def _baseline_text(problem: Problem) -> str | None:
+    """The baseline's source (the repo's kernel, or a KernelBench file's reference module)."""
+    try:
+        return (problem.kernel_path or problem.path(problem.reference)).read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def judge_limits(options: EvalOptions, how: Launch) -> Limits:
     """The judge's jail: the confinement's, else (as the command line runs it) no more than a
     death with its parent, so a killed search leaves no judge behind."""
     if options.confinement is None:
@@ -184,7 +240,7 @@ def _judge_limits(options: EvalOptions, how: Launch) -> Limits:
     return Limits(isolate_network=how.isolate_network)
 
 
-def _launch(
+def judge_launch(
     problem: Problem, options: EvalOptions, env: dict[str, str], work: Path, fd: int
 ) -> Launch:
     """How the judge starts: as today without a confinement, else jailed as it says."""
@@ -213,7 +269,9 @@ def _launch(
     return launch(confinement, mounts, env, work, [fd])
 
 
-def _request(problem: Problem, candidate: Path, options: EvalOptions) -> dict[str, Any]:
+def _request(
+    problem: Problem, candidate: Path, options: EvalOptions, modes: tuple[CompileMode, ...]
+) -> dict[str, Any]:
     """The judge's request; the secret seed is drawn here, where no candidate code runs."""
     return {
         "problem": problem_to_dict(problem),
@@ -227,6 +285,7 @@ def _request(problem: Problem, candidate: Path, options: EvalOptions) -> dict[st
         "cache_dir": str(options.cache_dir) if options.cache_dir else None,
         "rounds": options.rounds,
         "calls_per_round": options.calls_per_round,
+        "compile_modes": [m.value for m in modes],
     }
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -31,6 +32,16 @@ class Diagnostic:
 
 
 @dataclass
+class AppliedTolerance:
+    """The bounds a case was judged by: an element passes when |out - ref| <= atol * rms(ref) +
+    rtol * |ref|, an output when ||out - ref|| / ||ref|| <= norm (`harness.judge.compare`)."""
+
+    rtol: float
+    atol: float  # relative to the reference's root mean square, not an absolute bound
+    norm: float
+
+
+@dataclass
 class CaseCheck:
     """Correctness of one (shape, dtype) case over all its trials; figures are the worst trial's."""
 
@@ -45,6 +56,7 @@ class CaseCheck:
     elements: int = 0
     first_indices: list[list[int]] = field(default_factory=list)
     failure: str | None = None  # the first thing that was wrong, in words
+    tolerance: AppliedTolerance | None = None  # None: an evaluation from before it was kept
 
 
 @dataclass
@@ -58,9 +70,32 @@ class Timing:
     min_ms: float
 
 
+class CompileMode(StrEnum):
+    """The torch.compile modes the judge times the op's reference in."""
+
+    DEFAULT = "default"
+    MAX_AUTOTUNE = "max-autotune-no-cudagraphs"
+
+
+COMPILE_MODES = (CompileMode.DEFAULT, CompileMode.MAX_AUTOTUNE)
+
+
+@dataclass
+class CompiledTiming:
+    """The op's reference under torch.compile in one mode on one case: its per-call times (the
+    compile itself never timed), or why there are none."""
+
+    mode: str  # a `CompileMode` value
+    timing: Timing | None = None
+    compile_s: float | None = None  # the first call's seconds: tracing and compiling
+    error: str | None = None  # why torch.compile could not be timed, in one line
+    from_seed: bool = False  # measured in the seed's evaluation, not in these rounds
+
+
 @dataclass
 class CaseTiming:
-    """Candidate against baseline (and the eager reference) on one production case."""
+    """Candidate against baseline, the eager reference and (when asked) the reference under
+    torch.compile in each `CompileMode`, on one production case, all in the same rounds."""
 
     shape: list[int]
     dtype: str
@@ -76,6 +111,24 @@ class CaseTiming:
     achieved_tflops: float | None = None
     roofline_fraction: float | None = None  # roofline time / measured time; > 1 is impossible
     rechecked: bool = False  # the last timed call's output matched the reference
+    compiled: list[CompiledTiming] = field(default_factory=list)  # empty: the arm did not run
+
+    def compiled_in(self, mode: str) -> CompiledTiming | None:
+        """The torch.compile arm of `mode`, if it ran on this case."""
+        return next((c for c in self.compiled if c.mode == mode), None)
+
+    def fastest_compiled(self) -> CompiledTiming | None:
+        """The torch.compile mode with the lowest median on this case; None when none was timed."""
+        timed = [(c.timing.median_ms, i) for i, c in enumerate(self.compiled) if c.timing]
+        return self.compiled[min(timed)[1]] if timed else None
+
+    def speedup_vs_compile(self) -> float | None:
+        """The fastest torch.compile mode's median / the candidate's (> 1: the candidate is
+        faster); None when torch.compile was not timed on this case."""
+        fastest = self.fastest_compiled()
+        if fastest is None or fastest.timing is None:
+            return None
+        return fastest.timing.median_ms / self.candidate.median_ms
 
 
 @dataclass
@@ -110,6 +163,7 @@ class Evaluation:
     # GPU bytes: "device_total"; "check" (judge and worker at most while checking) and "peak"
     # (at most overall, timing included). Empty without a GPU.
     memory: dict[str, int] = field(default_factory=dict)
+    dims: list[str] = field(default_factory=list)  # the shapes' dimension names, from the config
     schema: int = SCHEMA_VERSION
 
     @property
@@ -133,6 +187,7 @@ def evaluation_from_dict(data: dict[str, Any]) -> Evaluation:
         for key in ("candidate", "baseline", "reference"):
             if t.get(key) is not None:
                 t[key] = Timing(**t[key])
+        t["compiled"] = [_compiled_from_dict(c) for c in t.get("compiled", [])]
         timings.append(CaseTiming(**t))
     return Evaluation(
         verdict=Verdict(d["verdict"]),
@@ -141,7 +196,7 @@ def evaluation_from_dict(data: dict[str, Any]) -> Evaluation:
         device=d["device"],
         timed=d.get("timed", False),
         candidate_hash=d.get("candidate_hash", ""),
-        checks=[CaseCheck(**c) for c in d.get("checks", [])],
+        checks=[_check_from_dict(c) for c in d.get("checks", [])],
         timings=timings,
         kernels=[KernelInfo(**k) for k in d.get("kernels", [])],
         diagnostics=[Diagnostic(**x) for x in d.get("diagnostics", [])],
@@ -150,5 +205,53 @@ def evaluation_from_dict(data: dict[str, Any]) -> Evaluation:
         hardware=d.get("hardware"),
         phases=dict(d.get("phases", {})),
         memory=dict(d.get("memory", {})),
+        dims=list(d.get("dims", [])),
         schema=d.get("schema", SCHEMA_VERSION),
     )
+
+
+def _check_from_dict(data: dict[str, Any]) -> CaseCheck:
+    """A `CaseCheck` from its dict, its tolerance rebuilt."""
+    c = dict(data)
+    if c.get("tolerance") is not None:
+        c["tolerance"] = AppliedTolerance(**c["tolerance"])
+    return CaseCheck(**c)
+
+
+def _compiled_from_dict(data: dict[str, Any]) -> CompiledTiming:
+    """A `CompiledTiming` from its dict, its timing rebuilt."""
+    c = dict(data)
+    if c.get("timing") is not None:
+        c["timing"] = Timing(**c["timing"])
+    return CompiledTiming(**c)
+
+
+def with_seed_compile(timings: Sequence[CaseTiming], seed: Evaluation | None) -> list[CaseTiming]:
+    """The timings, each case that ran no torch.compile arm of its own given the seed
+    evaluation's arms on the same case (marked `from_seed`). A search times torch.compile in
+    its seed's evaluation only (`harness.evaluate.CompileArm.SEED`): the reference is the same
+    for every candidate, on the same GPU, so the seed's figures stand for the best's too."""
+    if seed is None:
+        return list(timings)
+    theirs = {(tuple(t.shape), t.dtype): t.compiled for t in seed.timings}
+    merged = []
+    for t in timings:
+        borrowed = theirs.get((tuple(t.shape), t.dtype), [])
+        if t.compiled or not borrowed:
+            merged.append(t)
+        else:
+            merged.append(replace(t, compiled=[replace(c, from_seed=True) for c in borrowed]))
+    return merged
+
+
+def shape_heading(dims: Sequence[str]) -> str:
+    """The shape column's heading: `shape (M×N×K)` with named dimensions, else `shape`."""
+    return f"shape ({'×'.join(dims)})" if dims else "shape"
+
+
+def shape_cell(shape: Sequence[int], dims: Sequence[str] = ()) -> str:
+    """A shape as a table shows it: `33×17×45` under named dimensions, else `33x17x45`."""
+    if not shape:
+        return "(as given)"
+    joiner = "×" if dims and len(dims) == len(shape) else "x"
+    return joiner.join(map(str, shape))

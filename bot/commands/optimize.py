@@ -23,6 +23,7 @@ from kevolve.bot.commands.common import (
 from kevolve.bot.progress import ProgressLine
 from kevolve.bot.settings import CliSettings, cli_settings
 from kevolve.harness.evaluate import EvalOptions, HarnessError
+from kevolve.harness.profile import Profiling
 from kevolve.harness.search.campaign import LLM_SHARE, OptimizeOptions, optimize
 from kevolve.harness.search.cluster import ClusterError
 from kevolve.harness.search.engine import SearchConfig
@@ -60,6 +61,13 @@ def add_parser(sub: Any) -> None:
         "added to after each search (default: lessons.sqlite beside the state file)",
     )
     p.add_argument("--device", default="auto", type=device_name, help="cpu, cuda, cuda:N or auto")
+    p.add_argument(
+        "--no-profile",
+        action="store_true",
+        help="never profile: by default, with an LLM and Nsight Compute's ncu on the PATH, the "
+        "correct kernel each prompt asks to improve is profiled once and its figures go into "
+        "the prompt",
+    )
     p.add_argument(
         "--parallel",
         type=whole,
@@ -126,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         min_speedup=args.min_speedup,
         executor=args.executor,
         ray_address=args.ray_address,
+        profiling=None if args.no_profile else Profiling(),
     )
     progress = ProgressLine(args.budget, every_s=settings.progress_every_s)
     try:

@@ -1,20 +1,23 @@
 """Timing a correct candidate against the baseline on the GPU, in alternating rounds.
 
-The candidate is timed in its worker and the baseline (and the eager reference) in the judge,
-round after round on the same GPU so that clock and thermal drift hit both alike. Every timed
-call gets fresh input content, a flushed L2 and a whole-device synchronize; the last candidate
-outputs are checked against the reference again.
+The candidate is timed in its worker and the baseline (and the eager reference, and the
+reference under torch.compile when the request asks) in the judge, round after round on the same
+GPU so that clock and thermal drift hit them alike. Every timed call gets fresh input content, a
+flushed L2 and a whole-device synchronize; the last candidate outputs are checked against the
+reference again.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
 from kevolve.harness.evaluation import CaseTiming, Verdict
 from kevolve.harness.judge.compare import compare_outputs, tolerance_for
+from kevolve.harness.judge.compiled import CompiledReference
 from kevolve.harness.judge.hardware import Ceilings, cached_ceilings, fingerprint
 from kevolve.harness.judge.inputs import Trial, load_attr
 from kevolve.harness.judge.stats import median, paired_speedup_ci, summarize
@@ -45,14 +48,18 @@ class Benchmark:
         self.rng = random.Random(session.req.base_seed)
         self.baseline = self._baseline()
         self.ceilings: Ceilings | None = None
+        self.compiled = [
+            CompiledReference(session.reference, mode) for mode in session.req.compile_modes
+        ]
 
     def prepare(self) -> None:
         """Everything before timing that needs no GPU to itself: the fingerprint and ceilings,
         the profiler's look at the candidate's kernels, and one call of the baseline and the
-        reference on each case, so their compiles and first-call costs stay out of the timing
-        hold. Run under a shared hold, like a check."""
+        reference on each case (and the compiled reference's first call, which compiles it), so
+        their compiles and first-call costs stay out of the timing hold. Run under a shared
+        hold, like a check."""
         ev = self.session.ev
-        ev.hardware = fingerprint(self.device)
+        ev.hardware = ev.hardware or fingerprint(self.device)
         if self.session.req.cache_dir is not None:
             self.ceilings = cached_ceilings(self.device, self.session.req.cache_dir)
             ev.hardware["ceilings"] = vars(self.ceilings)
@@ -63,6 +70,14 @@ class Benchmark:
             time_subject(self.baseline, self.session.maker, self.timer, timing)
             if self.problem.kind is ProblemKind.REPO:
                 time_subject(self.session.reference, self.session.maker, self.timer, timing)
+            for arm in self.compiled:
+                arm.warm((shape, dtype), self._timed_calls(arm, timing))
+
+    def _timed_calls(
+        self, arm: CompiledReference, timing: dict[str, Any]
+    ) -> Callable[[], list[float]]:
+        """Timed calls of the compiled arm as `timing` asks, for the arm to run and guard."""
+        return lambda: time_subject(arm, self.session.maker, self.timer, timing)[0]["event_ms"]
 
     def run(self) -> None:
         """Time each production case (after `prepare`), holding the GPU alone."""
@@ -131,11 +146,17 @@ class Benchmark:
                     self.session.reference, self.session.maker, self.timer, timing
                 )
                 samples["reference"] += ref["event_ms"]
+            self._time_compiled((shape, dtype), timing)
         assert last is not None
         result = self._summarize(shape, dtype, samples, rounds)
         result.rechecked = self._recheck(shape, dtype, last)
         self._flag_hidden_work(shape, dtype, samples, wall)
         return result
+
+    def _time_compiled(self, case: tuple[Shape, str], timing: dict[str, Any]) -> None:
+        """One round of each torch.compile arm on the case (an arm that fails stops there)."""
+        for arm in self.compiled:
+            arm.time_round(case, self._timed_calls(arm, timing))
 
     def _summarize(
         self,
@@ -158,6 +179,7 @@ class Benchmark:
         if samples["reference"]:
             result.reference = summarize(samples["reference"])
             result.speedup_vs_reference = result.reference.median_ms / cand.median_ms
+        result.compiled = [arm.result((shape, dtype), summarize) for arm in self.compiled]
         self._roofline(result, shape, dtype)
         return result
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import platform
+import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -20,6 +21,8 @@ _COPY_BYTES = 2**30
 _MATMUL_N = 8192
 _CEILING_RUNS = 10
 _KEY_FIELDS = ("device", "name", "cpu", "capability", "driver", "torch", "triton")
+_CPUINFO = Path("/proc/cpuinfo")
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9 ._()+,@-]")  # as `bot.intake` reads a device's name
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class Ceilings:
 def fingerprint(device: torch.device) -> dict[str, object]:
     """The device, driver and software versions as a JSON-ready dict."""
     if device.type != "cuda" or not torch.cuda.is_available():
-        return {"device": "cpu", "cpu": platform.processor() or platform.machine(), **_software()}
+        return {"device": "cpu", "cpu": cpu_name(), **_software()}
     props = torch.cuda.get_device_properties(device)
     return {
         "device": "cuda",
@@ -46,6 +49,19 @@ def fingerprint(device: torch.device) -> dict[str, object]:
         "cuda": torch.version.cuda,
         **_software(),
     }
+
+
+def cpu_name(cpuinfo: Path = _CPUINFO) -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one, else the architecture),
+    kept to the characters a result's reader accepts in a name."""
+    try:
+        lines = cpuinfo.read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    names = [line.split(":", 1)[1] for line in lines if line.startswith("model name")]
+    raw = names[0] if names else platform.processor() or platform.machine() or "unknown CPU"
+    kept = " ".join(_NAME_UNSAFE.sub(" ", raw).split())[:100]
+    return kept if kept[:1].isalnum() else f"CPU {kept}".strip()[:100]
 
 
 def measure_ceilings(device: torch.device) -> Ceilings:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from kevolve.harness.evaluation import Evaluation, Verdict
+from kevolve.harness.evaluation import CompileMode, Evaluation, Verdict
+from kevolve.harness.judge.hardware import fingerprint
 from kevolve.harness.judge.inputs import InputMaker, upcast
 from kevolve.harness.judge.subject import Subject
 from kevolve.harness.spec.problem import Problem, problem_from_dict
@@ -32,6 +33,7 @@ class JudgeRequest:
     cache_dir: Path | None
     rounds: int
     calls_per_round: int
+    compile_modes: tuple[CompileMode, ...] = ()  # torch.compile arms to time beside eager
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> JudgeRequest:
@@ -48,6 +50,7 @@ class JudgeRequest:
             cache_dir=Path(d["cache_dir"]) if d.get("cache_dir") else None,
             rounds=int(d["rounds"]),
             calls_per_round=int(d["calls_per_round"]),
+            compile_modes=tuple(CompileMode(m) for m in d.get("compile_modes", [])),
         )
 
 
@@ -71,7 +74,13 @@ class Session:
             req=req,
             device=device,
             ev=Evaluation(
-                verdict=Verdict.CORRECT, reason="", problem=problem.name, device=device.type
+                verdict=Verdict.CORRECT,
+                reason="",
+                problem=problem.name,
+                device=device.type,
+                # On a GPU the benchmark takes it (nvidia-smi is slow): a failed candidate skips it.
+                hardware=None if device.type == "cuda" else fingerprint(device),
+                dims=list(problem.dims),
             ),
             reference=_reference(problem, device, req.base_seed),
             maker=InputMaker(problem, device),

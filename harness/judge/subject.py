@@ -55,7 +55,7 @@ class Subject:
 
     def __call__(self, inputs: Sequence[object], dtype: str) -> tuple[object, ...]:
         """The implementation's outputs for these inputs, always as a tuple."""
-        out = self._callable(dtype)(*inputs)
+        out = self.callable_for(dtype)(*inputs)
         return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
     def reference_outputs(self, inputs: Sequence[object], dtype: str) -> list[torch.Tensor]:
@@ -68,9 +68,9 @@ class Subject:
 
     def prepare(self, dtype: str) -> None:
         """Build what a call needs (a KernelBench model's weights) before anything is traced."""
-        self._callable(dtype)
+        self.callable_for(dtype)
 
-    def _callable(self, dtype: str) -> Any:
+    def callable_for(self, dtype: str) -> Any:
         """The function to call: the entry itself, or a seeded model instance per dtype."""
         if self.problem.kind is not ProblemKind.KERNELBENCH:
             return self.target

@@ -17,7 +17,14 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import torch
-from kevolve.harness.evaluation import CaseCheck, Diagnostic, Evaluation, KernelInfo, Verdict
+from kevolve.harness.evaluation import (
+    AppliedTolerance,
+    CaseCheck,
+    Diagnostic,
+    Evaluation,
+    KernelInfo,
+    Verdict,
+)
 from kevolve.harness.judge.benchmark import Benchmark
 from kevolve.harness.judge.client import WorkerClient
 from kevolve.harness.judge.compare import compare_outputs, tolerance_for
@@ -102,7 +109,14 @@ class Judge:
 
     def _check_case(self, worker: WorkerClient, shape: Shape, dtype: str) -> None:
         """All trials of one case; raises `Failure` on the first wrong result."""
-        case = CaseCheck(shape=list(shape), dtype=dtype, trials=0, passed=False)
+        tol = tolerance_for(dtype, self.problem.tolerances)
+        case = CaseCheck(
+            shape=list(shape),
+            dtype=dtype,
+            trials=0,
+            passed=False,
+            tolerance=AppliedTolerance(rtol=tol.rtol, atol=tol.atol, norm=tol.norm),
+        )
         self.ev.checks.append(case)
         seed = self.req.base_seed + 1000 * len(self.ev.checks)
         for i, trial in enumerate(trials(self.req.trials, seed, self.req.secret_seed + seed)):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,6 +27,8 @@ from kevolve.harness.sandbox import channel
 from kevolve.harness.spec.problem import problem_from_dict
 
 CANDIDATE_MODULE = "_kevolve_candidate"
+# What `time_subject` calls: a `Subject`, or the reference under torch.compile.
+Implementation = Callable[[Sequence[object], str], tuple[object, ...]]
 POISON_BYTES = 1 << 30
 
 
@@ -171,12 +173,12 @@ class WorkerProcess:
 
 
 def time_subject(
-    subject: Subject, maker: InputMaker, timer: Timer, req: dict[str, Any]
+    subject: Implementation, maker: InputMaker, timer: Timer, req: dict[str, Any]
 ) -> tuple[dict[str, Any], tuple[object, ...]]:
     """Event and wall times of calls on fresh inputs per call, and the last call's outputs.
 
-    Shared by the worker (candidate) and the judge (baseline and reference), so both sides are
-    measured by the same code.
+    Shared by the worker (candidate) and the judge (baseline, reference and the compiled
+    reference), so every side is measured by the same code.
     """
     shape, dtype, seeds = tuple(req["shape"]), req["dtype"], [int(s) for s in req["seeds"]]
     state: dict[str, list[object]] = {"inputs": []}

@@ -6,17 +6,26 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kevolve.harness.assets import template_dir
 from kevolve.harness.evaluate import EvalOptions, HarnessError, evaluate
 from kevolve.harness.evaluation import Evaluation
+from kevolve.harness.profile import (
+    Profile,
+    ProfileError,
+    Profiling,
+    available,
+    case_to_profile,
+    profile,
+)
 from kevolve.harness.search.candidate import Elite
 from kevolve.harness.search.cluster import EXECUTORS, connect
 from kevolve.harness.search.engine import Evaluator, Search, SearchConfig
 from kevolve.harness.search.lessons import Lessons, learned
 from kevolve.harness.search.llm import LLMConfig, LLMProposer
+from kevolve.harness.search.planner import Profiler
 from kevolve.harness.search.prompt import PromptBuilder, op_family, reference_source
 from kevolve.harness.search.proposal import Proposer
 from kevolve.harness.search.result import MIN_SPEEDUP, SearchResult, publish_gate
@@ -48,6 +57,8 @@ class OptimizeOptions:
     min_speedup: float = MIN_SPEEDUP  # the gain the publish gate asks for
     executor: str = "local"  # one of EXECUTORS
     ray_address: str | None = None  # with "ray": the cluster to join; None: see cluster.connect
+    # Profiles of the elites an LLM edits, where `ncu` is on the PATH; None: never profile.
+    profiling: Profiling | None = field(default_factory=Profiling)
 
 
 def optimize(
@@ -77,6 +88,7 @@ def optimize(
                 store,
                 on_progress=on_progress,
                 lessons=recalled,
+                profiler=_profiler(options),
             )
             status = search.run()
             pick = untimed_pick(search.db.elites())
@@ -284,6 +296,24 @@ def local_slots(
         return CPU_SLOTS
     cores = os.cpu_count() if cpus is None else cpus
     return max(CPU_SLOTS, min(MAX_GPU_SLOTS, cores or CPU_SLOTS))
+
+
+def _profiler(options: OptimizeOptions) -> Profiler | None:
+    """Profiles for the LLM's prompts: only when an LLM reads them, the candidates run on this
+    machine, and `ncu` is there (the tuner gains nothing from a profile)."""
+    profiling = options.profiling
+    if options.llm is None or profiling is None or options.executor != "local":
+        return None
+    if not available(profiling):
+        return None
+
+    def take(problem: Problem, source: str, ev: Evaluation) -> Profile:
+        case = case_to_profile(ev)
+        if case is None:
+            raise ProfileError("nothing was timed on a GPU, so there is nothing to profile")
+        return profile(problem, source, case, options.evaluation, profiling)
+
+    return take
 
 
 def _evaluator(options: EvalOptions, sleep: Callable[[float], None]) -> Evaluator:

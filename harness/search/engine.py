@@ -18,13 +18,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from kevolve.harness.evaluation import Evaluation
 from kevolve.harness.search.candidate import Candidate, Elite
 from kevolve.harness.search.islands import Islands, IslandsConfig
-from kevolve.harness.search.proposal import Attempt, Proposal, ProposalContext, Proposer, Repair
+from kevolve.harness.search.planner import Brief, Planner, Profiler
+from kevolve.harness.search.proposal import Proposer
 from kevolve.harness.search.status import RepliesPending, Status, memory_slots, score
 from kevolve.harness.search.store import Store
 from kevolve.harness.spec.problem import Problem
@@ -81,11 +82,11 @@ class Search:
         clock: Callable[[], float] = time.monotonic,
         on_progress: Callable[[Status], None] | None = None,
         lessons: tuple[str, ...] = (),
+        profiler: Profiler | None = None,
     ) -> None:
         self.problem = problem
         self.baseline_source = baseline_source
         self.config = config
-        self.proposers = list(proposers)
         self.evaluator = evaluator
         self.store = store
         self.clock = clock
@@ -93,15 +94,18 @@ class Search:
         self.rng = random.Random(config.seed)
         self.db = Islands(config.database, self.rng)
         self.status = Status()
-        self.failures: dict[int, list[Attempt]] = {}
-        self.lessons = lessons
-        self.repairs: list[tuple[str, int]] = []  # failed LLM candidates to fix, and the turn
-        self.turns: dict[str, int] = {}  # repair candidates and which turn made them
+        brief = Brief(
+            problem,
+            baseline_source,
+            config.parents,
+            config.repairs,
+            config.refill,
+            config.hardware,
+            config.name,
+            lessons,
+        )
+        self.planner = Planner(brief, proposers, store, profiler)
         self._started = clock()
-        self._tokens = 0
-        self._cost = 0.0
-        self._tokens_before = 0  # tokens spent by earlier runs of a resumed search
-        self._cost_before = 0.0  # the same for cost
 
     def run(self) -> Status:
         """Search until a stop rule fires; resumes from the store when it has state."""
@@ -265,103 +269,14 @@ class Search:
         self._store(flight, wait(running).done)
 
     def _plan(self, generation: int, wanted: int) -> list[Candidate]:
-        """New, unseen candidates: repairs of recent failures first, then the proposers', one
-        island at a time. Raises `RepliesPending` when queued prompts wait for replies."""
-        planned: list[Candidate] = []
-        waiting: list[str] = []
-        slot = 0
-        fixer = next((p for p, _ in self.proposers if p.name.startswith("llm:")), None)
-        queue, self.repairs = self.repairs, []
-        for cid, turn in queue:
-            if fixer is None or len(planned) + len(waiting) >= wanted:
-                self.repairs.append((cid, turn))  # no room this generation: the next one
-                continue
-            failed, ev = self.store.candidate(cid), self.store.evaluation(cid, self.config.hardware)
-            if ev is None:
-                continue
-            ctx = self._context(failed.island, generation, slot)
-            ctx = replace(ctx, repair=Repair(cid, failed.source, ev, turn))
-            spoiled = self._take(fixer, fixer.propose(ctx, self.rng, 1), ctx, planned, waiting)
-            slot += 1
-            if spoiled and turn < self.config.repairs:
-                self.repairs.append((cid, turn + 1))  # an empty reply spends the turn
-        for _ in range(wanted * 3):  # proposers may return duplicates
-            if len(planned) + len(waiting) >= wanted:
-                break
-            island = self.db.next_island()
-            proposer = self._pick_proposer()
-            ctx = self._context(island, generation, slot)
-            proposals = proposer.propose(ctx, self.rng, 1)
-            spoiled = self._take(proposer, proposals, ctx, planned, waiting)
-            slot += 1
-            if spoiled and not self.config.refill:
-                wanted -= spoiled
-        self._tokens, self._cost = self._tokens_used(), self._cost_used()
-        self.status.cost_usd, self.status.tokens = self._cost, self._tokens
-        if waiting:
-            raise RepliesPending(waiting)
-        return planned
-
-    def _take(
-        self,
-        proposer: Proposer,
-        proposals: list[Proposal],
-        ctx: ProposalContext,
-        planned: list[Candidate],
-        waiting: list[str],
-    ) -> int:
-        """Keep the new candidates among `proposals` and every exchange behind them; note the
-        prompts still waiting. How many of the proposer's asks produced nothing."""
-        for p in proposals:
-            c = Candidate(p.source, p.parents, p.proposer, ctx.island, ctx.generation)
-            fresh = self.db.register(c.id)
-            if fresh:
-                self.store.save_candidate(c)
-                planned.append(c)
-                if ctx.repair is not None:
-                    self.turns[c.id] = ctx.repair.turn
-            if p.exchange is not None:
-                kept = p.exchange if fresh else replace(p.exchange, error="an earlier candidate")
-                self.store.save_exchange(ctx.generation, kept, c.id)
-        drained = proposer.drain()
-        waiting.extend(drained.waiting)
-        for exchange in drained.spoiled:
-            self.store.save_exchange(ctx.generation, exchange, None)
-        return len(drained.spoiled)
-
-    def _tokens_used(self) -> int:
-        """LLM tokens spent so far by every proposer that counts them."""
-        total = 0
-        for proposer, _ in self.proposers:
-            usage = getattr(proposer, "usage", None)
-            total += getattr(usage, "prompt_tokens", 0) + getattr(usage, "completion_tokens", 0)
-        return self._tokens_before + total
-
-    def _cost_used(self) -> float:
-        """LLM cost so far (USD) by every proposer that counts it."""
-        spent = sum(getattr(getattr(p, "usage", None), "cost_usd", 0.0) for p, _ in self.proposers)
-        return self._cost_before + spent
-
-    def _context(self, island: int, generation: int, slot: int = 0) -> ProposalContext:
-        parents = tuple(self.db.sample(island, self.config.parents))
-        return ProposalContext(
-            problem=self.problem,
-            baseline_source=self.baseline_source,
-            parents=parents,
-            best=self.db.best(),
-            failures=tuple(self.failures.get(island, [])[:3]),
-            hardware=self.status.baseline.hardware if self.status.baseline else None,
-            island=island,
-            generation=generation,
-            tried=self.db.registered(),
-            lessons=self.lessons,
-            slot=slot,
-            search=self.config.name or self.problem.name,
-        )
-
-    def _pick_proposer(self) -> Proposer:
-        weights = [w for _, w in self.proposers]
-        return self.rng.choices([p for p, _ in self.proposers], weights=weights)[0]
+        """The planner's candidates for `generation`; the LLM's spend shows in the status even
+        when the plan pauses for replies."""
+        baseline = self.status.baseline
+        try:
+            hardware = baseline.hardware if baseline else None
+            return self.planner.plan(generation, wanted, self.db, self.rng, hardware)
+        finally:
+            self.status.cost_usd, self.status.tokens = self.planner.cost, self.planner.tokens
 
     def _verdict(self, c: Candidate) -> Evaluation:
         """The stored verdict on `c`, or a new one (stored)."""
@@ -378,14 +293,12 @@ class Search:
         self.status.counts[ev.verdict.value] += 1
         self.status.gpu_s += ev.phases.get("time", 0.0)
         value = score(ev)
-        turn = self.turns.get(c.id, 0)
-        self.status.repairs += 1 if turn else 0
+        repair = self.planner.is_repair(c.id)
+        self.status.repairs += 1 if repair else 0
         if value is None:
-            self.failures.setdefault(c.island, []).insert(0, Attempt(c.source, ev))
-            if c.proposer.startswith("llm:") and turn < self.config.repairs:
-                self.repairs.append((c.id, turn + 1))
+            self.planner.failed(c, ev)
         else:
-            self.status.repaired += 1 if turn else 0
+            self.status.repaired += 1 if repair else 0
             self.db.add(Elite(c, value, ev))
         best = self.db.best()
         improved = best is not None and (
@@ -412,11 +325,11 @@ class Search:
             (s.evaluated >= cfg.budget, f"budget of {cfg.budget} candidates spent"),
             (cfg.minutes is not None and minutes >= cfg.minutes, f"{cfg.minutes} minutes spent"),
             (
-                cfg.max_tokens is not None and self._tokens >= cfg.max_tokens,
+                cfg.max_tokens is not None and self.planner.tokens >= cfg.max_tokens,
                 f"{cfg.max_tokens} LLM tokens spent",
             ),
             (
-                cfg.max_usd is not None and self._cost >= cfg.max_usd,
+                cfg.max_usd is not None and self.planner.cost >= cfg.max_usd,
                 f"the LLM cost cap of {cfg.max_usd} USD reached",
             ),
             (s.stale >= cfg.patience, f"no improvement for {cfg.patience} generations"),
@@ -443,13 +356,9 @@ class Search:
             "best": s.best.candidate.id if s.best else None,
             "baseline": s.baseline.candidate_hash if s.baseline else None,
             "elapsed_s": s.elapsed_s + self.clock() - self._started,
-            "tokens": self._tokens,
-            "cost_usd": self._cost,
-            "repairs": [list(r) for r in self.repairs],
-            "turns": self.turns,
             "repair_counts": [s.repairs, s.repaired],
             "gpu_s": s.gpu_s,
-            "failures": {str(k): [a.source for a in v[:3]] for k, v in self.failures.items()},
+            **self.planner.to_state(),
         }
 
     def _resume(self) -> bool:
@@ -481,17 +390,6 @@ class Search:
         s.baseline = self.store.evaluation(seed.id, hw)
         s.elapsed_s, s.gpu_s = state["elapsed_s"], state["gpu_s"]
         self._started = self.clock()
-        self._tokens = self._tokens_before = int(state["tokens"])
-        self._cost = self._cost_before = float(state.get("cost_usd", 0.0))
-        s.cost_usd, s.tokens = self._cost, self._tokens
-        self.repairs = [(cid, int(turn)) for cid, turn in state.get("repairs", [])]
-        self.turns = {cid: int(turn) for cid, turn in state.get("turns", {}).items()}
+        self.planner.restore(state)
+        s.cost_usd, s.tokens = self.planner.cost, self.planner.tokens
         s.repairs, s.repaired = state.get("repair_counts", [0, 0])
-        self.failures = {
-            int(k): [
-                Attempt(src, ev)
-                for src in v
-                if (ev := self.store.evaluation(Candidate(src).id, hw))
-            ]
-            for k, v in state["failures"].items()
-        }

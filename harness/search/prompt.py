@@ -11,6 +11,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from kevolve.harness.evaluation import Diagnostic, Verdict
+from kevolve.harness.profile import KernelProfile, Profile
 from kevolve.harness.search.candidate import Elite
 from kevolve.harness.search.proposal import Attempt, ProposalContext, Repair
 from kevolve.harness.spec.problem import Problem, ProblemKind
@@ -19,6 +20,7 @@ MAX_ELITES = 3
 MAX_FAILURES = 3
 ELITE_LINES = 80  # an elite's source is cut after this many lines
 MESSAGE_CHARS = 1200  # a failure's diagnostic is cut after this many characters
+PROFILED_KERNELS = 3  # a profile shows this many launches, the longest
 _ROW_WORDS = re.compile(r"softmax|norm|logsumexp")
 _MATMUL_CODE = re.compile(r"matmul|\bmm\(|bmm|addmm|linear|Linear|einsum|\s@\s")
 _ROW_CODE = re.compile(r"softmax|layer_norm|rms_norm|LayerNorm|RMSNorm|rsqrt|logsumexp")
@@ -109,6 +111,8 @@ class PromptBuilder:
             "reference": reference.rstrip("\n"),
             "source": (ctx.repair.source if ctx.repair else chosen.source).rstrip("\n"),
             "current": chosen.current,
+            "profile": ctx.profile if chosen.current and not ctx.repair else None,
+            "profile_kernels": _profiled(ctx.profile),
             "repair": repair,
             "lessons": list(ctx.lessons),
             "best": _other_best(ctx.best, chosen.current),
@@ -265,6 +269,13 @@ def _repair(repair: Repair) -> dict[str, Any]:
         "cases": cases[:MAX_FAILURES],
         **_failure(Attempt(repair.source, repair.evaluation)),
     }
+
+
+def _profiled(profile: Profile | None) -> list[KernelProfile]:
+    """The profiled launches that took longest, longest first."""
+    if profile is None:
+        return []
+    return sorted(profile.kernels, key=lambda k: -k.duration_us)[:PROFILED_KERNELS]
 
 
 def _first_diagnostic(diagnostics: list[Diagnostic]) -> Diagnostic | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kevolve.harness.evaluation import Evaluation
+from kevolve.harness.profile import Profile
 from kevolve.harness.search.candidate import Elite
 from kevolve.harness.spec.problem import Problem
 
@@ -36,6 +37,7 @@ class ProposalContext:
     lessons: tuple[str, ...] = ()  # what earlier searches of this op family learned
     slot: int = 0  # this proposal's place in its generation's plan (names queued prompts)
     search: str = ""  # names the search in queued prompts (the problem, unless told)
+    profile: Profile | None = None  # what ncu saw of the parent a reply edits, when taken
 
 
 @dataclass(frozen=True)

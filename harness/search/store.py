@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kevolve.harness.evaluation import Evaluation, evaluation_from_dict
+from kevolve.harness.profile import Profile, profile_from_dict
 from kevolve.harness.search.candidate import Candidate
 from kevolve.harness.search.proposal import Exchange
 
@@ -35,6 +36,9 @@ CREATE TABLE IF NOT EXISTS exchanges (
     key TEXT PRIMARY KEY, generation INTEGER NOT NULL, candidate_id TEXT, model TEXT NOT NULL,
     messages TEXT NOT NULL, reply TEXT, error TEXT, prompt_tokens INTEGER NOT NULL,
     completion_tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, rationale TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS profiles (
+    candidate_id TEXT NOT NULL, hardware TEXT NOT NULL, profile TEXT, error TEXT,
+    PRIMARY KEY (candidate_id, hardware));
 """
 
 _EXCHANGE_COLUMNS = (
@@ -140,6 +144,27 @@ class Store:
             (candidate_id, hardware),
         ).fetchone()
         return evaluation_from_dict(json.loads(row[0])) if row else None
+
+    def save_profile(
+        self, candidate_id: str, hardware: str, profile: Profile | None, error: str = ""
+    ) -> None:
+        """A candidate's profile on this hardware, or why none could be taken (not retried)."""
+        data = json.dumps(profile.to_dict()) if profile is not None else None
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO profiles VALUES (?, ?, ?, ?)",
+                (candidate_id, hardware, data, error or None),
+            )
+
+    def profile(self, candidate_id: str, hardware: str) -> tuple[Profile | None, str] | None:
+        """The stored profile (or the error that stopped one); None if none was tried."""
+        row = self._db.execute(
+            "SELECT profile, error FROM profiles WHERE candidate_id = ? AND hardware = ?",
+            (candidate_id, hardware),
+        ).fetchone()
+        if row is None:
+            return None
+        return (profile_from_dict(json.loads(row[0])) if row[0] else None), row[1] or ""
 
     def save_exchange(self, generation: int, exchange: Exchange, candidate_id: str | None) -> None:
         """A prompt and its raw reply (or why none came), linked to the candidate it produced."""

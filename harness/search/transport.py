@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -318,7 +319,9 @@ def _transient(exc: APIStatusError | APIConnectionError) -> bool:
 def _describe(exc: APIStatusError | APIConnectionError) -> str:
     """An API error in one line."""
     if isinstance(exc, APIStatusError):
-        return f"HTTP {exc.status_code}: {exc.message}"
+        # The client's message already opens with "Error code: N - "; say the status once.
+        detail = re.sub(rf"^Error code: {exc.status_code}\s*-\s*", "", exc.message)
+        return f"HTTP {exc.status_code}: {detail}"
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -22,6 +22,7 @@ EXAMPLES = {
     "flops": 'flops = "mykernels/reference.py:softmax_flops"',
     "tolerance": "tolerance.float16 = { rtol = 1e-2, atol = 1e-2, norm = 1e-3 }",
     "allowed_imports": 'allowed_imports = ["math"]',
+    "dims": 'dims = ["rows", "cols"]',
     "KEVOLVE_DTYPES": 'KEVOLVE_DTYPES = ["float32", "bfloat16"]',
 }
 

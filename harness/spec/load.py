@@ -33,6 +33,7 @@ _REQUIRED = ("kernel", "entry", "reference", "inputs", "dtypes", "shapes")
 _TOLERANCE_KEYS = ("rtol", "atol", "norm")
 _FLOAT32_LIMIT = 1e-4
 _OP_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_DIM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,15}")
 _SPEC_KINDS = "a repo directory, its pyproject.toml or kevolve.toml, or a KernelBench .py file"
 
 
@@ -159,6 +160,8 @@ def _op(t: Table, data: object) -> Problem:
     kernel = _string(t, "kernel", _require(t, data, "kernel"))
     entry = _name(t, "entry", _string(t, "entry", _require(t, data, "entry")))
     _defined(t, "entry", _file(t, "kernel", kernel), entry)
+    shapes = _shapes(t, "shapes", _require(t, data, "shapes"), allow_empty=False)
+    check_shapes = _shapes(t, "check_shapes", data.get("check_shapes", []), allow_empty=True)
     return Problem(
         name=t.name.rpartition(".")[2],
         kind=ProblemKind.REPO,
@@ -167,14 +170,34 @@ def _op(t: Table, data: object) -> Problem:
         inputs=_callable(t, "inputs", _require(t, data, "inputs")),
         kernel=kernel,
         entry=entry,
-        shapes=_shapes(t, "shapes", _require(t, data, "shapes"), allow_empty=False),
-        check_shapes=_shapes(t, "check_shapes", data.get("check_shapes", []), allow_empty=True),
+        shapes=shapes,
+        check_shapes=check_shapes,
         dtypes=dtype_list(t, "dtypes", _require(t, data, "dtypes")),
         tolerances=_tolerances(t, data.get("tolerance", {})),
         flops=_callable(t, "flops", data["flops"]) if "flops" in data else None,
         allowed_imports=_imports(t, "allowed_imports", data.get("allowed_imports", [])),
         source=t.root / t.path.name,
+        dims=_dims(t, data.get("dims", []), (*shapes, *check_shapes)),
     )
+
+
+def _dims(t: Table, value: object, shapes: tuple[Shape, ...]) -> tuple[str, ...]:
+    """Distinct dimension names, one per axis of every shape; () when none are given."""
+    if not isinstance(value, list):
+        raise t.error("dims", f"expected a list of dimension names, found {describe(value)}")
+    for name in value:
+        if not isinstance(name, str) or not _DIM_NAME.fullmatch(name):
+            shown = repr(name) if isinstance(name, str) else describe(name)
+            problem = f"{shown} is not a dimension name (a letter, then letters, digits or '_')"
+            raise t.error("dims", problem)
+    if len(set(value)) != len(value):
+        raise t.error("dims", "names a dimension twice", "give each dimension its own name")
+    ranks = sorted({len(s) for s in shapes})
+    if value and ranks != [len(value)]:
+        listed = " or ".join(map(str, ranks))
+        problem = f"names {len(value)} dimensions but the shapes have {listed}"
+        raise t.error("dims", problem, "name each axis of the shapes once, in order")
+    return tuple(value)
 
 
 def _require(t: Table, data: dict[str, object], key: str) -> object:

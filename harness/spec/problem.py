@@ -51,6 +51,7 @@ class Problem:
     flops: str | None = None  # optional "file.py:function" giving FLOPs for a shape
     allowed_imports: tuple[str, ...] = ()  # extra modules a candidate may import
     source: Path | None = None  # the config or spec file this problem was read from
+    dims: tuple[str, ...] = ()  # names of the shapes' dimensions ("M", "N", "K"); () unnamed
 
     def path(self, spec: str) -> Path:
         """The file named by a "file.py:function" spec, resolved under the root."""
@@ -79,6 +80,7 @@ def problem_to_dict(problem: Problem) -> dict[str, object]:
         "flops": problem.flops,
         "allowed_imports": list(problem.allowed_imports),
         "source": str(problem.source) if problem.source else None,
+        "dims": list(problem.dims),
     }
 
 
@@ -102,4 +104,5 @@ def problem_from_dict(data: dict[str, object]) -> Problem:
         flops=None if d.get("flops") is None else str(d["flops"]),
         allowed_imports=tuple(str(x) for x in d.get("allowed_imports") or ()),  # type: ignore[attr-defined]
         source=None if d.get("source") is None else Path(str(d["source"])),
+        dims=tuple(str(x) for x in d.get("dims") or ()),  # type: ignore[attr-defined]
     )

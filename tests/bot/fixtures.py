@@ -9,13 +9,32 @@ from pathlib import Path
 from typing import Any
 
 from kevolve.bot.intake import AST_LOCK
-from kevolve.harness.evaluation import CaseCheck, CaseTiming, Evaluation, Timing, Verdict
+from kevolve.bot.reproduce import Checkout
+from kevolve.harness.evaluation import (
+    AppliedTolerance,
+    CaseCheck,
+    CaseTiming,
+    CompiledTiming,
+    CompileMode,
+    Evaluation,
+    Timing,
+    Verdict,
+)
 from kevolve.harness.search.candidate import candidate_id
 from kevolve.harness.search.result import SearchResult, publish_gate
 from kevolve.harness.spec.load import load_problems
 
-REPRO = "kevolve check . --op softmax --candidate kernels/softmax.py --device cuda --seed 0"
-REPRO_CPU = "kevolve check . --op softmax --candidate kernels/softmax.py --device cpu --no-time"
+JOB_SHA = "0123456789abcdef0123456789abcdef01234567"
+REPRO = Checkout(
+    "kernels/softmax.py", "kevolve/softmax/h100", JOB_SHA, "https://github.com/octo/kernels.git"
+)
+REPRO_CPU = Checkout("kernels/softmax.py", "kevolve/softmax/cpu", JOB_SHA)
+# Per-dtype tolerances as the judge applies them (`harness.judge.compare.DEFAULT_TOLERANCES`).
+TOLERANCES = {
+    "float16": AppliedTolerance(rtol=2e-3, atol=1e-3, norm=1e-3),
+    "bfloat16": AppliedTolerance(rtol=1.6e-2, atol=1e-2, norm=8e-3),
+    "float32": AppliedTolerance(rtol=1e-4, atol=1e-5, norm=1e-5),
+}
 # The repo's kernel at the job's commit, and the best: the same module with two values retuned.
 ORIGINAL = '''"""Row softmax: one program per row."""
 
@@ -117,6 +136,7 @@ def _checks(dtypes: tuple[str, ...], scale: float) -> list[CaseCheck]:
             max_rel=r,
             rel_norm=n,
             elements=math.prod(s),
+            tolerance=TOLERANCES[d],
         )
         for s, d, (a, r, n) in zip(shapes, dtypes, errors, strict=True)
     ]
@@ -136,6 +156,10 @@ def _timings() -> list[CaseTiming]:
         achieved_gbps=2796.2,
         roofline_fraction=0.948,
         rechecked=True,
+        compiled=[
+            CompiledTiming(CompileMode.DEFAULT.value, _timing(0.0079), compile_s=4.2),
+            CompiledTiming(CompileMode.MAX_AUTOTUNE.value, _timing(0.0071), compile_s=31.5),
+        ],
     )
     large = CaseTiming(
         shape=[8192, 4096],
@@ -259,7 +283,6 @@ def timed_result() -> dict[str, Any]:
         gpu_s=41.73,
         lineage=lineage(),
     ).to_dict()
-    result["best"]["evaluation"]["timings"][0]["compile"] = vars(_timing(0.0079))
     return copy.deepcopy(result)  # nothing shared with the module's dicts: tests change it
 
 

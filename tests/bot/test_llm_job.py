@@ -33,6 +33,7 @@ WARPS = (8, 2, 1, 16, 4)  # one distinct, valid edit of the launch per reply
 SOFTMAX_CHECKS = (  # the demo's softmax checks, and the fewer this test's jobs judge (faster)
     'dtypes = ["bfloat16", "float16", "float32"]\n'
     "shapes = [[8192, 8192], [4096, 32000]]\n"
+    'dims = ["rows", "cols"]\n'
     "check_shapes = [[1, 1], [3, 17], [37, 1000], [64, 257]]\n",
     'dtypes = ["float32"]\nshapes = [[8192, 8192]]\ncheck_shapes = [[3, 17], [64, 257]]\n',
 )
@@ -102,22 +103,25 @@ def llm() -> Iterator[KeyWatchingServer]:
         server.stop()
 
 
-def small_demo(world: World, tmp_path: Path) -> World:
-    """The world with a repo of the demo whose softmax is checked in one dtype on two shapes."""
+def small_demo(world: World, tmp_path: Path, llm_table: str = "") -> World:
+    """The world with a repo of the demo whose softmax is checked in one dtype on two shapes
+    (and whose config ends with `llm_table`)."""
     source = tmp_path / "small-demo"
     shutil.copytree(DEMO, source)
     config = source / "pyproject.toml"
     demo, small = SOFTMAX_CHECKS
     assert demo in config.read_text()
-    config.write_text(config.read_text().replace(demo, small, 1))
+    config.write_text(config.read_text().replace(demo, small, 1) + llm_table)
     return replace(world, repo=create_repo(world.standin, world.installation, "small", source))
 
 
 @contextmanager
-def bot(world: World, tmp_path: Path, budget: int, llm_env: dict[str, str]) -> Iterator[Service]:
+def bot(
+    world: World, tmp_path: Path, budget: int, llm_env: dict[str, str], llm_table: str = ""
+) -> Iterator[Service]:
     """`kevolve serve`'s app and worker in this process, the LLM configured as an operator does
     (`llm_env`); jobs run by the local runner as the job user in a directory it can reach."""
-    world = small_demo(world, tmp_path)
+    world = small_demo(world, tmp_path, llm_table)
     key = tmp_path / "app.pem"
     key.write_text(world.app.private_key)
     with reachable_dir("kevolve-llm-job-") as work:
@@ -201,3 +205,33 @@ def test_a_bot_with_a_model_but_no_endpoint_runs_tuner_jobs_and_says_no_llm_was_
     body = pull.body or ""
     assert "- LLM: none configured; the tuner alone proposed candidates." in body, body
     assert MODEL not in body
+
+
+def test_a_repo_picks_the_model_lowers_the_cost_cap_and_pools_its_lessons(
+    github_standin: World, llm: KeyWatchingServer, tmp_path: Path
+) -> None:
+    chosen = "repo-choice"
+    table = (
+        "\n[tool.kevolve.llm]\n"
+        f'models = {{ "{chosen}" = 1.0 }}\nshare = 1.0\nmax_usd = 0.01\nlessons = "installation"\n'
+    )
+    configured = {
+        "KEVOLVE_LLM_BASE_URL": llm.base_url,
+        "KEVOLVE_LLM_MODEL": MODEL,
+        "KEVOLVE_LLM_API_KEY": KEY,
+        "KEVOLVE_LLM_MAX_USD": "50",
+        "KEVOLVE_LLM_PRICES": f"{chosen}=2000,10000",  # one request costs over 3 USD
+    }
+    with bot(github_standin, tmp_path, 8, configured, table) as service:
+        service.push_change("repo llm change")
+        service.wait_jobs_done(1, timeout=110)
+        [job] = service.storage.jobs()
+        lessons = Path(service.worker._settings.workdir) / "lessons"
+        pooled = lessons / "installations" / str(job.installation_id) / "lessons.sqlite"
+        kept = sorted(str(p.relative_to(lessons)) for p in lessons.rglob("*.sqlite"))
+    assert job.status == "done" and job.result is not None, job.result
+    result = job.result["results"]["softmax"]
+    assert llm.models and set(llm.models) == {chosen}  # the repo's model, not the bot's
+    assert "cost cap of 0.01 USD" in result["stop_reason"], result["stop_reason"]
+    assert result["evaluated"] < 8
+    assert kept == [str(pooled.relative_to(lessons))]  # the installation's pool, no repo file

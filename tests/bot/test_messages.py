@@ -56,13 +56,19 @@ def test_pr_body_sections(messages: Messages) -> None:
     body = messages.pr_body(fixtures.timed_result(), fixtures.REPRO)
     assert body.splitlines()[0] == (
         "kevolve found a kernel **1.31x** faster than the current `softmax` on "
-        "NVIDIA H100 80GB HBM3 (geometric mean over 2 timed cases)."
+        "NVIDIA H100 80GB HBM3 (geometric mean over 2 timed cases), and 1.18x faster than "
+        "torch.compile of the PyTorch reference (on the 1 timed case it was measured on)."
     )
-    assert "| 4096x1024 | float16 | 0.00852 | 0.00600 | 1.42x [1.38–1.46] | 95% |" in body
+    assert (
+        "| 4096x1024 | float16 | 0.0118 | 0.00790 | 0.00710 | 0.00852 | 0.00600 "
+        "| 1.42x [1.38–1.46] | 1.18x | 95% |"
+    ) in body
     assert body.count("| 0.00790 |") == 1  # torch.compile measured on one case only
-    assert body.count(" | — |\n") == 1
+    assert "| 0.0712 | — | — | 0.0630 | 0.0521 | 1.21x [1.19–1.23] | — | 87% |" in body
     assert body.count("✅") == 3 and "❌" not in body
-    assert f"```sh\n{fixtures.REPRO}\n```" in body
+    assert (
+        "```sh\ngit clone https://github.com/octo/kernels.git kevolve-repro && cd kevolve-repro\n"
+    ) in body
     assert "`/kevolve recreate`" in body and "`/kevolve stop`" in body
 
 
@@ -139,7 +145,8 @@ def test_check_summaries(messages: Messages) -> None:
     assert title == "softmax: 1.31x faster on NVIDIA H100 80GB HBM3"
     assert summary == (
         f"The best candidate, `{fixtures.BEST_ID}`, is 1.31x faster than the current `softmax` on "
-        "NVIDIA H100 80GB HBM3 (geometric mean over 2 timed cases).\n\n"
+        "NVIDIA H100 80GB HBM3 (geometric mean over 2 timed cases), and 1.18x faster than "
+        "torch.compile of the PyTorch reference (on the 1 timed case it was measured on).\n\n"
         "The publish gate passed: a pull request carries the result.\n\n"
         "Evaluated 10 candidates (correct 6, incorrect 2, compile_error 1, timeout 1) in 12m 34s; "
         "stopped: budget of 10 candidates spent.\n"

@@ -18,7 +18,7 @@ from typing import Any
 import git
 import pytest
 import torch
-from kevolve.bot.messages import Messages, repro_command
+from kevolve.bot.messages import Messages
 from kevolve.bot.proposals import Caps, PullRequests, target
 from kevolve.bot.publisher import Publication, Publisher, PushOutcome
 from kevolve.bot.remote import GitRemote
@@ -139,7 +139,11 @@ def test_the_first_run_opens_a_pull_request_and_the_next_updates_it(
     [pull] = demo.pulls
     assert (pull.head, pull.base) == ("kevolve/bias_gelu/h100", "main")
     assert pull.title == "kevolve: bias_gelu 1.31x faster on h100"
-    assert repro_command(OP, KERNEL, {"timed": True}) in pull.body
+    assert (
+        f"\ngit fetch origin kevolve/bias_gelu/h100 && git checkout --detach FETCH_HEAD\n"
+        f"git show {first_job.sha}:{KERNEL} > /tmp/kevolve-baseline.py\n"
+    ) in pull.body
+    assert f"--candidate {KERNEL} --baseline /tmp/kevolve-baseline.py" in pull.body
     assert shown(demo, pull.head, KERNEL) == H100
 
     again = job(storage)
