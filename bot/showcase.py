@@ -276,6 +276,8 @@ def _publish(
     title = messages.pr_title(result)
     original = (repo_dir / kernel).read_text(encoding="utf-8")  # the demo's own file, at main
     text = messages.pr_body(result, Checkout(kernel, branch, "main"), original=original)
+    if not result.get("timed"):
+        title, text = f"Not proposed: nothing was timed ({op})", UNTIMED_PREFACE + text
     body.write_text(f"# {title}\n\n{text}")
     gate = result["publish_gate"]
     if result.get("timed"):
@@ -286,8 +288,19 @@ def _publish(
         )
         summary = f"{title} ({verdict})"
     else:
-        summary = f"{title}: nothing was timed (CPU), correctness only"
+        summary = f"{op}: not proposed: nothing was timed (CPU), correctness only"
     return OpOutcome(op, f"{summary}; {outcome.status}", branch, body)
+
+
+# What an untimed demo file says before the body a pull request would carry.
+UNTIMED_PREFACE = (
+    "> **Not proposed: nothing was timed.** This machine has no GPU, so the candidate below was "
+    "only checked for correctness (through Triton's interpreter). On a GPU, `kevolve demo` times "
+    "it against the current kernel, eager PyTorch and torch.compile in the same rounds, and a pull "
+    "request is proposed only when the low end of its 95% speedup interval reaches the repo's "
+    "`min_speedup` (1.05 unless configured). The text below is what that pull request's body "
+    "would hold, minus the timings.\n\n"
+)
 
 
 class Watch:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kevolve.harness.assets import template_dir
-from kevolve.harness.evaluate import EvalOptions, HarnessError, evaluate
+from kevolve.harness.evaluate import CompileArm, EvalOptions, HarnessError, evaluate
 from kevolve.harness.evaluation import Evaluation
 from kevolve.harness.profile import (
     Profile,
@@ -29,7 +29,7 @@ from kevolve.harness.search.planner import Profiler
 from kevolve.harness.search.prompt import PromptBuilder, op_family, reference_source
 from kevolve.harness.search.proposal import Proposer
 from kevolve.harness.search.result import MIN_SPEEDUP, SearchResult, publish_gate
-from kevolve.harness.search.status import Status
+from kevolve.harness.search.status import Status, score
 from kevolve.harness.search.store import Store
 from kevolve.harness.search.tuner import TunerProposer
 from kevolve.harness.spec.problem import Problem
@@ -91,6 +91,8 @@ def optimize(
                 profiler=_profiler(options),
             )
             status = search.run()
+            if options.executor == "local" and not status.waiting:
+                status.best = _against_compile(problem, status.best, options, sleep)
             pick = untimed_pick(search.db.elites())
             chosen = status.best if status.best and status.best.evaluation.timed else pick
             ancestry = lineage(store, chosen.candidate.id) if chosen else []
@@ -99,6 +101,25 @@ def optimize(
     finally:
         store.close()
     return summarize(problem, status, proposers, options, pick, ancestry)
+
+
+def _against_compile(
+    problem: Problem, best: Elite | None, options: OptimizeOptions, sleep: Callable[[float], None]
+) -> Elite | None:
+    """The best judged once more with torch.compile timed in its own rounds (a search times
+    compile only in its seed's), so its pull request compares like with like; the search's
+    evaluation stays if this one is not a correct timed verdict."""
+    if best is None or not best.evaluation.timed or best.candidate.proposer == "seed":
+        return best
+    judge = _evaluator(replace(options.evaluation, compile_arm=CompileArm.ALWAYS), sleep)
+    try:
+        ev = judge(problem, best.candidate.source)
+    except HarnessError:
+        return best
+    value = score(ev)
+    if value is None or not ev.timed:
+        return best
+    return replace(best, score=value, evaluation=ev)
 
 
 def _recall(path: Path | None, family: str, hardware: str) -> tuple[str, ...]:

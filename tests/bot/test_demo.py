@@ -58,7 +58,9 @@ def test_the_demo_leaves_a_branch_and_a_pull_request_body_per_op(tmp_path: Path)
     published = repo.git.show("kevolve/softmax/cpu:demo_kernels/softmax.py")
     assert published != repo.git.show("main:demo_kernels/softmax.py")
     text = body.read_text()
-    assert text.startswith("# kevolve: new softmax kernel (correctness only, not timed)")
+    assert text.startswith("# Not proposed: nothing was timed (softmax)\n\n> **Not proposed")
+    assert "On a GPU, `kevolve demo` times it against the current kernel" in text
+    assert "softmax: not proposed: nothing was timed (CPU)" in done.stdout
     assert "## Correctness" in text and "--device cpu --no-time" in text
 
     again = demo(tmp_path, "--op", "softmax", "--budget", "1", "--device", "cpu")
