@@ -30,7 +30,18 @@ from kevolve.harness.spec.problem import Problem, problem_to_dict
 # state (stall reasons) and the memory workload (L2 hit rate).
 SECTIONS = ("SpeedOfLight", "Occupancy", "WarpStateStats", "MemoryWorkloadAnalysis")
 DURATION = "gpu__time_duration.sum"
-DRAM = "dram__throughput.avg.pct_of_peak_sustained_elapsed"
+# DRAM throughput's name moved between ncu versions; the first one present is taken.
+DRAM = (
+    "gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed",
+    "dram__throughput.avg.pct_of_peak_sustained_elapsed",
+)
+# The tensor-core pipes' busy share: every matrix instruction type on Hopper, else Ampere's hmma.
+TENSOR = (
+    "sm__pipe_tensor_type_hmma_hgmma_qgmma_imma_igmma_bmma_bgmma_cycles_active"
+    ".avg.pct_of_peak_sustained_elapsed",
+    "sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_elapsed",
+)
+HEALTHY = ("selected", "not_selected")  # issuing, or ready with another warp issuing: no stall
 MEMORY = "gpu__compute_memory_throughput.avg.pct_of_peak_sustained_elapsed"
 SM = "sm__throughput.avg.pct_of_peak_sustained_elapsed"
 OCCUPANCY = "sm__warps_active.avg.pct_of_peak_sustained_active"
@@ -65,6 +76,7 @@ STALL_MEANING = {
     "tex_throttle": "the texture pipe is full",
     "imc_miss": "constant cache misses",
     "misc": "miscellaneous",
+    "gmma": "waiting on warpgroup matrix multiply-accumulate (wgmma) results",
 }
 
 
@@ -94,6 +106,7 @@ class KernelProfile:
     dram_pct: float | None = None
     memory_pct: float | None = None  # the busiest memory unit (DRAM, L1 or L2), % of its peak
     sm_pct: float | None = None
+    tensor_pct: float | None = None  # tensor-core pipes busy, % of peak
     occupancy_pct: float | None = None  # achieved, % of the SM's warp slots
     theoretical_occupancy_pct: float | None = None
     l2_hit_pct: float | None = None
@@ -322,20 +335,26 @@ def _kernel(values: dict[str, str], units: dict[str, str]) -> KernelProfile:
         ),
         key=lambda s: -s.cycles,
     )
-    stalls = [s for s in stalls if s.reason != "selected"][:TOP_STALLS]
+    stalls = [s for s in stalls if s.reason not in HEALTHY][:TOP_STALLS]
     registers = _number(values.get(REGISTERS, ""))
     return KernelProfile(
         name=values.get("Kernel Name", values.get("Function Name", "?")),
         duration_us=_microseconds(values.get(DURATION, ""), units.get(DURATION, "")),
-        dram_pct=_number(values.get(DRAM, "")),
+        dram_pct=_first(values, DRAM),
         memory_pct=_number(values.get(MEMORY, "")),
         sm_pct=_number(values.get(SM, "")),
+        tensor_pct=_first(values, TENSOR),
         occupancy_pct=_number(values.get(OCCUPANCY, "")),
         theoretical_occupancy_pct=_number(values.get(THEORETICAL, "")),
         l2_hit_pct=_number(values.get(L2_HIT, "")),
         registers=int(registers) if registers is not None else None,
         stalls=tuple(stalls),
     )
+
+
+def _first(values: dict[str, str], names: tuple[str, ...]) -> float | None:
+    """The value of the first of `names` the report has."""
+    return next((v for n in names if (v := _number(values.get(n, ""))) is not None), None)
 
 
 def _number(text: str) -> float | None:

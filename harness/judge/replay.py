@@ -29,6 +29,8 @@ def main() -> None:
     device = torch.device(req["device"])
     cuda = device.type == "cuda"  # on a CPU (tests) the same steps run, with nothing to profile
     if cuda:
+        if device.index is None:  # "cuda": the first visible GPU, as the judge takes it
+            device = torch.device("cuda", 0)
         torch.cuda.set_device(device)
     path = Path(req["candidate"])
     subject = Subject(problem, path, problem.entry, "_kevolve_candidate", device, 0)

@@ -44,8 +44,11 @@ def softmax() -> Problem:
 
 
 def test_the_raw_report_gives_each_launch_its_curated_figures_and_top_stalls() -> None:
-    [kernel] = parse_raw(RAW.read_text())
-    assert kernel.name.startswith("softmax")
+    [kernel] = parse_raw(RAW.read_text())  # ncu 2025.3 on an H100: eager softmax, bf16
+    assert "SoftMaxForward" in kernel.name
+    assert kernel.duration_us == 131.776 and kernel.registers == 37
+    assert kernel.dram_pct == 26.96514 and kernel.sm_pct == 59.17096
+    assert kernel.tensor_pct == 0.0 and kernel.occupancy_pct == 49.366592
     assert kernel.duration_us > 0
     assert kernel.dram_pct is not None and 0 < kernel.dram_pct <= 100
     assert kernel.sm_pct is not None and 0 < kernel.sm_pct <= 100
@@ -136,7 +139,7 @@ def test_the_candidate_is_replayed_under_the_profiler_with_the_clocks_left_alone
     options = EvalOptions(device="cpu", timeout=60)
     taken = profile(problem, source, ((8, 40), "float32"), options, Profiling(ncu=str(ncu)))
     assert taken.shape == (8, 40) and taken.dtype == "float32"
-    assert taken.main.name.startswith("softmax") and taken.tool == "Version 0 (stand-in)"
+    assert "SoftMaxForward" in taken.main.name and taken.tool == "Version 0 (stand-in)"
     argv = (tmp_path / "argv.json").read_text()
     assert '"--clock-control", "none"' in argv
     assert '"--profile-from-start", "off"' in argv
