@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from kevolve.bot import results, webhook
 from kevolve.bot.background import Background
 from kevolve.bot.board import RunBoard
+from kevolve.bot.dashboard.mount import bot_dashboard, mount
 from kevolve.bot.dispatcher import Dispatcher, Handler
 from kevolve.bot.results import ResultsContext
 from kevolve.bot.settings import BotSettings
@@ -139,6 +140,8 @@ def create_app(
     app.include_router(webhook.router)
     app.include_router(results.router)
     app.include_router(ops)
+    if (dashboard := bot_dashboard(settings, storage)) is not None:
+        mount(app, dashboard)
     return app
 
 

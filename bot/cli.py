@@ -34,6 +34,7 @@ COMMANDS = {
     ),
     "app": ("kevolve.bot.commands.github_app", "register kevolve as a GitHub App (manifest flow)"),
     "status": ("kevolve.bot.commands.standing", "show where a search stands, from its state file"),
+    "ui": ("kevolve.bot.commands.ui", "browse a search or a demo's folder in the dashboard"),
 }
 
 

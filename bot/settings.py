@@ -18,7 +18,9 @@ SECRET_VARIABLES = (
     "KEVOLVE_DATABASE_URL",
     "KEVOLVE_LLM_API_KEY",
     "OPENAI_API_KEY",
+    "KEVOLVE_GITHUB_CLIENT_SECRET",
 )
+DASHBOARD_MODES = ("auto", "local", "github", "off")
 
 
 class SettingsError(ValueError):
@@ -162,6 +164,10 @@ class BotSettings:
     # KEVOLVE_LLM_PRICES: "model=IN,OUT;other=IN,OUT", USD per million input/output tokens
     llm_prices: tuple[tuple[str, float, float], ...] = ()
     exposed: tuple[str, ...] = ()  # the secret variables given as values, not as files
+    github_url: str = "https://github.com"  # KEVOLVE_GITHUB_URL: GitHub's web pages (sign-in)
+    dashboard: str = "auto"  # KEVOLVE_DASHBOARD: auto, local, github or off
+    github_client_id: str | None = None  # KEVOLVE_GITHUB_CLIENT_ID: the App's OAuth client
+    github_client_secret: str = ""  # KEVOLVE_GITHUB_CLIENT_SECRET[_FILE]: its secret
 
 
 def bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
@@ -169,12 +175,13 @@ def bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
     env = os.environ if env is None else env
     key_path = env.get("KEVOLVE_GITHUB_PRIVATE_KEY_PATH")
     workdir = Path(env.get("KEVOLVE_WORKDIR") or ".kevolve-bot")
+    api_url = env.get("KEVOLVE_GITHUB_API_URL") or "https://api.github.com"
     return BotSettings(
         webhook_secret=secret(env, "KEVOLVE_WEBHOOK_SECRET"),
         database_url=secret(env, "KEVOLVE_DATABASE_URL") or "sqlite:///kevolve.db",
         github_app_id=env.get("KEVOLVE_GITHUB_APP_ID") or None,
         github_private_key_path=Path(key_path) if key_path else None,
-        github_api_url=env.get("KEVOLVE_GITHUB_API_URL") or "https://api.github.com",
+        github_api_url=api_url,
         hardware=tuple(
             h.strip() for h in env.get("KEVOLVE_HARDWARE", "local").split(",") if h.strip()
         ),
@@ -200,7 +207,35 @@ def bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         llm_prices=_prices(env.get("KEVOLVE_LLM_PRICES", "")),
         exposed=exposed(env, SECRET_VARIABLES),
         **_cap_settings(env),
+        **_dashboard_settings(env, api_url),
     )
+
+
+def _dashboard_settings(env: Mapping[str, str], api_url: str) -> dict[str, Any]:
+    """Who may see the dashboard, and the App's OAuth client for signing people in."""
+    client_id = env.get("KEVOLVE_GITHUB_CLIENT_ID") or None
+    client_secret = secret(env, "KEVOLVE_GITHUB_CLIENT_SECRET")
+    mode = (env.get("KEVOLVE_DASHBOARD") or "auto").strip().lower()
+    if mode not in DASHBOARD_MODES:
+        raise SettingsError(
+            f"KEVOLVE_DASHBOARD={mode[:40]!r} is unknown. Fix: set it to "
+            f"{', '.join(DASHBOARD_MODES)}"
+        )
+    return {
+        "github_url": env.get("KEVOLVE_GITHUB_URL") or web_url(api_url),
+        "dashboard": mode,
+        "github_client_id": client_id,
+        "github_client_secret": client_secret,
+    }
+
+
+def web_url(api_url: str) -> str:
+    """GitHub's web address for its API address: github.com for api.github.com, the server
+    itself for a GitHub Enterprise Server's `/api/v3`."""
+    base = api_url.rstrip("/")
+    if base.endswith("/api/v3"):
+        return base.removesuffix("/api/v3")
+    return base.replace("://api.", "://", 1)
 
 
 def _cap_settings(env: Mapping[str, str]) -> dict[str, Any]:

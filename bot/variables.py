@@ -40,12 +40,39 @@ SECRETS = (
         "file holding the jobs' LLM key (KEVOLVE_LLM_API_KEY or OPENAI_API_KEY for the "
         "value); a local job gets it on its stdin, never in its environment",
     ),
+    Variable(
+        "KEVOLVE_GITHUB_CLIENT_SECRET_FILE",
+        "none",
+        "file holding the App's OAuth client secret, for dashboard sign-in "
+        "(KEVOLVE_GITHUB_CLIENT_SECRET for the value)",
+    ),
 )
 
 GITHUB = (
     Variable("KEVOLVE_GITHUB_APP_ID", "none", "the App's id (kevolve app create writes it)"),
     Variable("KEVOLVE_GITHUB_API_URL", "https://api.github.com", "GitHub's (or GHES') API"),
     Variable("KEVOLVE_BOT_LOGIN", "kevolve[bot]", "the App's own account (its comments)"),
+    Variable(
+        "KEVOLVE_GITHUB_URL",
+        "from the API URL (https://github.com)",
+        "GitHub's web address: its sign-in pages and links to runs and pulls",
+    ),
+)
+
+DASHBOARD = (
+    Variable(
+        "KEVOLVE_DASHBOARD",
+        "auto",
+        "who sees /dashboard: local (requests from this host to a loopback address, not "
+        "through a proxy), github (sign in with GitHub; each person sees the repos they can "
+        "read), off; auto is github when the client id and secret are set, else local",
+    ),
+    Variable(
+        "KEVOLVE_GITHUB_CLIENT_ID",
+        "none",
+        "the App's OAuth client id, for dashboard sign-in (its callback URL: "
+        "<KEVOLVE_BOT_URL>/dashboard/signin/callback)",
+    ),
 )
 
 JOBS = (
@@ -110,6 +137,7 @@ LIMITS = (
 GROUPS = (
     ("Secrets (files only the bot's user reads)", SECRETS),
     ("GitHub", GITHUB),
+    ("Dashboard", DASHBOARD),
     ("Jobs", JOBS),
     ("The jobs' LLM", LLM),
     ("Self-hosted runners (KEVOLVE_RUNNER=actions)", RUNNERS),

@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kevolve.harness.evaluation import Evaluation, evaluation_from_dict
+from kevolve.harness.search.candidate import Candidate
+from kevolve.harness.search.proposal import Exchange
+
 
 @dataclass
 class Snapshot:
@@ -72,3 +76,165 @@ def _from_checkpoint(status: Snapshot, state: dict[str, Any], db: sqlite3.Connec
         ).fetchone()
         if found:
             status.best_proposer, status.best_source = found
+
+
+# What the dashboard reads of a state file: every row, typed, read-only, while the search runs
+# or after. Tables a file from an older kevolve lacks read as empty.
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One verdict folded into the search, in the order the search folded them."""
+
+    evaluated: int  # how many verdicts were folded, this one included
+    candidate: str
+    verdict: str
+    score: float | None  # None for a candidate that was not correct
+    best_score: float | None  # the best score after this fold
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One checkpoint: where the search stood after a finished generation."""
+
+    generation: int
+    evaluated: int
+    elapsed_s: float
+    tokens: int
+    cost_usd: float
+    best: str | None
+    islands: tuple[tuple[str, ...], ...]  # the elite ids of each island, best first
+
+
+@dataclass(frozen=True)
+class LoggedExchange:
+    """A prompt and its reply as kept, with the generation and the candidate it produced."""
+
+    generation: int
+    candidate_id: str | None
+    exchange: Exchange
+
+
+@dataclass(frozen=True)
+class StoredProfile:
+    """A candidate's stored profile as JSON text, or the error that stopped one."""
+
+    data: str | None
+    error: str
+
+
+@dataclass
+class SearchRecords:
+    """Everything a state file holds about one search, for reading only."""
+
+    problem: str
+    hardware: str
+    candidates: dict[str, Candidate] = field(default_factory=dict)  # in the order proposed
+    evaluations: list[tuple[str, Evaluation]] = field(default_factory=list)  # as stored
+    folds: list[Fold] = field(default_factory=list)  # the newest checkpoint's history
+    marks: list[Mark] = field(default_factory=list)  # oldest first
+    exchanges: list[LoggedExchange] = field(default_factory=list)  # in key order
+    profiles: dict[str, StoredProfile] = field(default_factory=dict)
+    plans: dict[int, tuple[str, ...]] = field(default_factory=dict)  # generation -> ids
+
+
+def records(path: Path) -> SearchRecords:
+    """Every row of the state file at `path`, opened read-only; sqlite3.Error when the file
+    is no search state (or not yet initialized)."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0) as db:
+        (identity,) = db.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
+        who = json.loads(identity)
+        found = SearchRecords(problem=str(who["problem"]), hardware=str(who["hardware"]))
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+        found.candidates = _candidates(db)
+        found.evaluations = [
+            (cid, evaluation_from_dict(json.loads(text)))
+            for cid, text in db.execute(
+                "SELECT candidate_id, evaluation FROM evaluations WHERE hardware = ? "
+                "ORDER BY rowid",
+                (found.hardware,),
+            )
+        ]
+        found.marks = _marks(db)
+        found.folds = _folds(db)
+        if "exchanges" in tables:
+            found.exchanges = _exchanges(db)
+        if "profiles" in tables:
+            found.profiles = {
+                cid: StoredProfile(data, error or "")
+                for cid, data, error in db.execute(
+                    "SELECT candidate_id, profile, error FROM profiles WHERE hardware = ?",
+                    (found.hardware,),
+                )
+            }
+        for generation, cid in db.execute("SELECT generation, candidate_id FROM plans"):
+            found.plans[generation] = (*found.plans.get(generation, ()), cid)
+    return found
+
+
+def _candidates(db: sqlite3.Connection) -> dict[str, Candidate]:
+    """Every proposed candidate by id, in the order they were stored."""
+    rows = db.execute(
+        "SELECT id, source, parents, proposer, island, generation FROM candidates ORDER BY rowid"
+    )
+    return {
+        cid: Candidate(source, tuple(json.loads(parents)), proposer, island, generation, id=cid)
+        for cid, source, parents, proposer, island, generation in rows
+    }
+
+
+def _marks(db: sqlite3.Connection) -> list[Mark]:
+    """Each checkpoint's standing, without its (large) history and random state."""
+    rows = db.execute(
+        "SELECT generation, json_extract(state, '$.evaluated'), json_extract(state, "
+        "'$.elapsed_s'), json_extract(state, '$.tokens'), json_extract(state, '$.cost_usd'), "
+        "json_extract(state, '$.best'), json_extract(state, '$.database.islands') "
+        "FROM checkpoints ORDER BY generation"
+    )
+    return [
+        Mark(
+            generation=int(generation),
+            evaluated=int(evaluated or 0),
+            elapsed_s=float(elapsed or 0.0),
+            tokens=int(tokens or 0),
+            cost_usd=float(cost or 0.0),
+            best=best,
+            islands=tuple(tuple(str(e["id"]) for e in isle) for isle in json.loads(isles or "[]")),
+        )
+        for generation, evaluated, elapsed, tokens, cost, best, isles in rows
+    ]
+
+
+def _folds(db: sqlite3.Connection) -> list[Fold]:
+    """The newest checkpoint's history of folded verdicts."""
+    row = db.execute(
+        "SELECT json_extract(state, '$.history') FROM checkpoints ORDER BY generation DESC LIMIT 1"
+    ).fetchone()
+    if row is None or row[0] is None:
+        return []
+    return [
+        Fold(
+            evaluated=int(h["evaluated"]),
+            candidate=str(h["candidate"]),
+            verdict=str(h["verdict"]),
+            score=None if h.get("score") is None else float(h["score"]),
+            best_score=None if h.get("best_score") is None else float(h["best_score"]),
+        )
+        for h in json.loads(row[0])
+    ]
+
+
+def _exchanges(db: sqlite3.Connection) -> list[LoggedExchange]:
+    """Every kept prompt and reply, in key order."""
+    rows = db.execute(
+        "SELECT generation, candidate_id, key, model, messages, reply, error, prompt_tokens, "
+        "completion_tokens, cost_usd, rationale FROM exchanges ORDER BY key"
+    )
+    return [
+        LoggedExchange(
+            generation,
+            cid,
+            Exchange(key, model, tuple(json.loads(messages)), reply, error, inp, out, cost, why),
+        )
+        for generation, cid, key, model, messages, reply, error, inp, out, cost, why in rows
+    ]

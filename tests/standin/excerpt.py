@@ -28,8 +28,9 @@ EXAMPLES_PACKAGE = "@octokit/webhooks-examples@7.6.1"
 EXAMPLES_MEMBER = "package/api.github.com/index.json"
 CACHE = Path(__file__).resolve().parents[2] / ".cache" / "npm"
 
-# Operations no route serves yet that tests need described: the App manifest flow's exchange.
-EXTRA_PATHS = ("/app-manifests/{code}/conversions",)
+# Operations no route serves yet that tests need described: the App manifest flow's exchange,
+# and who a user token belongs to (tests.standin.user_auth).
+EXTRA_PATHS = ("/app-manifests/{code}/conversions", "/user")
 # The events the App subscribes to (and the dispatch the stand-in's Actions sends), each with the
 # actions whose examples are kept (None: all of them).
 EVENTS: dict[str, frozenset[str] | None] = {

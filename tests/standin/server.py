@@ -24,6 +24,7 @@ from tests.standin import (
     app_pages,
     auth,
     githttp,
+    user_auth,
     users_json,
 )
 from tests.standin.routing import Call, HttpError, Reply, Route, authenticate, find
@@ -121,13 +122,19 @@ class StandIn:
 
     def api(self, method: str, path: str, query: str, headers: dict[str, str], raw: bytes) -> Reply:
         """Answer one REST call and check the reply against the spec."""
+        person = user_auth.user_token(self.state, auth.bearer(headers.get("Authorization")))
         found = find(ROUTES, method, path)
-        if found is None:
+        if person is not None:  # a person's token, through the App (dashboard sign-in)
+            reply = user_auth.api(self.state, self.urls, person, method, path)
+            spec_path = path
+        elif found is None:
             return Reply(404, users_json.error("Not Found", 404))
-        route, params = found
-        reply = self._tamper_reply(self._answer(route, params, query, headers, raw))
+        else:
+            route, params = found
+            reply = self._tamper_reply(self._answer(route, params, query, headers, raw))
+            spec_path = route.spec_path(params)
         body = _encode(reply)
-        for problem in self._spec.problems(method, route.spec_path(params), reply.status, body):
+        for problem in self._spec.problems(method, spec_path, reply.status, body):
             self.violations.append(f"{method} {path} -> {reply.status}: {problem}")
         return reply
 
@@ -232,6 +239,10 @@ class _Handler(BaseHTTPRequestHandler):
         if githttp.is_git_path(path):
             cgi = standin.git(self.command, self.path, headers, raw)
             self._send(cgi.status, cgi.headers, cgi.body, standin.rate_headers())
+            return
+        if user_auth.serves(self.command, path):
+            page = user_auth.answer(standin.state, self.command, path, query, raw)
+            self._send(page.status, page.headers, page.body, {})
             return
         if app_pages.serves(self.command, path):
             page = app_pages.answer(standin.state, standin.urls.web, path, query, raw)

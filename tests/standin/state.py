@@ -41,6 +41,7 @@ class App:
     created_at: datetime = field(default_factory=now)
     webhook_url: str | None = None  # where its events go (an App made from a manifest)
     webhook_secret: str | None = None  # what signs them
+    client_secret: str | None = None  # its OAuth client's secret (tests.standin.user_auth)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,26 @@ class ManifestCode:
     app_id: int
     pem: str
     client_secret: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class OAuthCode:
+    """A code the OAuth web flow handed a browser: whom it signs in, for which App, once."""
+
+    app_id: int
+    login: str
+    redirect_uri: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class UserToken:
+    """A user's access token for an App (`ghu_...`): it acts as the person, through the App."""
+
+    value: str
+    login: str
+    app_id: int
     expires_at: datetime
 
 
@@ -230,6 +251,8 @@ class GitHubState:
     issue_numbers: dict[str, int] = field(default_factory=dict)
     org_runners: dict[str, list[Runner]] = field(default_factory=dict)  # org login -> runners
     manifest_codes: dict[str, ManifestCode] = field(default_factory=dict)  # code -> new App
+    oauth_codes: dict[str, OAuthCode] = field(default_factory=dict)  # code -> who signs in
+    user_tokens: dict[str, UserToken] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
 

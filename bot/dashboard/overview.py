@@ -1,0 +1,178 @@
+"""The repos page: each repo's ops by hardware, from the bot's jobs and their results.
+
+Per op and hardware label: the newest result's best kernel against the repo's current kernel,
+eager PyTorch and torch.compile (where they were timed), its trend over earlier results, the
+pull request it led to, and the newest job whatever its outcome.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from kevolve.bot.storage import Job
+from kevolve.harness.evaluation import CaseTiming, Evaluation, evaluation_from_dict
+from kevolve.harness.evaluation import with_seed_compile as borrow_compile
+
+
+@dataclass(frozen=True)
+class PullLink:
+    """The pull request a result led to (as last known to the bot)."""
+
+    number: int
+    url: str | None
+    status: str  # opened, updated, blocked, ...
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """One timed case of a best kernel: its time against the current kernel and PyTorch's."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    best_ms: float
+    current_ms: float | None
+    eager_ms: float | None
+    compile_ms: float | None
+    speedup: float | None
+
+
+@dataclass
+class OpCell:
+    """One op on one hardware label."""
+
+    op: str
+    hardware: str
+    newest: Job  # the newest job that searched it, whatever its outcome
+    result_job: Job | None = None  # the newest finished job with a result for it
+    timed: bool = False
+    speedup: float | None = None  # best vs the current kernel, geometric mean over cases
+    vs_eager: float | None = None
+    vs_compile: float | None = None
+    cases: list[CaseRow] = field(default_factory=list)
+    trend: list[float] = field(default_factory=list)  # speedups of finished results, oldest first
+    pull: PullLink | None = None
+    gate: str = ""  # why the newest result was (not) proposed
+
+
+@dataclass
+class RepoRow:
+    """A repo and its ops."""
+
+    repo: str
+    cells: list[OpCell]
+    active: int  # jobs new, queued or running
+    failed: int
+    last: datetime
+
+
+def overview(jobs: Iterable[Job], repos: set[str] | None = None) -> list[RepoRow]:
+    """Every repo with jobs (or those in `repos`), its ops by hardware, repo by repo."""
+    by_repo: dict[str, list[Job]] = {}
+    for job in jobs:
+        if repos is None or job.repo in repos:
+            by_repo.setdefault(job.repo, []).append(job)
+    return [_repo(name, by_repo[name]) for name in sorted(by_repo)]
+
+
+def _repo(name: str, jobs: Sequence[Job]) -> RepoRow:
+    """One repo's row from its jobs (oldest first)."""
+    cells: dict[tuple[str, str], OpCell] = {}
+    for job in jobs:
+        for op in _ops(job):
+            cell = cells.setdefault((op, job.hardware), OpCell(op, job.hardware, job))
+            cell.newest = job
+            result = _results(job).get(op)
+            if job.status == "done" and isinstance(result, dict):
+                _take(cell, job, result)
+    return RepoRow(
+        name,
+        [cells[k] for k in sorted(cells)],
+        sum(1 for j in jobs if j.status in ("new", "queued", "running")),
+        sum(1 for j in jobs if j.status == "failed"),
+        max(j.updated_at or j.created_at for j in jobs),
+    )
+
+
+def _take(cell: OpCell, job: Job, result: Mapping[str, Any]) -> None:
+    """Fold a finished job's result for the cell's op into it (newer results replace)."""
+    cell.result_job = job
+    best = result.get("best") or {}
+    try:
+        ev = evaluation_from_dict(best["evaluation"]) if best else None
+        seed = evaluation_from_dict(result["baseline"]) if result.get("baseline") else None
+    except (KeyError, TypeError, ValueError):
+        ev = seed = None
+    cell.timed = bool(ev and ev.timed)
+    cell.cases = _cases(ev, seed) if ev and ev.timed else []
+    cell.speedup = _mean([c.speedup for c in cell.cases])
+    timings = borrow_compile(ev.timings, seed) if ev else []
+    cell.vs_eager = _mean([t.speedup_vs_reference for t in timings])
+    cell.vs_compile = _mean([_vs_compile(t) for t in timings])
+    if cell.speedup is not None:
+        cell.trend.append(cell.speedup)
+    gate = result.get("publish_gate") or {}
+    reasons = gate.get("reasons") or []
+    cell.gate = "passed" if gate.get("passed") else "; ".join(str(r) for r in reasons)[:300]
+    cell.pull = _pull(job, cell.op) or cell.pull
+
+
+def _cases(ev: Evaluation, seed: Evaluation | None) -> list[CaseRow]:
+    """The best kernel's timed cases, with the current kernel's and PyTorch's times."""
+    rows = []
+    for t in borrow_compile(ev.timings, seed):
+        fastest = t.fastest_compiled()
+        rows.append(
+            CaseRow(
+                tuple(t.shape),
+                t.dtype,
+                t.candidate.median_ms,
+                t.baseline.median_ms if t.baseline else None,
+                t.reference.median_ms if t.reference else None,
+                fastest.timing.median_ms if fastest and fastest.timing else None,
+                t.speedup,
+            )
+        )
+    return rows
+
+
+def _vs_compile(t: CaseTiming) -> float | None:
+    """The candidate's speedup over the fastest torch.compile mode on a case, if timed."""
+    fastest = t.fastest_compiled()
+    if fastest is None or fastest.timing is None or t.candidate.median_ms <= 0:
+        return None
+    return fastest.timing.median_ms / t.candidate.median_ms
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    """The geometric mean of the positive values; None when there is none."""
+    kept = [v for v in values if v is not None and v > 0]
+    if not kept:
+        return None
+    return math.exp(sum(math.log(v) for v in kept) / len(kept))
+
+
+def _pull(job: Job, op: str) -> PullLink | None:
+    """The pull request a job's proposal for `op` opened or updated, if any."""
+    proposals = (job.result or {}).get("proposals") or []
+    for p in proposals:
+        if isinstance(p, dict) and p.get("op") == op and isinstance(p.get("pr"), int):
+            url = p.get("url")
+            safe = url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
+            return PullLink(int(p["pr"]), safe, str(p.get("status", "")))
+    return None
+
+
+def _ops(job: Job) -> list[str]:
+    """The ops a job searched: those its result names, else the one it was for."""
+    ops = list(_results(job))
+    return ops or ([job.op] if job.op != "*" else [])
+
+
+def _results(job: Job) -> dict[str, Any]:
+    """A job's results by op (empty before it finished)."""
+    results = (job.result or {}).get("results")
+    return results if isinstance(results, dict) else {}
