@@ -46,6 +46,7 @@ jobs_table = sa.Table(
     sa.Column("candidate", sa.String(64), nullable=True),  # the published kernel's id
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("requester", sa.String(100), nullable=True),  # who asked, for the per-user cap
+    sa.Column("reason", sa.Text, nullable=True),  # why a job failed, as its check run said
 )
 
 ACTIVE_JOBS = ("new", "queued", "running")  # a job in one of these may still run
@@ -131,11 +132,42 @@ fleet_repos_table = sa.Table(
     sa.Column("repo", sa.String(200), primary_key=True),
     sa.Column("scheduled_at", sa.DateTime(timezone=True), nullable=True),  # schedule checked to
     sa.Column("broken_sha", sa.String(64), nullable=True),  # head whose broken config was shown
+    sa.Column("schedule", sa.String(200), nullable=True),  # the cron its config had when read
 )
 
 
 class StorageError(RuntimeError):
     """The database cannot be reached or used."""
+
+
+def add_missing_columns(engine: sa.Engine) -> list[str]:
+    """Add to existing tables the columns a later version gave them; the `table.column` names
+    added. Only nullable columns are ever added (an earlier version's rows have no value), so
+    this is the whole migration: new tables come from `metadata.create_all`."""
+    found = sa.inspect(engine)
+    added = []
+    for table in metadata.sorted_tables:
+        if not found.has_table(table.name):
+            continue
+        present = {column["name"] for column in found.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                _add_column(engine, table, column)
+                added.append(f"{table.name}.{column.name}")
+    return added
+
+
+def _add_column(engine: sa.Engine, table: sa.Table, column: sa.Column[Any]) -> None:
+    """ALTER TABLE ... ADD COLUMN, in the engine's own dialect."""
+    if not column.nullable:
+        raise StorageError(
+            f"{table.name}.{column.name} is missing and cannot be added to existing rows"
+        )
+    quote = engine.dialect.identifier_preparer.quote
+    kind = column.type.compile(dialect=engine.dialect)
+    statement = f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {kind}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(statement))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -14,7 +14,8 @@ reads the config at the default branch's head (read again only when that head mo
   with its jobs in one transaction: a second poller or a restart never queues them again.
 - Schedule. When the config's `schedule` fired since the repo's last check, `bot.schedule`
   picks the stale or outdated searches. The first check only starts the count; claiming the
-  tick moves a stored mark, so one tick queues its jobs once.
+  tick moves a stored mark, so one tick queues its jobs once. The expression is stored too,
+  so that the dashboard (another process) can say when the next tick comes.
 
 A broken config queues nothing and is logged once per head commit; when new GPU labels wait on
 it, a failed check run on that commit says what to fix, as a push with a broken config does.
@@ -158,6 +159,7 @@ class FleetPoller:
     def _scheduled(self, repo: _Repo, listed: set[str]) -> list[int]:
         """The searches due at a schedule tick, if the repo's cron fired since its last check."""
         cron, now = repo.config.settings.schedule, self._clock()
+        self._fleet.note_schedule(repo.name, None if cron is None else cron.text)
         if cron is None:
             return []
         last = self._fleet.schedule_checked(repo.name)

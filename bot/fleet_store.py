@@ -4,11 +4,23 @@ each repo's schedule mark and the broken config it last showed; in the bot's dat
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from kevolve.bot.database import fleet_repos_table, jobs_table, runner_labels_table
 from sqlalchemy.exc import IntegrityError
+
+MAX_CRON = 200  # characters of a schedule stored (the column's size)
+
+
+@dataclass(frozen=True)
+class ScheduleMark:
+    """A repo's schedule as the fleet poller last read it from its config, and when it last
+    checked whether the schedule fired."""
+
+    cron: str | None  # the expression; None: the config has no schedule (or was never read)
+    checked: datetime | None
 
 
 class FleetStore:
@@ -84,6 +96,32 @@ class FleetStore:
         with self._engine.connect() as conn:
             found = conn.execute(query).scalar()
         return None if found is None else _aware(found)
+
+    def schedule_mark(self, repo: str) -> ScheduleMark:
+        """The repo's stored schedule and when it was last checked."""
+        t = fleet_repos_table.c
+        query = sa.select(t.schedule, t.scheduled_at).where(t.repo == repo)
+        with self._engine.connect() as conn:
+            found = conn.execute(query).first()
+        if found is None:
+            return ScheduleMark(None, None)
+        cron, checked = found
+        return ScheduleMark(cron, None if checked is None else _aware(checked))
+
+    def note_schedule(self, repo: str, cron: str | None) -> None:
+        """Store the schedule the repo's config holds now (None: none), where the web process
+        reads it; written only when it changed."""
+        cron = None if cron is None else cron[:MAX_CRON]
+        if self.schedule_mark(repo).cron == cron:
+            return
+        self._fleet_repo(repo)
+        change = (
+            sa.update(fleet_repos_table)
+            .where(fleet_repos_table.c.repo == repo)
+            .values(schedule=cron)
+        )
+        with self._engine.begin() as conn:
+            conn.execute(change)
 
     def claim_schedule(self, repo: str, previous: datetime | None, now: datetime) -> bool:
         """Move a repo's schedule mark from `previous` to `now`; False when another poller moved

@@ -14,11 +14,12 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import git
+from kevolve.bot.archive import Keeping, StateArchive
 from kevolve.bot.background import PollingThread
 from kevolve.bot.features.push import check_name
 from kevolve.bot.github import GitHub, GitHubError
@@ -56,6 +57,7 @@ class JobSettings:
     llm_model: str | None = None
     llm_max_usd: float | None = None  # per op
     llm_prices: tuple[tuple[str, float, float], ...] = ()  # USD per million tokens, per model
+    keeping: Keeping = field(default_factory=Keeping)  # finished jobs' state kept for the dashboard
 
 
 class JobCancelled(Exception):
@@ -84,12 +86,15 @@ class JobWorker:
             for i in range(max(1, slots))
         ]
         self._stop = threading.Event()  # shared: every slot's job sees the worker stopping
+        self._archive = StateArchive(settings.workdir, settings.keeping)
 
     def start(self) -> None:
-        """Start the threads; jobs a stopped worker left running are queued again first."""
+        """Start the threads; jobs a stopped worker left running are queued again first, and
+        kept state files past their time are removed."""
         if self._threads[0].running:
             return
         self._storage.requeue_running()
+        self._archive.prune()
         self._stop.clear()
         for thread in self._threads:
             thread.start()
@@ -164,6 +169,7 @@ class _JobRun:
         self._state: Path | None = None
         self.executor = "local"
         self.choice = ModelChoice()
+        self.archive = StateArchive(cfg.workdir, cfg.keeping)
         self._last_progress = 0.0
 
     def start(self) -> None:
@@ -286,10 +292,17 @@ class _JobRun:
         self.end("done", "success", summary)
 
     def end(self, status: str, conclusion: str, summary: str) -> None:
-        """Store the outcome, show it on the check run and the answer comment, and remove the
-        job's directory (a job requeued for a restart keeps it, to resume from its state)."""
+        """Store the outcome (with the summary as the reason of a job that did not finish),
+        show it on the check run and the answer comment, keep the search state for the
+        dashboard and remove the job's directory (a job requeued for a restart keeps it, to
+        resume from its state)."""
         record = {"sha": self.sha, "results": self.results, "proposals": self.proposals}
-        self.storage.set_job_status(self.job.id, status, record)
+        try:
+            self.archive.keep(self.job.id, self.root / "state")
+        except OSError as exc:  # the outcome stands; the dashboard shows what the result keeps
+            log.warning("job %s: cannot keep its search state: %s", self.job.id, exc)
+        reason = None if status == "done" else summary
+        self.storage.set_job_status(self.job.id, status, record, reason=reason)
         shutil.rmtree(self.root, onerror=_undeleted)
         title = f"{self.job.op} on {self.job.hardware}: {status}"
         if self.check_id is not None:

@@ -10,6 +10,8 @@ At a tick, for each op and each label the repo's jobs run on, a "schedule" job i
 
 An op and label with a job waiting or running is left alone. A result without versions never
 counts as a change (nothing is known), and a benchmark tells versions but is not a search.
+
+`next_tick` says when the next tick comes, for the dashboard.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from kevolve.bot.cron import CronError, parse_cron
 from kevolve.bot.storage import Job
 
 ACTIVE = frozenset({"new", "queued", "running"})
@@ -65,6 +68,18 @@ def reruns(
             if reason:
                 due.append(Rerun(op, label, reason))
     return due
+
+
+def next_tick(cron: str | None, checked: datetime | None) -> datetime | None:
+    """The first firing of `cron` after the fleet poller's last check (`checked`): the tick
+    whose searches its next pass after that moment queues. None without a schedule, before the
+    first check (which only starts the count), or for an expression that does not parse."""
+    if cron is None or checked is None:
+        return None
+    try:
+        return parse_cron(cron).next_after(checked)
+    except CronError:
+        return None
 
 
 def _reason(

@@ -16,6 +16,7 @@ from functools import partial
 
 from fastapi import FastAPI
 from kevolve.bot.app import create_app, require_secret
+from kevolve.bot.archive import Keeping
 from kevolve.bot.background import Background
 from kevolve.bot.configs import head_sha, read_config
 from kevolve.bot.dispatcher import Dispatcher, Handler
@@ -161,6 +162,7 @@ def _processing(
             llm_model=settings.llm_model if settings.llm_base_url else None,
             llm_max_usd=settings.llm_max_usd,
             llm_prices=settings.llm_prices,
+            keeping=Keeping(settings.keep_jobs, settings.keep_days),
         ),
         slots=settings.job_slots,
     )

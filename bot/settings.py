@@ -148,6 +148,8 @@ class BotSettings:
     runner_requirement: str = RUNNER_REQUIREMENT  # KEVOLVE_RUNNER_REQUIREMENT: pinned, see below
     job_slots: int = 1  # KEVOLVE_JOB_SLOTS: jobs at once (default 1 local, 8 with actions)
     fleet_poll_s: float = 300.0  # KEVOLVE_FLEET_POLL_S: runner labels and schedules; 0: off
+    keep_jobs: int = 200  # KEVOLVE_KEEP_JOBS: finished jobs whose search state is kept; 0: none
+    keep_days: float = 30.0  # KEVOLVE_KEEP_DAYS: how long a finished job's state is kept
     commands_per_comment: int = 5  # KEVOLVE_COMMANDS_PER_COMMENT: the rest are ignored, and said
     queued_per_repo: int = 20  # KEVOLVE_QUEUED_PER_REPO: new, queued or running jobs per repo
     queued_per_user: int = 10  # KEVOLVE_QUEUED_PER_USER: the same, per person who asked
@@ -198,6 +200,8 @@ def bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         bot_login=env.get("KEVOLVE_BOT_LOGIN") or "kevolve[bot]",
         **_runner_settings(env),
         fleet_poll_s=_seconds_or_off(env, "KEVOLVE_FLEET_POLL_S", 300.0),
+        keep_jobs=_count_or_none(env, "KEVOLVE_KEEP_JOBS", 200),
+        keep_days=_positive(env, "KEVOLVE_KEEP_DAYS") or 30.0,
         job_user=env.get("KEVOLVE_JOB_USER") or "kevolve-job",
         job_as_bot_user=env.get("KEVOLVE_JOB_AS_BOT_USER", "") in ("1", "true", "yes"),
         llm_api_key=secret(env, "KEVOLVE_LLM_API_KEY") or env.get("OPENAI_API_KEY", ""),
@@ -289,6 +293,13 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     if value is not None and value != int(value):
         raise ValueError(f"{name}={env[name]!r} is not a whole number. Fix: set it to e.g. 3")
     return default if value is None else int(value)
+
+
+def _count_or_none(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number from the environment, 0 allowed (none), else `default` when unset."""
+    if env.get(name, "").strip() == "0":
+        return 0
+    return _count(env, name, default)
 
 
 def _runner_settings(env: Mapping[str, str]) -> dict[str, Any]:

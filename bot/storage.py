@@ -13,6 +13,7 @@ from kevolve.bot.database import (
     ACTIVE_CONDITION,
     ACTIVE_JOBS,
     StorageError,
+    add_missing_columns,
     deliveries_table,
     jobs_table,
     metadata,
@@ -28,6 +29,7 @@ __all__ = ["Delivery", "DeliveryStatus", "Job", "Outcome", "Storage", "StorageEr
 DeliveryStatus = Literal["pending", "done", "failed"]
 Clock = Callable[[], datetime]
 
+MAX_REASON = 4000  # characters of a failure's reason kept (a check run's summary can be long)
 _LINKS = ("installation_id", "comment_id", "check_id", "pr_number", "candidate", "requester")
 
 
@@ -78,6 +80,7 @@ class Job:
     candidate: str | None = None
     updated_at: datetime | None = None
     requester: str | None = None
+    reason: str | None = None  # why it failed or was stopped, as its check run says
 
 
 def _utc_now() -> datetime:
@@ -99,14 +102,17 @@ class Storage:
         self.url = self._engine.url.render_as_string(hide_password=True)
 
     def create_all(self) -> None:
-        """Create the tables that do not exist yet.
+        """Create the tables that do not exist yet, and add the columns that tables an earlier
+        version created lack.
 
         A server and its worker may start together on a new database: when the other process
-        created a table between the check and the CREATE, the next attempt finds it there.
+        created a table or added a column between the check and the change, the next attempt
+        finds it there.
         """
         for _attempt in range(3):
             try:
                 metadata.create_all(self._engine)
+                add_missing_columns(self._engine)
                 return
             except SQLAlchemyError as exc:
                 error = exc
@@ -289,12 +295,16 @@ class Storage:
         job_id: int,
         status: str,
         result: Mapping[str, Any] | None = None,
+        reason: str | None = None,
         **links: int | str | None,
     ) -> None:
-        """Change a job's status and, when given, replace its result and links."""
+        """Change a job's status and, when given, replace its result, its reason (why it
+        failed, capped at MAX_REASON characters) and links."""
         values: dict[str, Any] = {"status": status, "updated_at": self._clock(), **links}
         if result is not None:
             values["result"] = json.dumps(result)
+        if reason is not None:
+            values["reason"] = reason[:MAX_REASON]
         with self._engine.begin() as conn:
             conn.execute(sa.update(jobs_table).where(jobs_table.c.id == job_id).values(values))
 
@@ -429,4 +439,5 @@ def _job(row: RowMapping) -> Job:
         candidate=row["candidate"],
         updated_at=_aware(row["updated_at"]) if row["updated_at"] else None,
         requester=row["requester"],
+        reason=row["reason"],
     )

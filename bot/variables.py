@@ -92,6 +92,13 @@ JOBS = (
     Variable("KEVOLVE_PUBLISH_UNTIMED", "off", "1: propose correctness-only (CPU) results"),
     Variable("KEVOLVE_MAX_OPEN_PRS", "5", "open kevolve pull requests per repo"),
     Variable("KEVOLVE_MAX_PRS_PER_HOUR", "3", "pull requests opened per repo per hour"),
+    Variable(
+        "KEVOLVE_KEEP_JOBS",
+        "200",
+        "finished jobs whose search state (every candidate, prompt and reply) is kept for the "
+        "dashboard, under <workdir>/jobs/finished, the oldest removed first; 0: none",
+    ),
+    Variable("KEVOLVE_KEEP_DAYS", "30", "days a finished job's search state is kept"),
 )
 
 LLM = (

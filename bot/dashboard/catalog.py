@@ -1,8 +1,9 @@
 """Where the dashboard finds searches: a folder of state files (`kevolve ui`) or the bot's jobs.
 
-A job's state file lives beside its checkout while it runs (the job worker removes both when the
-job ends); afterwards the page shows what the job's stored result keeps (history, best, lineage
-of the best), and says so.
+A job's state file lives beside its checkout while it runs; when the job ends, the job worker
+moves it to the kept states (`bot.archive`), where it stays until pruned. A job whose state
+file is gone (pruned, or searched on a self-hosted runner) shows what its stored result keeps
+(history, best, lineage of the best), and says so.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from kevolve.bot.archive import StateArchive
 from kevolve.bot.storage import Job, Storage
 from kevolve.harness.evaluation import evaluation_from_dict
 from kevolve.harness.search.candidate import Candidate
@@ -102,6 +104,7 @@ class JobCatalog:
 
     def __init__(self, storage: Storage, workdir: Path) -> None:
         self._storage, self._jobs_dir = storage, workdir / "jobs"
+        self._archive = StateArchive(self._jobs_dir)  # only read here: the worker prunes it
 
     def entries(self) -> list[SearchEntry]:
         """Each op of each job."""
@@ -124,21 +127,27 @@ class JobCatalog:
         state = self._jobs_dir / f"job-{job.id}" / "state"
         if not ops and job.op != "*":
             ops = [job.op]
-        elif not ops and state.is_dir():
-            ops = sorted(p.stem for p in state.glob("*.sqlite"))
+        elif not ops:
+            running = sorted(p.stem for p in state.glob("*.sqlite")) if state.is_dir() else []
+            ops = running or self._archive.ops(job.id)
         return [
             SearchEntry(
                 f"{job.id}.{op}",
                 op,
                 job.hardware,
                 job.status,
-                path if (path := state / f"{op}.sqlite").is_file() else None,
+                self._state(job, op),
                 repo=job.repo,
                 job=job,
             )
             for op in ops
             if OP.fullmatch(op)
         ]
+
+    def _state(self, job: Job, op: str) -> Path | None:
+        """An op's state file: beside the job's checkout while it runs, then the kept one."""
+        running = self._jobs_dir / f"job-{job.id}" / "state" / f"{op}.sqlite"
+        return running if running.is_file() else self._archive.state(job.id, op)
 
 
 def load(entry: SearchEntry) -> tuple[SearchRecords, bool] | None:

@@ -2,7 +2,8 @@
 
 Per op and hardware label: the newest result's best kernel against the repo's current kernel,
 eager PyTorch and torch.compile (where they were timed), its trend over earlier results, the
-pull request it led to, and the newest job whatever its outcome.
+pull request it led to, and the newest job whatever its outcome. Per repo: its schedule, and
+when the next scheduled run comes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from kevolve.bot.fleet_store import ScheduleMark
+from kevolve.bot.schedule import next_tick
 from kevolve.bot.storage import Job
 from kevolve.harness.evaluation import CaseTiming, Evaluation, evaluation_from_dict
 from kevolve.harness.evaluation import with_seed_compile as borrow_compile
@@ -67,6 +70,22 @@ class RepoRow:
     active: int  # jobs new, queued or running
     failed: int
     last: datetime
+
+
+@dataclass(frozen=True)
+class SchedulePlan:
+    """A repo's schedule as its pages show it."""
+
+    cron: str | None  # None: its config has no schedule, or the fleet poller never read it
+    checked: datetime | None  # when the fleet poller last checked it
+    next_at: datetime | None  # the next tick; None before the first check
+    due: bool  # the next tick has come: the poller's next pass queues its searches
+
+
+def schedule_plan(mark: ScheduleMark, now: datetime) -> SchedulePlan:
+    """What a repo's pages say of its schedule at `now`."""
+    upcoming = next_tick(mark.cron, mark.checked)
+    return SchedulePlan(mark.cron, mark.checked, upcoming, upcoming is not None and upcoming <= now)
 
 
 def overview(jobs: Iterable[Job], repos: set[str] | None = None) -> list[RepoRow]:

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from kevolve.bot.dashboard.catalog import SearchEntry
 from kevolve.bot.dashboard.charts import trend_svg
-from kevolve.bot.dashboard.overview import overview
+from kevolve.bot.dashboard.overview import SchedulePlan, overview, schedule_plan
 from kevolve.bot.dashboard.portal import PREFIX, Dashboard, board_of
 from kevolve.bot.dashboard.renderer import SECURITY_HEADERS
 from kevolve.bot.dashboard.roster import fleet
 from kevolve.bot.fleet_store import FleetStore
+from kevolve.bot.storage import Storage
 
 router = APIRouter(prefix=PREFIX)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -38,11 +39,10 @@ def home(request: Request, board: Board) -> Response:
     jobs = board.storage.jobs()
     visible = board.visible(viewer, {j.repo for j in jobs})
     rows = overview(jobs, visible)
-    store = FleetStore(board.storage.engine, board.storage.now)
-    checked = {row.repo: store.schedule_checked(row.repo) for row in rows}
+    plans = _plans(board.storage, [row.repo for row in rows])
     trends = {(r.repo, c.op, c.hardware): trend_svg(c.trend) for r in rows for c in r.cells}
     return board.renderer.page(
-        "repos", board=board, viewer=viewer, rows=rows, checked=checked, trends=trends
+        "repos", board=board, viewer=viewer, rows=rows, plans=plans, trends=trends
     )
 
 
@@ -79,6 +79,7 @@ def repo(owner: str, name: str, request: Request, board: Board) -> Response:
         board=board,
         viewer=viewer,
         row=row,
+        plan=_plans(board.storage, [full])[full] if board.storage is not None else None,
         jobs=list(reversed(jobs)),
         entries=entries,
         trends=trends,
@@ -106,6 +107,12 @@ def static(name: str) -> Response:
         return Response("no such file", 404, media_type="text/plain")
     headers = {**SECURITY_HEADERS, "Cache-Control": "max-age=300"}
     return Response((STATIC / name).read_bytes(), media_type=ASSETS[name], headers=headers)
+
+
+def _plans(storage: Storage, repos: list[str]) -> dict[str, SchedulePlan]:
+    """Each repo's schedule and its next run, as the fleet poller stored them."""
+    store, now = FleetStore(storage.engine, storage.now), storage.now()
+    return {repo: schedule_plan(store.schedule_mark(repo), now) for repo in repos}
 
 
 def _missing(board: Dashboard, viewer: object, message: str) -> Response:

@@ -1,7 +1,8 @@
 """The dashboard of a real `kevolve serve` (with its worker process) against the GitHub stand-in:
 pushes become CPU searches (Triton's interpreter), and a real headless Chromium signs people in
 with GitHub (the App's OAuth flow, on the stand-in), follows a running search's chart, opens a
-lineage node, and sees only the repos GitHub says each person can read; no page shows a secret.
+lineage node (of the whole search, kept when the job ends), and sees only the repos GitHub says
+each person can read; no page shows a secret.
 Without sign-in settings the dashboard answers only requests from its own host."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import git
 import httpx
 import pytest
 from kevolve.bot.storage import Storage
+from kevolve.harness.search.snapshot import records
 from kevolve.harness.search.store import evaluated_count
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
@@ -86,6 +88,9 @@ class Served:
 
     def state_file(self, job_id: int) -> Path:
         return self.tmp / "work" / "jobs" / f"job-{job_id}" / "state" / "softmax.sqlite"
+
+    def kept_state(self, job_id: int) -> Path:
+        return self.tmp / "work" / "jobs" / "finished" / f"job-{job_id}" / "softmax.sqlite"
 
     def secrets(self) -> list[str]:
         """Every secret value a page must never show."""
@@ -224,9 +229,14 @@ def test_signed_in_the_chart_follows_a_running_search_and_the_tree_opens_a_node(
 
         gone = lambda: served.status(job) == "done" and not state.exists()  # noqa: E731
         assert eventually(gone, 300), served.log()
-        browser.refresh()  # the job ended and its state went with it: the result remains
-        shown(browser, "#summary-only")
+        kept = served.kept_state(job)
+        assert kept.is_file()  # the checkout went; the search state was kept for the dashboard
+        browser.refresh()
+        shown(browser, "#tree svg")
+        assert not browser.find_elements(By.ID, "summary-only")
         assert points(browser) == BUDGET
+        tree = browser.find_element(By.CSS_SELECTOR, "#tree svg")
+        assert tree.get_attribute("data-nodes") == str(len(records(kept).candidates))
         result = served.storage.job(job).result  # type: ignore[union-attr]
         best = result["results"]["softmax"]["best"]  # type: ignore[index]
         browser.find_element(By.CSS_SELECTOR, f'svg.tree a[data-node="{best["id"]}"]').click()
