@@ -103,6 +103,7 @@ class Search:
             config.hardware,
             config.name,
             lessons,
+            config.max_usd,
         )
         self.planner = Planner(brief, proposers, store, profiler)
         self._started = clock()

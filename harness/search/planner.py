@@ -39,6 +39,7 @@ class Brief:
     hardware: str  # key of the evaluation cache
     name: str  # names the search in queued prompts
     lessons: tuple[str, ...] = ()
+    max_usd: float | None = None  # no more asks once the LLM has cost this much
 
 
 class Planner:
@@ -77,7 +78,7 @@ class Planner:
         fixer = next((p for p, _ in self.proposers if p.name.startswith("llm:")), None)
         queue, self.repairs = self.repairs, []
         for cid, number in queue:
-            if fixer is None or turn.full(wanted):
+            if fixer is None or turn.full(wanted) or self._spent():
                 self.repairs.append((cid, number))  # no room this generation: the next one
                 continue
             failed, ev = self.store.candidate(cid), self.store.evaluation(cid, self.brief.hardware)
@@ -89,7 +90,7 @@ class Planner:
             if spoiled and number < self.brief.repairs:
                 self.repairs.append((cid, number + 1))  # an empty reply spends the turn
         for _ in range(wanted * 3):  # proposers may return duplicates
-            if turn.full(wanted):
+            if turn.full(wanted) or self._spent():
                 break
             island = db.next_island()
             proposer = self._pick(rng)
@@ -158,6 +159,12 @@ class Planner:
             ]
             for k, v in state["failures"].items()
         }
+
+    def _spent(self) -> bool:
+        """Whether the LLM's cost reached the cap: a plan stops asking there, not only the
+        search between generations (one generation's asks could otherwise overrun it)."""
+        cap = self.brief.max_usd
+        return cap is not None and self._cost_used() >= cap
 
     def _pick(self, rng: random.Random) -> Proposer:
         weights = [w for _, w in self.proposers]

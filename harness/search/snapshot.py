@@ -39,8 +39,10 @@ class Snapshot:
 def snapshot(path: Path) -> Snapshot:
     """The status of the search whose state `path` holds; opened read-only."""
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0) as db:
-        (identity,) = db.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
-        who = json.loads(identity)
+        row = db.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
+        if row is None:  # the tables exist, the search has not bound them yet
+            raise ValueError(f"{path}: no search has started in this state file yet")
+        who = json.loads(row[0])
         status = Snapshot(problem=who["problem"], hardware=who["hardware"])
         status.stored = db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
         row = db.execute(
@@ -142,8 +144,10 @@ def records(path: Path) -> SearchRecords:
     """Every row of the state file at `path`, opened read-only; sqlite3.Error when the file
     is no search state (or not yet initialized)."""
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0) as db:
-        (identity,) = db.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
-        who = json.loads(identity)
+        row = db.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
+        if row is None:  # the tables exist, the search has not bound them yet
+            raise ValueError(f"{path}: no search has started in this state file yet")
+        who = json.loads(row[0])
         found = SearchRecords(problem=str(who["problem"]), hardware=str(who["hardware"]))
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
         found.candidates = _candidates(db)

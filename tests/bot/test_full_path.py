@@ -13,6 +13,7 @@ import git
 import httpx
 import pytest
 from kevolve.bot.jobs import JobWorker
+from kevolve.bot.reproduce import BASELINE_FILE
 from kevolve.bot.service import build
 from kevolve.bot.settings import bot_settings
 from kevolve.bot.storage import Storage
@@ -131,7 +132,9 @@ def test_a_push_becomes_one_pull_request_that_later_runs_update_and_people_are_n
     body = pull.body or ""
     assert "Nothing was timed" in body and "## Correctness" in body
     assert "| 8192x8192 |" not in body  # production shapes are not checked on CPU
-    assert f"--candidate {KERNEL} --device cpu --no-time" in body
+    # The reproduce section checks the candidate against the baseline the job started from.
+    assert f"--candidate {KERNEL} --baseline {BASELINE_FILE} --dtype " in body
+    assert body.count("--device cpu --no-time") == 1
     head = gitrepo.branch_sha(world.repo.git_dir, BRANCH)
     assert head is not None
     info = gitrepo.commit_info(world.repo.git_dir, head)
