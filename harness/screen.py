@@ -121,9 +121,10 @@ def _bound_by(node: ast.AST) -> list[tuple[str, _Binding]]:
         ]  # fmt: skip
     if isinstance(node, ast.ImportFrom):
         module = "." * node.level + (node.module or "")
+        prefix = f"{module}." if node.module else module  # `from . import x` refers to .x
         return [
             ("*", _Binding(line, "star import", module)) if a.name == "*"
-            else (a.asname or a.name, _Binding(line, "import", f"{module}.{a.name}"))
+            else (a.asname or a.name, _Binding(line, "import", f"{prefix}{a.name}"))
             for a in node.names
         ]  # fmt: skip
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):

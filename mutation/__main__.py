@@ -48,7 +48,7 @@ def _run_one(guard: Guard, jobs: int) -> Tally:
         print(f"\n  survived ({result.statuses[name]}): {name}")
         print("    " + mutant_diff(workspace, name).replace("\n", "\n    "))
     for name in result.stale:
-        print(f"  listed as equivalent but killed or gone, remove it from guards.toml: {name}")
+        print(f"  listed as explained but killed or gone, remove it from guards.toml: {name}")
     print(flush=True)
     return result
 

@@ -1,9 +1,10 @@
-"""The guard modules, the tests that cover each, and the mutants shown to be equivalent."""
+"""The guard modules, the tests that cover each, and the mutants no test here can kill: those shown
+to be equivalent, and those in code only a GPU runs."""
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 GUARDS_FILE = Path(__file__).with_name("guards.toml")
@@ -11,11 +12,17 @@ GUARDS_FILE = Path(__file__).with_name("guards.toml")
 
 @dataclass(frozen=True)
 class Guard:
-    """One module under mutation: its path, its covering tests, its equivalent mutants."""
+    """One module under mutation: its path, its covering tests, the mutants explained."""
 
     path: str  # e.g. "harness/search/result.py"
     tests: tuple[str, ...]  # test files run against each mutant
     equivalent: dict[str, str]  # mutant name -> why no test can tell it apart
+    gpu_only: dict[str, str] = field(default_factory=dict)  # mutant -> the GPU-only code it changes
+
+    @property
+    def explained(self) -> dict[str, str]:
+        """Every mutant listed as equivalent or GPU-only, with its reason."""
+        return {**self.equivalent, **self.gpu_only}
 
     @property
     def dotted(self) -> str:
@@ -35,7 +42,12 @@ def load_guards(path: Path = GUARDS_FILE) -> list[Guard]:
         tests = entry.get("tests")
         if not tests or not all(isinstance(t, str) for t in tests):
             raise GuardsError(f"{path}: modules.{module!r} needs tests = [<test files>]")
-        guards.append(Guard(module, tuple(tests), dict(entry.get("equivalent", {}))))
+        equivalent, gpu_only = dict(entry.get("equivalent", {})), dict(entry.get("gpu_only", {}))
+        if both := equivalent.keys() & gpu_only.keys():
+            raise GuardsError(
+                f"{path}: {', '.join(sorted(both))} listed as equivalent and GPU-only"
+            )
+        guards.append(Guard(module, tuple(tests), equivalent, gpu_only))
     return guards
 
 

@@ -1,4 +1,4 @@
-"""Running mutmut in a workspace and sorting its mutants into killed, survived, equivalent."""
+"""Running mutmut in a workspace and sorting its mutants: killed, survived, equivalent, GPU-only."""
 
 from __future__ import annotations
 
@@ -21,14 +21,15 @@ class Tally:
     killed: list[str] = field(default_factory=list)
     survived: list[str] = field(default_factory=list)  # survived, no tests, suspicious, ...
     equivalent: list[str] = field(default_factory=list)
-    stale: list[str] = field(default_factory=list)  # listed equivalent, yet killed or gone
+    gpu_only: list[str] = field(default_factory=list)  # in code no CPU test can reach
+    stale: list[str] = field(default_factory=list)  # listed as explained, yet killed or gone
     statuses: dict[str, str] = field(default_factory=dict)  # mutant name -> mutmut's status
 
     def line(self) -> str:
-        """`module: killed N / survived N / equivalent N`."""
+        """`module: killed N / survived N / equivalent N / GPU-only N`."""
         return (
             f"{self.module}: killed {len(self.killed)} / survived {len(self.survived)} / "
-            f"equivalent {len(self.equivalent)}"
+            f"equivalent {len(self.equivalent)} / GPU-only {len(self.gpu_only)}"
         )
 
 
@@ -49,13 +50,15 @@ def tally(workspace: Path, guard: Guard) -> Tally:
         result.statuses[name] = status
         if status in _KILLED:
             result.killed.append(name)
-            if name in guard.equivalent:
+            if name in guard.explained:
                 result.stale.append(name)
         elif name in guard.equivalent:
             result.equivalent.append(name)
+        elif name in guard.gpu_only:
+            result.gpu_only.append(name)
         else:
             result.survived.append(name)
-    result.stale += [name for name in guard.equivalent if name not in result.statuses]
+    result.stale += [name for name in guard.explained if name not in result.statuses]
     return result
 
 

@@ -153,21 +153,23 @@ def test_the_child_keeps_the_callers_python_path(
 
 @pytest.mark.parametrize("how", ["cancel", "timeout"])
 def test_a_stopped_job_leaves_no_process_behind(account: JobAccount, work: Path, how: str) -> None:
-    sessions: set[int] = set()
-    polls = 0
+    """Cancelled once a judge is running (not after a guessed while), or past its time limit:
+    nothing of the job is left afterwards, its judges (each in a session of its own) and the
+    candidates' workers included."""
+    tree: set[int] = set()
 
     def cancelled() -> bool:
-        nonlocal polls
-        polls += 1
-        sessions.update(pid for pid, cmd, _ in _processes() if f"kevolve-job-{JOB}-" in cmd)
-        return how == "cancel" and polls > 40  # about two seconds in: evaluating by then
+        found = _job_processes()
+        tree.update(found, *(descendants(pid) for pid in found))
+        judging = any("kevolve.harness.judge" in cmdline(pid) for pid in tree)
+        return how == "cancel" and judging
 
     job = runner(account, work, timeout_s=2.0 if how == "timeout" else 600, poll_s=0.05)
     expected = "was cancelled" if how == "cancel" else "ran past 2 s"
     with pytest.raises(RunnerError, match=f"job {JOB} {expected}"):
         job.run(spec(work, budget=40), cancelled)
-    assert sessions, "the job's process was never seen"
-    assert eventually(lambda: not [p for p, _, s in _processes() if s in sessions], 10)
+    assert tree, "the job's process was never seen"
+    assert eventually(lambda: not _alive_of(tree), 10), _alive_of(tree)
 
 
 WORKER = """
@@ -206,8 +208,7 @@ def test_a_job_and_its_judges_die_with_a_killed_worker(
     finally:
         bot.send_signal(signal.SIGKILL)
         bot.wait()
-    left = lambda: [(pid, cmdline(pid)) for pid in tree if alive(pid)]  # noqa: E731
-    assert eventually(lambda: not left(), 30), left()
+    assert eventually(lambda: not _alive_of(tree), 30), _alive_of(tree)
 
 
 def test_a_missing_job_user_is_refused_with_the_fix() -> None:
@@ -239,17 +240,16 @@ def test_a_workdir_the_job_user_cannot_reach_is_named(account: JobAccount, tmp_p
     assert blocked is not None and tmp_path.is_relative_to(blocked.group(1)), info.value
 
 
-def _processes() -> list[tuple[int, str, int]]:
-    """(pid, command line, session id) of every live process."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if stat[0] != "Z":  # state, then ppid, pgrp, session
-            found.append((int(entry.name), cmd, int(stat[3])))
-    return found
+def _alive_of(pids: set[int]) -> list[tuple[int, str]]:
+    """Those of `pids` still running, with their command lines."""
+    return [(pid, cmdline(pid)) for pid in pids if alive(pid)]
+
+
+def _job_processes() -> list[int]:
+    """The live processes of this test's job: their command line names the job's HOME."""
+    return [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and alive(int(entry.name))
+        and f"kevolve-job-{JOB}-" in cmdline(int(entry.name))
+    ]  # fmt: skip
