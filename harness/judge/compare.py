@@ -4,15 +4,22 @@ An element passes when |out - ref| <= atol * rms(ref) + rtol * |ref|, and an out
 every element does and ||out - ref|| / ||ref|| <= norm. Taking atol relative to the reference's
 root mean square judges an output scaled by 1e4 exactly as the same output at scale 1. Where the
 reference is NaN or Inf the output must match it exactly. Integer and bool outputs compare exactly.
+
+Every figure is gathered a piece at a time (`harness.judge.pieces`), float64 only for the piece at
+hand: the reference's norm in a first pass, which fixes the scale, then the elements in a second.
+A reference too large to hold in float64 comes as a `ChunkedReference` that computes its rows
+when asked, once per pass.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
+from kevolve.harness.judge.chunked import ChunkedReference, Shape
+from kevolve.harness.judge.pieces import PIECE_ELEMENTS, Piece, first_true, pieces, unravel
 from kevolve.harness.spec.problem import Tolerance
 
 # u below is the unit roundoff of the output dtype. rtol sits a few u above it to allow another
@@ -80,52 +87,111 @@ def tolerance_for(dtype_name: str, overrides: Mapping[str, Tolerance]) -> Tolera
 
 def compare_outputs(
     outputs: Sequence[object],
-    expected: Sequence[torch.Tensor],
+    expected: Sequence[torch.Tensor] | ChunkedReference,
     expected_dtypes: Sequence[torch.dtype],
     tol: Tolerance,
     working: Sequence[torch.Tensor] | None = None,
+    piece_elements: int = PIECE_ELEMENTS,
 ) -> Comparison:
     """Judge the candidate's outputs against float64 reference outputs and their required dtypes.
 
     `working` holds the reference computed in float32 (PyTorch's own working precision): where it
     strays from the float64 answer (GELU's far tail through erf, say), a candidate may stray as
-    far, on top of the tolerance.
+    far, on top of the tolerance. `piece_elements` bounds the elements read at once.
     """
-    if len(expected) != len(expected_dtypes):
-        raise ValueError(f"{len(expected)} reference outputs but {len(expected_dtypes)} dtypes")
-    if len(outputs) != len(expected):
-        return Comparison(False, failure=f"output count {len(outputs)}, expected {len(expected)}")
-    noise = [_noise(w, e) for w, e in zip(working, expected, strict=True)] if working else None
-    cases = zip(outputs, expected, expected_dtypes, strict=True)
-    return _merge(
-        [_compare_one(i, *case, tol, noise[i] if noise else None) for i, case in enumerate(cases)]
-    )
+    if isinstance(expected, ChunkedReference):
+        shapes = expected.shapes
+    else:
+        shapes = [tuple(e.shape) for e in expected]
+    if len(shapes) != len(expected_dtypes):
+        raise ValueError(f"{len(shapes)} reference outputs but {len(expected_dtypes)} dtypes")
+    if len(outputs) != len(shapes):
+        return Comparison(False, failure=f"output count {len(outputs)}, expected {len(shapes)}")
+    if working and len(working) != len(shapes):
+        raise ValueError(f"{len(working)} working reference outputs for {len(shapes)} outputs")
+    tallies = [
+        _start(i, out, shape, dtype, tol, working[i] if working else None)
+        for i, (out, shape, dtype) in enumerate(zip(outputs, shapes, expected_dtypes, strict=True))
+    ]
+    live = {i: t for i, t in enumerate(tallies) if isinstance(t, _Tally)}
+    if live:
+        for i, part in _parts(expected, shapes, piece_elements, live):
+            live[i].measure(part)
+        for i, part in _parts(expected, shapes, piece_elements, live):
+            live[i].judge(part)
+    return _merge([t.result() if isinstance(t, _Tally) else t for t in tallies])
 
 
-def _noise(working: torch.Tensor, exact: torch.Tensor) -> torch.Tensor | None:
+@dataclass(frozen=True)
+class _Part:
+    """A piece of one output: where it starts in the whole output (row-major), the reference's
+    elements there, and how to take the same elements of a whole output (candidate, working)."""
+
+    offset: int
+    ref: torch.Tensor
+    select: Callable[[torch.Tensor], torch.Tensor]
+
+
+def _parts(
+    expected: Sequence[torch.Tensor] | ChunkedReference,
+    shapes: Sequence[Shape],
+    piece_elements: int,
+    wanted: Mapping[int, object],
+) -> Iterator[tuple[int, _Part]]:
+    """The wanted outputs' pieces, in row-major order per output."""
+    if isinstance(expected, ChunkedReference):
+        for start, stop in expected.spans:
+            for i, ref in enumerate(expected.rows(start, stop)):
+                if i in wanted:
+                    inner = math.prod(shapes[i][1:])
+                    for piece in pieces(ref.shape, piece_elements):
+                        select = _rows_then(piece, start, stop)
+                        yield i, _Part(start * inner + piece.offset, piece.flat(ref), select)
+        return
+    for i, ref in enumerate(expected):
+        if i in wanted:
+            for piece in pieces(ref.shape, piece_elements):
+                yield i, _Part(piece.offset, piece.flat(ref), piece.flat)
+
+
+def _rows_then(piece: Piece, start: int, stop: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Takes rows [start, stop) of a whole output, then the piece of those rows."""
+    return lambda t: piece.flat(t[start:stop])
+
+
+def _start(
+    i: int,
+    out: object,
+    shape: Shape,
+    dtype: torch.dtype,
+    tol: Tolerance,
+    working: torch.Tensor | None,
+) -> _Tally | Comparison:
+    """The tally of output i, or its comparison where its kind, shape or dtype already fails."""
+    if not isinstance(out, torch.Tensor):
+        return Comparison(False, failure=f"output {i} is not a tensor but {type(out).__name__}")
+    problem = _tensor_problem(out, shape, dtype)
+    if problem is not None:
+        return Comparison(False, failure=f"output {i} {problem}")
+    if out.numel() == 0:
+        return Comparison(True)
+    if working is not None and tuple(working.shape) != shape:
+        working = None
+    return _Tally(f"output {i}", out.detach(), shape, tol, working)
+
+
+def _noise(working: torch.Tensor, exact: torch.Tensor) -> torch.Tensor:
     """|float32 reference - float64 reference|, zero where either is not finite."""
-    if working.shape != exact.shape:
-        return None
     diff = (working.detach().to(exact.device, torch.float64) - exact.detach()).abs()
     return diff.nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def _compare_one(
-    i: int,
-    out: object,
-    ref: torch.Tensor,
-    dtype: torch.dtype,
-    tol: Tolerance,
-    noise: torch.Tensor | None = None,
-) -> Comparison:
-    """The comparison of output i: its kind, shape and dtype first, then its values."""
-    if not isinstance(out, torch.Tensor):
-        return Comparison(False, failure=f"output {i} is not a tensor but {type(out).__name__}")
-    problem = _tensor_problem(out, ref, dtype)
-    if problem is not None:
-        return Comparison(False, failure=f"output {i} {problem}")
-    out, ref = _saturate(out.detach().to(ref.device), ref, dtype)
-    return _compare_values(f"output {i}", out, ref, tol, noise)
+def _over(ref: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | None:
+    """Where the true value lies beyond the dtype's range (None: nowhere, or no such range)."""
+    if not dtype.is_floating_point or dtype == torch.float64:
+        return None
+    over = torch.isfinite(ref) & (ref.abs() > torch.finfo(dtype).max)
+    return over if bool(over.any()) else None
 
 
 def _saturate(
@@ -137,61 +203,208 @@ def _saturate(
     Inf or the largest finite value depending on its rounding; either is right, the sign is not.
     """
     ref = ref.detach()
-    if not dtype.is_floating_point or dtype == torch.float64:
+    over = _over(ref, dtype)
+    if over is None:
         return out, ref
     limit = torch.finfo(dtype).max
-    over = torch.isfinite(ref) & (ref.abs() > limit)
-    if not bool(over.any()):
-        return out, ref
     out64 = out.to(torch.float64)
     clamped_out = torch.where(over, out64.clamp(-limit, limit), out64)
     return clamped_out.to(dtype), torch.where(over, ref.clamp(-limit, limit), ref)
 
 
-def _tensor_problem(out: torch.Tensor, ref: torch.Tensor, dtype: torch.dtype) -> str | None:
+def _tensor_problem(out: torch.Tensor, shape: Shape, dtype: torch.dtype) -> str | None:
     """What makes `out` unfit for a value comparison (after "output i"), or None."""
     if type(out) is not torch.Tensor:
         return f"is a {type(out).__name__}, not a plain torch.Tensor"
     if out.layout != torch.strided or out.is_meta:
         return f"is not a dense tensor with data (layout {out.layout}, device {out.device})"
-    if out.shape != ref.shape:
-        return f"has shape {tuple(out.shape)} but the reference has {tuple(ref.shape)}"
+    if tuple(out.shape) != shape:
+        return f"has shape {tuple(out.shape)} but the reference has {shape}"
     if out.dtype != dtype:
         return f"has dtype {out.dtype} but must be {dtype}"
     return None
 
 
-def _compare_values(
-    name: str, out: torch.Tensor, ref: torch.Tensor, tol: Tolerance, noise: torch.Tensor | None
-) -> Comparison:
-    """Element and norm checks of one output against its reference (same shape, on one device)."""
-    if out.numel() == 0:
-        return Comparison(True)
-    exact = not out.dtype.is_floating_point
-    out64, ref64 = out.to(torch.float64), ref.to(torch.float64)
-    finite = torch.isfinite(ref64)
-    ref_finite = torch.where(finite, ref64, 0.0)
-    ref_norm = torch.linalg.vector_norm(ref_finite).item()
-    scale = max(ref_norm / math.sqrt(max(int(finite.sum().item()), 1)), _TINY)
-    err = _element_errors(out64, ref64)
-    rounding = _rounding_error(ref_finite, out.dtype)
-    if noise is not None:
-        rounding = rounding + noise
-    bad = out.ne(ref) if exact else err > tol.atol * scale + tol.rtol * ref_finite.abs() + rounding
-    result = Comparison(
-        passed=True,
-        max_abs=err.max().item(),
-        max_rel=(err / ref_finite.abs().clamp_min(scale)).max().item(),
-        rel_norm=torch.linalg.vector_norm(err).item() / max(ref_norm, _TINY),
-        mismatches=int(bad.sum().item()),
-        elements=out.numel(),
-    )
-    if exact:
-        _judge_exact(name, out, ref, bad, result)
-    else:
-        slack = torch.linalg.vector_norm(rounding).item() / max(ref_norm, _TINY)
-        _judge_close(name, out, ref, bad, err, result, tol, scale, slack)
-    return result
+@dataclass
+class _Hits:
+    """Elements found wrong in one way: how many, the first few (row-major positions), and the
+    output's and the reference's values at the first."""
+
+    count: int = 0
+    at: list[int] = field(default_factory=list)
+    got: float | int | bool = 0
+    expected: float | int | bool = 0
+
+    def add(self, mask: torch.Tensor, offset: int, out: torch.Tensor, ref: torch.Tensor) -> None:
+        """Count the True elements of a piece's mask and keep the first positions."""
+        found = int(mask.sum().item())
+        if not found:
+            return
+        positions = first_true(mask, _MAX_INDICES - len(self.at))
+        if not self.at:
+            self.got, self.expected = out[positions[0]].item(), ref[positions[0]].item()
+        self.at += [offset + p for p in positions]
+        self.count += found
+
+
+@dataclass
+class _Worst:
+    """The largest element error so far, where it is and the values there."""
+
+    error: float = -1.0
+    at: int = 0
+    got: float | int | bool = 0
+    expected: float | int | bool = 0
+
+    def add(self, err: torch.Tensor, offset: int, out: torch.Tensor, ref: torch.Tensor) -> None:
+        """Keep the piece's first largest error if it beats the largest so far."""
+        largest = err.max().item()
+        if largest > self.error:
+            p = int(err.argmax().item())
+            self.error, self.at = largest, offset + p
+            self.got, self.expected = out[p].item(), ref[p].item()
+
+
+@dataclass
+class _Tally:
+    """One output's figures, gathered piece by piece: the reference's norm (first pass), then
+    errors, counts and first indices (second pass)."""
+
+    name: str
+    out: torch.Tensor
+    shape: Shape
+    tol: Tolerance
+    working: torch.Tensor | None
+    ref_norm: float = 0.0
+    finite: int = 0
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    err_norm: float = 0.0
+    slack_norm: float = 0.0
+    mismatches: int = 0
+    elements: int = 0
+    nan: _Hits = field(default_factory=_Hits)
+    inf: _Hits = field(default_factory=_Hits)
+    bad: _Hits = field(default_factory=_Hits)
+    worst: _Worst = field(default_factory=_Worst)
+
+    @property
+    def exact(self) -> bool:
+        return not self.out.dtype.is_floating_point
+
+    @property
+    def scale(self) -> float:
+        """The reference's rms over its finite elements (floored): the unit of atol."""
+        return max(self.ref_norm / math.sqrt(max(self.finite, 1)), _TINY)
+
+    def measure(self, part: _Part) -> None:
+        """First pass: the piece's share of the reference's norm and finite count."""
+        ref = part.ref.detach()
+        over = _over(ref, self.out.dtype)
+        if over is not None:
+            limit = torch.finfo(self.out.dtype).max
+            ref = torch.where(over, ref.clamp(-limit, limit), ref)
+        ref64 = ref.to(torch.float64)
+        finite = torch.isfinite(ref64)
+        ref_finite = torch.where(finite, ref64, 0.0)
+        self.ref_norm = math.hypot(self.ref_norm, torch.linalg.vector_norm(ref_finite).item())
+        self.finite += int(finite.sum().item())
+
+    def judge(self, part: _Part) -> None:
+        """Second pass: the piece's element errors, counts and first positions."""
+        out, ref = _saturate(part.select(self.out).to(part.ref.device), part.ref, self.out.dtype)
+        out64, ref64 = out.to(torch.float64), ref.to(torch.float64)
+        ref_finite = torch.where(torch.isfinite(ref64), ref64, 0.0)
+        scale, tol = self.scale, self.tol
+        err = _element_errors(out64, ref64)
+        rounding = _rounding_error(ref_finite, out.dtype)
+        if self.working is not None:
+            rounding = rounding + _noise(part.select(self.working), part.ref)
+        bound = tol.atol * scale + tol.rtol * ref_finite.abs() + rounding
+        bad = out.ne(ref) if self.exact else err > bound
+        self.max_abs = max(self.max_abs, err.max().item())
+        self.max_rel = max(self.max_rel, (err / ref_finite.abs().clamp_min(scale)).max().item())
+        self.err_norm = math.hypot(self.err_norm, torch.linalg.vector_norm(err).item())
+        self.mismatches += int(bad.sum().item())
+        self.elements += out.numel()
+        self.bad.add(bad, part.offset, out, ref)
+        if not self.exact:
+            self.slack_norm = math.hypot(self.slack_norm, torch.linalg.vector_norm(rounding).item())
+            self.nan.add(out.isnan() & ~ref.isnan(), part.offset, out, ref)
+            # An Inf where the reference is NaN fails as an unmatched NaN would not: below.
+            self.inf.add(out.isinf() & ref.isfinite(), part.offset, out, ref)
+            self.worst.add(err, part.offset, out, ref)
+
+    def result(self) -> Comparison:
+        """The output's comparison, once every piece has been judged."""
+        result = Comparison(
+            passed=True,
+            max_abs=self.max_abs,
+            max_rel=self.max_rel,
+            rel_norm=self.err_norm / max(self.ref_norm, _TINY),
+            mismatches=self.mismatches,
+            elements=self.elements,
+        )
+        if self.exact:
+            self._judge_exact(result)
+        else:
+            self._judge_close(result)
+        return result
+
+    def _indices(self, positions: list[int]) -> list[list[int]]:
+        return [unravel(p, self.shape) for p in positions]
+
+    def _judge_exact(self, result: Comparison) -> None:
+        """Fill in the verdict of an output that must equal its reference exactly."""
+        if result.mismatches == 0:
+            return
+        result.passed = False
+        result.first_indices = self._indices(self.bad.at)
+        result.failure = (
+            f"{self.name}: {result.mismatches} of {result.elements} elements differ "
+            f"({_dtype_name(self.out.dtype)} compares exactly); first at "
+            f"{result.first_indices[0]}: got {self.bad.got}, expected {self.bad.expected}"
+        )
+
+    def _judge_close(self, result: Comparison) -> None:
+        """Fill in the verdict of a floating-point output: NaN, Inf, elements, then the norm."""
+        for label, hits in (("NaN", self.nan), ("Inf", self.inf)):
+            if hits.count:
+                result.first_indices = self._indices(hits.at)
+                result.passed = False
+                result.failure = (
+                    f"{self.name} holds {hits.count} {label} values "
+                    f"(first at {result.first_indices[0]})"
+                )
+                return
+        slack = self.slack_norm / max(self.ref_norm, _TINY)
+        if result.mismatches:
+            result.first_indices = self._indices(self.bad.at)
+            result.failure = self._mismatch_text(result)
+        elif result.rel_norm > self.tol.norm + slack:
+            result.first_indices = self._indices([self.worst.at])
+            result.failure = self._norm_text(result)
+        result.passed = result.failure is None
+
+    def _mismatch_text(self, r: Comparison) -> str:
+        """Words for elements beyond tolerance: how many, the first, and the worst figures."""
+        tol = self.tol
+        return (
+            f"{self.name}: {r.mismatches} of {r.elements} elements differ beyond tolerance "
+            f"({_dtype_name(self.out.dtype)}: rtol {tol.rtol:.1e}, atol {tol.atol:.1e} x rms "
+            f"{self.scale:.2e}); first at {r.first_indices[0]}: got {self.bad.got:.6g}, "
+            f"expected {self.bad.expected:.6g}; max abs err {r.max_abs:.3g}, rel norm "
+            f"{r.rel_norm:.2e} (limit {tol.norm:.1e})"
+        )
+
+    def _norm_text(self, r: Comparison) -> str:
+        """Words for an output whose elements pass but whose error adds up to too much."""
+        return (
+            f"{self.name}: rel norm {r.rel_norm:.2e} exceeds the limit {self.tol.norm:.1e} "
+            f"({_dtype_name(self.out.dtype)}) though every element is within tolerance; "
+            f"largest error at {r.first_indices[0]}: got {self.worst.got:.6g}, "
+            f"expected {self.worst.expected:.6g}; max abs err {r.max_abs:.3g}"
+        )
 
 
 def _rounding_error(ref: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -219,79 +432,6 @@ def _element_errors(out64: torch.Tensor, ref64: torch.Tensor) -> torch.Tensor:
     return err.nan_to_num(nan=math.inf, posinf=math.inf)
 
 
-def _judge_exact(
-    name: str, out: torch.Tensor, ref: torch.Tensor, bad: torch.Tensor, result: Comparison
-) -> None:
-    """Fill in the verdict of an output that must equal its reference exactly."""
-    if result.mismatches == 0:
-        return
-    result.passed = False
-    result.first_indices = first_indices(bad)
-    at = result.first_indices[0]
-    result.failure = (
-        f"{name}: {result.mismatches} of {result.elements} elements differ "
-        f"({_dtype_name(out.dtype)} compares exactly); first at {at}: "
-        f"got {element(out, at)}, expected {element(ref, at)}"
-    )
-
-
-def _judge_close(
-    name: str,
-    out: torch.Tensor,
-    ref: torch.Tensor,
-    bad: torch.Tensor,
-    err: torch.Tensor,
-    result: Comparison,
-    tol: Tolerance,
-    scale: float,
-    norm_slack: float,
-) -> None:
-    """Fill in the verdict of a floating-point output: NaN, Inf, elements, then the norm."""
-    unmatched_nan = out.isnan() & ~ref.isnan()
-    unmatched_inf = out.isinf() & ref.isfinite()  # an Inf where the reference is NaN fails below
-    for label, wrong in (("NaN", unmatched_nan), ("Inf", unmatched_inf)):
-        count = int(wrong.sum().item())
-        if count:
-            result.first_indices = first_indices(wrong)
-            at = result.first_indices[0]
-            result.passed = False
-            result.failure = f"{name} holds {count} {label} values (first at {at})"
-            return
-    if result.mismatches:
-        result.first_indices = first_indices(bad)
-        result.failure = _mismatch_text(name, out, ref, result, tol, scale)
-    elif result.rel_norm > tol.norm + norm_slack:
-        result.first_indices = [_unravel(int(err.argmax().item()), err.shape)]
-        result.failure = _norm_text(name, out, ref, result, tol)
-    result.passed = result.failure is None
-
-
-def _mismatch_text(
-    name: str, out: torch.Tensor, ref: torch.Tensor, r: Comparison, tol: Tolerance, scale: float
-) -> str:
-    """Words for elements beyond tolerance: how many, the first, and the worst figures."""
-    at = r.first_indices[0]
-    return (
-        f"{name}: {r.mismatches} of {r.elements} elements differ beyond tolerance "
-        f"({_dtype_name(out.dtype)}: rtol {tol.rtol:.1e}, atol {tol.atol:.1e} x rms {scale:.2e}); "
-        f"first at {at}: got {element(out, at):.6g}, expected {element(ref, at):.6g}; "
-        f"max abs err {r.max_abs:.3g}, rel norm {r.rel_norm:.2e} (limit {tol.norm:.1e})"
-    )
-
-
-def _norm_text(
-    name: str, out: torch.Tensor, ref: torch.Tensor, r: Comparison, tol: Tolerance
-) -> str:
-    """Words for an output whose elements pass but whose error adds up to too much."""
-    at = r.first_indices[0]
-    return (
-        f"{name}: rel norm {r.rel_norm:.2e} exceeds the limit {tol.norm:.1e} "
-        f"({_dtype_name(out.dtype)}) though every element is within tolerance; "
-        f"largest error at {at}: got {element(out, at):.6g}, expected {element(ref, at):.6g}; "
-        f"max abs err {r.max_abs:.3g}"
-    )
-
-
 def _merge(parts: list[Comparison]) -> Comparison:
     """One comparison for all outputs: worst figures, summed counts, the first failure."""
     failed = [part for part in parts if not part.passed]
@@ -306,35 +446,6 @@ def _merge(parts: list[Comparison]) -> Comparison:
         first_indices=first.first_indices,
         failure=first.failure,
     )
-
-
-def first_indices(mask: torch.Tensor, limit: int = _MAX_INDICES) -> list[list[int]]:
-    """The first `limit` True positions of `mask` in row-major order, by repeated argmax."""
-    flat = mask.reshape(-1).view(torch.uint8)
-    found: list[int] = []
-    start = 0
-    while len(found) < limit and start < flat.numel():
-        position = start + int(flat[start:].argmax().item())
-        if not flat[position].item():
-            break
-        found.append(position)
-        start = position + 1
-    return [_unravel(position, mask.shape) for position in found]
-
-
-def _unravel(position: int, shape: Sequence[int]) -> list[int]:
-    """The multi-dimensional index of a row-major flat position."""
-    index: list[int] = []
-    for size in reversed(shape):
-        position, rest = divmod(position, size)
-        index.append(rest)
-    return index[::-1]
-
-
-def element(t: torch.Tensor, at: list[int]) -> float | int | bool:
-    """The element of `t` at a multi-dimensional index, as a Python number."""
-    value: float | int | bool = t[tuple(at)].item()
-    return value
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
