@@ -65,17 +65,32 @@ class InputMaker:
 
     def __call__(self, shape: Shape, dtype: str, trial: Trial) -> list[object]:
         """Fresh inputs for this shape, dtype and trial."""
-        raw = self._raw(shape, DTYPES[dtype], trial.seed)
+        raw = self._raw(shape, DTYPES[dtype], trial.seed, self.device)
         return _transform(raw, trial)
 
-    def _raw(self, shape: Shape, dtype: torch.dtype, seed: int) -> list[object]:
-        """The maker's own inputs for this seed, on the device."""
+    def sizes(self, shape: Shape, dtype: str) -> list[object]:
+        """The inputs as meta tensors (shapes and dtypes, no data): nothing is allocated."""
+        return self._raw(shape, DTYPES[dtype], 0, torch.device("meta"))
+
+    def _raw(
+        self, shape: Shape, dtype: torch.dtype, seed: int, device: torch.device
+    ) -> list[object]:
+        """The maker's own inputs for this seed, on `device`.
+
+        A KernelBench `get_inputs()` runs with `device` as the default device, so its
+        `torch.randn(...)` draws on the GPU: a 6 GiB input is not made on the CPU and copied.
+        """
         if self.problem.kind is ProblemKind.KERNELBENCH:
             torch.manual_seed(seed)
-            values = list(self._make())
-            return [_to_device(v, self.device, dtype) for v in values]
-        generator = torch.Generator(device=self.device).manual_seed(seed)
-        return list(self._make(tuple(shape), dtype, self.device, generator))
+            with device:
+                values = list(self._make())
+            return [_to_device(v, device, dtype) for v in values]
+        generator = torch.Generator(device=self._generator_device(device)).manual_seed(seed)
+        return list(self._make(tuple(shape), dtype, device, generator))
+
+    def _generator_device(self, device: torch.device) -> torch.device:
+        """Where a maker's generator lives: the device, or the CPU for meta tensors."""
+        return torch.device("cpu") if device.type == "meta" else device
 
 
 def build_model(problem: Problem, cls: type, device: torch.device, dtype: str, seed: int) -> Any:
@@ -124,9 +139,12 @@ def _to_device(value: object, device: torch.device, dtype: torch.dtype) -> objec
 
 
 def _transform(values: list[object], trial: Trial) -> list[object]:
-    """Apply the trial's distribution to every floating-point tensor."""
+    """Apply the trial's distribution to every floating-point tensor, replacing each in turn (so
+    that no more than one input is held twice at a time)."""
     gen = torch.Generator().manual_seed(trial.seed ^ 0x5EED)
-    return [_transform_one(v, trial.distribution, gen) for v in values]
+    for i in range(len(values)):
+        values[i] = _transform_one(values[i], trial.distribution, gen)
+    return values
 
 
 def _transform_one(value: object, distribution: str, gen: torch.Generator) -> object:
@@ -142,7 +160,7 @@ def _transform_one(value: object, distribution: str, gen: torch.Generator) -> ob
         x = x + 4.0
     elif distribution == "secret":
         shift = float(torch.rand((), generator=gen)) * 8.0 - 4.0
-        x = x * _row_scales(x, gen, 5.0) + shift
+        x = (x * _row_scales(x, gen, 5.0)).add_(shift)  # in place: one temporary, not two
     return x.to(value.dtype)
 
 
