@@ -109,6 +109,7 @@ class Judge:
 
     def _check_case(self, worker: WorkerClient, shape: Shape, dtype: str) -> None:
         """All trials of one case; raises `Failure` on the first wrong result."""
+        self.session.check_fit(shape, dtype)  # a case too large for the device: before any of it
         tol = tolerance_for(dtype, self.problem.tolerances)
         case = CaseCheck(
             shape=list(shape),

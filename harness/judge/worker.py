@@ -18,11 +18,14 @@ from typing import IO, Any
 import torch
 from kevolve.harness.evaluation import Verdict
 from kevolve.harness.judge.bitwise import identical, inputs_unchanged, snapshot
+from kevolve.harness.judge.footprint import WORKER_SHARE
 from kevolve.harness.judge.inputs import InputMaker, Trial
 from kevolve.harness.judge.instrument import LaunchHook, OpGuard, poison_cache
+from kevolve.harness.judge.pieces import PIECE_ELEMENTS
+from kevolve.harness.judge.rotation import TIMING_INPUT_BYTES, InputRotation
 from kevolve.harness.judge.subject import Failure, Subject, classify, load_failure
 from kevolve.harness.judge.timing import Timer, TimingConfig
-from kevolve.harness.judge.wire import encode
+from kevolve.harness.judge.wire import decode, encode
 from kevolve.harness.sandbox import channel
 from kevolve.harness.spec.problem import problem_from_dict
 
@@ -42,6 +45,7 @@ class WorkerProcess:
         self.maker: InputMaker | None = None
         self.timer: Timer | None = None
         self.device = torch.device("cpu")
+        self.piece_elements = PIECE_ELEMENTS  # elements a digest reads at once
 
     def handle(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
         """The reply to one request."""
@@ -60,8 +64,10 @@ class WorkerProcess:
         self.device = torch.device(req["device"])
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
-            torch.cuda.set_per_process_memory_fraction(float(req.get("memory_fraction", 0.45)))
+            share = float(req.get("memory_fraction", WORKER_SHARE))
+            torch.cuda.set_per_process_memory_fraction(share)
             self.timer = Timer(self.device, TimingConfig())
+        self.piece_elements = max(1, int(req.get("piece_elements", PIECE_ELEMENTS)))
         self.maker = InputMaker(problem, self.device)
         path = Path(req["path"])
         try:
@@ -81,8 +87,12 @@ class WorkerProcess:
         largest tensors per run, and trusts the worker no further: these reports are exactly as
         trustworthy as the tensors it sends (the candidate runs in this process either way), and
         what keeps the candidate from forging either is the static screen and the channel design.
+        Inputs and the first outputs are kept as digests, not clones; where one no longer
+        matches, the inputs are made again from their seed (the first outputs read back from the
+        bytes already encoded) to say which elements changed.
         """
         trial = Trial(**req["trial"])
+        shape, dtype = tuple(req["shape"]), req["dtype"]
         repeat = int(req.get("repeat", 1))
         reports: list[dict[str, Any]] = []
         first: list[object] = []
@@ -90,21 +100,24 @@ class WorkerProcess:
         blobs: list[bytes] = []
         repeat_diff: str | None = None
         for i in range(repeat):
-            inputs = self._maker()(tuple(req["shape"]), req["dtype"], trial)
-            before = snapshot(inputs)
-            outputs = self._guarded_call(inputs, req["dtype"])
+            inputs = self._maker()(shape, dtype, trial)
+            before = snapshot(inputs, trial.seed, self.piece_elements)
+            outputs = self._guarded_call(inputs, dtype)
+            changed = inputs_unchanged(before, inputs, lambda: self._maker()(shape, dtype, trial))
             reports.append(
                 {
                     "forbidden": dict(self.guard.forbidden),
                     "launches": dict(self.hook.launches),
-                    "inputs_changed": inputs_unchanged(before, inputs),
+                    "inputs_changed": changed,
                 }
             )
             if i == 0:
                 meta, blobs = encode(outputs)
-                first = snapshot(_as_sent(outputs)) if repeat > 1 else []
+                if repeat > 1:
+                    first = snapshot(_as_sent(outputs), trial.seed, self.piece_elements)
             elif repeat_diff is None:
-                repeat_diff = identical(first, _as_sent(outputs))
+                repeat_diff = identical(first, _as_sent(outputs), self._sent(meta, blobs))
+            del inputs, outputs  # before the next run's are made: one set at a time
         return {"ok": True, "outputs": meta, "runs": reports, "repeat_diff": repeat_diff}, blobs
 
     def time(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
@@ -161,6 +174,10 @@ class WorkerProcess:
             raise classify(exc, subject.path, self.hook) from exc
         return outputs
 
+    def _sent(self, meta: list[dict[str, Any]], blobs: list[bytes]) -> Callable[[], list[object]]:
+        """A getter of the outputs as sent (`encode`d), back on the device."""
+        return lambda: decode(meta, blobs, self.device)
+
     def _subject(self) -> Subject:
         if self.subject is None:
             raise Failure(Verdict.CRASHED, "worker received a request before 'load'")
@@ -178,13 +195,17 @@ def time_subject(
     """Event and wall times of calls on fresh inputs per call, and the last call's outputs.
 
     Shared by the worker (candidate) and the judge (baseline, reference and the compiled
-    reference), so every side is measured by the same code.
+    reference), so every side is measured by the same code. Call i gets the inputs of seed i (of
+    the round's seeds), made on the device ahead of the calls (`InputRotation`).
     """
     shape, dtype, seeds = tuple(req["shape"]), req["dtype"], [int(s) for s in req["seeds"]]
+    budget = int(req.get("input_bytes", TIMING_INPUT_BYTES))
+    rotation = InputRotation(lambda seed: maker(shape, dtype, Trial(seed, "normal")), seeds, budget)
     state: dict[str, list[object]] = {"inputs": []}
 
     def prepare(i: int) -> None:
-        state["inputs"] = maker(shape, dtype, Trial(seeds[i % len(seeds)], "normal"))
+        state["inputs"] = []  # the last call's set may be dropped before the next one is made
+        state["inputs"] = rotation.inputs(i)
 
     def call() -> object:
         return subject(state["inputs"], dtype)
@@ -195,8 +216,8 @@ def time_subject(
     result = timer.time_calls(call, prepare, len(seeds))
     last = result.last_result
     assert isinstance(last, tuple)
-    last_seed = seeds[(len(seeds) - 1) % len(seeds)]
-    return {"event_ms": result.event_ms, "wall_ms": result.wall_ms, "last_seed": last_seed}, last
+    times = {"event_ms": result.event_ms, "wall_ms": result.wall_ms}
+    return {**times, "last_seed": rotation.seed(len(seeds) - 1)}, last
 
 
 def _as_sent(values: tuple[object, ...]) -> list[object]:
