@@ -1,11 +1,15 @@
 """Who may use a GPU when: correctness checks together, or one timer alone.
 
-A reader-writer lock per GPU with writer preference, built from two advisory file locks (flock),
-so it holds across processes and a holder that dies lets go with its open files. Checks hold
+A reader-writer lock per GPU with writer preference, built from advisory file locks (flock), so
+it holds across processes and a holder that dies lets go with its open files. Checks hold
 `gpu-N.lock` shared, timers exclusive, so one evaluation's kernels never run while another's are
 timed. `gpu-N.turnstile` gives timers preference: a timer holds it while it waits for and holds
 the exclusive lock, and a check takes it only for as long as it takes to get its shared hold, so a
 waiting timer stops new checks from starting and waits only for the holds already given.
+
+A timer also holds `gpu-N.waiting` (shared) from the moment it asks until it holds the GPU, so a
+check can see that a timer waits for it (`SharedHold.timer_waiting`) and yield rather than keep
+it waiting: a hung candidate's check must not hold up everyone's timing.
 Locks name the host's GPU (see `host_gpu`), not the index a process with a narrowed
 CUDA_VISIBLE_DEVICES sees, so processes that see one GPU under different indices still agree.
 """
@@ -16,6 +20,8 @@ import fcntl
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+
+CPU = "cpu"  # the lock name for checks run on the CPU (Triton's interpreter): never a GPU's
 
 
 def host_gpu(index: int, visible: str | None) -> str:
@@ -28,29 +34,54 @@ def host_gpu(index: int, visible: str | None) -> str:
     return entries[index] if index < len(entries) else str(index)
 
 
+class SharedHold:
+    """A check's shared hold on a GPU, which can tell whether a timer is waiting for it."""
+
+    def __init__(self, lock_dir: Path | None, index: int | str) -> None:
+        self.lock_dir = lock_dir
+        self.index = index
+
+    def timer_waiting(self) -> bool:
+        """True while some timer has asked for this GPU and does not hold it yet."""
+        if self.lock_dir is None:
+            return False
+        # Probers take turns, so that one prober's test never reads as a timer to another.
+        waiting = self.lock_dir / f"gpu-{self.index}.waiting"
+        with (
+            _held(self.lock_dir, self.index, "probe", fcntl.LOCK_EX),
+            open(waiting, "a+") as handle,
+        ):
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            return False  # closing the file lets go of the test lock
+
+
 @contextmanager
 def exclusive_gpu(lock_dir: Path | None, index: int | str) -> Iterator[None]:
     """Hold GPU `index` alone, for timing, until the block ends (no lock if `lock_dir` is None)."""
     if lock_dir is None:
         yield
         return
-    with (
-        _held(lock_dir, index, "turnstile", fcntl.LOCK_EX),
-        _held(lock_dir, index, "lock", fcntl.LOCK_EX),
-    ):
+    with ExitStack() as stack:
+        with _held(lock_dir, index, "waiting", fcntl.LOCK_SH):  # seen by checks while it waits
+            stack.enter_context(_held(lock_dir, index, "turnstile", fcntl.LOCK_EX))
+            stack.enter_context(_held(lock_dir, index, "lock", fcntl.LOCK_EX))
         yield
 
 
 @contextmanager
-def shared_gpu(lock_dir: Path | None, index: int | str) -> Iterator[None]:
+def shared_gpu(lock_dir: Path | None, index: int | str) -> Iterator[SharedHold]:
     """Share GPU `index` with other checks, never with a timer (no lock when `lock_dir` is None)."""
+    hold = SharedHold(lock_dir, index)
     if lock_dir is None:
-        yield
+        yield hold
         return
     with ExitStack() as stack:
         with _held(lock_dir, index, "turnstile", fcntl.LOCK_EX):  # waits while a timer waits
             stack.enter_context(_held(lock_dir, index, "lock", fcntl.LOCK_SH))
-        yield
+        yield hold
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""The GPU lock across real processes: checks share, a timer is alone and is not starved.
+"""The GPU lock across real processes: checks share, a timer is alone and is not starved, and a
+check can see a timer waiting for it.
 
 Each holder is a separate Python process that takes the lock, logs "NAME in", waits until the test
 releases it, and logs "NAME out". That a holder is waiting for the lock is read from /proc/locks,
@@ -16,16 +17,24 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from kevolve.harness.judge.gpulock import exclusive_gpu, host_gpu, shared_gpu
+from kevolve.harness.judge.gpulock import SharedHold, exclusive_gpu, host_gpu, shared_gpu
 
 ROOT = Path(__file__).resolve().parents[2]
 PATIENCE = 20.0  # seconds before a wait that should end is declared stuck
 HOLDER = """
 import sys, time
 from pathlib import Path
-from kevolve.harness.judge.gpulock import exclusive_gpu, host_gpu, shared_gpu
+from kevolve.harness.judge.gpulock import SharedHold, exclusive_gpu, shared_gpu
 
 mode, name, lock_dir, log, release = sys.argv[1:]
+if mode == "probe":  # probe until released; log how often a timer seemed to wait
+    probe, seen, count = SharedHold(Path(lock_dir), 0), 0, 0
+    while not Path(release).exists() or count < 200:
+        seen += probe.timer_waiting()
+        count += 1
+    with open(log, "a") as f:
+        f.write(f"{name} saw {seen} of {count}\\n")
+    sys.exit(0)
 hold = exclusive_gpu if mode == "exclusive" else shared_gpu
 with hold(Path(lock_dir), 0):
     with open(log, "a") as f:
@@ -184,4 +193,56 @@ def test_a_lock_names_the_hosts_gpu_not_the_index_a_process_sees(
 def test_one_gpu_seen_under_two_indices_is_one_lock(tmp_path: Path) -> None:
     with exclusive_gpu(tmp_path, host_gpu(0, "1")):
         assert host_gpu(1, "0,1") == "1"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu-1.lock", "gpu-1.turnstile"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "gpu-1.lock",
+        "gpu-1.turnstile",
+        "gpu-1.waiting",
+    ]
+
+
+def test_a_check_sees_a_timer_only_while_it_waits(
+    holders: Callable[[str, str], Holder], tmp_path: Path
+) -> None:
+    probe = SharedHold(tmp_path / "locks", 0)
+    check = holders("shared", "check")
+    until(check.entered, "the check is in")
+    assert not probe.timer_waiting()  # checks alone: nobody waits
+    timer = holders("exclusive", "timer")
+    until(timer.blocked, "the timer waits for the check")
+    assert probe.timer_waiting()
+    assert check.finish() == 0
+    until(timer.entered, "the timer is in")
+    assert not probe.timer_waiting()  # it holds the GPU now: it no longer waits
+    assert timer.finish() == 0
+    assert not probe.timer_waiting()
+
+
+def test_a_timer_killed_while_waiting_is_no_longer_seen(
+    holders: Callable[[str, str], Holder], tmp_path: Path
+) -> None:
+    probe = SharedHold(tmp_path / "locks", 0)
+    check = holders("shared", "check")
+    until(check.entered, "the check is in")
+    timer = holders("exclusive", "timer")
+    until(timer.blocked, "the timer waits")
+    assert probe.timer_waiting()
+    timer.proc.send_signal(signal.SIGKILL)
+    timer.proc.wait(timeout=PATIENCE)
+    assert not probe.timer_waiting()
+    assert check.finish() == 0
+
+
+def test_checks_probing_at_once_never_see_each_other_as_a_timer(
+    holders: Callable[[str, str], Holder], tmp_path: Path
+) -> None:
+    probers = [holders("probe", "a"), holders("probe", "b"), holders("probe", "c")]
+    for prober in probers:  # each probes at least 200 times, all at once until released
+        prober.release()
+    assert [p.proc.wait(timeout=PATIENCE) for p in probers] == [0, 0, 0]
+    lines = events(tmp_path / "log")
+    assert len(lines) == 3 and all(" saw 0 of " in line for line in lines), lines
+
+
+def test_without_a_lock_dir_no_timer_is_ever_seen() -> None:
+    with shared_gpu(None, 0) as hold:
+        assert not hold.timer_waiting()
