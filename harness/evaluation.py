@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -78,6 +79,48 @@ class CompileMode(StrEnum):
 
 
 COMPILE_MODES = (CompileMode.DEFAULT, CompileMode.MAX_AUTOTUNE)
+
+
+@dataclass(frozen=True)
+class CallBudget:
+    """How long a candidate's call may run, and how long it may keep a timer waiting: the
+    settings the judge's `budget.Budgets` and `preemption.Preemption` work from."""
+
+    floor_s: float = 2.0  # a call's least budget on a GPU
+    cpu_floor_s: float = 30.0  # Triton's interpreter runs kernels in numpy, far slower than torch
+    factor: float = 20.0  # x the judge's own seconds for the same trial (inputs and references)
+    compile_s: float = 60.0  # a first call not compiled ahead; also the compile pass's own budget
+    tune_config_s: float = 0.5  # a first call compiled ahead, per autotune config it benchmarks
+    grace_s: float = 2.0  # how long a timer waits on a check's call before the check yields
+    preemptions: int = 3  # yields per evaluation; after them, calls run to their budgets
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            kinds = int if f.name == "preemptions" else int | float
+            number = isinstance(value, kinds) and not isinstance(value, bool)
+            may_be_zero = f.name in ("grace_s", "preemptions")  # yield at once; never yield
+            if (
+                not number
+                or not math.isfinite(value)
+                or value < 0
+                or (value == 0 and not may_be_zero)
+            ):
+                unit = "yields" if f.name == "preemptions" else "seconds"
+                least = "zero or more" if may_be_zero else "more than zero"
+                raise ValueError(f"call budget: {f.name} must be {least} {unit}, got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON-ready data, for the judge's request."""
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> CallBudget:
+        """Settings from a request (unknown keys and bad values refused)."""
+        unknown = sorted(set(data) - {f.name for f in fields(CallBudget)})
+        if unknown:
+            raise ValueError(f"call budget: unknown setting(s) {', '.join(unknown)}")
+        return CallBudget(**data)
 
 
 @dataclass
