@@ -1,4 +1,8 @@
-"""The judge's handle on one evaluation worker: requests with deadlines, deaths as verdicts."""
+"""The judge's handle on one evaluation worker: requests with deadlines, deaths as verdicts.
+
+A wait for a reply can also yield: given a test that says a timer has waited long enough for the
+GPU this wait holds, it kills the worker and raises `Preempted` (see `preemption`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ import contextlib
 import os
 import queue
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +25,15 @@ Reply = tuple[dict[str, Any], list[bytes]]
 WORKER_VERDICTS = {
     v.value: v for v in (Verdict.COMPILE_ERROR, Verdict.RUNTIME_ERROR, Verdict.CRASHED)
 }
+POLL_S = 0.05  # how often a wait that may yield asks whether it should
+
+
+class Preempted(Exception):
+    """A wait gave the GPU up to a waiting timer; the worker was killed, its call unfinished."""
+
+    def __init__(self, what: str, ran_s: float) -> None:
+        super().__init__(f"{what} was stopped after {ran_s:.1f} s so that a timer could go")
+        self.ran_s = ran_s
 
 
 class WorkerClient:
@@ -43,24 +57,26 @@ class WorkerClient:
             target=self._read, args=(os.fdopen(read_fd, "rb"),), daemon=True
         )
         self._reader.start()
+        self.sent_at = time.monotonic()
 
     def send(self, request: dict[str, Any]) -> None:
-        """Send a request without waiting for its reply."""
+        """Send a request without waiting for its reply (its deadline counts from now)."""
+        self.sent_at = time.monotonic()
         # A dead worker shows up when the reply is awaited.
         with contextlib.suppress(OSError):
             channel.send(self.child.stdin, request)
 
-    def receive(self, what: str, timeout: float) -> Reply:
-        """The reply to the last request; `Failure` on refusal, death or deadline."""
-        try:
-            item = self._replies.get(timeout=timeout)
-        except queue.Empty:
-            self.child.kill()
-            raise Failure(
-                Verdict.TIMEOUT,
-                f"{what} did not finish within {timeout:g} s; "
-                f"the candidate was killed (look for an endless loop or a hang)",
-            ) from None
+    def receive(
+        self,
+        what: str,
+        timeout: float,
+        why: str = "",
+        yield_to: Callable[[], bool] | None = None,
+    ) -> Reply:
+        """The reply to the last request, due `timeout` s after it was sent (`why`: how that
+        budget was reached); `Failure` on refusal, death or deadline; `Preempted` once
+        `yield_to` says a timer has waited long enough."""
+        item = self._wait(what, timeout, why, yield_to)
         if isinstance(item, BaseException):
             raise self._death(what, item)
         header, blobs = item
@@ -68,10 +84,32 @@ class WorkerClient:
             raise self._refusal(what, header)
         return header, blobs
 
-    def request(self, request: dict[str, Any], what: str, timeout: float) -> Reply:
+    def _wait(
+        self, what: str, timeout: float, why: str, yield_to: Callable[[], bool] | None
+    ) -> Reply | BaseException:
+        """The next item from the reader, asking `yield_to` every `POLL_S` while there is none."""
+        deadline = self.sent_at + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.child.kill()
+                budget = f", its budget ({why})" if why else ""
+                raise Failure(
+                    Verdict.TIMEOUT,
+                    f"{what} did not finish within {timeout:g} s{budget}; "
+                    f"the candidate was killed (look for an endless loop or a hang)",
+                )
+            try:
+                return self._replies.get(timeout=left if yield_to is None else min(left, POLL_S))
+            except queue.Empty:
+                if yield_to is not None and yield_to():
+                    self.child.kill()
+                    raise Preempted(what, time.monotonic() - self.sent_at) from None
+
+    def request(self, request: dict[str, Any], what: str, timeout: float, why: str = "") -> Reply:
         """Send a request and wait for its reply."""
         self.send(request)
-        return self.receive(what, timeout)
+        return self.receive(what, timeout, why)
 
     def close(self) -> None:
         """Stop the worker (and everything it started)."""

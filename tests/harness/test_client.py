@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from kevolve.harness.evaluation import Verdict
-from kevolve.harness.judge.client import WorkerClient
+from kevolve.harness.judge.client import Preempted, WorkerClient
 from kevolve.harness.judge.subject import Failure
 from kevolve.harness.sandbox import channel
 from kevolve.harness.sandbox.spawn import Limits, clean_env
@@ -189,3 +189,46 @@ def test_worker_cannot_hand_itself_a_verdict(
     worker.send(load_request(forger(tmp_path, frame)))
     forged = failure(worker, "loading", STARTUP)
     assert forged.verdict is Verdict.CRASHED
+
+
+def test_missed_budget_names_it(worker: WorkerClient) -> None:
+    late = failure_with(worker, "the call", 0.2, "1 call x (0.2 s + 20 x 0.0 ms)")
+    assert late.verdict is Verdict.TIMEOUT
+    assert late.message == (
+        "the call did not finish within 0.2 s, its budget (1 call x (0.2 s + 20 x 0.0 ms)); "
+        "the candidate was killed (look for an endless loop or a hang)"
+    )
+
+
+def test_a_wait_that_should_yield_kills_the_worker_and_says_so(worker: WorkerClient) -> None:
+    asked = threading.Event()
+
+    def yield_now() -> bool:
+        asked.set()
+        return True
+
+    with pytest.raises(Preempted) as info:  # nothing was asked: no reply can come first
+        worker.receive("the call", STARTUP, yield_to=yield_now)
+    assert asked.is_set()
+    assert str(info.value).startswith("the call was stopped after ")
+    assert str(info.value).endswith(" s so that a timer could go")
+    assert worker.child.exit_description() == "killed by SIGKILL"
+
+
+def test_a_wait_that_need_not_yield_gets_its_reply(worker: WorkerClient) -> None:
+    asks: list[bool] = []
+
+    def never() -> bool:
+        asks.append(False)
+        return False
+
+    worker.send(load_request(GOOD))  # importing torch takes longer than one poll
+    header, _ = worker.receive("loading", STARTUP, yield_to=never)
+    assert header["ok"] and asks
+
+
+def failure_with(worker: WorkerClient, what: str, timeout: float, why: str) -> Failure:
+    """The `Failure` that waiting for the next reply raises, its budget explained by `why`."""
+    with pytest.raises(Failure) as info:
+        worker.receive(what, timeout, why)
+    return info.value
