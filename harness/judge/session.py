@@ -160,7 +160,10 @@ class Session:
         tol = DEFAULT_TOLERANCES["float32"]
         for start, stop in dict.fromkeys([plan.spans[0], plan.spans[-1]]):
             rows = upcast(plan.slice(inputs, start, stop), torch.float32)
-            alone = self.reference.reference_outputs(rows, "float32")
+            try:
+                alone = self.reference.reference_outputs(rows, "float32")
+            except Exception:  # noqa: BLE001 - rows cut that it needs whole (a square matmul's B)
+                return False
             whole = [w[start:stop] for w in working]
             if [tuple(a.shape) for a in alone] != [tuple(w.shape) for w in whole]:
                 return False

@@ -119,6 +119,22 @@ def test_a_reference_that_mixes_rows_is_computed_whole(tmp_path: Path) -> None:
     assert isinstance(expected, list) and expected[0].shape == (24, 1000)
 
 
+def test_a_reference_that_cannot_run_on_a_chunk_is_computed_whole(tmp_path: Path) -> None:
+    """A square matmul's second operand has the outputs' rows too; cut, the product fails."""
+    path = tmp_path / "matmul.py"
+    path.write_text(
+        scale.problem_source("log_softmax", {"batch_size": 40, "dim": 40})
+        .replace("torch.log_softmax(x, dim=self.dim)", "torch.matmul(x, y)")
+        .replace("def forward(self, x: torch.Tensor)", "def forward(self, x: torch.Tensor, y)")
+        .replace("return [torch.rand(batch_size, dim)]", "return [torch.rand(40, 40)] * 2")
+    )
+    [problem] = load_problems(path)
+    session = Session.open(_request(problem, tmp_path / "unused.py"))
+    inputs = session.maker((), "float32", Trial(1, "normal"))
+    expected, _ = session.references(inputs)
+    assert isinstance(expected, list) and expected[0].shape == (40, 40)
+
+
 @pytest.mark.parametrize("name", ["log_softmax", "group_norm", "attention"])
 def test_correct_kernels_are_correct(tmp_path: Path, name: str) -> None:
     ev = _judge(tmp_path, name, scale.CANDIDATES[(name, "correct")])
