@@ -16,13 +16,14 @@ import secrets
 import shutil
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
 from kevolve.harness.evaluation import (
     COMPILE_MODES,
+    CallBudget,
     CompileMode,
     Diagnostic,
     Evaluation,
@@ -75,6 +76,7 @@ class EvalOptions:
     confinement: Confinement | None = None  # as whom and how repo code runs; None: as today
     cache_scope: str = ""  # whose judge compile cache this is (e.g. owner/name): one per repo
     compile_arm: CompileArm = CompileArm.SEED  # when torch.compile is timed beside eager
+    budget: CallBudget = field(default_factory=CallBudget)  # per-call limits under `timeout`
 
 
 def evaluate(problem: Problem, source: str, options: EvalOptions) -> Evaluation:
@@ -286,6 +288,7 @@ def _request(
         "rounds": options.rounds,
         "calls_per_round": options.calls_per_round,
         "compile_modes": [m.value for m in modes],
+        "budget": options.budget.to_dict(),
     }
 
 

@@ -4,7 +4,8 @@ The candidate is timed in its worker and the baseline (and the eager reference, 
 reference under torch.compile when the request asks) in the judge, round after round on the same
 GPU so that clock and thermal drift hit them alike. Every timed call gets fresh input content, a
 flushed L2 and a whole-device synchronize; the last candidate outputs are checked against the
-reference again.
+reference again. The candidate's requests have budgets from the checks (see `budget`), so a
+candidate that hangs only when timed holds the GPU for its budget, not the evaluation's timeout.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from kevolve.harness.evaluation import CaseTiming, Verdict
+from kevolve.harness.judge.budget import Budgets
 from kevolve.harness.judge.compare import compare_outputs, tolerance_for
 from kevolve.harness.judge.compiled import CompiledReference
 from kevolve.harness.judge.hardware import Ceilings, cached_ceilings, fingerprint
@@ -34,14 +36,16 @@ if TYPE_CHECKING:
 # Kernels a launcher may cause besides its own: allocation fills and copies.
 _HARMLESS_KERNEL = re.compile(r"fill|copy|memset|memcpy", re.IGNORECASE)
 ROOFLINE_SLACK = 1.05  # measured ceilings carry a few percent of noise
+PROFILER_START_S = 30.0  # the profiler's own start-up (CUPTI), on top of the profiled calls
 
 
 class Benchmark:
     """Times every production case and records speedups, roofline fractions and flags."""
 
-    def __init__(self, session: Session, worker: WorkerClient) -> None:
+    def __init__(self, session: Session, worker: WorkerClient, budgets: Budgets) -> None:
         self.session = session
         self.worker = worker
+        self.budgets = budgets
         self.problem = session.problem
         self.device = session.device
         self.timer = Timer(self.device, TimingConfig())
@@ -52,18 +56,19 @@ class Benchmark:
             CompiledReference(session.reference, mode) for mode in session.req.compile_modes
         ]
 
-    def prepare(self) -> None:
+    def prepare(self, yield_to: Callable[[], bool] | None = None) -> None:
         """Everything before timing that needs no GPU to itself: the fingerprint and ceilings,
         the profiler's look at the candidate's kernels, and one call of the baseline and the
         reference on each case (and the compiled reference's first call, which compiles it), so
         their compiles and first-call costs stay out of the timing hold. Run under a shared
-        hold, like a check."""
+        hold, like a check; the wait for the profiled calls yields as a check's does
+        (`client.Preempted` once `yield_to` says so)."""
         ev = self.session.ev
         ev.hardware = ev.hardware or fingerprint(self.device)
         if self.session.req.cache_dir is not None:
             self.ceilings = cached_ceilings(self.device, self.session.req.cache_dir)
             ev.hardware["ceilings"] = vars(self.ceilings)
-        self._confirm_kernels(self.problem.shapes[0], self.problem.dtypes[0])
+        self._confirm_kernels(self.problem.shapes[0], self.problem.dtypes[0], yield_to)
         warm = {"seeds": [self.rng.getrandbits(31)], "warmup": 0, "return_last": False}
         for shape, dtype in self._cases():
             timing = {**warm, "shape": list(shape), "dtype": dtype}
@@ -87,18 +92,15 @@ class Benchmark:
     def _cases(self) -> list[tuple[Shape, str]]:
         return [(s, d) for s in self.problem.shapes for d in self.problem.dtypes]
 
-    def _confirm_kernels(self, shape: Shape, dtype: str) -> None:
+    def _confirm_kernels(
+        self, shape: Shape, dtype: str, yield_to: Callable[[], bool] | None
+    ) -> None:
         """The profiler must show the candidate's own kernels and nothing that computes for it."""
-        reply, _ = self.worker.request(
-            {
-                "op": "profile",
-                "shape": list(shape),
-                "dtype": dtype,
-                "seed": self.session.req.base_seed,
-            },
-            "profiling",
-            self.session.req.timeout,
-        )
+        calls = self.budgets.calls((shape, dtype), 2, first=False)
+        budget = self.budgets.plus(calls, PROFILER_START_S, "for the profiler to start")
+        request = {"shape": list(shape), "dtype": dtype, "seed": self.session.req.base_seed}
+        self.worker.send({"op": "profile", **request})
+        reply, _ = self.worker.receive("profiling", budget.seconds, budget.why, yield_to)
         names: list[str] = reply["kernels"]
         ours = [n for n in names if any(k in n for k in self.session.launched)]
         foreign = [n for n in names if n not in ours and not _HARMLESS_KERNEL.search(n)]
@@ -124,15 +126,17 @@ class Benchmark:
         last: tuple[dict[str, Any], list[bytes]] | None = None
         for r in range(req.rounds):
             seeds = [self.rng.getrandbits(31) for _ in range(req.calls_per_round)]
+            warmup = 3 if r == 0 else 2
             timing = {
                 "shape": list(shape),
                 "dtype": dtype,
                 "seeds": seeds,
-                "warmup": 3 if r == 0 else 2,
+                "warmup": warmup,
                 "return_last": r == req.rounds - 1,
             }
+            budget = self.budgets.calls((shape, dtype), len(seeds) + warmup, first=False)
             last = self.worker.request(
-                {"op": "time", **timing}, f"timing round {r + 1}", req.timeout
+                {"op": "time", **timing}, f"timing round {r + 1}", budget.seconds, budget.why
             )
             rounds["candidate"].append(last[0]["event_ms"])
             samples["candidate"] += last[0]["event_ms"]

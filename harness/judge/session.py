@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from kevolve.harness.evaluation import CompileMode, Evaluation, Verdict
+from kevolve.harness.evaluation import CallBudget, CompileMode, Evaluation, Verdict
 from kevolve.harness.judge.chunked import CHUNK_BYTES, ChunkedReference, RowPlan, plan_rows
 from kevolve.harness.judge.compare import DEFAULT_TOLERANCES, compare_outputs
 from kevolve.harness.judge.footprint import capacity, footprint, misfit
@@ -43,6 +43,7 @@ class JudgeRequest:
     rounds: int
     calls_per_round: int
     compile_modes: tuple[CompileMode, ...] = ()  # torch.compile arms to time beside eager
+    budget: CallBudget = field(default_factory=CallBudget)  # how long a call may run
     chunk_bytes: int = CHUNK_BYTES  # float64 bytes of a reference chunk (chunked.py)
     piece_elements: int = PIECE_ELEMENTS  # elements a digest or comparison reads at once
 
@@ -62,6 +63,7 @@ class JudgeRequest:
             rounds=int(d["rounds"]),
             calls_per_round=int(d["calls_per_round"]),
             compile_modes=tuple(CompileMode(m) for m in d.get("compile_modes", [])),
+            budget=CallBudget.from_dict(d.get("budget", {})),
             chunk_bytes=max(1, int(d.get("chunk_bytes", CHUNK_BYTES))),
             piece_elements=max(1, int(d.get("piece_elements", PIECE_ELEMENTS))),
         )

@@ -3,6 +3,11 @@
 `python -m kevolve.harness.judge RESULT_FD` reads a request (JSON) on stdin and writes one
 `Evaluation` (JSON) to RESULT_FD. It generates inputs, computes references in float64, compares,
 and times the baseline; the candidate only ever runs in a confined worker that it drives.
+
+Order, so that no one waits on this candidate: the worker loads and compiles each case's kernels
+holding no GPU lock; then each trial runs under a shared hold, killed past its budget (see
+`budget`) and stopped early when a timer has waited too long for it (see `preemption`); timing
+takes the GPU alone. Every wait for a hold is kept in the phases (see `phases`).
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from functools import partial
 from typing import Any
 
 import torch
@@ -26,15 +32,18 @@ from kevolve.harness.evaluation import (
     Verdict,
 )
 from kevolve.harness.judge.benchmark import Benchmark
-from kevolve.harness.judge.client import WorkerClient
+from kevolve.harness.judge.budget import Budgets, Case
+from kevolve.harness.judge.client import Preempted
 from kevolve.harness.judge.compare import compare_outputs, tolerance_for
-from kevolve.harness.judge.gpulock import exclusive_gpu, host_gpu, shared_gpu
+from kevolve.harness.judge.contender import Contender, case_label
+from kevolve.harness.judge.gpulock import CPU, SharedHold, exclusive_gpu, host_gpu, shared_gpu
 from kevolve.harness.judge.inputs import Trial, clone_all, trials
+from kevolve.harness.judge.phases import PhaseLog
+from kevolve.harness.judge.preemption import Preemption
 from kevolve.harness.judge.session import JudgeRequest, Session
 from kevolve.harness.judge.subject import Failure
 from kevolve.harness.judge.wire import WireError, decode
-from kevolve.harness.sandbox.spawn import Limits, clean_env
-from kevolve.harness.spec.problem import Shape, problem_to_dict
+from kevolve.harness.spec.problem import Shape
 
 
 class Judge:
@@ -45,43 +54,52 @@ class Judge:
         self.req = req
         self.problem = req.problem
         self.device = self.session.device
-        self.gpu = host_gpu(self.device.index or 0, os.environ.get("CUDA_VISIBLE_DEVICES"))
+        on_gpu = self.device.type == "cuda"
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        self.gpu = host_gpu(self.device.index or 0, visible) if on_gpu else CPU
         self.ev = self.session.ev
+        self.log = PhaseLog(self.ev.phases)
+        self.budgets = Budgets(req.budget, req.timeout, interpreter=not on_gpu)
+        self.preemption = Preemption(req.budget.grace_s, req.budget.preemptions)
         self.output_dtypes: dict[tuple[Shape, str], list[torch.dtype]] = {}
 
     def run(self) -> Evaluation:
         """The evaluation, with a verdict and a reason a person can act on."""
-        worker = WorkerClient(
-            _worker_env(self.device), self.req.candidate.parent, _worker_limits(self.device)
-        )
+        self.contender = Contender(self.session, self.budgets, self.log)
         try:
-            with self._phase("load"):
-                worker.request(self._load_request(), "loading the candidate", self.req.timeout)
-            with self._phase("check"):
+            self.contender.load()
+            with self.log.phase("check"):
                 for shape, dtype in self._cases():
-                    self._check_case(worker, shape, dtype)
-            self._finish(worker)
+                    self._check_case(shape, dtype)
+            self._finish()
         except Failure as f:
             self.ev.verdict, self.ev.reason = f.verdict, f.message
             self.ev.diagnostics.append(Diagnostic(_kind(f.verdict), f.message, f.line))
         finally:
-            worker.close()
+            self.contender.close()
+            note = self.preemption.note()
+            if note:
+                self.ev.notes.append(note)
+                self.log.add("preempted", self.preemption.lost_s)
             self.ev.phases = {k: round(v, 3) for k, v in self.ev.phases.items()}
         return self.ev
 
-    def _finish(self, worker: WorkerClient) -> None:
+    def _finish(self) -> None:
         """Kernel figures, then timing on a GPU or the plain statement that nothing was timed."""
+        worker = self.contender.worker
         reply, _ = worker.request({"op": "kernels"}, "reading kernel figures", self.req.timeout)
         self.ev.kernels = [KernelInfo(**k) for k in reply["kernels"]]
         if self.device.type == "cuda":
             self._note_memory("check", reply)
         if self.device.type == "cuda" and self.req.time:
-            bench = Benchmark(self.session, worker)
-            with self._waited("check_wait", self._shared_gpu()), self._phase("prepare"):
-                bench.prepare()
+            bench = Benchmark(self.session, worker, self.budgets)
+            with self.log.phase("prepare"):
+                profiled = (self.problem.shapes[0], self.problem.dtypes[0])
+                self._held("prepare_wait", profiled, partial(self._prepare, bench))
             gpu = exclusive_gpu(self.req.cache_dir, self.gpu)
-            with self._waited("wait", gpu), self._phase("time"):
+            with self.log.waited("wait", gpu), self.log.phase("time"):
                 bench.run()
+            worker = self.contender.worker  # a fresh one, if preparing yielded
             reply, _ = worker.request({"op": "kernels"}, "reading memory figures", 60.0)
             self._note_memory("peak", reply)
             self.ev.timed = True
@@ -107,9 +125,10 @@ class Judge:
             shapes += [s for s in self.problem.shapes if s not in shapes]
         return [(s, d) for s in shapes for d in self.problem.dtypes]
 
-    def _check_case(self, worker: WorkerClient, shape: Shape, dtype: str) -> None:
-        """All trials of one case; raises `Failure` on the first wrong result."""
+    def _check_case(self, shape: Shape, dtype: str) -> None:
+        """All trials of one case, its kernels compiled first; `Failure` on the first wrong one."""
         self.session.check_fit(shape, dtype)  # a case too large for the device: before any of it
+        self.contender.compile_ahead((shape, dtype))
         tol = tolerance_for(dtype, self.problem.tolerances)
         case = CaseCheck(
             shape=list(shape),
@@ -121,27 +140,53 @@ class Judge:
         self.ev.checks.append(case)
         seed = self.req.base_seed + 1000 * len(self.ev.checks)
         for i, trial in enumerate(trials(self.req.trials, seed, self.req.secret_seed + seed)):
-            with self._waited("check_wait", self._shared_gpu()):  # a timer waits one trial at most
-                self._check_trial(worker, case, trial, repeat=2 if i == 0 else 1)
+            self._held(
+                "check_wait", (shape, dtype), partial(self._check_trial, case, trial, i == 0)
+            )
             case.trials += 1
         case.passed = True
 
-    def _check_trial(
-        self, worker: WorkerClient, case: CaseCheck, trial: Trial, repeat: int
+    def _held(
+        self, wait: str, case: Case, step: Callable[[Callable[[], bool] | None], None]
     ) -> None:
-        """One trial: the candidate runs while the reference is computed, then is judged."""
+        """`step` under a shared hold, given the test that says when to yield it to a timer; after
+        a yield, again (with a fresh worker for `case`) once the hold is back."""
+        while True:
+            try:
+                with self.log.waited(wait, self._shared_gpu()) as hold:
+                    step(self.preemption.watch(hold))
+                return
+            except Preempted as stop:
+                self.preemption.yielded(stop.ran_s)
+                self.contender.restart(case)  # holding nothing
+
+    def _prepare(self, bench: Benchmark, yield_to: Callable[[], bool] | None) -> None:
+        bench.worker = self.contender.worker  # a fresh one after a yield
+        bench.prepare(yield_to)
+
+    def _check_trial(
+        self, case: CaseCheck, trial: Trial, first: bool, yield_to: Callable[[], bool] | None
+    ) -> None:
+        """One trial: the candidate runs while the reference is computed, then is judged. The
+        first trial of a case runs twice, to catch nondeterminism."""
         shape, dtype = tuple(case.shape), case.dtype
+        worker, repeat = self.contender.worker, 2 if first else 1
         request = {"op": "run", "shape": case.shape, "dtype": dtype, "trial": vars(trial)}
         worker.send({**request, "repeat": repeat})
-        with self._phase("reference"):
+        with self.log.phase("reference"):
+            started = time.perf_counter()
             inputs = self.session.maker(shape, dtype, trial)
             expected, working = self.session.references(inputs)
             dtypes = self._output_dtypes(inputs, shape, dtype)
-        with self._phase("reply"):
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self.budgets.observe((shape, dtype), time.perf_counter() - started)
+        budget = self.budgets.calls((shape, dtype), repeat, first)
+        with self.log.phase("reply"):
             header, blobs = worker.receive(
-                f"the candidate on {_case(shape, dtype)}", self.req.timeout
+                f"the candidate on {case_label(shape, dtype)}", budget.seconds, budget.why, yield_to
             )
-        with self._phase("compare"):
+        with self.log.phase("compare"):
             outputs, reports, repeat_diff = _decode_reply(header, blobs, self.device)
             self._judge_run(case, reports[0])
             tol = tolerance_for(dtype, self.problem.tolerances)
@@ -150,7 +195,7 @@ class Judge:
             if not result.passed:
                 raise Failure(
                     Verdict.INCORRECT,
-                    f"{_case(shape, dtype)}, trial {case.trials + 1} "
+                    f"{case_label(shape, dtype)}, trial {case.trials + 1} "
                     f"({trial.distribution} inputs): {result.failure}",
                 )
             for report in reports[1:]:
@@ -168,7 +213,7 @@ class Judge:
 
     def _judge_run(self, case: CaseCheck, report: dict[str, Any]) -> None:
         """Reject PyTorch compute and missing launches; fail modified inputs, as the worker saw."""
-        where = _case(tuple(case.shape), case.dtype)
+        where = case_label(tuple(case.shape), case.dtype)
         forbidden = report.get("forbidden") or {}
         if forbidden:
             ops = ", ".join(sorted(forbidden))
@@ -198,41 +243,15 @@ class Judge:
         """Fail a candidate whose two runs on identical inputs did not agree bit for bit."""
         raise Failure(
             Verdict.INCORRECT,
-            f"{_case(shape, dtype)}: two runs on identical "
+            f"{case_label(shape, dtype)}: two runs on identical "
             f"inputs differ ({diff}); the kernel is nondeterministic (races, "
             f"atomics in varying order, or state kept between calls)",
         )
 
-    def _shared_gpu(self) -> AbstractContextManager[None]:
-        """A shared hold on the GPU for one step of checking (none on the CPU)."""
-        lock_dir = self.req.cache_dir if self.device.type == "cuda" else None
-        return shared_gpu(lock_dir, self.gpu)
-
-    def _load_request(self) -> dict[str, Any]:
-        return {
-            "op": "load",
-            "problem": problem_to_dict(self.problem),
-            "path": str(self.req.candidate),
-            "device": str(self.device),
-            "init_seed": self.req.base_seed,
-        }
-
-    @contextmanager
-    def _phase(self, name: str) -> Iterator[None]:
-        """Add the seconds spent in a phase to its total, even when it fails."""
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.ev.phases[name] = self.ev.phases.get(name, 0.0) + time.perf_counter() - start
-
-    @contextmanager
-    def _waited(self, name: str, hold: AbstractContextManager[None]) -> Iterator[None]:
-        """Enter `hold` for the block, adding the seconds it took to get to phase `name`."""
-        asked = time.perf_counter()
-        with hold:
-            self.ev.phases[name] = self.ev.phases.get(name, 0.0) + time.perf_counter() - asked
-            yield
+    def _shared_gpu(self) -> AbstractContextManager[SharedHold]:
+        """A shared hold on the GPU for one step of checking (on the CPU, a lock named "cpu",
+        which no timer ever takes: checks there run as on a GPU, and tests can watch them)."""
+        return shared_gpu(self.req.cache_dir, self.gpu)
 
 
 def _decode_reply(
@@ -263,34 +282,12 @@ def _merge(case: CaseCheck, result: Any) -> None:
         case.failure = result.failure
 
 
-def _case(shape: Shape, dtype: str) -> str:
-    return f"shape {'x'.join(map(str, shape)) or 'as given'} {dtype}"
-
-
 def _kind(verdict: Verdict) -> str:
     return {
         Verdict.COMPILE_ERROR: "compile",
         Verdict.INCORRECT: "mismatch",
         Verdict.REJECTED: "static",
     }.get(verdict, "runtime")
-
-
-def _worker_env(device: torch.device) -> dict[str, str]:
-    """The worker's whole environment: no secrets, its own caches, the interpreter on CPU."""
-    extra = {
-        "HOME": "/nonexistent",
-        "PYTHONHASHSEED": "0",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "TRITON_CACHE_DIR": "triton-cache",
-    }
-    if device.type != "cuda":
-        extra["TRITON_INTERPRET"] = "1"
-    return clean_env(extra, os.environ)
-
-
-def _worker_limits(device: torch.device) -> Limits:
-    """Limits for the worker; the address-space cap only where CUDA is not in use."""
-    return Limits(address_space_bytes=None if device.type == "cuda" else 8 * 2**30)
 
 
 def main() -> None:

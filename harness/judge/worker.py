@@ -22,6 +22,7 @@ from kevolve.harness.judge.footprint import WORKER_SHARE
 from kevolve.harness.judge.inputs import InputMaker, Trial
 from kevolve.harness.judge.instrument import LaunchHook, OpGuard, poison_cache
 from kevolve.harness.judge.pieces import PIECE_ELEMENTS
+from kevolve.harness.judge.precompile import Precompiler
 from kevolve.harness.judge.rotation import TIMING_INPUT_BYTES, InputRotation
 from kevolve.harness.judge.subject import Failure, Subject, classify, load_failure
 from kevolve.harness.judge.timing import Timer, TimingConfig
@@ -41,6 +42,7 @@ class WorkerProcess:
     def __init__(self) -> None:
         self.hook = LaunchHook(CANDIDATE_MODULE)
         self.guard = OpGuard(self.hook)
+        self.precompiler = Precompiler()  # wraps launches after the hook: a pass counts none
         self.subject: Subject | None = None
         self.maker: InputMaker | None = None
         self.timer: Timer | None = None
@@ -51,6 +53,7 @@ class WorkerProcess:
         """The reply to one request."""
         handler: Callable[[dict[str, Any]], tuple[dict[str, Any], list[bytes]]] = {
             "load": self.load,
+            "compile": self.compile,
             "run": self.run,
             "time": self.time,
             "profile": self.profile,
@@ -77,6 +80,11 @@ class WorkerProcess:
         except BaseException as exc:
             raise load_failure(exc, path) from exc
         return {"ok": True, "sandbox": os.environ.get("KEVOLVE_SANDBOX", "")}, []
+
+    def compile(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        """Compile the candidate's kernels for a case, running none of them (see `precompile`)."""
+        report = self.precompiler.run(self._subject(), tuple(req["shape"]), req["dtype"])
+        return {"ok": True, **report.to_reply()}, []
 
     def run(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
         """Run the candidate `repeat` times on the trial's inputs; the first run's outputs.

@@ -110,7 +110,8 @@ def test_correct_candidate_runs_every_requested_trial() -> None:
     [check] = ev.checks
     assert (check.passed, check.trials, check.elements) == (True, 6, 16 * 4096)
     assert check.max_abs < 1e-5 and check.mismatches == 0
-    checking = {"check_wait", "reference", "reply", "compare"}  # parts of "check"
-    assert set(ev.phases) == {"load", "check", "total", *checking}
+    checking = {"ahead", "check_wait", "reference", "reply", "compare"}  # parts of "check"
+    assert set(ev.phases) == {"load", "check", "total", "check_wait_max", *checking}
     assert sum(ev.phases[p] for p in checking) <= ev.phases["check"] + 0.01
+    assert ev.phases["check_wait_max"] <= ev.phases["check_wait"]
     assert ev.phases["load"] + ev.phases["check"] <= ev.phases["total"]  # total adds start-up
