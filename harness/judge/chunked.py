@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+from kevolve.harness.spec.problem import Shape
 
 # Float64 bytes of a chunk's inputs and outputs: below this the reference is computed whole.
-CHUNK_BYTES = 4 * 2**30
-Shape = tuple[int, ...]
+CHUNK_BYTES = 2 * 2**30
 
 
 @dataclass(frozen=True)
