@@ -8,8 +8,9 @@ every kernel launch turned into a compile (`run(warmup=True)`: compiled, not lau
 autotuner compiles each config it would benchmark) and every PyTorch op on the device answered
 with an uninitialised tensor of the right shape (`NoCompute`): nothing runs on a GPU that other
 evaluations may be timing on. Scalars read back read as zero. The compiled kernels land in the
-worker's Triton cache on disk, where the judged calls find them. Under Triton's interpreter
-nothing compiles: the pass runs the host code and skips every launch.
+worker's Triton cache on disk, where the judged calls find them, each loaded and its launcher
+built as a first launch would do it. Under Triton's interpreter nothing compiles: the pass runs
+the host code and skips every launch.
 
 The pass is best effort: an exception (host code that needs real values) ends it early and the
 call under the hold compiles what is left. Only a pass that overruns its budget decides a verdict
@@ -140,7 +141,9 @@ class Precompiler:
                 return run(fn_self, *args, **kwargs)
             report.launched(getattr(getattr(fn_self, "fn", None), "__name__", "kernel"))
             kwargs["warmup"] = True
-            return run(fn_self, *args, **kwargs)
+            kernel = run(fn_self, *args, **kwargs)
+            _load(kernel)
+            return kernel
 
         return compile_only
 
@@ -159,6 +162,15 @@ class Precompiler:
             return None
 
         return tune_never
+
+
+def _load(kernel: Any) -> None:
+    """Load a compiled kernel onto the device and build its launcher, as its first launch would:
+    both are cached (the launcher on disk), so the judged first call finds them ready. Nothing
+    runs on the device. (Under the interpreter nothing was compiled: there is nothing to load.)"""
+    init = getattr(kernel, "_init_handles", None)
+    if callable(init):
+        init()
 
 
 def placeholder_inputs(

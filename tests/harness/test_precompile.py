@@ -158,6 +158,34 @@ def test_a_pass_counts_launches_and_runs_none(
     assert torch.equal(x, torch.ones(64))
 
 
+def test_a_kernel_compiled_in_a_pass_is_loaded_as_its_first_launch_would(
+    kernels: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a GPU a compile returns the kernel, which the pass loads (module and launcher); the
+    interpreter returns none, so a stand-in for `run` returns one here."""
+    loaded: list[str] = []
+
+    class Compiled:
+        def _init_handles(self) -> None:
+            loaded.append("loaded")
+
+    def compiled(fn_self: object, *args: object, **kwargs: object) -> Compiled:
+        assert kwargs["warmup"] is True  # compiled, never launched
+        return Compiled()
+
+    classes = (triton_jit.JITFunction, triton_interpreter.InterpretedFunction, Autotuner)
+    saved = [cls.run for cls in classes]
+    monkeypatch.setattr(triton_interpreter.InterpretedFunction, "run", compiled)
+    try:
+        precompiler = Precompiler()
+        with precompiler.active(AheadReport()):
+            kernels.add_one[(1,)](torch.zeros(4), 4, BLOCK=4)
+    finally:
+        for cls, run in zip(classes, saved, strict=True):
+            cls.run = run  # type: ignore[method-assign]
+    assert loaded == ["loaded"]
+
+
 def test_a_pass_that_launches_without_end_is_stopped(
     precompiler: Precompiler, kernels: ModuleType
 ) -> None:
@@ -172,15 +200,17 @@ def test_a_pass_that_launches_without_end_is_stopped(
     assert report.launches == MAX_LAUNCHES + 1 and not x.any()
 
 
+def _layout(value: object) -> tuple[object, ...]:
+    assert isinstance(value, torch.Tensor)
+    return value.shape, value.dtype, value.stride()
+
+
 def test_placeholders_have_the_shapes_and_dtypes_of_the_real_inputs() -> None:
     problem = select(load_problems(DEMO), "rmsnorm", DEMO)
     make = load_attr(problem, problem.inputs, "_test_shapes")
     fake = placeholder_inputs(problem, make, (37, 1000), "bfloat16", CPU)
     real = InputMaker(problem, CPU)((37, 1000), "bfloat16", Trial(0, "normal"))
-    assert [(t.shape, t.dtype, t.stride()) for t in fake] == [  # type: ignore[attr-defined]
-        (t.shape, t.dtype, t.stride())
-        for t in real  # type: ignore[attr-defined]
-    ]
+    assert [_layout(t) for t in fake] == [_layout(t) for t in real]
     kb = kernelbench()
     [x] = placeholder_inputs(kb, load_attr(kb, kb.inputs, "_test_kb"), (), "float16", CPU)
     assert isinstance(x, torch.Tensor) and (x.shape, x.dtype) == ((16, 4096), torch.float16)
