@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from mutation.guards import Guard, GuardsError, load_guards, select_guards
-from mutation.tally import Tally, mutant_diff, run_mutmut, tally
+from mutation.guards import GUARDS_FILE, Guard, GuardsError, load_guards, select_guards
+from mutation.scoreboard import ModuleScore, mutant_diff, run_mutmut, score
 from mutation.workspace import build_workspace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; 0 when no module has an unexplained survivor."""
     args = _parser().parse_args(argv)
     try:
-        guards = select_guards(load_guards(), args.modules)
+        guards = select_guards(load_guards(args.guards), args.modules)
     except GuardsError as error:
         print(f"mutation: {error}", file=sys.stderr)
         return 2
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if any(t.survived or t.stale for t in tallies) else 0
 
 
-def _run_one(guard: Guard, jobs: int) -> Tally:
+def _run_one(guard: Guard, jobs: int) -> ModuleScore:
     """Mutate one module in its own workspace and print its counts and survivors."""
     workspace = build_workspace(ROOT, guard, WORK / guard.dotted)
     log = WORK / f"{guard.dotted}.log"
@@ -42,7 +42,7 @@ def _run_one(guard: Guard, jobs: int) -> Tally:
     status = run_mutmut(workspace, jobs, log)
     if status != 0:
         print(f"  mutmut exited {status}; see {log}", flush=True)
-    result = tally(workspace, guard)
+    result = score(workspace, guard)
     print(f"  {result.line()}")
     for name in result.survived:
         print(f"\n  survived ({result.statuses[name]}): {name}")
@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mutation", description=__doc__)
     parser.add_argument("command", choices=["run", "list"], help="run mutmut, or list the guards")
     parser.add_argument("modules", nargs="*", help="guard modules (path or dotted); default all")
+    parser.add_argument(
+        "--guards", type=Path, default=GUARDS_FILE,
+        help="the guards file (default mutation/guards.toml; another one, e.g. an older list of "
+        "tests, to count what those tests kill)",
+    )  # fmt: skip
     parser.add_argument(
         "--jobs", type=int, default=os.cpu_count() or 1, help="mutants tested at once"
     )

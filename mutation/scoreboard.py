@@ -14,7 +14,7 @@ _KILLED = frozenset({"killed", "timeout", "caught by type check", "segfault"})
 
 
 @dataclass
-class Tally:
+class ModuleScore:
     """One module's mutants by outcome."""
 
     module: str
@@ -43,9 +43,9 @@ def run_mutmut(workspace: Path, jobs: int, log: Path) -> int:
     return done.returncode
 
 
-def tally(workspace: Path, guard: Guard) -> Tally:
+def score(workspace: Path, guard: Guard) -> ModuleScore:
     """Sort the mutants mutmut recorded in `workspace` for `guard`."""
-    result = Tally(guard.path)
+    result = ModuleScore(guard.path)
     for name, status in _statuses(workspace).items():
         result.statuses[name] = status
         if status in _KILLED:
