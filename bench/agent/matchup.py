@@ -6,7 +6,7 @@ reference, each timed with `triton.testing.do_bench` (median) at the op's produc
 bfloat16, in one process; for row ops also the device-copy ceiling (a `copy_` of the same bytes
 read and written). The best candidate's output is checked against the reference first.
 
-    python bench/agent/compare.py --state bench/agent/state [--ops a,b] --out compare.json
+    python bench/agent/matchup.py --state bench/agent/state [--ops a,b] --out compare.json
 """
 
 from __future__ import annotations
