@@ -17,7 +17,7 @@ WORK = ROOT / ".cache" / "mutation"  # ignored by git; one workspace per module
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; 0 when no module has an unexplained survivor."""
-    args = _parser().parse_args(argv)
+    args = _parser().parse_intermixed_args(argv)
     try:
         guards = select_guards(load_guards(args.guards), args.modules)
     except GuardsError as error:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mutation.__main__ import main
 from mutation.guards import GuardsError, load_guards, select_guards
 from mutation.workspace import build_workspace
 
@@ -94,3 +95,11 @@ def test_in_the_workspace_kevolve_is_the_workspaces_copy_not_the_editable_instal
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert Path(found.stdout.strip()) == workspace / "kevolve" / "bot" / "tokens.py"
+
+
+def test_options_may_come_before_or_after_the_modules(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--jobs", "1", "bot/tokens.py", "bot/webhook.py"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in listed] == ["bot/tokens.py", "bot/webhook.py"]
+    assert main(["list", "bot/tokens.py", "--jobs", "1"]) == 0
+    assert capsys.readouterr().out.startswith("bot/tokens.py: tests/bot/test_tokens.py")
