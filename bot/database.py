@@ -2,12 +2,56 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
+from kevolve.bot.jobrecord import ACTIVE_JOBS, JobStatus, Trigger
 from sqlalchemy.exc import ArgumentError
 
 metadata = sa.MetaData()
+
+
+class StorageError(RuntimeError):
+    """The database cannot be reached or used."""
+
+
+class EnumText(sa.TypeDecorator[StrEnum]):
+    """A `StrEnum` stored as its text: a member or its text goes in, a member comes out."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int) -> None:
+        super().__init__(length)
+        self._enum = enum
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> str | None:
+        """The text of a member; a ValueError naming the known ones for any other value."""
+        if value is None:
+            return None
+        try:
+            return self._enum(value).value
+        except ValueError:
+            raise ValueError(f"{value!r} is no {self._enum.__name__} ({self._known()})") from None
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> StrEnum | None:
+        """The member a stored text names; a StorageError with the fix for an unknown one."""
+        if value is None:
+            return None
+        try:
+            return self._enum(value)
+        except ValueError:
+            raise StorageError(
+                f"{value!r} is no {self._enum.__name__} this kevolve knows ({self._known()}): "
+                "a newer version wrote it, or the database was not migrated; start `kevolve "
+                "serve` or `kevolve work` of this version once to migrate it"
+            ) from None
+
+    def _known(self) -> str:
+        return ", ".join(member.value for member in self._enum)
+
 
 deliveries_table = sa.Table(
     "deliveries",
@@ -33,25 +77,24 @@ jobs_table = sa.Table(
     sa.Column("sha", sa.String(64), nullable=False),
     sa.Column("op", sa.String(200), nullable=False),
     sa.Column("hardware", sa.String(200), nullable=False),
-    sa.Column("trigger", sa.String(32), nullable=False),
+    sa.Column("trigger", EnumText(Trigger, 32), nullable=False),
     sa.Column("budget", sa.Integer, nullable=False),
-    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("status", EnumText(JobStatus, 32), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("delivery_id", sa.String(100), nullable=True),
     sa.Column("result", sa.Text, nullable=True),
     sa.Column("installation_id", sa.BigInteger, nullable=True),
     sa.Column("comment_id", sa.BigInteger, nullable=True),  # the answer a comment job edits
     sa.Column("check_id", sa.BigInteger, nullable=True),
-    sa.Column("pr_number", sa.Integer, nullable=True),
-    sa.Column("candidate", sa.String(64), nullable=True),  # the published kernel's id
+    # An earlier version's tables also have pr_number and candidate, which only its pseudo-jobs
+    # for closed pull requests used: `bot.pull_store` moves those to `pull_requests` on start.
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("requester", sa.String(100), nullable=True),  # who asked, for the per-user cap
     sa.Column("reason", sa.Text, nullable=True),  # why a job failed, as its check run said
 )
 
-ACTIVE_JOBS = ("new", "queued", "running")  # a job in one of these may still run
 # Literal, so that PostgreSQL can match an ON CONFLICT clause to the index's predicate.
-ACTIVE_CONDITION = "status IN ({})".format(", ".join(f"'{status}'" for status in ACTIVE_JOBS))
+ACTIVE_CONDITION = "status IN ({})".format(", ".join(f"'{s.value}'" for s in ACTIVE_JOBS))
 
 # At most one active job per (repo, sha, op, hardware, trigger): a second request merges into it,
 # atomically
@@ -135,9 +178,21 @@ fleet_repos_table = sa.Table(
     sa.Column("schedule", sa.String(200), nullable=True),  # the cron its config had when read
 )
 
-
-class StorageError(RuntimeError):
-    """The database cannot be reached or used."""
+# Kevolve's pull requests that were closed (`bot.pull_store`): one row per pull request, the
+# latest close winning when one is reopened and closed again.
+pull_requests_table = sa.Table(
+    "pull_requests",
+    metadata,
+    sa.Column("repo", sa.String(200), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("op", sa.String(200), nullable=False),
+    sa.Column("hardware", sa.String(200), nullable=False),
+    sa.Column("sha", sa.String(64), nullable=False),  # its head commit when it closed
+    sa.Column("candidate", sa.String(64), nullable=True),  # the kernel it proposed last
+    sa.Column("outcome", sa.String(16), nullable=False),  # merged or rejected
+    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("delivery_id", sa.String(100), nullable=True),  # the closing event's
+)
 
 
 def add_missing_columns(engine: sa.Engine) -> list[str]:
@@ -168,6 +223,11 @@ def _add_column(engine: sa.Engine, table: sa.Table, column: sa.Column[Any]) -> N
     statement = f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {kind}"
     with engine.begin() as conn:
         conn.execute(sa.text(statement))
+
+
+def aware(moment: datetime) -> datetime:
+    """`moment` as UTC-aware (SQLite hands back naive datetimes)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

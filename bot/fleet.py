@@ -38,6 +38,7 @@ from kevolve.bot.features.push import (
 )
 from kevolve.bot.fleet_store import FleetStore
 from kevolve.bot.github import GitHub, GitHubError
+from kevolve.bot.jobrecord import JobStatus, Trigger
 from kevolve.bot.repoconfig import RepoConfig, is_gpu_label
 from kevolve.bot.schedule import Rerun, reruns
 from kevolve.bot.storage import Storage
@@ -146,7 +147,7 @@ class FleetPoller:
         for label in sorted(new):
             wanted = settings.wants(label, self._settings.hardware) and label not in ran
             ops = [op.name for op in repo.config.ops] if wanted else []
-            jobs = [(repo.sha, op, "hardware", budget) for op in ops]
+            jobs = [(repo.sha, op, Trigger.HARDWARE, budget) for op in ops]
             ids = self._fleet.add_runner_label(repo.name, label, jobs, repo.installation)
             if not ids:
                 continue  # not wanted, or another poller recorded it first
@@ -182,9 +183,9 @@ class FleetPoller:
             repo.sha,
             rerun.op,
             rerun.label,
-            "schedule",
+            Trigger.SCHEDULE,
             self._settings.budget,
-            status="new",
+            status=JobStatus.NEW,
             installation_id=repo.installation,
         )
 
@@ -200,7 +201,7 @@ class FleetPoller:
                 check = repo.github.start_check(repo.name, repo.sha, name, title, summary)
             except GitHubError as exc:
                 log.warning("fleet: job %d: cannot create its check run: %s", job_id, exc)
-            self._storage.set_job_status(job_id, "queued", check_id=check)
+            self._storage.set_job_status(job_id, JobStatus.QUEUED, check_id=check)
         return [job_id for job_id, _ in jobs]
 
     def _broken(self, github: GitHub, repo: str, sha: str, error: SpecError, new: set[str]) -> None:

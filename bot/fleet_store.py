@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from kevolve.bot.database import fleet_repos_table, jobs_table, runner_labels_table
+from kevolve.bot.jobrecord import JobStatus, Trigger
 from sqlalchemy.exc import IntegrityError
 
 MAX_CRON = 200  # characters of a schedule stored (the column's size)
@@ -58,11 +59,11 @@ class FleetStore:
         self,
         repo: str,
         label: str,
-        jobs: Sequence[tuple[str, str, str, int]],
+        jobs: Sequence[tuple[str, str, Trigger, int]],
         installation_id: int | None,
     ) -> list[int] | None:
         """Record a runner label first seen on a repo and, in the same transaction, add `jobs`
-        on it, each (sha, op, trigger, budget), with status "new"; their ids. None, and nothing
+        on it, each (sha, op, trigger, budget), with status NEW; their ids. None, and nothing
         added, when the label was recorded before (by another poller, or before a restart)."""
         now = self._clock()
         seen = {"repo": repo, "label": label, "seen_at": now}
@@ -74,7 +75,7 @@ class FleetStore:
                 "hardware": label,
                 "trigger": trigger,
                 "budget": budget,
-                "status": "new",
+                "status": JobStatus.NEW,
                 "created_at": now,
                 "installation_id": installation_id,
             }

@@ -23,12 +23,13 @@ from kevolve.bot.archive import Keeping, StateArchive
 from kevolve.bot.background import PollingThread
 from kevolve.bot.features.push import check_name
 from kevolve.bot.github import GitHub, GitHubError
+from kevolve.bot.jobrecord import Job, JobStatus
 from kevolve.bot.messages import Messages
 from kevolve.bot.modelchoice import ModelChoice, load_model_choice
 from kevolve.bot.proposals import Proposed, PullRequests
 from kevolve.bot.publisher import PublishError
 from kevolve.bot.repoconfig import load_settings
-from kevolve.bot.storage import Job, Storage
+from kevolve.bot.storage import Storage
 from kevolve.harness.search.campaign import LLM_SHARE
 from kevolve.harness.search.store import evaluated_count
 from kevolve.harness.spec.load import SpecError, load_problems
@@ -132,17 +133,17 @@ class JobWorker:
                 run.record(op, result, proposer.propose(searched, op, result))
             run.finish()
         except JobCancelled:
-            run.end("cancelled", "cancelled", "Stopped by `/kevolve stop`.")
+            run.end(JobStatus.CANCELLED, "cancelled", "Stopped by `/kevolve stop`.")
         except (RunnerError, SpecError, GitHubError, PublishError) as exc:
             if self._stop.is_set():  # the bot is shutting down: the job resumes on restart
-                self._storage.set_job_status(job.id, "queued")
+                self._storage.set_job_status(job.id, JobStatus.QUEUED)
             elif run.was_cancelled():
-                run.end("cancelled", "cancelled", "Stopped by `/kevolve stop`.")
+                run.end(JobStatus.CANCELLED, "cancelled", "Stopped by `/kevolve stop`.")
             else:
-                run.end("failed", "failure", f"The job failed: {exc}")
+                run.end(JobStatus.FAILED, "failure", f"The job failed: {exc}")
         except Exception as exc:  # a bug must not stop the worker; the job says what broke
             log.exception("job %s failed", job.id)
-            run.end("failed", "failure", f"kevolve failed: {type(exc).__name__}: {exc}")
+            run.end(JobStatus.FAILED, "failure", f"kevolve failed: {type(exc).__name__}: {exc}")
 
 
 class _JobRun:
@@ -199,7 +200,7 @@ class _JobRun:
             self.storage.link_job(self.job.id, check_id=self.check_id)
         else:
             self.github.update_check(self.job.repo, self.check_id, title, summary)
-        self.answer("running")
+        self.answer(JobStatus.RUNNING)
 
     def ops(self) -> list[str]:
         """The ops this job searches: its own, or every op of the config for "*"."""
@@ -215,7 +216,7 @@ class _JobRun:
             checkout=str(self.checkout),
             op=op,
             hardware=self.job.hardware,
-            budget=max(1, self.job.budget),  # a benchmark judges the current kernel alone
+            budget=self.job.trigger.evaluations(self.job.budget),
             state=str(self._state),
             cache_dir=str(self.cfg.cache_dir),
             device=self.cfg.device,
@@ -245,7 +246,7 @@ class _JobRun:
 
     def was_cancelled(self) -> bool:
         current = self.storage.job(self.job.id)
-        return current is not None and current.status == "cancelled"
+        return current is not None and current.status is JobStatus.CANCELLED
 
     def cancelled(self) -> bool:
         """Polled by the runner: True stops the search. Also refreshes the check run's text."""
@@ -289,9 +290,9 @@ class _JobRun:
             where = f"[#{p['pr']}]({p['url']})" if p["pr"] else "no pull request"
             parts.append(f"- `{p['op']}`: {p['status']} ({where}): {p['reason']}")
         summary = "\n\n".join(parts)
-        self.end("done", "success", summary)
+        self.end(JobStatus.DONE, "success", summary)
 
-    def end(self, status: str, conclusion: str, summary: str) -> None:
+    def end(self, status: JobStatus, conclusion: str, summary: str) -> None:
         """Store the outcome (with the summary as the reason of a job that did not finish),
         show it on the check run and the answer comment, keep the search state for the
         dashboard and remove the job's directory (a job requeued for a restart keeps it, to
@@ -301,7 +302,7 @@ class _JobRun:
             self.archive.keep(self.job.id, self.root / "state")
         except OSError as exc:  # the outcome stands; the dashboard shows what the result keeps
             log.warning("job %s: cannot keep its search state: %s", self.job.id, exc)
-        reason = None if status == "done" else summary
+        reason = None if status is JobStatus.DONE else summary
         self.storage.set_job_status(self.job.id, status, record, reason=reason)
         shutil.rmtree(self.root, onerror=_undeleted)
         title = f"{self.job.op} on {self.job.hardware}: {status}"
@@ -312,7 +313,7 @@ class _JobRun:
                 log.warning("job %s: cannot finish its check run", self.job.id, exc_info=True)
         self.answer(status)
 
-    def answer(self, status: str) -> None:
+    def answer(self, status: JobStatus) -> None:
         """Edit the comment that answered the command, if a comment asked for this job."""
         if self.job.comment_id is None:
             return
@@ -336,7 +337,7 @@ class _JobRun:
         title = f"Job #{job.id} running: {job.op} on {job.hardware}"
         summary = (
             f"kevolve is searching for a faster `{job.op}` on `{job.hardware}` at `{self.sha}`: "
-            f"{evaluated} of {max(1, job.budget)} candidates evaluated."
+            f"{evaluated} of {job.trigger.evaluations(job.budget)} candidates evaluated."
         )
         return title, summary
 

@@ -25,11 +25,13 @@ from jinja2 import TemplateError
 from kevolve.bot.fieldread import IntakeError
 from kevolve.bot.github import GitHub, PullRef
 from kevolve.bot.intake import CheckedResult, read_result
+from kevolve.bot.jobrecord import Job, Trigger
 from kevolve.bot.messages import Messages
 from kevolve.bot.publisher import Publication, PushOutcome, Tree, branch_name
+from kevolve.bot.pull_store import PullStore, rejected_kernels
 from kevolve.bot.remote import GitRemote
 from kevolve.bot.reproduce import Checkout
-from kevolve.bot.storage import Job, Storage
+from kevolve.bot.storage import Storage
 from kevolve.bot.vetting import Unfit, Vetted, vet
 from kevolve.bot.winners import (
     HarnessCheck,
@@ -97,7 +99,7 @@ class PullRequests:
         current = _current(open_pulls, op, job.hardware)
         if current is None and (cap := self._capped(repo, len(open_pulls))):
             return Proposed("skipped", cap)
-        recreate = job.trigger == "recreate" and current is not None
+        recreate = job.trigger is Trigger.RECREATE and current is not None
         branch = branch_name(op, job.hardware)
         if current is not None and not recreate:
             branch = current.head
@@ -134,7 +136,8 @@ class PullRequests:
     def _module(self, job: Job, op: str, tree: Tree, vetted: Vetted, data: CheckedResult) -> Merged:
         """The kernel module to publish: the winner, merged with other hardware's when there are."""
         current = winner(job.hardware, data)
-        others = other_winners(self.storage.jobs(job.repo), op, job.hardware)
+        rejected = self._rejected(job.repo, op)
+        others = other_winners(self.storage.jobs(job.repo), rejected, op, job.hardware)
         if not others:
             return alone(current)
         check = partial(self.judge.check, vetted.problem)
@@ -157,14 +160,13 @@ class PullRequests:
             return f"the result is for op {data.problem!r}, not {op!r}"
         if data.best is None:
             return "no correct candidate was found"
-        rejected = {
-            j.candidate
-            for j in self.storage.jobs(job.repo)
-            if j.trigger == "rejected" and j.op == op and j.hardware == job.hardware
-        }
-        if data.best.id in rejected:
+        if (job.hardware, data.best.id) in self._rejected(job.repo, op):
             return "this kernel's pull request was closed unmerged; it is not proposed again"
         return None
+
+    def _rejected(self, repo: str, op: str) -> set[tuple[str, str]]:
+        """The (hardware, candidate) of the op's kernels whose pull requests closed unmerged."""
+        return rejected_kernels(PullStore(self.storage.engine).closed(repo), op)
 
     def _capped(self, repo: str, open_count: int) -> str | None:
         """Why no new pull request may be opened in `repo` now, or None."""

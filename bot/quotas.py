@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import sqlalchemy as sa
-from kevolve.bot.database import ACTIVE_JOBS, jobs_table, refusals_table
+from kevolve.bot.database import jobs_table, refusals_table
+from kevolve.bot.jobrecord import ACTIVE_JOBS, JobStatus, Trigger
 from kevolve.bot.storage import insert_job
 
 log = logging.getLogger(__name__)
@@ -37,13 +38,13 @@ class JobOrder:
     sha: str
     op: str
     hardware: str
-    trigger: str
+    trigger: Trigger
     budget: int
     delivery_id: str
     requester: str
     installation_id: int | None
     comment_id: int | None
-    status: str = "queued"  # "new": not claimable until its check run exists (pushes)
+    status: JobStatus = JobStatus.QUEUED  # NEW: not claimable until its check run exists
 
 
 @dataclass(frozen=True)

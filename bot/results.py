@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from kevolve.bot.board import RunBoard
 from kevolve.bot.fieldread import IntakeError
 from kevolve.bot.intake import read_result
+from kevolve.bot.jobrecord import JobStatus
 from kevolve.bot.storage import Storage
 from kevolve.bot.tokens import Grant, TokenError, verify
 from starlette.concurrency import run_in_threadpool
@@ -89,7 +90,7 @@ def _store(ctx: ResultsContext, grant: Grant, result: dict[str, Any]) -> JSONRes
         return _refuse(404, f"there is no job {job_id}")
     if ctx.board.replayed(grant):
         return _spent()
-    if job.status != "running":
+    if job.status is not JobStatus.RUNNING:
         return _refuse(409, f"job {job_id} is {job.status}: its result is no longer wanted")
     outcome = ctx.board.post(grant, result)
     if outcome == "spent":

@@ -22,10 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kevolve.bot.cron import CronError, parse_cron
-from kevolve.bot.storage import Job
-
-ACTIVE = frozenset({"new", "queued", "running"})
-_NOT_SEARCHES = frozenset({"benchmark"})
+from kevolve.bot.jobrecord import Job, JobStatus
 
 Versions = tuple[str | None, str | None]  # torch, triton
 
@@ -55,7 +52,7 @@ def reruns(
 ) -> list[Rerun]:
     """The searches a tick at `now` queues, op by op, label by label."""
     jobs = list(jobs)
-    busy = {(job.op, job.hardware) for job in jobs if job.status in ACTIVE}
+    busy = {(job.op, job.hardware) for job in jobs if job.status.active}
     results = sorted(_results(jobs), key=lambda r: r.at)
     due = []
     for label in labels:
@@ -103,13 +100,12 @@ def _reason(
 def _results(jobs: Iterable[Job]) -> Iterable[_Result]:
     """Each op result of the done jobs, finished when the job was last updated."""
     for job in jobs:
-        if job.status != "done" or not job.result:
+        if job.status is not JobStatus.DONE or not job.result:
             continue
         results: dict[str, Any] = job.result.get("results") or {}
         for op, result in results.items():
             at = job.updated_at or job.created_at
-            search = job.trigger not in _NOT_SEARCHES
-            yield _Result(op, job.hardware, at, _versions(result), search)
+            yield _Result(op, job.hardware, at, _versions(result), job.trigger.searches)
 
 
 def _versions(result: Any) -> Versions | None:

@@ -11,26 +11,37 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from kevolve.bot.database import (
     ACTIVE_CONDITION,
-    ACTIVE_JOBS,
     StorageError,
     add_missing_columns,
+    aware,
     deliveries_table,
     jobs_table,
     metadata,
     open_engine,
 )
+from kevolve.bot.jobrecord import ACTIVE_JOBS, Job, JobStatus, Trigger
+from kevolve.bot.pull_store import move_pseudo_jobs
 from kevolve.bot.recorder import DeliveryRecorder, NewDelivery, installation_in
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-__all__ = ["Delivery", "DeliveryStatus", "Job", "Outcome", "Storage", "StorageError"]
+__all__ = [
+    "Delivery",
+    "DeliveryStatus",
+    "Job",
+    "JobStatus",
+    "Outcome",
+    "Storage",
+    "StorageError",
+    "Trigger",
+]
 
 DeliveryStatus = Literal["pending", "done", "failed"]
 Clock = Callable[[], datetime]
 
 MAX_REASON = 4000  # characters of a failure's reason kept (a check run's summary can be long)
-_LINKS = ("installation_id", "comment_id", "check_id", "pr_number", "candidate", "requester")
+_LINKS = ("installation_id", "comment_id", "check_id", "requester")
 
 
 @dataclass(frozen=True)
@@ -58,39 +69,9 @@ class Delivery:
     installation_id: int | None = None
 
 
-@dataclass(frozen=True)
-class Job:
-    """One optimization job: an op of a repo at a commit, on one hardware label."""
-
-    id: int
-    repo: str
-    sha: str
-    op: str
-    hardware: str
-    trigger: str
-    budget: int
-    status: str
-    created_at: datetime
-    delivery_id: str | None
-    result: Mapping[str, Any] | None
-    installation_id: int | None = None
-    comment_id: int | None = None
-    check_id: int | None = None
-    pr_number: int | None = None
-    candidate: str | None = None
-    updated_at: datetime | None = None
-    requester: str | None = None
-    reason: str | None = None  # why it failed or was stopped, as its check run says
-
-
 def _utc_now() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
-
-
-def _aware(moment: datetime) -> datetime:
-    """`moment` as UTC-aware (SQLite hands back naive datetimes)."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Storage:
@@ -102,8 +83,8 @@ class Storage:
         self.url = self._engine.url.render_as_string(hide_password=True)
 
     def create_all(self) -> None:
-        """Create the tables that do not exist yet, and add the columns that tables an earlier
-        version created lack.
+        """Create the tables that do not exist yet, add the columns that tables an earlier
+        version created lack, and move its pseudo-jobs of closed pull requests to their table.
 
         A server and its worker may start together on a new database: when the other process
         created a table or added a column between the check and the change, the next attempt
@@ -113,6 +94,7 @@ class Storage:
             try:
                 metadata.create_all(self._engine)
                 add_missing_columns(self._engine)
+                move_pseudo_jobs(self._engine)
                 return
             except SQLAlchemyError as exc:
                 error = exc
@@ -184,7 +166,7 @@ class Storage:
         )
         with self._engine.connect() as conn:
             soonest = conn.execute(query).scalar()
-        return None if soonest is None else _aware(soonest)
+        return None if soonest is None else aware(soonest)
 
     def delivery(self, delivery_id: str) -> Delivery | None:
         """The stored delivery with that id, if any."""
@@ -244,10 +226,10 @@ class Storage:
         sha: str,
         op: str,
         hardware: str,
-        trigger: str,
+        trigger: Trigger,
         budget: int,
         delivery_id: str | None = None,
-        status: str = "queued",
+        status: JobStatus = JobStatus.QUEUED,
         **links: int | str | None,
     ) -> int:
         """Store a new job; its id. `links`: installation_id, comment_id, check_id, ...
@@ -265,10 +247,10 @@ class Storage:
         sha: str,
         op: str,
         hardware: str,
-        trigger: str,
+        trigger: Trigger,
         budget: int,
         delivery_id: str | None = None,
-        status: str = "queued",
+        status: JobStatus = JobStatus.QUEUED,
         **links: int | str | None,
     ) -> tuple[int, bool]:
         """`add_job`'s (id, True) for a new job, or (the active job's id, False) when merged."""
@@ -293,7 +275,7 @@ class Storage:
     def set_job_status(
         self,
         job_id: int,
-        status: str,
+        status: JobStatus,
         result: Mapping[str, Any] | None = None,
         reason: str | None = None,
         **links: int | str | None,
@@ -328,7 +310,7 @@ class Storage:
             with self._engine.connect() as conn:
                 first = conn.execute(
                     sa.select(jobs_table.c.id)
-                    .where(jobs_table.c.status == "queued")
+                    .where(jobs_table.c.status == JobStatus.QUEUED)
                     .order_by(jobs_table.c.id)
                     .limit(1)
                 ).first()
@@ -336,8 +318,8 @@ class Storage:
                 return None
             claim = (
                 sa.update(jobs_table)
-                .where(jobs_table.c.id == first[0], jobs_table.c.status == "queued")
-                .values(status="running", updated_at=self._clock())
+                .where(jobs_table.c.id == first[0], jobs_table.c.status == JobStatus.QUEUED)
+                .values(status=JobStatus.RUNNING, updated_at=self._clock())
             )
             with self._engine.begin() as conn:
                 if conn.execute(claim).rowcount == 1:
@@ -346,7 +328,9 @@ class Storage:
     def requeue_running(self) -> int:
         """Put jobs a stopped bot left `running` back in the queue; how many."""
         change = (
-            sa.update(jobs_table).where(jobs_table.c.status == "running").values(status="queued")
+            sa.update(jobs_table)
+            .where(jobs_table.c.status == JobStatus.RUNNING)
+            .values(status=JobStatus.QUEUED)
         )
         with self._engine.begin() as conn:
             return int(conn.execute(change).rowcount)
@@ -409,7 +393,7 @@ def _delivery(row: RowMapping) -> Delivery:
         event=row["event"],
         action=row["action"],
         payload=json.loads(row["payload"]),
-        received_at=_aware(row["received_at"]),
+        received_at=aware(row["received_at"]),
         status=row["status"],
         attempts=row["attempts"],
         error=row["error"],
@@ -429,15 +413,13 @@ def _job(row: RowMapping) -> Job:
         trigger=row["trigger"],
         budget=row["budget"],
         status=row["status"],
-        created_at=_aware(row["created_at"]),
+        created_at=aware(row["created_at"]),
         delivery_id=row["delivery_id"],
         result=None if result is None else json.loads(result),
         installation_id=row["installation_id"],
         comment_id=row["comment_id"],
         check_id=row["check_id"],
-        pr_number=row["pr_number"],
-        candidate=row["candidate"],
-        updated_at=_aware(row["updated_at"]) if row["updated_at"] else None,
+        updated_at=aware(row["updated_at"]) if row["updated_at"] else None,
         requester=row["requester"],
         reason=row["reason"],
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pwd
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 from kevolve.bot.fieldread import IntakeError
 from kevolve.bot.intake import AST_LOCK, CheckedResult, read_result
+from kevolve.bot.jobrecord import Job
 from kevolve.bot.messages import shown
-from kevolve.bot.storage import Job
 from kevolve.bot.variants import VariantError, combine, matches, tag
 from kevolve.harness.evaluate import EvalOptions, HarnessError, evaluate
 from kevolve.harness.evaluation import Verdict
@@ -65,8 +65,11 @@ def winner(
     return Winner(label, gpu, best.source, best.id, result.speedup(), job, pr)
 
 
-def other_winners(jobs: Sequence[Job], op: str, hardware: str) -> list[Winner]:
-    """The latest proposed winner of `op` on each other hardware, less those closed unmerged.
+def other_winners(
+    jobs: Sequence[Job], rejected: Collection[tuple[str, str]], op: str, hardware: str
+) -> list[Winner]:
+    """The latest proposed winner of `op` on each other hardware, less those whose pull request
+    closed unmerged (`rejected`: their hardware and candidate, `bot.pull_store`).
 
     A proposal counts whatever way its job ended: its pull request holds the kernel. Each one
     is checked again as a variant of the module proposed now before it joins it.
@@ -76,7 +79,6 @@ def other_winners(jobs: Sequence[Job], op: str, hardware: str) -> list[Winner]:
         found = _proposed(job, op) if job.hardware != hardware else None
         if found is not None:
             latest[job.hardware] = winner(job.hardware, found[0], job.id, found[1])
-    rejected = {(j.hardware, j.candidate) for j in jobs if j.trigger == "rejected" and j.op == op}
     return [w for w in latest.values() if (w.label, w.candidate) not in rejected]
 
 

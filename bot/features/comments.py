@@ -12,16 +12,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from kevolve.bot.features.context import FeatureContext, installation_of
+from kevolve.bot.jobrecord import Job, JobStatus, Trigger
 from kevolve.bot.proposals import PREFIX, target
 from kevolve.bot.quotas import Admitted, JobOrder
 from kevolve.bot.slash import Command, CommandError, command_lines, parse_line
-from kevolve.bot.storage import Delivery, Job
+from kevolve.bot.storage import Delivery
 
 RUNNERS = frozenset({"write", "maintain", "admin"})  # roles that may run commands
-ACTIVE = ("queued", "running")
+LISTED = (JobStatus.QUEUED, JobStatus.RUNNING)  # what `status` lists and `stop` cancels
 REACTION = "eyes"
 QUEUEING = ("optimize", "benchmark", "recreate")
-_TRIGGERS = {"optimize": "comment", "benchmark": "benchmark", "recreate": "recreate"}
+_TRIGGERS = {
+    "optimize": Trigger.COMMENT,
+    "benchmark": Trigger.BENCHMARK,
+    "recreate": Trigger.RECREATE,
+}
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,7 @@ def _run(ctx: FeatureContext, req: Request, command: Command, answer: int | None
     if command.name == "help":
         return messages.help_text()
     if command.name == "status":
-        active = [job_view(j) for j in ctx.storage.jobs(req.repo) if j.status in ACTIVE]
+        active = [job_view(j) for j in ctx.storage.jobs(req.repo) if j.status in LISTED]
         return messages.status_comment(active)
     if command.name == "stop":
         return messages.status_comment(_stop(ctx, req.repo))
@@ -156,15 +161,19 @@ def _targets(ctx: FeatureContext, req: Request, command: Command) -> list[tuple[
 def _queue(
     ctx: FeatureContext, req: Request, command: Command, op: str, hardware: str, answer: int | None
 ) -> Admitted:
-    """Admit one job against the quotas, remembering the answer comment its progress edits."""
-    default = min(ctx.budget, ctx.limits.budget) if command.name == "optimize" else 0
+    """Admit one job against the quotas, remembering the answer comment its progress edits.
+
+    A search judges what the command asked for, else the bot's default (a recreated pull
+    request comes from a fresh search too); a benchmark judges the current kernel alone."""
+    trigger = _TRIGGERS[command.name]
+    asked = command.budget or min(ctx.budget, ctx.limits.budget)
     order = JobOrder(
         repo=req.repo,
         sha=req.ref,
         op=op,
         hardware=hardware,
-        trigger=_TRIGGERS[command.name],
-        budget=command.budget or default,
+        trigger=trigger,
+        budget=trigger.evaluations(asked),
         delivery_id=req.delivery_id,
         requester=req.user,
         installation_id=req.installation_id,
@@ -175,7 +184,7 @@ def _queue(
 
 def _stop(ctx: FeatureContext, repo: str) -> list[dict[str, Any]]:
     """Cancel the repo's queued and running jobs; their views, as cancelled."""
-    stopped = [j for j in ctx.storage.jobs(repo) if j.status in ACTIVE]
+    stopped = [j for j in ctx.storage.jobs(repo) if j.status in LISTED]
     for job in stopped:
-        ctx.storage.set_job_status(job.id, "cancelled")
-    return [{**job_view(j), "status": "cancelled"} for j in stopped]
+        ctx.storage.set_job_status(job.id, JobStatus.CANCELLED)
+    return [{**job_view(j), "status": JobStatus.CANCELLED} for j in stopped]

@@ -8,6 +8,7 @@ from typing import Any
 
 from kevolve.bot.github import GitHub
 from kevolve.bot.messages import Messages
+from kevolve.bot.pull_store import PullStore
 from kevolve.bot.quotas import QuotaLimits, Quotas
 from kevolve.bot.storage import Storage
 
@@ -29,6 +30,10 @@ class FeatureContext:
     def quotas(self) -> Quotas:
         """The quotas on jobs and refusal answers, kept in the jobs' database."""
         return Quotas(self.storage.engine, self.storage.now, self.limits)
+
+    def pulls(self) -> PullStore:
+        """The closed kevolve pull requests, kept in the jobs' database."""
+        return PullStore(self.storage.engine)
 
 
 def installation_of(payload: Mapping[str, Any]) -> int | None:

@@ -6,12 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from kevolve.bot.features.context import FeatureContext
+from kevolve.bot.jobrecord import Job
 from kevolve.bot.proposals import target
-from kevolve.bot.storage import Delivery, Job
+from kevolve.bot.pull_store import ClosedPull, PullOutcome
+from kevolve.bot.storage import Delivery
 
 
 def handle(ctx: FeatureContext, delivery: Delivery) -> None:
-    """Record a closed kevolve pull request (and the kernel it proposed) as a done job."""
+    """Record a closed kevolve pull request, and the kernel it proposed last."""
     payload = delivery.payload
     if payload.get("action") != "closed":
         return
@@ -23,18 +25,18 @@ def handle(ctx: FeatureContext, delivery: Delivery) -> None:
         return
     op, hardware = found
     number = int(pull["number"])
-    ctx.storage.add_job(
-        repo,
-        head["sha"],
-        op,
-        hardware,
-        outcome(pull),
-        0,
-        delivery.delivery_id,
-        status="done",
-        pr_number=number,
+    closed = ClosedPull(
+        repo=repo,
+        number=number,
+        op=op,
+        hardware=hardware,
+        sha=str(head["sha"]),
         candidate=proposed_candidate(ctx.storage.jobs(repo), number),
+        outcome=outcome(pull),
+        closed_at=ctx.storage.now(),
+        delivery_id=delivery.delivery_id,
     )
+    ctx.pulls().record(closed)
 
 
 def proposed_candidate(jobs: list[Job], number: int) -> str | None:
@@ -46,9 +48,9 @@ def proposed_candidate(jobs: list[Job], number: int) -> str | None:
     return None
 
 
-def outcome(pull: Mapping[str, Any]) -> str:
-    """ "merged" (the new baseline) or "rejected" (not to be proposed again)."""
-    return "merged" if pull.get("merged") else "rejected"
+def outcome(pull: Mapping[str, Any]) -> PullOutcome:
+    """Merged (the new baseline) or rejected (not to be proposed again)."""
+    return PullOutcome.MERGED if pull.get("merged") else PullOutcome.REJECTED
 
 
 def _head_repo(head: Mapping[str, Any]) -> str | None:

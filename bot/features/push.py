@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from kevolve.bot.features.context import FeatureContext, installation_of
+from kevolve.bot.jobrecord import JobStatus, Trigger
 from kevolve.bot.quotas import Admitted, JobOrder
 from kevolve.bot.repoconfig import AUTO, RepoConfig
 from kevolve.bot.storage import Delivery
@@ -60,13 +61,13 @@ def _order(
         sha=str(payload.get("after", "")),
         op=op,
         hardware=hardware,
-        trigger="push",
+        trigger=Trigger.PUSH,
         budget=ctx.budget,
         delivery_id=delivery.delivery_id,
         requester=str(sender.get("login") or ""),
         installation_id=installation_of(payload),
         comment_id=None,
-        status="new",  # not claimable until its check run exists
+        status=JobStatus.NEW,  # not claimable until its check run exists
     )
 
 
@@ -74,13 +75,15 @@ def _show(ctx: FeatureContext, repo: str, sha: str, op: str, hardware: str, job_
     """Give a new job its check run, then queue it."""
     title, summary = job_check(job_id, op, hardware, sha)
     check_id = ctx.github.start_check(repo, sha, check_name(op, hardware), title, summary)
-    ctx.storage.set_job_status(job_id, "queued", check_id=check_id)
+    ctx.storage.set_job_status(job_id, JobStatus.QUEUED, check_id=check_id)
 
 
 def _unfinished(ctx: FeatureContext, job_id: int, delivery: Delivery) -> bool:
     """Whether the job is this delivery's own, left before its check run (a retried delivery)."""
     job = ctx.storage.job(job_id)
-    return job is not None and job.status == "new" and job.delivery_id == delivery.delivery_id
+    return (
+        job is not None and job.status is JobStatus.NEW and job.delivery_id == delivery.delivery_id
+    )
 
 
 def hardware_labels(ctx: FeatureContext, repo: str, config: RepoConfig) -> tuple[str, ...]:

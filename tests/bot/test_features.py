@@ -10,10 +10,13 @@ from typing import Any
 import pytest
 from kevolve.bot.features import FeatureContext, handlers
 from kevolve.bot.github import SelfHostedRunner
+from kevolve.bot.jobrecord import JobStatus, Trigger
 from kevolve.bot.messages import Messages
+from kevolve.bot.pull_store import ClosedPull, PullOutcome
 from kevolve.bot.repoconfig import load_config
 from kevolve.bot.storage import Delivery, Storage
 
+from tests.bot.conftest import CLOCK
 from tests.fakes.github import FakeGitHub
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,11 +198,13 @@ def test_benchmark_and_recreate_are_queued_and_answered_in_one_comment(
     [answer] = answers(github, event)
     assert answer.startswith("Queued `/kevolve benchmark softmax`")
     assert "Rebuilding this pull request" in answer
-    assert sorted((j.op, j.hardware, j.trigger) for j in storage.jobs(REPO)) == [
-        ("rmsnorm", "a10g", "recreate"),
-        ("softmax", "a10g", "benchmark"),
-        ("softmax", "h100", "benchmark"),
-        ("softmax", "h100", "recreate"),
+    # A benchmark judges the current kernel alone; a recreated pull request comes from a
+    # fresh search with the bot's default budget.
+    assert sorted((j.op, j.hardware, j.trigger, j.budget) for j in storage.jobs(REPO)) == [
+        ("rmsnorm", "a10g", Trigger.RECREATE, ctx.budget),
+        ("softmax", "a10g", Trigger.BENCHMARK, 1),
+        ("softmax", "h100", Trigger.BENCHMARK, 1),
+        ("softmax", "h100", Trigger.RECREATE, ctx.budget),
     ]
 
 
@@ -286,25 +291,25 @@ def test_a_push_with_a_broken_config_fails_a_check_naming_the_field(
     assert '- **Fix:** add entry = "softmax"' in check.summary
 
 
-@pytest.mark.parametrize(("merged", "trigger"), [(True, "merged"), (False, "rejected")])
-def test_a_closed_kevolve_pull_request_is_recorded(
-    ctx: FeatureContext, storage: Storage, merged: bool, trigger: str
+@pytest.mark.parametrize(
+    ("merged", "outcome"), [(True, PullOutcome.MERGED), (False, PullOutcome.REJECTED)]
+)
+def test_a_closed_kevolve_pull_request_is_recorded_with_its_kernel_and_no_job(
+    ctx: FeatureContext, storage: Storage, merged: bool, outcome: PullOutcome
 ) -> None:
-    dispatch(ctx, "pull_request", closed_event(merged))
-    [job] = storage.jobs(REPO)
-    assert (job.op, job.hardware, job.sha, job.trigger, job.status) == (
-        "softmax",
-        "h100",
-        SHA,
-        trigger,
-        "done",
-    )
+    proposals = [{"op": "softmax", "status": "opened", "pr": 3, "candidate": "k1"}]
+    proposer = storage.add_job(REPO, SHA, "softmax", "h100", Trigger.PUSH, 5)
+    storage.set_job_status(proposer, JobStatus.DONE, {"proposals": proposals})
+    dispatch(ctx, "pull_request", closed_event(merged, branch="kevolve/softmax/h100-r4"))
+    assert [job.id for job in storage.jobs()] == [proposer]
+    [closed] = ctx.pulls().closed(REPO)
+    assert closed == ClosedPull(REPO, 3, "softmax", "h100", SHA, "k1", outcome, CLOCK, "d-1")
 
 
 def test_other_closed_pull_requests_are_not_recorded(ctx: FeatureContext, storage: Storage) -> None:
     dispatch(ctx, "pull_request", closed_event(True, branch="feature/faster"))
     dispatch(ctx, "pull_request", {**closed_event(True), "action": "opened"})
-    assert storage.jobs() == []
+    assert storage.jobs() == [] and ctx.pulls().closed() == []
 
 
 @pytest.mark.parametrize(

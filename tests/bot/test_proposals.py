@@ -21,6 +21,7 @@ import torch
 from kevolve.bot.messages import Messages
 from kevolve.bot.proposals import Caps, PullRequests, target
 from kevolve.bot.publisher import Publication, Publisher, PushOutcome
+from kevolve.bot.pull_store import ClosedPull, PullOutcome, PullStore
 from kevolve.bot.remote import GitRemote
 from kevolve.bot.storage import Job, Storage
 from kevolve.bot.winners import HarnessCheck, other_winners
@@ -113,6 +114,13 @@ def job(storage: Storage, trigger: str = "push", hardware: str = "h100") -> Job:
     found = storage.job(job_id)
     assert found is not None
     return found
+
+
+def closed_unmerged(storage: Storage, hardware: str, source: str) -> None:
+    """Record the pull request that proposed `source` on `hardware` as closed unmerged."""
+    candidate = candidate_id(source)
+    closed = ClosedPull(REPO, 3, OP, hardware, "c" * 40, candidate, PullOutcome.REJECTED, NOW)
+    PullStore(storage.engine).record(closed)
 
 
 def result(of: Job, source: str = H100, **options: Any) -> dict[str, Any]:
@@ -237,9 +245,7 @@ def test_a_result_whose_pull_request_was_closed_unmerged_is_not_proposed_again(
     demo: LocalGitHub, storage: Storage, tmp_path: Path
 ) -> None:
     make = proposer(demo, storage, tmp_path)
-    storage.add_job(
-        REPO, "c" * 40, OP, "h100", "rejected", 0, status="done", candidate=candidate_id(H100)
-    )
+    closed_unmerged(storage, "h100", H100)
     h100 = job(storage)
     skipped = make.propose(h100, OP, result(h100))
     assert skipped.status == "skipped" and "closed unmerged" in skipped.reason
@@ -523,8 +529,7 @@ def test_a_winner_closed_unmerged_is_not_merged_again(
     demo: LocalGitHub, storage: Storage, tmp_path: Path
 ) -> None:
     earlier(storage, "a10g", winning(A10G, A10G_GPU))
-    rejected = candidate_id(A10G)
-    storage.add_job(REPO, "c" * 40, OP, "a10g", "rejected", 0, status="done", candidate=rejected)
+    closed_unmerged(storage, "a10g", A10G)
     body, source, _ = propose_h100(demo, storage, tmp_path)
     assert source == H100 and "One kernel per GPU kind" not in body
 
@@ -537,12 +542,12 @@ def test_other_winners_are_each_hardware_latest_proposed_one(storage: Storage) -
     earlier(storage, "a10g", winning(kernel(2), A10G_GPU), status="updated", pr=3)
     earlier(storage, "l4", winning(kernel(3), "NVIDIA L4"), status="blocked")
     earlier(storage, "a100", winning(kernel(4), "NVIDIA A100-SXM4-80GB"))
-    storage.add_job(REPO, "c" * 40, OP, "a100", "rejected", 0, candidate=candidate_id(kernel(4)))
     forged = winning(kernel(5), "NVIDIA H200")
     forged["best"]["id"] = candidate_id(kernel(6))  # a stored result that does not read back
     earlier(storage, "h200", forged)
     earlier(storage, "gpu-large", winning(kernel(7), "NVIDIA RTX 6000 Ada Generation"))
-    found = other_winners(storage.jobs(REPO), OP, "h100")
+    rejected = {("a100", candidate_id(kernel(4))), ("a10g", candidate_id(kernel(1)))}
+    found = other_winners(storage.jobs(REPO), rejected, OP, "h100")
     assert [(w.label, w.candidate, w.pr) for w in found] == [
         ("a10g", candidate_id(kernel(2)), 3),
         ("gpu-large", candidate_id(kernel(7)), 7),

@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
+from kevolve.bot.jobrecord import JobStatus, Trigger
 from kevolve.bot.storage import Outcome, Storage
 
 START = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -139,3 +141,19 @@ def test_a_delivery_waiting_for_its_retry_is_not_pending_until_it_is_due(databas
         assert (due.attempts, due.error) == (1, "ConnectionError: 502")
     finally:
         store.close()
+
+
+def test_a_jobs_status_and_trigger_are_stored_as_the_text_earlier_versions_wrote(
+    storage: Storage,
+) -> None:
+    job_id = storage.add_job("o/r", "a" * 40, "softmax", "h100", Trigger.COMMENT, 5)
+    storage.set_job_status(job_id, JobStatus.RUNNING)
+    query = sa.text("SELECT trigger, status FROM jobs WHERE id = :id")
+    with storage.engine.connect() as conn:
+        stored = tuple(conn.execute(query, {"id": job_id}).one())
+    assert stored == ("comment", "running") and all(type(text) is str for text in stored)
+    job = storage.job(job_id)
+    assert job is not None and (job.trigger, job.status) == (Trigger.COMMENT, JobStatus.RUNNING)
+    assert job.trigger is Trigger.COMMENT and job.status is JobStatus.RUNNING
+    with pytest.raises(sa.exc.StatementError, match="'finished' is no JobStatus"):
+        storage.set_job_status(job_id, "finished")  # type: ignore[arg-type]
