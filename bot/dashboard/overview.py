@@ -2,7 +2,8 @@
 
 Per op and hardware label: the newest result's best kernel against the repo's current kernel,
 eager PyTorch and torch.compile (where they were timed), its trend over earlier results, the
-pull request it led to, and the newest job whatever its outcome. Per repo: its schedule, and
+pull request it led to (merged or rejected once it closed), and the newest job whatever its
+outcome. Per repo: its schedule, and
 when the next scheduled run comes.
 """
 
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from kevolve.bot.fleet_store import ScheduleMark
+from kevolve.bot.jobrecord import Job, JobStatus
+from kevolve.bot.pull_store import ClosedPull
 from kevolve.bot.schedule import next_tick
-from kevolve.bot.storage import Job
 from kevolve.harness.evaluation import CaseTiming, Evaluation, evaluation_from_dict
 from kevolve.harness.evaluation import with_seed_compile as borrow_compile
 
@@ -27,7 +29,7 @@ class PullLink:
 
     number: int
     url: str | None
-    status: str  # opened, updated, blocked, ...
+    status: str  # opened, updated, blocked, ...; merged or rejected once it closed
 
 
 @dataclass(frozen=True)
@@ -88,30 +90,39 @@ def schedule_plan(mark: ScheduleMark, now: datetime) -> SchedulePlan:
     return SchedulePlan(mark.cron, mark.checked, upcoming, upcoming is not None and upcoming <= now)
 
 
-def overview(jobs: Iterable[Job], repos: set[str] | None = None) -> list[RepoRow]:
-    """Every repo with jobs (or those in `repos`), its ops by hardware, repo by repo."""
+def overview(
+    jobs: Iterable[Job], repos: set[str] | None = None, closed: Iterable[ClosedPull] = ()
+) -> list[RepoRow]:
+    """Every repo with jobs (or those in `repos`), its ops by hardware, repo by repo; a pull
+    request among the `closed` ones shows how it closed."""
     by_repo: dict[str, list[Job]] = {}
     for job in jobs:
         if repos is None or job.repo in repos:
             by_repo.setdefault(job.repo, []).append(job)
-    return [_repo(name, by_repo[name]) for name in sorted(by_repo)]
+    ends: dict[str, dict[int, str]] = {}
+    for pull in closed:
+        ends.setdefault(pull.repo, {})[pull.number] = pull.outcome
+    return [_repo(name, by_repo[name], ends.get(name, {})) for name in sorted(by_repo)]
 
 
-def _repo(name: str, jobs: Sequence[Job]) -> RepoRow:
-    """One repo's row from its jobs (oldest first)."""
+def _repo(name: str, jobs: Sequence[Job], ends: Mapping[int, str]) -> RepoRow:
+    """One repo's row from its jobs (oldest first) and how its closed pull requests ended."""
     cells: dict[tuple[str, str], OpCell] = {}
     for job in jobs:
         for op in _ops(job):
             cell = cells.setdefault((op, job.hardware), OpCell(op, job.hardware, job))
             cell.newest = job
             result = _results(job).get(op)
-            if job.status == "done" and isinstance(result, dict):
+            if job.status is JobStatus.DONE and isinstance(result, dict):
                 _take(cell, job, result)
+    for cell in cells.values():
+        if cell.pull is not None and cell.pull.number in ends:
+            cell.pull = replace(cell.pull, status=ends[cell.pull.number])
     return RepoRow(
         name,
         [cells[k] for k in sorted(cells)],
-        sum(1 for j in jobs if j.status in ("new", "queued", "running")),
-        sum(1 for j in jobs if j.status == "failed"),
+        sum(1 for j in jobs if j.status.active),
+        sum(1 for j in jobs if j.status is JobStatus.FAILED),
         max(j.updated_at or j.created_at for j in jobs),
     )
 

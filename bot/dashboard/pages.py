@@ -14,6 +14,7 @@ from kevolve.bot.dashboard.portal import PREFIX, Dashboard, board_of
 from kevolve.bot.dashboard.renderer import SECURITY_HEADERS
 from kevolve.bot.dashboard.roster import fleet
 from kevolve.bot.fleet_store import FleetStore
+from kevolve.bot.pull_store import PullStore
 from kevolve.bot.storage import Storage
 
 router = APIRouter(prefix=PREFIX)
@@ -38,7 +39,7 @@ def home(request: Request, board: Board) -> Response:
         return searches(request, board)
     jobs = board.storage.jobs()
     visible = board.visible(viewer, {j.repo for j in jobs})
-    rows = overview(jobs, visible)
+    rows = overview(jobs, visible, PullStore(board.storage.engine).closed())
     plans = _plans(board.storage, [row.repo for row in rows])
     trends = {(r.repo, c.op, c.hardware): trend_svg(c.trend) for r in rows for c in r.cells}
     return board.renderer.page(
@@ -68,7 +69,8 @@ def repo(owner: str, name: str, request: Request, board: Board) -> Response:
     jobs = board.storage.jobs(full) if board.storage is not None else []
     if not jobs or full not in board.visible(viewer, [full]):
         return _missing(board, viewer, "No such repo here.")
-    [row] = overview(jobs)
+    closed = PullStore(board.storage.engine).closed(full) if board.storage is not None else []
+    [row] = overview(jobs, closed=closed)
     entries: dict[int, list[SearchEntry]] = {}
     for entry in board.catalog.entries():
         if entry.repo == full and entry.job is not None:

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from kevolve.bot.dashboard.redaction import Redactor
+from kevolve.bot.jobrecord import JobStatus
 from markupsafe import Markup
 
 SECURITY_HEADERS = {
@@ -55,6 +56,7 @@ class Renderer:
             share=share,
             svg=Markup,
         )
+        self.env.globals.update(JobStatus=JobStatus)  # pages compare a job's status with it
 
     def page(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         """A whole page from `name`.html.j2."""

@@ -14,10 +14,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from kevolve.bot.database import deliveries_table, job_runs_table, jobs_table, runner_labels_table
-from kevolve.bot.storage import Job, Storage
+from kevolve.bot.jobrecord import Job, JobStatus
+from kevolve.bot.storage import Storage
 
-ACTIVE = ("new", "queued", "running")
-ENDED_BADLY = ("failed", "cancelled")
+ENDED_BADLY = (JobStatus.FAILED, JobStatus.CANCELLED)
 RECENT = 50  # failed jobs, runs and deliveries shown
 
 
@@ -92,8 +92,8 @@ def fleet(storage: Storage, bot_labels: Sequence[str], visible: set[str] | None)
         labels=_labels(storage.engine, visible),
         runners=_runners(runs),
         runs=runs[:RECENT],
-        active=[j for j in jobs if j.status in ACTIVE],
-        recent=[j for j in reversed(jobs) if j.status not in ACTIVE][:RECENT],
+        active=[j for j in jobs if j.status.active],
+        recent=[j for j in reversed(jobs) if not j.status.active][:RECENT],
         failed=[j for j in reversed(jobs) if j.status in ENDED_BADLY][:RECENT],
         deliveries=_deliveries(storage.engine, visible),
     )

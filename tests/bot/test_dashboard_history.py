@@ -2,11 +2,13 @@
 and fleet poller) and the GitHub stand-in, looked at in a real headless Chromium: a finished
 job's search keeps its whole lineage with the prompts and replies (its state file is kept), a
 failed job's reason shows on the fleet page, and each repo's next scheduled run shows on the
-repos pages. And a database an earlier version created gains the new columns when the bot
-starts on it, on SQLite and PostgreSQL."""
+repos pages. And a database an earlier version created is migrated when the bot starts on it,
+on SQLite and PostgreSQL: it gains the new columns, and the pseudo-jobs that version stored for
+closed pull requests move to their own table."""
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -23,13 +25,15 @@ import pytest
 import sqlalchemy as sa
 from kevolve.bot.archive import Keeping, StateArchive
 from kevolve.bot.cron import parse_cron
-from kevolve.bot.database import ACTIVE_CONDITION, metadata
 from kevolve.bot.fleet_store import FleetStore
+from kevolve.bot.jobrecord import JobStatus, Trigger
+from kevolve.bot.pull_store import ClosedPull, PullOutcome, PullStore
 from kevolve.bot.storage import Storage
 from kevolve.harness.search.snapshot import records
 from selenium.webdriver.common.by import By
 
 from tests.bot.chromium import chromium, screenshot, shown
+from tests.bot.old_schema import OLD, OLD_FLEET_REPOS, OLD_JOBS
 from tests.bot.processes import eventually
 from tests.fakes.llm_server import FakeLLMServer
 from tests.ports import free_port
@@ -267,69 +271,48 @@ def test_the_repos_pages_show_the_next_scheduled_run(bot: Bot, tmp_path: Path) -
         assert on_repo.get_attribute("datetime") == expected.isoformat()
 
 
-# The two tables whose columns changed, as the version before created them.
-OLD = sa.MetaData()
-OLD_JOBS = sa.Table(
-    "jobs",
-    OLD,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("repo", sa.String(200), nullable=False, index=True),
-    sa.Column("sha", sa.String(64), nullable=False),
-    sa.Column("op", sa.String(200), nullable=False),
-    sa.Column("hardware", sa.String(200), nullable=False),
-    sa.Column("trigger", sa.String(32), nullable=False),
-    sa.Column("budget", sa.Integer, nullable=False),
-    sa.Column("status", sa.String(32), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("delivery_id", sa.String(100), nullable=True),
-    sa.Column("result", sa.Text, nullable=True),
-    sa.Column("installation_id", sa.BigInteger, nullable=True),
-    sa.Column("comment_id", sa.BigInteger, nullable=True),
-    sa.Column("check_id", sa.BigInteger, nullable=True),
-    sa.Column("pr_number", sa.Integer, nullable=True),
-    sa.Column("candidate", sa.String(64), nullable=True),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("requester", sa.String(100), nullable=True),
-)
-sa.Index(
-    "jobs_one_active",
-    *(OLD_JOBS.c[name] for name in ("repo", "sha", "op", "hardware", "trigger")),
-    unique=True,
-    sqlite_where=sa.text(ACTIVE_CONDITION),
-    postgresql_where=sa.text(ACTIVE_CONDITION),
-)
-OLD_FLEET_REPOS = sa.Table(
-    "fleet_repos",
-    OLD,
-    sa.Column("repo", sa.String(200), primary_key=True),
-    sa.Column("scheduled_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("broken_sha", sa.String(64), nullable=True),
-)
-for _unchanged in ("deliveries", "refusals", "job_runs", "job_tokens", "runner_labels"):
-    metadata.tables[_unchanged].to_metadata(OLD)
-
 EARLIER = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 
 
+PROPOSED = {
+    "results": {"softmax": {}},
+    "proposals": [
+        {"op": "softmax", "status": "opened", "pr": 4, "candidate": "c" * 16,
+         "url": "https://github.com/acme/old/pull/4", "reason": "pushed"},
+    ],
+}  # fmt: skip
+
+
 def _old_database(url: str) -> int:
-    """The tables as the previous version created them, with a failed job and a repo's schedule
-    mark in them; the job's id."""
+    """The tables as the previous version created them, with a job that proposed pull request 4,
+    the pseudo-job that version stored when 4 was closed unmerged, a failed job and a repo's
+    schedule mark in them; the failed job's id."""
     engine = sa.create_engine(url)
+    old_job = {"repo": "acme/old", "op": "softmax", "hardware": "cpu", "installation_id": 7}
     try:
         OLD.create_all(engine)
         with engine.begin() as conn:
+            conn.execute(
+                sa.insert(OLD_JOBS).values(
+                    **old_job, sha="b" * 40, trigger="comment", budget=5, status="done",
+                    created_at=EARLIER, updated_at=EARLIER, result=json.dumps(PROPOSED),
+                )
+            )  # fmt: skip
+            conn.execute(
+                sa.insert(OLD_JOBS).values(
+                    **old_job, sha="d" * 40, trigger="rejected", budget=0, status="done",
+                    created_at=EARLIER, delivery_id="closed-4", pr_number=4, candidate="c" * 16,
+                )
+            )  # fmt: skip
             job = conn.execute(
                 sa.insert(OLD_JOBS).values(
-                    repo="acme/old",
+                    **old_job,
                     sha="a" * 40,
-                    op="softmax",
-                    hardware="cpu",
                     trigger="push",
                     budget=5,
                     status="failed",
                     created_at=EARLIER,
                     updated_at=EARLIER,
-                    installation_id=7,
                 )
             ).inserted_primary_key
             conn.execute(sa.insert(OLD_FLEET_REPOS).values(repo="acme/old", scheduled_at=EARLIER))
@@ -339,7 +322,7 @@ def _old_database(url: str) -> int:
     return int(job[0])
 
 
-def test_a_database_the_previous_version_made_gains_the_new_columns_on_start(
+def test_a_database_the_previous_version_made_is_migrated_when_the_bot_starts(
     database_url: str, tmp_path: Path
 ) -> None:
     job = _old_database(database_url)
@@ -368,17 +351,31 @@ def test_a_database_the_previous_version_made_gains_the_new_columns_on_start(
             "failed",
             None,
         )
+        # The pseudo-job of the closed pull request is now a row of its own table.
+        assert [(j.trigger, j.status) for j in storage.jobs()] == [
+            (Trigger.COMMENT, JobStatus.DONE),
+            (Trigger.PUSH, JobStatus.FAILED),
+        ]
+        closed = ("acme/old", 4, "softmax", "cpu", "d" * 40, "c" * 16)
+        assert PullStore(storage.engine).closed() == [
+            ClosedPull(*closed, PullOutcome.REJECTED, EARLIER, "closed-4")
+        ]
+        cell = '<a href="https://github.com/acme/old/pull/4" rel="noreferrer">#4</a>'
+        repos = httpx.get(f"{url}/dashboard/", timeout=30).text
+        assert f'{cell} <span class="muted">rejected</span>' in repos, repos
         before = httpx.get(f"{url}/dashboard/fleet", timeout=30)
         assert before.status_code == 200 and "the reason is on the job's check run" in before.text
 
-        storage.set_job_status(job, "failed", reason="The job failed: the judge ran out of memory")
+        reason = "The job failed: the judge ran out of memory"
+        storage.set_job_status(job, JobStatus.FAILED, reason=reason)
         FleetStore(storage.engine, storage.now).note_schedule("acme/old", CRON)
         fleet = httpx.get(f"{url}/dashboard/fleet", timeout=30).text
         assert "The job failed: the judge ran out of memory" in fleet
         repos = httpx.get(f"{url}/dashboard/", timeout=30).text
         expected = parse_cron(CRON).next_after(EARLIER)
         assert expected is not None and f'datetime="{expected.isoformat()}"' in repos
-        storage.create_all()  # a second start finds nothing left to add
+        storage.create_all()  # a second start finds nothing left to add or move
+        assert len(storage.jobs()) == 2 and len(PullStore(storage.engine).closed()) == 1
         assert storage.job(job).reason == "The job failed: the judge ran out of memory"  # type: ignore[union-attr]
     finally:
         proc.terminate()
