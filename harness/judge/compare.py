@@ -21,7 +21,7 @@ from kevolve.harness.judge.chunked import ChunkedReference
 from kevolve.harness.judge.pieces import PIECE_ELEMENTS, Piece, pieces
 from kevolve.harness.judge.tally import Comparison as Comparison
 from kevolve.harness.judge.tally import OutputPiece, Tally
-from kevolve.harness.spec.problem import Shape, Tolerance
+from kevolve.harness.spec.problem import FLOAT32_LOOSEST, Shape, Tolerance
 
 # u below is the unit roundoff of the output dtype. rtol sits a few u above it to allow another
 # summation order, fused multiply-adds and fast intrinsics; norm bounds the error summed over the
@@ -43,7 +43,6 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
     "int64": _EXACT,
     "bool": _EXACT,
 }
-FLOAT32_LOOSEST = 1e-4  # no override may let float32 rtol or norm exceed this
 
 
 def tolerance_for(dtype_name: str, overrides: Mapping[str, Tolerance]) -> Tolerance:

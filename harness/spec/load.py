@@ -24,14 +24,14 @@ from kevolve.harness.spec.checks import (
     top_level_bindings,
 )
 from kevolve.harness.spec.kernelbench import load_kernelbench
-from kevolve.harness.spec.problem import Problem, ProblemKind, Shape, Tolerance
+from kevolve.harness.spec.problem import FLOAT32_LOOSEST, Problem, ProblemKind, Shape, Tolerance
 
 __all__ = ["SpecError", "load_problems", "narrow", "select"]
 
 _OP_KEYS = tuple(key for key in EXAMPLES if key != "KEVOLVE_DTYPES")
 _REQUIRED = ("kernel", "entry", "reference", "inputs", "dtypes", "shapes")
 _TOLERANCE_KEYS = ("rtol", "atol", "norm")
-_FLOAT32_LIMIT = 1e-4
+_LOOSEST = f"{FLOAT32_LOOSEST:.0e}".replace("e-0", "e-")  # as a config writes it: 1e-4
 _OP_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _DIM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,15}")
 _SPEC_KINDS = "a repo directory, its pyproject.toml or kevolve.toml, or a KernelBench .py file"
@@ -289,9 +289,9 @@ def _tolerance(t: Table, dtype: str, value: object) -> Tolerance:
         if type(number) not in (int, float) or not 0 <= number < math.inf:
             problem = f"expected a finite non-negative number, found {number!r}"
             raise t.error(f"{key}.{name}", problem)
-        if dtype == "float32" and name != "atol" and number > _FLOAT32_LIMIT:
-            problem = f"float32 may not be looser than 1e-4, found {number}"
-            fix = "set it to 1e-4 or less; looser float32 checks let wrong kernels pass"
+        if dtype == "float32" and name != "atol" and number > FLOAT32_LOOSEST:
+            problem = f"float32 may not be looser than {_LOOSEST}, found {number}"
+            fix = f"set it to {_LOOSEST} or less; looser float32 checks let wrong kernels pass"
             raise t.error(f"{key}.{name}", problem, fix)
     return Tolerance(**{name: float(value[name]) for name in _TOLERANCE_KEYS})
 

@@ -9,6 +9,7 @@ from pathlib import Path
 Shape = tuple[int, ...]
 
 # Names accepted in configs; torch dtypes are looked up by these names in the child process.
+FLOAT32_LOOSEST = 1e-4  # no config or override may let float32 rtol or norm exceed this
 DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "bool")
 
 
