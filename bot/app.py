@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -13,7 +13,7 @@ from kevolve.bot import results, webhook
 from kevolve.bot.background import Background
 from kevolve.bot.board import RunBoard
 from kevolve.bot.dashboard.mount import bot_dashboard, mount
-from kevolve.bot.dispatcher import Dispatcher, Handler
+from kevolve.bot.dispatcher import Dispatcher, Routes
 from kevolve.bot.results import ResultsContext
 from kevolve.bot.settings import BotSettings
 from kevolve.bot.storage import Storage, StorageError
@@ -87,7 +87,7 @@ class _FailedDeliveries:
 def create_app(
     settings: BotSettings,
     storage: Storage | None = None,
-    handlers: Mapping[str, Handler] | None = None,
+    handlers: Routes | None = None,
     background: Sequence[Background] = (),
 ) -> FastAPI:
     """The FastAPI app; a ValueError when no webhook secret is configured (fail closed).

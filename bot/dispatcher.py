@@ -15,10 +15,14 @@ from datetime import timedelta
 
 from kevolve.bot.background import PollingThread
 from kevolve.bot.storage import Delivery, Outcome, Storage
+from kevolve.bot.switchboard import Switchboard
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Delivery], None]
+# The handlers by (event, action), or by event alone for any action.
+Routes = Switchboard[Handler] | Mapping[str, Handler]
+UNHANDLED = "unhandled"  # the reason kept on a delivery no handler takes
 
 _BATCH = 50
 # Outcomes are written together, one transaction per batch, but never later than this after the
@@ -34,13 +38,13 @@ class Dispatcher:
     def __init__(
         self,
         storage: Storage,
-        handlers: Mapping[str, Handler],
+        routes: Routes,
         *,
         poll_seconds: float = 5.0,
         retry_s: Sequence[float] = (),
     ) -> None:
         self._storage = storage
-        self._handlers = dict(handlers)
+        self._routes = routes if isinstance(routes, Switchboard) else Switchboard.by_event(routes)
         self._retry_s = tuple(retry_s)
         self._poll = poll_seconds
         self._thread = PollingThread("kevolve-dispatcher", self._process_pending, poll_seconds)
@@ -90,11 +94,14 @@ class Dispatcher:
             self._storage.mark_deliveries(outcomes)
 
     def _process(self, delivery: Delivery) -> Outcome:
-        """Run the delivery's handler; its outcome: done, pending a retry, or failed."""
-        handler = self._handlers.get(delivery.event)
+        """Run the delivery's handler; its outcome: done, pending a retry, or failed. A delivery
+        that no handler takes is done, with why kept beside it."""
+        handler = self._routes.lookup(delivery.event, delivery.action)
+        if handler is None:
+            log.info("delivery %s: %s %s", delivery.delivery_id, UNHANDLED, _pair(delivery))
+            return Outcome(delivery.delivery_id, "done", f"{UNHANDLED}: {_pair(delivery)}")
         try:
-            if handler is not None:
-                handler(delivery)
+            handler(delivery)
         except Exception as exc:  # any handler bug: the delivery is retried, then failed
             log.debug("delivery %s raised", delivery.delivery_id, exc_info=True)
             return self._failure(delivery, f"{type(exc).__name__}: {exc}")
@@ -131,3 +138,8 @@ class Dispatcher:
             self._timer = threading.Timer(max(wait, 0.0), self.wake)
             self._timer.daemon = True
             self._timer.start()
+
+
+def _pair(delivery: Delivery) -> str:
+    """A delivery's event and action as a log line names them."""
+    return f"{delivery.event}.{delivery.action}" if delivery.action else delivery.event

@@ -20,8 +20,8 @@ from kevolve.bot.archive import Keeping
 from kevolve.bot.background import Background
 from kevolve.bot.configs import head_sha, read_config
 from kevolve.bot.dispatcher import Dispatcher, Handler
-from kevolve.bot.features import FeatureContext, handlers
-from kevolve.bot.features.context import installation_of
+from kevolve.bot.features import FeatureContext, FeatureContexts, feature_table
+from kevolve.bot.features.context import FeatureHandler, installation_of
 from kevolve.bot.fleet import FleetPoller, FleetSettings
 from kevolve.bot.github import AppClient, GitHub
 from kevolve.bot.jobengine import actions_runner_for
@@ -34,6 +34,7 @@ from kevolve.bot.quotas import QuotaLimits
 from kevolve.bot.settings import BotSettings
 from kevolve.bot.storage import Delivery, Storage
 from kevolve.bot.supervisor import Supervisor
+from kevolve.bot.switchboard import Switchboard
 from kevolve.bot.vault import BotSecrets
 from kevolve.bot.winners import HarnessCheck
 from kevolve.harness.assets import template_dir
@@ -132,7 +133,7 @@ def build_worker(
 
 def _processing(
     settings: BotSettings, storage: Storage, clients: ClientFor, runner: Runner | None
-) -> tuple[JobWorker, dict[str, Handler]]:
+) -> tuple[JobWorker, Switchboard[Handler]]:
     """The job worker (runner, proposer, messages) and the feature handlers that feed it."""
     messages = Messages(TEMPLATES)
     publisher = Publisher(settings.workdir / "publish")
@@ -166,7 +167,7 @@ def _processing(
         ),
         slots=settings.job_slots,
     )
-    return jobs, _handlers(settings, storage, clients, messages, jobs)
+    return jobs, _routes(settings, storage, clients, messages, jobs)
 
 
 def _runner_for(settings: BotSettings, storage: Storage, runner: Runner | None) -> RunnerFor:
@@ -179,32 +180,34 @@ def _runner_for(settings: BotSettings, storage: Storage, runner: Runner | None) 
     return lambda _github, _job: chosen
 
 
-def _handlers(
+def _routes(
     settings: BotSettings,
     storage: Storage,
     clients: ClientFor,
     messages: Messages,
     worker: JobWorker,
-) -> dict[str, Handler]:
-    """Each event's feature handler, run with the client of the delivery's installation."""
+) -> Switchboard[Handler]:
+    """The features' table, built once: each handler run with the context of the delivery's
+    installation (one kept per installation), then the job worker woken for what it queued."""
+    contexts = FeatureContexts(
+        partial(
+            FeatureContext,
+            storage=storage,
+            messages=messages,
+            bot_login=settings.bot_login,
+            hardware=settings.hardware,
+            budget=settings.budget,
+            limits=limits(settings),
+        ),
+        clients,
+    )
 
-    def route(event: str, delivery: Delivery) -> None:
-        github = clients(installation_of(delivery.payload))
-        ctx = FeatureContext(
-            github,
-            storage,
-            messages,
-            settings.bot_login,
-            settings.hardware,
-            settings.budget,
-            limits(settings),
-        )
-        load = partial(read_config, settings.workdir / "configs", github)
-        handlers(ctx, load)[event](delivery)
+    def run(handler: FeatureHandler, delivery: Delivery) -> None:
+        handler(contexts(installation_of(delivery.payload)), delivery)
         worker.wake()
 
-    events = ("push", "issue_comment", "pull_request", "workflow_job", "workflow_run")
-    return {event: partial(route, event) for event in events}
+    table = feature_table(partial(read_config, settings.workdir / "configs"))
+    return table.bound(lambda handler: partial(run, handler))
 
 
 def limits(settings: BotSettings) -> QuotaLimits:

@@ -1,23 +1,20 @@
-"""The bot's features, one module each, composed into the dispatcher's handler table."""
+"""The bot's features, one module each, registered once into the feature table."""
 
 from __future__ import annotations
 
-from functools import partial
-
-from kevolve.bot.dispatcher import Handler
 from kevolve.bot.features import comments, pulls, push, workflows
-from kevolve.bot.features.context import FeatureContext
+from kevolve.bot.features.context import FeatureContext, FeatureContexts, FeatureTable
 from kevolve.bot.features.push import LoadConfig
 
-__all__ = ["FeatureContext", "LoadConfig", "handlers"]
+__all__ = ["FeatureContext", "FeatureContexts", "FeatureTable", "LoadConfig", "feature_table"]
 
 
-def handlers(ctx: FeatureContext, load_config: LoadConfig) -> dict[str, Handler]:
-    """The handler of each webhook event the bot acts on."""
-    return {
-        "issue_comment": partial(comments.handle, ctx),
-        "push": partial(push.handle, ctx, load_config),
-        "pull_request": partial(pulls.handle, ctx),
-        "workflow_job": partial(workflows.handle, ctx),
-        "workflow_run": partial(workflows.handle, ctx),
-    }
+def feature_table(load_config: LoadConfig) -> FeatureTable:
+    """Every feature's handlers by the (event, action) pairs they take; a RouteConflict when
+    two features claim one pair."""
+    table = FeatureTable()
+    comments.register(table)
+    push.register(table, load_config)
+    pulls.register(table)
+    workflows.register(table)
+    return table

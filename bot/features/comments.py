@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kevolve.bot.features.context import FeatureContext, installation_of
+from kevolve.bot.features.context import FeatureContext, FeatureTable, installation_of
 from kevolve.bot.jobrecord import Job, JobStatus, Trigger
 from kevolve.bot.proposals import PREFIX, target
 from kevolve.bot.quotas import Admitted, JobOrder
@@ -42,11 +42,16 @@ class Request:
     installation_id: int | None
 
 
+def register(table: FeatureTable) -> None:
+    """New comments only: an edited or deleted command is not run again."""
+    table.add("issue_comment", "created", handle)
+
+
 def handle(ctx: FeatureContext, delivery: Delivery) -> None:
     """Answer a new `/kevolve` comment from a person; ignore bots and other comments."""
     payload = delivery.payload
     body = str(payload.get("comment", {}).get("body") or "")
-    if payload.get("action") != "created" or is_bot(payload, ctx.bot_login):
+    if is_bot(payload, ctx.bot_login):
         return
     lines = command_lines(body)
     if not lines:

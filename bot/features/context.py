@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,7 +11,8 @@ from kevolve.bot.github import GitHub
 from kevolve.bot.messages import Messages
 from kevolve.bot.pull_store import PullStore
 from kevolve.bot.quotas import QuotaLimits, Quotas
-from kevolve.bot.storage import Storage
+from kevolve.bot.storage import Delivery, Storage
+from kevolve.bot.switchboard import Switchboard
 
 DEFAULT_BUDGET = 200  # candidates a search may evaluate when nobody said otherwise
 
@@ -34,6 +36,31 @@ class FeatureContext:
     def pulls(self) -> PullStore:
         """The closed kevolve pull requests, kept in the jobs' database."""
         return PullStore(self.storage.engine)
+
+
+FeatureHandler = Callable[["FeatureContext", Delivery], None]
+FeatureTable = Switchboard[FeatureHandler]  # each feature's handlers by (event, action)
+
+
+class FeatureContexts:
+    """One `FeatureContext` per app installation, made on first use and kept: the same
+    storage, messages and settings, with that installation's GitHub client."""
+
+    def __init__(
+        self,
+        make: Callable[[GitHub], FeatureContext],
+        client_for: Callable[[int | None], GitHub],
+    ) -> None:
+        self._make = make
+        self._client_for = client_for
+        self._made: dict[int | None, FeatureContext] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, installation_id: int | None) -> FeatureContext:
+        with self._lock:
+            if installation_id not in self._made:
+                self._made[installation_id] = self._make(self._client_for(installation_id))
+            return self._made[installation_id]
 
 
 def installation_of(payload: Mapping[str, Any]) -> int | None:

@@ -5,18 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kevolve.bot.features.context import FeatureContext
+from kevolve.bot.features.context import FeatureContext, FeatureTable
 from kevolve.bot.jobrecord import Job
 from kevolve.bot.proposals import target
 from kevolve.bot.pull_store import ClosedPull, PullOutcome
 from kevolve.bot.storage import Delivery
 
 
+def register(table: FeatureTable) -> None:
+    """Pull requests as they close; opened, edited and the rest are not this feature's."""
+    table.add("pull_request", "closed", handle)
+
+
 def handle(ctx: FeatureContext, delivery: Delivery) -> None:
     """Record a closed kevolve pull request, and the kernel it proposed last."""
     payload = delivery.payload
-    if payload.get("action") != "closed":
-        return
     repo = payload["repository"]["full_name"]
     pull = payload["pull_request"]
     head = pull["head"]

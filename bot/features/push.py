@@ -7,9 +7,11 @@ none, or with "auto" the GPU labels of the runners the repo may use at the time 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any
 
-from kevolve.bot.features.context import FeatureContext, installation_of
+from kevolve.bot.features.context import FeatureContext, FeatureTable, installation_of
+from kevolve.bot.github import GitHub
 from kevolve.bot.jobrecord import JobStatus, Trigger
 from kevolve.bot.quotas import Admitted, JobOrder
 from kevolve.bot.repoconfig import AUTO, RepoConfig
@@ -17,12 +19,18 @@ from kevolve.bot.storage import Delivery
 from kevolve.harness.spec.load import SpecError
 from kevolve.harness.spec.problem import Problem
 
-LoadConfig = Callable[[str, str], RepoConfig]  # (repo, sha) -> what its config declares there
+# (client, repo, sha) -> what the repo's config declares there, read through that client
+LoadConfig = Callable[[GitHub, str, str], RepoConfig]
 CONFIG_FILES = frozenset({"pyproject.toml", "kevolve.toml"})
 CHECK_NAME = "kevolve"
 
 
-def handle(ctx: FeatureContext, load_config: LoadConfig, delivery: Delivery) -> None:
+def register(table: FeatureTable, load_config: LoadConfig) -> None:
+    """Pushes, whatever their action (GitHub sends none)."""
+    table.add("push", None, partial(handle, load_config))
+
+
+def handle(load_config: LoadConfig, ctx: FeatureContext, delivery: Delivery) -> None:
     """Queue jobs for the ops a default-branch push changed; a broken config fails a check."""
     payload = delivery.payload
     repo, sha = payload["repository"]["full_name"], str(payload.get("after", ""))
@@ -30,7 +38,7 @@ def handle(ctx: FeatureContext, load_config: LoadConfig, delivery: Delivery) -> 
     if not on_default_branch(payload) or not files:
         return
     try:
-        config = load_config(repo, sha)
+        config = load_config(ctx.github, repo, sha)
     except SpecError as error:
         check = ctx.github.start_check(repo, sha, CHECK_NAME, broken_title(), str(error))
         ctx.github.finish_check(repo, check, "failure", broken_title(), broken_summary(error))

@@ -13,10 +13,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from kevolve.bot.board import RunBoard, RunNews
-from kevolve.bot.features.context import FeatureContext
+from kevolve.bot.features.context import FeatureContext, FeatureTable
 from kevolve.bot.storage import Delivery
 
 log = logging.getLogger(__name__)
+
+
+def register(table: FeatureTable) -> None:
+    """Workflow jobs and runs, at every step (queued, in progress, completed)."""
+    table.add("workflow_job", None, handle)
+    table.add("workflow_run", None, handle)
 
 
 def handle(ctx: FeatureContext, delivery: Delivery) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kevolve.bot.features import FeatureContext, handlers
+from kevolve.bot.features import FeatureContext, feature_table
 from kevolve.bot.github import SelfHostedRunner
 from kevolve.bot.jobrecord import JobStatus, Trigger
 from kevolve.bot.messages import Messages
@@ -43,10 +43,12 @@ def ctx(github: FakeGitHub, storage: Storage) -> FeatureContext:
 
 
 def dispatch(ctx: FeatureContext, event: str, payload: dict[str, Any], spec: Path = DEMO) -> None:
-    """Hand one delivery to the handler the dispatcher would pick."""
+    """Hand one delivery to the handler the dispatcher would pick, if any takes it."""
     action = payload.get("action")
     delivery = Delivery("d-1", event, action, payload, NOW, "pending", 0, None)
-    handlers(ctx, lambda repo, sha: load_config(spec))[event](delivery)
+    handler = feature_table(lambda _github, _repo, _sha: load_config(spec)).lookup(event, action)
+    if handler is not None:
+        handler(ctx, delivery)
 
 
 def answers(github: FakeGitHub, event: dict[str, Any]) -> list[str]:

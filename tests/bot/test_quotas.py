@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kevolve.bot.features import FeatureContext, handlers
+from kevolve.bot.features import FeatureContext, feature_table
 from kevolve.bot.github import AppClient
 from kevolve.bot.messages import Messages
 from kevolve.bot.quotas import JobOrder, QuotaLimits
@@ -29,6 +29,7 @@ MESSAGES = Messages(ROOT / "templates" / "github")
 BOT = "kevolve[bot]"
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 _ids = itertools.count(1)
+TABLE = feature_table(lambda _github, _repo, _sha: load_config(DEMO))
 
 
 @dataclass
@@ -60,7 +61,9 @@ class Tenant:
         delivery = Delivery(
             f"d-{next(_ids)}", event, payload.get("action"), payload, NOW, "pending", 0, None
         )
-        handlers(self.ctx, lambda _repo, _sha: load_config(DEMO))[event](delivery)
+        handler = TABLE.lookup(event, delivery.action)
+        assert handler is not None, f"no feature takes {event} {delivery.action}"
+        handler(self.ctx, delivery)
 
     def answers(self) -> list[str]:
         """The bodies of the bot's comments on the issue, oldest first."""
