@@ -10,7 +10,6 @@ other from the repo's config).
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -165,10 +164,7 @@ class CheckedResult:
         """The geometric mean of the best's speedups over its timed cases; None untimed."""
         if not (self.timed and self.best):
             return None
-        values = [t.speedup for t in self.best.evaluation.timings if t.speedup is not None]
-        if not values:
-            return None
-        return math.exp(sum(math.log(v) for v in values) / len(values))
+        return self.best.evaluation.speedup()
 
     def gate(
         self,

@@ -8,7 +8,6 @@ same case (`harness.evaluation.with_seed_compile`), and says so.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from kevolve.harness.evaluation import (
     CompiledTiming,
     CompileMode,
     Evaluation,
+    geometric_mean,
     shape_cell,
     with_seed_compile,
 )
@@ -103,13 +103,6 @@ def compile_failures(
         f"torch.compile {mode} on {', '.join(cases)}: {escape(error)}"
         for (mode, error), cases in hit.items()
     ]
-
-
-def geometric_mean(values: Sequence[float]) -> float | None:
-    """The geometric mean of positive values; None for none."""
-    if not values:
-        return None
-    return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
 def _row(t: CaseTiming, dims: Sequence[str], escape: Callable[[str], str]) -> dict[str, Any]:

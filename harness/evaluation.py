@@ -214,11 +214,24 @@ class Evaluation:
         """True exactly when the verdict is `correct`."""
         return self.verdict is Verdict.CORRECT
 
+    def speedup(self) -> float | None:
+        """The speedup: the geometric mean of the timed cases' speedups; None untimed."""
+        if not self.timed:
+            return None
+        return geometric_mean([t.speedup for t in self.timings if t.speedup])
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; the verdict as its string value."""
         data = asdict(self)
         data["verdict"] = self.verdict.value
         return data
+
+
+def geometric_mean(values: Sequence[float]) -> float | None:
+    """The geometric mean of positive values; None for none (every mean of ratios uses this)."""
+    if not values:
+        return None
+    return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
 def evaluation_from_dict(data: dict[str, Any]) -> Evaluation:

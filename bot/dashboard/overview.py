@@ -9,7 +9,6 @@ when the next scheduled run comes.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -19,7 +18,12 @@ from kevolve.bot.fleet_store import ScheduleMark
 from kevolve.bot.jobrecord import Job, JobStatus
 from kevolve.bot.pull_store import ClosedPull
 from kevolve.bot.schedule import next_tick
-from kevolve.harness.evaluation import CaseTiming, Evaluation, evaluation_from_dict
+from kevolve.harness.evaluation import (
+    CaseTiming,
+    Evaluation,
+    evaluation_from_dict,
+    geometric_mean,
+)
 from kevolve.harness.evaluation import with_seed_compile as borrow_compile
 
 
@@ -179,10 +183,7 @@ def _vs_compile(t: CaseTiming) -> float | None:
 
 def _mean(values: Sequence[float | None]) -> float | None:
     """The geometric mean of the positive values; None when there is none."""
-    kept = [v for v in values if v is not None and v > 0]
-    if not kept:
-        return None
-    return math.exp(sum(math.log(v) for v in kept) / len(kept))
+    return geometric_mean([v for v in values if v is not None and v > 0])
 
 
 def _pull(job: Job, op: str) -> PullLink | None:

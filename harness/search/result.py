@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kevolve.harness.evaluation import CaseTiming, Evaluation, Verdict
+from kevolve.harness.evaluation import CaseTiming, Evaluation, Verdict, geometric_mean
 
 SCHEMA_VERSION = 1
 
@@ -106,7 +105,7 @@ def publish_gate(
     lows = [t.speedup_ci[0] for t in best.timings if t.speedup_ci and t.speedup_ci[0] > 1.0]
     # Every case faster with confidence, but by how much: the repo's minimum decides.
     if best.timed and lows and len(lows) == len(best.timings):
-        low = math.exp(sum(math.log(v) for v in lows) / len(lows))
+        low = geometric_mean(lows) or 0.0
         if low < min_speedup:
             reasons.append(
                 f"the gain is too small: {low:.3f}x at the low end of the 95% intervals "

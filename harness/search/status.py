@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,7 +58,5 @@ def score(ev: Evaluation) -> float | None:
     """Higher is better: the geometric-mean speedup when timed, 1.0 if only checked, else None."""
     if ev.verdict is not Verdict.CORRECT:
         return None
-    speedups = [t.speedup for t in ev.timings if t.speedup]
-    if not ev.timed or not speedups:
-        return 1.0
-    return math.exp(sum(math.log(s) for s in speedups) / len(speedups))
+    speedup = ev.speedup()
+    return 1.0 if speedup is None else speedup
