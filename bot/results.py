@@ -67,13 +67,12 @@ async def post_result(job_id: int, request: Request) -> JSONResponse:
     except RecursionError:
         return _refuse(400, "the body is not JSON this bot reads: it is nested too deeply")
     try:  # kept as the bot read it: typed, checked, and nothing it does not use
-        result = read_result(posted, job_id).to_dict()
+        result = read_result(posted, job_id)
     except IntakeError as exc:
         return _refuse(422, f"the body is not a SearchResult this bot takes: {exc}")
-    op = str(result["problem"])
-    if op != grant.op:
-        return _refuse(403, f"job token is for op '{grant.op}', not '{op}'; not stored")
-    return await run_in_threadpool(_store, ctx, grant, result)
+    if result.problem != grant.op:
+        return _refuse(403, f"job token is for op '{grant.op}', not '{result.problem}'; not stored")
+    return await run_in_threadpool(_store, ctx, grant, result.to_dict())
 
 
 def _spent() -> JSONResponse:
