@@ -19,7 +19,8 @@ _LIBC = ctypes.CDLL(None, use_errno=True)
 def make_undumpable() -> None:
     """Make this process non-dumpable: no process without CAP_SYS_PTRACE, even of the same
     user, may ptrace it or read its /proc/<pid>/environ, mem or fds (and no core dump)."""
-    if _LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+    # prctl is variadic and PR_SET_DUMPABLE reads its second argument alone.
+    if _LIBC.prctl(PR_SET_DUMPABLE, 0) != 0:
         error = ctypes.get_errno()
         raise OSError(error, f"prctl(PR_SET_DUMPABLE, 0) failed: {os.strerror(error)}")
 

@@ -65,6 +65,28 @@ def test_wiped_variables_are_gone_and_their_bytes_zeroed_the_rest_untouched(
     assert ctypes.string_at(LIBC.getenv(b"KEVOLVE_GUARD_OTHER")) == b"keep-me"
 
 
+def test_a_value_holding_an_equals_sign_is_zeroed_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The name ends at the first `=`: a secret such as a base64 key keeps `=` in its value."""
+    monkeypatch.setenv("KEVOLVE_GUARD_SECRET", "aGk=x=y")
+    address = LIBC.getenv(b"KEVOLVE_GUARD_SECRET")
+    wipe_environment(["KEVOLVE_GUARD_SECRET"])
+    assert ctypes.string_at(address, len("aGk=x=y") + 1) == b"\0" * 8
+
+
+def test_the_first_variable_of_the_environment_block_is_wiped_too() -> None:
+    """environ[0] is a variable like any other: a stand-in put there (and taken out after) is
+    zeroed as the others are."""
+    environ = ctypes.POINTER(ctypes.c_void_p).in_dll(LIBC, "environ")
+    kept = environ[0]
+    stand_in = ctypes.create_string_buffer(b"KEVOLVE_GUARD_FIRST=first-secret")
+    environ[0] = ctypes.addressof(stand_in)
+    try:
+        wipe_environment(["KEVOLVE_GUARD_FIRST"])
+        assert stand_in.raw == b"KEVOLVE_GUARD_FIRST=" + b"\0" * (len("first-secret") + 1)
+    finally:
+        environ[0] = kept
+
+
 def test_seal_refuses_an_app_key_file_others_may_read(tmp_path: Path) -> None:
     key = tmp_path / "app.pem"
     key.write_text("-----BEGIN RSA PRIVATE KEY-----\n")
