@@ -114,7 +114,7 @@ def bwrap_arguments(mounts: Sequence[Mount], env: Mapping[str, str], cwd: Path) 
         args += ["--dev-bind", node, node]
     if devices:
         args += ["--ro-bind", "/sys", "/sys"]
-    bound = [d for d in _SYSTEM_DIRS if os.path.isdir(d) and not os.path.islink(d)]
+    bound = [d for d in _SYSTEM_DIRS if os.path.isdir(d)]  # a linked one too: /lib/x is there
     for mount in [*python_mounts(), *toolkit_mounts(env), *mounts]:
         path = str(mount.path)
         if mount.kind == "tmpfs":

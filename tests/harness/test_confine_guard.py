@@ -4,6 +4,7 @@ files over to the job user. (test_confine.py runs real judges in the jail.)"""
 
 from __future__ import annotations
 
+import glob
 import os
 import pwd
 import shutil
@@ -208,6 +209,7 @@ def test_mounts_are_bound_by_kind_when_they_exist(tmp_path: Path) -> None:
         Mount("ro", real),  # bound already, through the link
     ]
     args = bwrap_arguments(mounts, {}, CWD)
+    assert args[:3] == ["--unshare-all", "--die-with-parent", "--new-session"]
     assert ("/tmp/cache",) in _after(args, "--tmpfs")
     assert _after(args, "--bind") == [(str(scratch), str(scratch))]
     ro = _after(args, "--ro-bind")
@@ -278,3 +280,99 @@ def test_not_being_root_folders_are_opened_to_all_and_files_left_alone(
     hand_over([folder, file, link], job_user)
     modes = [p.stat().st_mode & 0o777 for p in (folder, file, inner)]
     assert modes == [0o777, 0o600, 0o700]
+
+
+def test_bubblewrap_is_tried_as_the_judges_user(
+    job_user: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(confine, "bwrap_problem", lambda bwrap, user: f"{bwrap} refuses {user}")
+    started = launch(Confinement(user=job_user, bwrap="/opt/bwrap"), [], {}, CWD)
+    assert started.notes == (f"/opt/bwrap refuses {job_user}: {FALLBACK} as user {job_user}",)
+
+
+def test_on_a_gpu_host_the_driver_nodes_and_sys_are_in_the_jail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    nodes = ["/dev/nvidiactl", "/dev/nvidia0", "/dev/nvidia-uvm"]
+    found = {"/dev/nvidia*": nodes}
+    monkeypatch.setattr(glob, "glob", lambda pattern: list(found.get(pattern, [])))
+    args = bwrap_arguments([], {}, CWD)
+    assert args[:3] == ["--unshare-all", "--die-with-parent", "--new-session"]
+    assert _after(args, "--dev-bind") == [(n, n) for n in sorted(nodes)]
+    assert ("/sys", "/sys") in _after(args, "--ro-bind")
+    assert args.index("--dev") < args.index("--dev-bind") < args.index("/sys")
+    found.clear()  # a host without the driver: no device nodes, no /sys
+    bare = bwrap_arguments([], {}, CWD)
+    assert "--dev-bind" not in bare and "/sys" not in bare
+
+
+def test_a_path_under_a_linked_system_folder_is_there_already(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    usr, lib = tmp_path / "usr", tmp_path / "lib"
+    (usr / "lib" / "x86_64").mkdir(parents=True)
+    lib.symlink_to(usr / "lib")  # merged /usr: /lib -> usr/lib
+    missing = tmp_path / "lib32"
+    monkeypatch.setattr(confine, "_SYSTEM_DIRS", (str(usr), str(lib), str(missing)))
+    args = bwrap_arguments([Mount("ro", lib / "x86_64"), Mount("ro", missing)], {}, CWD)
+    assert _after(args, "--symlink") == [(str(usr / "lib"), str(lib))]
+    assert (str(usr), str(usr)) in _after(args, "--ro-bind")
+    assert not any(str(lib / "x86_64") in a or str(missing) in a for a in args)
+
+
+def test_inside_what_is_bound_already_nothing_more_is_bound_or_linked(tmp_path: Path) -> None:
+    repo, real, outside = tmp_path / "repo", tmp_path / "cuda-13.0", tmp_path / "boX"
+    for folder in (repo, real, outside, tmp_path / "bo" / "lib"):
+        folder.mkdir(parents=True)
+    (repo / "cuda").symlink_to(real)
+    near = tmp_path / "bo" / "cuda"  # next to boX, not inside it
+    near.symlink_to(real)
+    args = bwrap_arguments(
+        [
+            Mount("ro", repo),
+            Mount("ro", real),
+            Mount("ro", repo / "cuda"),  # a link inside a bound folder: it comes with it
+            Mount("ro", outside),
+            Mount("ro", tmp_path / "bo" / "lib"),
+            Mount("ro", near),
+        ],
+        {},
+        CWD,
+    )
+    ro, links = _after(args, "--ro-bind"), _after(args, "--symlink")
+    for folder in (repo, real, outside, tmp_path / "bo" / "lib"):
+        assert ro.count((str(folder), str(folder))) == 1
+    assert (str(real), str(near)) in links
+    assert not any(link in (str(repo / "cuda"), str(repo)) for _, link in links)
+
+
+def test_with_the_root_bound_everything_is_inside_it(tmp_path: Path) -> None:
+    repo, real = tmp_path / "repo", tmp_path / "real"
+    repo.mkdir()
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    mounts = [Mount("ro", Path("/")), Mount("ro", repo), Mount("ro", tmp_path / "link")]
+    args = bwrap_arguments(mounts, {}, CWD)
+    assert ("/", "/") in _after(args, "--ro-bind")
+    assert str(repo) not in args and str(real) not in args and str(tmp_path / "link") not in args
+
+
+def test_this_pythons_home_is_found_through_its_executable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "executable", "/opt/kevolve-python/bin/python3")
+    paths = [m.path for m in python_mounts()]
+    assert Path("/opt/kevolve-python") in paths
+    assert all(p.is_absolute() for p in paths)
+
+
+def test_a_second_root_account_gets_files_as_uid_and_gid_zero(
+    tmp_path: Path, job_user: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = pwd.getpwnam(job_user)
+    file = tmp_path / "state.sqlite"
+    file.write_text("")
+    os.chown(file, entry.pw_uid, entry.pw_gid)
+    monkeypatch.setattr(confine, "identity", lambda user: (0, 0, []))  # e.g. "toor", uid 0
+    hand_over([file], "toor")
+    assert (file.stat().st_uid, file.stat().st_gid) == (0, 0)
