@@ -151,7 +151,11 @@ def run_demo(
             outcomes.append(OpOutcome(problem.name, f"paused: waiting for {waiting}"))
             say(f"    {outcomes[-1].summary} in {spec.llm_queue}/replies")
             continue
-        outcomes.append(_publish(options.out, repo_dir, publisher, messages, problem.name, result))
+        outcomes.append(
+            _publish(
+                options.out, repo_dir, publisher, messages, problem.name, problem.kernel, result
+            )
+        )
         say(f"    {outcomes[-1].summary}")
         if outcomes[-1].pr_body:
             say(f"    branch {outcomes[-1].branch}; pull request body: {outcomes[-1].pr_body}")
@@ -254,11 +258,12 @@ def _publish(
     publisher: Publisher,
     messages: Messages,
     op: str,
+    kernel: str | None,
     result: dict[str, Any],
 ) -> OpOutcome:
-    """Write an op's winner on its branch and its pull request body to a file."""
+    """Write an op's winner on its branch (over `kernel`, the config's path: never the posted
+    one) and its pull request body to a file."""
     best = result.get("best")
-    kernel = (result.get("job") or {}).get("kernel")
     if not best or not kernel:
         return OpOutcome(
             op, "no correct candidate other than the current kernel; nothing to propose"
