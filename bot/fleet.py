@@ -29,16 +29,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kevolve.bot.background import PollingThread
-from kevolve.bot.features.push import (
-    CHECK_NAME,
-    broken_summary,
-    broken_title,
-    check_name,
-    job_check,
-)
+from kevolve.bot.features.push import CHECK_NAME, check_name
 from kevolve.bot.fleet_store import FleetStore
 from kevolve.bot.github import GitHub, GitHubError
 from kevolve.bot.jobrecord import JobStatus, Trigger
+from kevolve.bot.messages import Messages
 from kevolve.bot.repoconfig import RepoConfig, is_gpu_label
 from kevolve.bot.schedule import Rerun, reruns
 from kevolve.bot.storage import Storage
@@ -82,10 +77,12 @@ class FleetPoller:
         head_of: HeadOf,
         read_config: ReadConfig,
         settings: FleetSettings,
+        messages: Messages,
         clock: Clock,
         wake: Callable[[], None] = lambda: None,
     ) -> None:
         self._storage, self._client_for = storage, client_for
+        self._messages = messages
         self._fleet = FleetStore(storage.engine, storage.now)
         self._head_of, self._read_config = head_of, read_config
         self._settings, self._clock, self._wake = settings, clock, wake
@@ -193,8 +190,9 @@ class FleetPoller:
         """Give each new job its check run and queue it; a job whose check run cannot be
         created is queued anyway (the job worker creates it when the job starts)."""
         for job_id, rerun in jobs:
-            title, summary = job_check(job_id, rerun.op, rerun.label, repo.sha)
-            summary += f" It was queued because {rerun.reason}."
+            title, summary = self._messages.job_queued(
+                job_id, rerun.op, rerun.label, repo.sha, reason=rerun.reason
+            )
             name = check_name(rerun.op, rerun.label)
             check: int | None = None
             try:
@@ -212,9 +210,7 @@ class FleetPoller:
         gpus = sorted(label for label in new if is_gpu_label(label))
         if not gpus or self._fleet.shown_broken(repo) == sha:
             return
-        title = broken_title()
-        waiting = ", ".join(f"`{label}`" for label in gpus)
-        summary = f"{broken_summary(error)}\nNew runner labels waiting on it: {waiting}.\n"
+        title, summary = self._messages.config_broken(error, waiting=gpus)
         check = github.start_check(repo, sha, CHECK_NAME, title, summary)
         github.finish_check(repo, check, "failure", title, summary)
         self._fleet.show_broken(repo, sha)

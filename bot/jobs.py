@@ -334,12 +334,8 @@ class _JobRun:
 
     def _progress_text(self, evaluated: int) -> tuple[str, str]:
         job = self.job
-        title = f"Job #{job.id} running: {job.op} on {job.hardware}"
-        summary = (
-            f"kevolve is searching for a faster `{job.op}` on `{job.hardware}` at `{self.sha}`: "
-            f"{evaluated} of {job.trigger.evaluations(job.budget)} candidates evaluated."
-        )
-        return title, summary
+        budget = job.trigger.evaluations(job.budget)
+        return self.messages.job_running(job.id, job.op, job.hardware, self.sha, evaluated, budget)
 
 
 def _undeleted(_function: Callable[..., Any], path: str, error: tuple[Any, ...]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from kevolve.bot.slash import Command
 from kevolve.bot.speedtable import compile_failures, merged_timings, rows, standing
 from kevolve.harness.evaluation import CaseCheck, Verdict, shape_cell, shape_heading
 from kevolve.harness.search.result import GateResult
+from kevolve.harness.spec.load import SpecError
 
 MAX_CHART_POINTS = 40  # a longer history is sampled evenly, its last point kept
 MAX_SHOWN = 300  # characters of one piece of free text in a message
@@ -117,6 +118,34 @@ class Messages:
     def superseded(self, new_pr_url: str) -> str:
         """The comment that closes an older pull request in favour of its successor."""
         return self.render("superseded", new_pr_url=new_pr_url)
+
+    def job_queued(
+        self, job_id: int, op: str, hardware: str, sha: str, reason: str | None = None
+    ) -> tuple[str, str]:
+        """The check-run title and summary of a queued job; `reason`: why it was queued, if
+        not for a push or a command."""
+        where = {"job_id": job_id, "op": op, "hardware": hardware}
+        title = self.render("job_title", **where, state="queued").strip()
+        return title, self.render("job_queued", **where, sha=sha, reason=reason).rstrip("\n")
+
+    def job_running(
+        self, job_id: int, op: str, hardware: str, sha: str, evaluated: int, budget: int
+    ) -> tuple[str, str]:
+        """The check-run title and summary of a running job: how far its search is."""
+        where = {"job_id": job_id, "op": op, "hardware": hardware}
+        title = self.render("job_title", **where, state="running").strip()
+        summary = self.render("job_running", **where, sha=sha, evaluated=evaluated, budget=budget)
+        return title, summary.rstrip("\n")
+
+    def queue_full_title(self, count: int) -> str:
+        """The check-run title for jobs a push asked for that the caps refused."""
+        return self.render("queue_full_title", count=count).strip()
+
+    def config_broken(self, error: SpecError, waiting: Sequence[str] = ()) -> tuple[str, str]:
+        """The check-run title and summary of a config that cannot be read: the file, the field,
+        what is wrong and the fix; `waiting`: new runner labels that wait on it."""
+        title = self.render("config_broken_title").strip()
+        return title, self.render("config_broken", error=error, waiting=list(waiting))
 
     def human_commits(self, branch: str) -> str:
         """The comment posted instead of force-pushing over a person's commits on `branch`."""

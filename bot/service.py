@@ -230,4 +230,5 @@ def _fleet(
     fleet = FleetSettings(settings.hardware, settings.budget, settings.fleet_poll_s)
     read = partial(read_config, settings.workdir / "configs")
     clock = partial(datetime.now, UTC)
-    return [FleetPoller(storage, clients, head_sha, read, fleet, clock, jobs.wake)]
+    messages = Messages(TEMPLATES)
+    return [FleetPoller(storage, clients, head_sha, read, fleet, messages, clock, jobs.wake)]

@@ -40,8 +40,9 @@ def handle(load_config: LoadConfig, ctx: FeatureContext, delivery: Delivery) -> 
     try:
         config = load_config(ctx.github, repo, sha)
     except SpecError as error:
-        check = ctx.github.start_check(repo, sha, CHECK_NAME, broken_title(), str(error))
-        ctx.github.finish_check(repo, check, "failure", broken_title(), broken_summary(error))
+        title, summary = ctx.messages.config_broken(error)
+        check = ctx.github.start_check(repo, sha, CHECK_NAME, title, str(error))
+        ctx.github.finish_check(repo, check, "failure", title, summary)
         return
     labels = hardware_labels(ctx, repo, config)
     refused: list[tuple[str, str, Admitted]] = []
@@ -55,8 +56,9 @@ def handle(load_config: LoadConfig, ctx: FeatureContext, delivery: Delivery) -> 
             # else: the same commit pushed again, and its job is already there
     if refused:
         summary = ctx.messages.render("admissions", rows=refused, limits=ctx.limits)
-        check = ctx.github.start_check(repo, sha, CHECK_NAME, capped_title(len(refused)), summary)
-        ctx.github.finish_check(repo, check, "neutral", capped_title(len(refused)), summary)
+        title = ctx.messages.queue_full_title(len(refused))
+        check = ctx.github.start_check(repo, sha, CHECK_NAME, title, summary)
+        ctx.github.finish_check(repo, check, "neutral", title, summary)
 
 
 def _order(
@@ -81,7 +83,7 @@ def _order(
 
 def _show(ctx: FeatureContext, repo: str, sha: str, op: str, hardware: str, job_id: int) -> None:
     """Give a new job its check run, then queue it."""
-    title, summary = job_check(job_id, op, hardware, sha)
+    title, summary = ctx.messages.job_queued(job_id, op, hardware, sha)
     check_id = ctx.github.start_check(repo, sha, check_name(op, hardware), title, summary)
     ctx.storage.set_job_status(job_id, JobStatus.QUEUED, check_id=check_id)
 
@@ -140,31 +142,3 @@ def changed_ops(problems: Iterable[Problem], files: set[str]) -> list[Problem]:
     if files & CONFIG_FILES:
         return problems
     return [p for p in problems if op_files(p) & files]
-
-
-def capped_title(count: int) -> str:
-    """The check-run title for jobs a push asked for that the caps refused."""
-    return f"kevolve queue is full: {count} job{'s' if count != 1 else ''} not queued"
-
-
-def broken_title() -> str:
-    """The check-run title for a config that cannot be read."""
-    return "kevolve config is broken: no jobs were queued"
-
-
-def broken_summary(error: SpecError) -> str:
-    """The check-run summary naming the file, the field, what is wrong and the fix."""
-    return (
-        f"kevolve could not read its config, so nothing was queued.\n\n"
-        f"- **File:** `{error.path}`\n"
-        f"- **Field:** `{error.field or '(whole file)'}`\n"
-        f"- **Problem:** {error.problem}\n"
-        f"- **Fix:** {error.fix}\n"
-    )
-
-
-def job_check(job_id: int, op: str, hardware: str, sha: str) -> tuple[str, str]:
-    """The title and summary of a queued job's check run."""
-    title = f"Job #{job_id} queued: {op} on {hardware}"
-    summary = f"kevolve job #{job_id} will search for a faster `{op}` on `{hardware}` at `{sha}`."
-    return title, summary

@@ -15,12 +15,14 @@ from kevolve.bot.configs import head_sha, read_config
 from kevolve.bot.fleet import FleetPoller, FleetSettings
 from kevolve.bot.fleet_store import FleetStore
 from kevolve.bot.github import AppClient
+from kevolve.bot.messages import Messages
 from kevolve.bot.storage import Job, Storage
 
 from tests.standin import gitrepo
 from tests.standin.fixtures import DEMO, World, add_org_runner, add_runner, create_repo
 from tests.standin.state import Repo
 
+ROOT = Path(__file__).resolve().parents[2]
 OPS = ["softmax", "rmsnorm", "bias_gelu", "matmul_bias_relu"]
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday
 WEEKLY = 'schedule = "0 3 * * 1"'  # Mondays 03:00 UTC
@@ -102,7 +104,8 @@ def poller(
     )
     read = partial(read_config, tmp_path / "configs")
     settings = FleetSettings(hardware, budget=5)
-    return FleetPoller(store, lambda _id: client, head_sha, read, settings, clock)
+    messages = Messages(ROOT / "templates" / "github")
+    return FleetPoller(store, lambda _id: client, head_sha, read, settings, messages, clock)
 
 
 def head(repo: Repo) -> str:

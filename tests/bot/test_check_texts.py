@@ -1,0 +1,63 @@
+"""Check-run texts of queued, running, refused and broken-config jobs, pinned: they are rendered
+from `templates/github/` and read exactly as before they moved there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kevolve.bot.messages import Messages
+from kevolve.harness.spec.load import SpecError
+
+ROOT = Path(__file__).resolve().parents[2]
+MESSAGES = Messages(ROOT / "templates" / "github")
+SHA = "c" * 40
+
+
+def test_a_queued_job_names_its_op_hardware_and_commit() -> None:
+    title, summary = MESSAGES.job_queued(7, "softmax", "h100", SHA)
+    assert title == "Job #7 queued: softmax on h100"
+    assert summary == f"kevolve job #7 will search for a faster `softmax` on `h100` at `{SHA}`."
+
+
+def test_a_job_queued_by_the_fleet_says_why() -> None:
+    _title, summary = MESSAGES.job_queued(7, "softmax", "h100", SHA, reason="a new runner")
+    assert summary == (
+        f"kevolve job #7 will search for a faster `softmax` on `h100` at `{SHA}`."
+        " It was queued because a new runner."
+    )
+
+
+def test_a_running_job_counts_its_evaluations() -> None:
+    title, summary = MESSAGES.job_running(7, "softmax", "h100", SHA, 3, 20)
+    assert title == "Job #7 running: softmax on h100"
+    assert summary == (
+        f"kevolve is searching for a faster `softmax` on `h100` at `{SHA}`: "
+        "3 of 20 candidates evaluated."
+    )
+
+
+def test_the_queue_full_title_counts_jobs_in_the_singular_and_plural() -> None:
+    assert MESSAGES.queue_full_title(1) == "kevolve queue is full: 1 job not queued"
+    assert MESSAGES.queue_full_title(3) == "kevolve queue is full: 3 jobs not queued"
+
+
+def test_a_broken_config_names_file_field_problem_and_fix() -> None:
+    error = SpecError(Path("kevolve.toml"), "budget", "is -1", "use a positive number")
+    title, summary = MESSAGES.config_broken(error)
+    assert title == "kevolve config is broken: no jobs were queued"
+    assert summary == (
+        "kevolve could not read its config, so nothing was queued.\n\n"
+        "- **File:** `kevolve.toml`\n"
+        "- **Field:** `budget`\n"
+        "- **Problem:** is -1\n"
+        "- **Fix:** use a positive number\n"
+    )
+
+
+def test_a_broken_config_lists_the_runner_labels_waiting_on_it() -> None:
+    error = SpecError(Path("kevolve.toml"), None, "is not TOML", "fix the syntax")
+    _title, summary = MESSAGES.config_broken(error, waiting=["h100", "a10g"])
+    assert "- **Field:** `(whole file)`\n" in summary
+    assert summary.endswith(
+        "- **Fix:** fix the syntax\n\nNew runner labels waiting on it: `h100`, `a10g`.\n"
+    )
