@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 import torch
+from kevolve.harness.judge.chunked import ChunkedReference
 from kevolve.harness.judge.compare import DEFAULT_TOLERANCES, compare_outputs, tolerance_for
+from kevolve.harness.judge.tally import OutputPiece, Tally
 from kevolve.harness.spec.problem import Tolerance
 
 BF16 = DEFAULT_TOLERANCES["bfloat16"]
@@ -49,8 +52,19 @@ def test_references_and_dtypes_of_different_counts_are_a_named_error() -> None:
 
 def test_a_working_reference_of_another_count_is_an_error_not_a_shorter_comparison() -> None:
     ref = _ref(1.0, 2.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as info:
         compare_outputs([ref, ref], [ref, ref], [torch.float64] * 2, FP64, [ref.float()])
+    assert str(info.value) == "1 working reference outputs for 2 outputs"
+
+
+def test_a_working_reference_of_another_shape_gives_no_allowance() -> None:
+    """A float32 reference that does not line up with the output allows nothing: the output is
+    judged against the float64 answer alone, as without one."""
+    ref = _ref(1.0, -2.0, 3.0, 0.5)
+    out = (ref * (1 + 1e-3)).to(torch.float32)
+    far = (ref * (1 + 1e-3)).float().reshape(2, 2)  # as far off as the output, another shape
+    result = compare_outputs([out], [ref], [torch.float32], FP32, [far])
+    assert result.passed is False and result.mismatches == 4
 
 
 def test_every_failed_verdict_is_the_boolean_false() -> None:
@@ -71,6 +85,32 @@ def test_an_empty_output_matching_an_empty_reference_passes_as_true() -> None:
     empty = torch.empty(0, 3, dtype=torch.float64)
     result = compare_outputs([empty.clone()], [empty], [torch.float64], FP64)
     assert result.passed is True and result.failure is None
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "row_chunks"])
+def test_no_piece_read_at_once_exceeds_piece_elements(
+    chunked: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`piece_elements` bounds the reference elements held in float64 at once, in both passes,
+    whether the reference comes whole or a few rows at a time; together the pieces cover it."""
+    seen: list[int] = []
+
+    def recording(method: Callable[[Tally, OutputPiece], None]) -> object:
+        def record(self: Tally, part: OutputPiece) -> None:
+            seen.append(part.ref.numel())
+            method(self, part)
+
+        return record
+
+    monkeypatch.setattr(Tally, "measure", recording(Tally.measure))
+    monkeypatch.setattr(Tally, "judge", recording(Tally.judge))
+    ref = torch.linspace(-1.0, 1.0, 48, dtype=torch.float64).reshape(6, 8)
+    rows = ChunkedReference([(6, 8)], [(0, 4), (4, 6)], lambda a, b: [ref[a:b]])
+    result = compare_outputs(
+        [ref.clone()], rows if chunked else [ref], [torch.float64], FP64, None, 5
+    )
+    assert result.passed is True and result.elements == 48
+    assert max(seen) <= 5 and sum(seen) == 2 * 48
 
 
 def test_a_zero_tolerance_accepts_an_identical_float_output_and_nothing_else() -> None:

@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_every_guard_module_and_test_file_exists() -> None:
     guards = load_guards()
     assert {g.path for g in guards} >= {
-        "harness/search/result.py", "harness/judge/compare.py", "harness/screen.py",
+        "harness/search/result.py", "harness/judge/compare.py", "harness/judge/tally.py",
+        "harness/judge/chunked.py", "harness/judge/pieces.py", "harness/judge/bitwise.py",
+        "harness/screen.py",
         "harness/judge/instrument.py", "harness/search/store.py", "bot/webhook.py", "bot/tokens.py",
         "bot/results.py", "bot/intake.py", "bot/fieldread.py",
         "bot/treepath.py", "bot/vault.py", "bot/hardening.py", "harness/sandbox/confine.py",
