@@ -1,6 +1,6 @@
 """The built wheel works on its own: installed (not editable) in a fresh virtual environment, its
-`kevolve check` judges an example op on CPU and its prompt templates render, with the checkout
-out of reach of its imports."""
+`kevolve check` judges an example op on CPU, its prompt templates render and `kevolve demo` finds
+the demo repo it ships, with the checkout out of reach of its imports."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import sysconfig
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ("pyproject.toml", "README.md", "bot", "harness", "runners", "templates")
+SHIPPED = ("pyproject.toml", "README.md", "bot", "harness", "runners", "templates", "examples")
 DEMO = ROOT / "examples" / "demo"
 GOOD_SOFTMAX = ROOT / "tests" / "corpus" / "softmax" / "good_online.py"
 
@@ -88,3 +88,22 @@ def test_the_installed_wheel_checks_an_op_and_renders_a_prompt(tmp_path: Path) -
     assert Path(rendered["package"]).resolve().is_relative_to(inside)
     assert Path(rendered["templates"]).resolve().is_relative_to(inside)
     assert rendered["roles"] == ["system", "user"] and "softmax" in rendered["user"]
+
+
+def test_the_installed_wheel_ships_the_demo_repo(tmp_path: Path) -> None:
+    venv = _venv(tmp_path, _wheel(tmp_path))
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    where = "from kevolve.harness.assets import example_dir; print(example_dir('demo'))"
+    done = _run([str(venv / "bin" / "python"), "-c", where], work, env)
+    assert done.returncode == 0, done.stderr
+    shipped = Path(done.stdout.strip())
+    assert shipped.resolve().is_relative_to(venv.resolve())
+    kernels = {p.name for p in (shipped / "demo_kernels").glob("*.py")}
+    assert kernels == {p.name for p in (DEMO / "demo_kernels").glob("*.py")}
+    # An op the demo lacks is refused with the demo's own ops, read from the shipped repo.
+    done = _run([str(venv / "bin" / "kevolve"), "demo", "--op", "conv"], work, env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "use one of softmax, rmsnorm, bias_gelu, matmul_bias_relu" in done.stderr
+    assert "Traceback" not in done.stderr
