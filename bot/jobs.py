@@ -33,6 +33,7 @@ from kevolve.bot.storage import Storage
 from kevolve.harness.search.campaign import LLM_SHARE
 from kevolve.harness.search.store import evaluated_count
 from kevolve.harness.spec.load import SpecError, load_problems
+from kevolve.runners.intake import CheckedResult
 from kevolve.runners.job import JobSpec
 from kevolve.runners.runner import Runner, RunnerError
 
@@ -165,7 +166,7 @@ class _JobRun:
         self.checkout = self.root / "repo"
         self.sha = job.sha
         self.check_id = job.check_id
-        self.results: dict[str, dict[str, Any]] = {}
+        self.results: dict[str, CheckedResult] = {}
         self.proposals: list[dict[str, Any]] = []
         self._state: Path | None = None
         self.executor = "local"
@@ -263,7 +264,7 @@ class _JobRun:
                 log.warning("job %s: cannot update its check run", self.job.id, exc_info=True)
         return False
 
-    def record(self, op: str, result: dict[str, Any], proposed: Proposed) -> None:
+    def record(self, op: str, result: CheckedResult, proposed: Proposed) -> None:
         """Keep one op's result and what proposing it did."""
         self.results[op] = result
         pull = proposed.pull
@@ -274,7 +275,7 @@ class _JobRun:
                 "reason": proposed.reason,
                 "pr": pull.number if pull else None,
                 "url": pull.url if pull else None,
-                "candidate": (result.get("best") or {}).get("id"),
+                "candidate": result.best.id if result.best else None,
             }
         )
         if self.was_cancelled():
@@ -297,7 +298,8 @@ class _JobRun:
         show it on the check run and the answer comment, keep the search state for the
         dashboard and remove the job's directory (a job requeued for a restart keeps it, to
         resume from its state)."""
-        record = {"sha": self.sha, "results": self.results, "proposals": self.proposals}
+        results = {op: result.to_dict() for op, result in self.results.items()}
+        record = {"sha": self.sha, "results": results, "proposals": self.proposals}
         try:
             self.archive.keep(self.job.id, self.root / "state")
         except OSError as exc:  # the outcome stands; the dashboard shows what the result keeps
@@ -323,7 +325,7 @@ class _JobRun:
             "status": status,
             "trigger": self.job.trigger,
             "budget": self.job.budget,
-            "evaluated": sum(int(r.get("evaluated", 0)) for r in self.results.values()),
+            "evaluated": sum(r.evaluated for r in self.results.values()),
             "url": next((p["url"] for p in self.proposals if p["url"]), None),
         }
         try:

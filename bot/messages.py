@@ -10,21 +10,21 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from kevolve.bot.changes import compare
-from kevolve.bot.fieldread import IntakeError
-from kevolve.bot.intake import CheckedResult, LineageStep, Machine, read_result
 from kevolve.bot.reproduce import Checkout, reproduce_lines
 from kevolve.bot.slash import Command
 from kevolve.bot.speedtable import compile_failures, merged_timings, rows, standing
 from kevolve.harness.evaluation import CaseCheck, Verdict, shape_cell, shape_heading
 from kevolve.harness.search.result import GateResult
 from kevolve.harness.spec.load import SpecError
+from kevolve.runners.fieldread import IntakeError
+from kevolve.runners.intake import CheckedResult, LineageStep, Machine, read_result
 
 MAX_CHART_POINTS = 40  # a longer history is sampled evenly, its last point kept
 MAX_SHOWN = 300  # characters of one piece of free text in a message
 RATIONALE_SHOWN = 600  # characters of the model's own account of its change
 LINEAGE_SHOWN = 8  # steps of the best's lineage a pull request lists
 
-# Result data: a posted dict (read through `bot.intake` first) or one already read.
+# Result data: a posted dict (read through `runners.intake` first) or one already read.
 ResultData = Mapping[str, Any] | CheckedResult
 # What could make Markdown or HTML of text: links, images, tags, entities, code, tables, headings;
 # and what GitHub links by itself: URLs (`scheme://`, `www.`).

@@ -6,25 +6,23 @@ person's commits is never pushed over: the bot comments instead. When the op has
 hardware too, the module proposed holds each one's kernel, picked from the GPU at run time
 (`bot.winners` says why each hardware keeps its own branch).
 
-A result is data from code the bot does not trust: it is read through `bot.intake`, vetted on
-the bot's side (`bot.vetting`: kernel path from the config, gate recomputed, winner checked
-again), and every text is rendered before anything is pushed.
+A result is data from code the bot does not trust: its runner read it through `runners.intake`,
+it is vetted on the bot's side (`bot.vetting`: kernel path from the config, gate recomputed,
+winner checked again), and every text is rendered before anything is pushed.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Protocol
+from typing import Protocol
 
 from jinja2 import TemplateError
-from kevolve.bot.fieldread import IntakeError
 from kevolve.bot.github import GitHub, PullRef
-from kevolve.bot.intake import CheckedResult, read_result
 from kevolve.bot.jobrecord import Job, Trigger
 from kevolve.bot.messages import Messages
 from kevolve.bot.publisher import Publication, PushOutcome, Tree, branch_name
@@ -42,6 +40,7 @@ from kevolve.bot.winners import (
     other_winners,
     winner,
 )
+from kevolve.runners.intake import CheckedResult
 
 PREFIX = "kevolve/"
 _RECREATED = re.compile(r"-r\d+$")  # kevolve/<op>/<hardware>-r<job>: a recreated proposal
@@ -85,12 +84,8 @@ class PullRequests:
     clock: Callable[[], datetime]
     judge: ModuleCheck = field(default_factory=HarnessCheck)  # checks the winner before it goes
 
-    def propose(self, job: Job, op: str, result: Mapping[str, Any]) -> Proposed:
-        """Publish `result`'s best kernel for `op` unless a rule says not to; what happened."""
-        try:
-            data = read_result(result, job.id)
-        except IntakeError as exc:
-            return Proposed("skipped", f"the result was refused: {exc}")
+    def propose(self, job: Job, op: str, data: CheckedResult) -> Proposed:
+        """Publish `data`'s best kernel for `op` unless a rule says not to; what happened."""
         refusal = self._refusal(job, op, data)
         if refusal:
             return Proposed("skipped", refusal)
@@ -156,6 +151,8 @@ class PullRequests:
 
     def _refusal(self, job: Job, op: str, data: CheckedResult) -> str | None:
         """Why this result must not be proposed, before any checkout; None when it may go on."""
+        if data.job_id not in (None, job.id):
+            return f"the result is job {data.job_id}'s, not job {job.id}'s"
         if data.problem != op:
             return f"the result is for op {data.problem!r}, not {op!r}"
         if data.best is None:

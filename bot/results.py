@@ -17,11 +17,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from kevolve.bot.board import RunBoard
-from kevolve.bot.fieldread import IntakeError
-from kevolve.bot.intake import read_result
 from kevolve.bot.jobrecord import JobStatus
 from kevolve.bot.storage import Storage
 from kevolve.bot.tokens import Grant, TokenError, verify
+from kevolve.runners.fieldread import IntakeError
+from kevolve.runners.intake import read_result
 from starlette.concurrency import run_in_threadpool
 
 router = APIRouter()

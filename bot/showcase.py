@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import git
 from kevolve.bot.messages import Messages
@@ -36,6 +35,7 @@ from kevolve.harness.search.llm import LLMConfig
 from kevolve.harness.search.snapshot import snapshot
 from kevolve.harness.spec.load import load_problems, narrow
 from kevolve.harness.spec.problem import Problem, Shape
+from kevolve.runners.intake import CheckedResult
 from kevolve.runners.job import JobSpec, with_llm
 from kevolve.runners.runner import Cancelled, Runner, RunnerError
 
@@ -47,6 +47,9 @@ _AUTHOR = git.Actor("kevolve demo", "demo@kevolve.invalid")
 # (most of it Triton compiling) and two run at once: the seed, then one generation of four, is
 # 30-60 s an op, so the four ops with their start-up stay under about five minutes.
 GPU_BUDGET, CPU_BUDGET = 5, 3
+# How a search paused for its reply queue says so in its stop reason (`harness.search.engine`):
+# "waiting for 1 reply", "waiting for 3 replies".
+PAUSED = "waiting for "
 
 
 @dataclass(frozen=True)
@@ -145,10 +148,8 @@ def run_demo(
             outcomes.append(OpOutcome(problem.name, f"search failed: {exc}"))
             say(f"    {outcomes[-1].summary}")
             continue
-        if result.get("waiting"):
-            n = len(result["waiting"])
-            waiting = f"{n} replies" if n != 1 else "1 reply"
-            outcomes.append(OpOutcome(problem.name, f"paused: waiting for {waiting}"))
+        if result.stop_reason.startswith(PAUSED):
+            outcomes.append(OpOutcome(problem.name, f"paused: {result.stop_reason}"))
             say(f"    {outcomes[-1].summary} in {spec.llm_queue}/replies")
             continue
         outcomes.append(
@@ -259,21 +260,21 @@ def _publish(
     messages: Messages,
     op: str,
     kernel: str | None,
-    result: dict[str, Any],
+    result: CheckedResult,
 ) -> OpOutcome:
     """Write an op's winner on its branch (over `kernel`, the config's path: never the posted
     one) and its pull request body to a file."""
-    best = result.get("best")
+    best = result.best
     if not best or not kernel:
         return OpOutcome(
             op, "no correct candidate other than the current kernel; nothing to propose"
         )
-    if best["proposer"] == "seed":
+    if best.proposer == "seed":
         return OpOutcome(op, "the current kernel stayed the best; nothing to propose")
     hardware = _hardware_label(result)
     branch = branch_name(op, hardware)
     publication = Publication(
-        branch, {kernel: best["source"]}, messages.commit_message(result), "main"
+        branch, {kernel: best.source}, messages.commit_message(result), "main"
     )
     outcome = publisher.publish(GitRemote(str(repo_dir)), publication)
     body = out / "pull-requests" / f"{op}.md"
@@ -281,15 +282,13 @@ def _publish(
     title = messages.pr_title(result)
     original = (repo_dir / kernel).read_text(encoding="utf-8")  # the demo's own file, at main
     text = messages.pr_body(result, Checkout(kernel, branch, "main"), original=original)
-    if not result.get("timed"):
+    if not result.timed:
         title, text = f"Not proposed: nothing was timed ({op})", UNTIMED_PREFACE + text
     body.write_text(f"# {title}\n\n{text}")
-    gate = result["publish_gate"]
-    if result.get("timed"):
+    if result.timed:
+        gate = result.gate()  # the gate the pull request body shows, as the bot computes it
         verdict = (
-            "publish gate passed"
-            if gate["passed"]
-            else "not publishable: " + "; ".join(gate["reasons"])
+            "publish gate passed" if gate.passed else "not publishable: " + "; ".join(gate.reasons)
         )
         summary = f"{title} ({verdict})"
     else:
@@ -357,9 +356,9 @@ def _per_op(llm: LLMConfig | None, op: str) -> LLMConfig | None:
     return replace(llm, queue=llm.queue / op)
 
 
-def _hardware_label(result: dict[str, Any]) -> str:
+def _hardware_label(result: CheckedResult) -> str:
     """A branch label for where the search ran: the GPU's name, or `cpu`."""
-    hardware = result.get("hardware") or {}
-    if not result.get("timed") or not hardware.get("name"):
+    name = result.machine.name
+    if not result.timed or not name:
         return "cpu"
-    return re.sub(r"[^a-z0-9]+", "-", str(hardware["name"]).lower()).strip("-")
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")

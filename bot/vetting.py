@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kevolve.bot.intake import AST_LOCK, CheckedResult
 from kevolve.bot.publisher import Tree
 from kevolve.bot.repoconfig import load_settings
 from kevolve.bot.speedtable import merged_timings, standing
@@ -20,6 +19,7 @@ from kevolve.bot.winners import ModuleCheck
 from kevolve.harness.search.result import GateResult
 from kevolve.harness.spec.load import SpecError, load_problems, select
 from kevolve.harness.spec.problem import Problem
+from kevolve.runners.intake import AST_LOCK, CheckedResult
 
 UNTIMED = "nothing was timed"  # the gate's reason a dry run may be published anyway
 
@@ -70,7 +70,7 @@ def kernel_of(tree: Tree, op: str) -> tuple[Problem, str, str]:
     """The op's problem in the tree, its kernel path and that file's text; Unfit when the
     config does not load or its kernel file is missing, a symlink or outside the tree."""
     try:
-        with AST_LOCK:  # the config's modules are parsed: one AST at a time (see bot.intake)
+        with AST_LOCK:  # the config's modules are parsed: one AST at a time (see runners.intake)
             problem = select(load_problems(tree.root), op, tree.root)
     except SpecError as exc:
         raise Unfit(f"the repo's config at {tree.sha[:7]}: {exc}") from None

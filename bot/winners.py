@@ -20,8 +20,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from kevolve.bot.fieldread import IntakeError
-from kevolve.bot.intake import AST_LOCK, CheckedResult, read_result
 from kevolve.bot.jobrecord import Job
 from kevolve.bot.messages import shown
 from kevolve.bot.variants import VariantError, combine, matches, tag
@@ -30,6 +28,8 @@ from kevolve.harness.evaluation import Verdict
 from kevolve.harness.sandbox.confine import Confinement
 from kevolve.harness.screen import screen
 from kevolve.harness.spec.problem import Problem
+from kevolve.runners.fieldread import IntakeError
+from kevolve.runners.intake import AST_LOCK, CheckedResult, read_result
 
 _PROPOSED = ("opened", "updated")  # a pull request holds the kernel
 _NOTE_CHARS = 300  # of the harness's reason, in a note
@@ -121,7 +121,7 @@ class HarnessCheck:
                 f"the judge's OS user {user!r} (KEVOLVE_JOB_USER) does not exist: create it "
                 f"(useradd --system --no-create-home --shell /usr/sbin/nologin {user})"
             )
-        with AST_LOCK:  # screened here first, one AST at a time (see bot.intake)
+        with AST_LOCK:  # screened here first, one AST at a time (see runners.intake)
             findings = screen(source, problem.allowed_imports)
         if findings:
             first = findings[0]

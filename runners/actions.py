@@ -19,8 +19,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from kevolve.runners.intake import CheckedResult
 from kevolve.runners.job import JobSpec
-from kevolve.runners.runner import Cancelled, RunnerError
+from kevolve.runners.runner import Cancelled, RunnerError, checked_result
 
 log = logging.getLogger(__name__)
 WAITING = frozenset({"dispatched", "requested", "queued", "waiting", "pending"})
@@ -110,12 +111,13 @@ class ActionsRunner:
         self._workflows, self._board, self._tickets = workflows, board, tickets
         self._config, self._clock, self._sleep = config, clock, sleep
 
-    def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
-        """The posted `SearchResult`; RunnerError once every attempt was lost, or on cancel."""
+    def run(self, spec: JobSpec, cancelled: Cancelled) -> CheckedResult:
+        """The posted `SearchResult`, read and checked; RunnerError once every attempt was lost,
+        on cancel, or when the result does not fit."""
         lost: list[str] = []
         for attempt in range(1, self._config.attempts + 1):
             outcome = self._attempt(spec, attempt, cancelled)
-            if isinstance(outcome, dict):
+            if isinstance(outcome, CheckedResult):
                 return outcome
             lost.append(f"attempt {attempt}: {outcome}")
         raise RunnerError(
@@ -151,7 +153,7 @@ class ActionsRunner:
         config = self._config
         return config.pickup_s + self.limit_s(spec) + config.result_grace_s + config.token_margin_s
 
-    def _attempt(self, spec: JobSpec, attempt: int, cancelled: Cancelled) -> dict[str, Any] | str:
+    def _attempt(self, spec: JobSpec, attempt: int, cancelled: Cancelled) -> CheckedResult | str:
         """The result, or why this attempt was lost (its run cancelled first)."""
         self._board.open(spec.job_id, spec.op, attempt)
         ticket = self._tickets(spec.job_id, spec.op, attempt, self.token_ttl_s(spec))
@@ -163,7 +165,7 @@ class ActionsRunner:
         while True:
             state = self._board.state(spec.job_id, spec.op)
             if state is not None and state.result is not None:
-                return dict(state.result)
+                return checked_result(dict(state.result), spec.job_id)
             if cancelled():
                 self._cancel(state)
                 raise RunnerError(f"job {spec.job_id} was cancelled")

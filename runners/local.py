@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from kevolve.harness.sandbox.spawn import clean_env
+from kevolve.runners.intake import CheckedResult
 from kevolve.runners.job import JobSpec
-from kevolve.runners.runner import Cancelled, RunnerError
+from kevolve.runners.runner import Cancelled, RunnerError, checked_result
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,9 @@ class LocalRunner:
             if account is not None:
                 workdir.chmod(0o711)  # the job user reaches its own directory, lists nothing
 
-    def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
+    def run(self, spec: JobSpec, cancelled: Cancelled) -> CheckedResult:
+        """The child's result file, read and checked; RunnerError when it failed, was cancelled
+        or ran too long, or wrote a result that does not fit."""
         spec = replace(spec, bwrap=self._bwrap)
         scratch = Path(tempfile.mkdtemp(prefix=f"kevolve-job-{spec.job_id}-"))
         try:
@@ -171,8 +174,7 @@ class LocalRunner:
                 tail = err.read()[-_TAIL:].strip()
             if code != 0 or not out.exists():
                 raise RunnerError(f"job {spec.job_id} failed (exit {code}): {tail or 'no output'}")
-            data: dict[str, Any] = json.loads(out.read_text())
-            return data
+            return checked_result(_decoded(spec.job_id, out), spec.job_id)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
             self._take_back(spec)
@@ -267,6 +269,14 @@ class LocalRunner:
                 assert child.stdin is not None
                 child.stdin.close()  # the job's own watch kills what a signal could not reach
             child.wait()
+
+
+def _decoded(job: int, out: Path) -> object:
+    """The child's result file as JSON data; RunnerError when it is not JSON."""
+    try:
+        return json.loads(out.read_text())
+    except (ValueError, RecursionError) as exc:
+        raise RunnerError(f"job {job} wrote a result that is not JSON: {exc}") from None
 
 
 def _as(account: JobAccount | None, argv: list[str], env: dict[str, str]) -> list[str]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
+from kevolve.runners.fieldread import IntakeError
+from kevolve.runners.intake import CheckedResult, read_result
 from kevolve.runners.job import JobSpec
 
 Cancelled = Callable[[], bool]  # asked now and then; True stops the job
@@ -15,6 +17,16 @@ class RunnerError(RuntimeError):
 
 
 class Runner(Protocol):
-    """Runs one job to its `SearchResult` dict; raises RunnerError when there is none."""
+    """Runs one job to its `SearchResult`, read and checked (`runners.intake`); raises
+    RunnerError when there is none or it does not fit."""
 
-    def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]: ...
+    def run(self, spec: JobSpec, cancelled: Cancelled) -> CheckedResult: ...
+
+
+def checked_result(data: object, job_id: int) -> CheckedResult:
+    """A job's decoded `SearchResult` as `read_result` takes it in; RunnerError saying which
+    field does not fit, or that the result is another job's."""
+    try:
+        return read_result(data, job_id)
+    except IntakeError as exc:
+        raise RunnerError(f"job {job_id}'s result was refused: {exc}") from None

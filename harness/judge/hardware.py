@@ -22,7 +22,7 @@ _MATMUL_N = 8192
 _CEILING_RUNS = 10
 _KEY_FIELDS = ("device", "name", "cpu", "capability", "driver", "torch", "triton")
 _CPUINFO = Path("/proc/cpuinfo")
-_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9 ._()+,@-]")  # as `bot.intake` reads a device's name
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9 ._()+,@-]")  # as `runners.intake` reads a device's name
 
 
 @dataclass(frozen=True)

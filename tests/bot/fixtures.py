@@ -8,7 +8,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-from kevolve.bot.intake import AST_LOCK
 from kevolve.bot.reproduce import Checkout
 from kevolve.harness.evaluation import (
     AppliedTolerance,
@@ -23,6 +22,7 @@ from kevolve.harness.evaluation import (
 from kevolve.harness.search.candidate import candidate_id
 from kevolve.harness.search.result import SearchResult, publish_gate
 from kevolve.harness.spec.load import load_problems
+from kevolve.runners.intake import AST_LOCK
 
 JOB_SHA = "0123456789abcdef0123456789abcdef01234567"
 REPRO = Checkout(
@@ -328,7 +328,7 @@ def slower(result: dict[str, Any]) -> dict[str, Any]:
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo"
 # Read once, here: job slots build results on two threads at once, and CPython 3.11 cannot parse
-# on two threads at once (see bot.intake.AST_LOCK).
+# on two threads at once (see runners.intake.AST_LOCK).
 DEMO_PROBLEMS = {p.name: p for p in load_problems(DEMO)}
 
 

@@ -13,13 +13,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import git
 import pytest
 from kevolve.bot.showcase import GPU_BUDGET, DemoOptions, kevolve_toml, run_demo, timed_cases
 from kevolve.harness.spec.load import load_problems
 from kevolve.harness.spec.problem import Tolerance
+from kevolve.runners.intake import CheckedResult, read_result
 from kevolve.runners.job import JobSpec
 from kevolve.runners.runner import Cancelled, RunnerError
 
@@ -109,7 +109,7 @@ class RecordingRunner:
     def __init__(self) -> None:
         self.seen: list[tuple[str, int, tuple[str, ...], tuple[tuple[int, ...], ...]]] = []
 
-    def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
+    def run(self, spec: JobSpec, cancelled: Cancelled) -> CheckedResult:
         [problem] = [p for p in load_problems(Path(spec.checkout)) if p.name == spec.op]
         self.seen.append((spec.op, spec.budget, problem.dtypes, problem.shapes))
         raise RunnerError(f"job {spec.job_id}: no GPU in this test")
@@ -151,6 +151,33 @@ def test_a_gpu_demo_searches_the_narrowed_ops_and_says_so(tmp_path: Path) -> Non
         ((8192, 8192), (4096, 32000)),
     )
     assert not (tmp_path / "wide" / "repo" / "kevolve.toml").exists()
+
+
+class PausedRunner:
+    """Answers each search as one paused for `n` replies of its reply queue."""
+
+    def __init__(self, n: int) -> None:
+        self.reason = f"waiting for {n} {'reply' if n == 1 else 'replies'}"  # harness.search.engine
+
+    def run(self, spec: JobSpec, cancelled: Cancelled) -> CheckedResult:
+        paused = {"problem": spec.op, "device": "cpu", "timed": False, "evaluated": 1}
+        return read_result({**paused, "stop_reason": self.reason}, spec.job_id)
+
+
+@pytest.mark.parametrize(("n", "words"), [(1, "1 reply"), (3, "3 replies")])
+def test_a_search_paused_for_replies_is_reported_and_nothing_is_published(
+    tmp_path: Path, n: int, words: str
+) -> None:
+    said: list[str] = []
+    options = DemoOptions(out=tmp_path / "d", device="cpu", ops=("softmax",), cache_dir=tmp_path)
+    [outcome] = run_demo(options, PausedRunner(n), said.append)
+    assert (outcome.summary, outcome.branch, outcome.pr_body) == (
+        f"paused: waiting for {words}",
+        None,
+        None,
+    )
+    assert said[-1].startswith(f"    paused: waiting for {words} in ")
+    assert git.Repo(tmp_path / "d" / "repo").git.branch("--list").split() == ["*", "main"]
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])

@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kevolve.bot.github import GitHub
@@ -16,6 +15,7 @@ from kevolve.bot.jobs import JobSettings, JobWorker
 from kevolve.bot.messages import Messages
 from kevolve.bot.proposals import Caps, PullRequests
 from kevolve.bot.storage import Storage
+from kevolve.runners.intake import CheckedResult, read_result
 from kevolve.runners.job import JobSpec
 from kevolve.runners.runner import Cancelled, RunnerError
 
@@ -40,7 +40,7 @@ class ScriptedRunner:
         self.action = action
         self.specs: list[JobSpec] = []
 
-    def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
+    def run(self, spec: JobSpec, cancelled: Cancelled) -> CheckedResult:
         self.specs.append(spec)
         if self.action == "fail":
             raise RunnerError(f"job {spec.job_id} failed (exit 1): boom")
@@ -50,7 +50,7 @@ class ScriptedRunner:
             raise RunnerError(f"job {spec.job_id} was cancelled")
         # The demo's own kernel, retouched: the bot checks the winner again before proposing it.
         kernel = (DEMO / "demo_kernels" / f"{spec.op}.py").read_text() + "# tuned\n"
-        return demo_result(spec.op, kernel, spec.job_id)
+        return read_result(demo_result(spec.op, kernel, spec.job_id), spec.job_id)
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_a_comment_job_for_every_op_runs_each_proposes_each_and_answers(
     bodies: list[str] = []
 
     class Watching(ScriptedRunner):
-        def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
+        def run(self, spec: JobSpec, cancelled: Cancelled) -> CheckedResult:
             bodies.append(github.comments[answer].body)  # what people see while it runs
             return super().run(spec, cancelled)
 
@@ -144,7 +144,7 @@ def test_stop_cancels_a_running_job(bare: Path, storage: Storage, tmp_path: Path
     job_id = storage.add_job(REPO, "refs/heads/main", "softmax", "h100", "push", 5)
 
     class StoppedRunner(ScriptedRunner):
-        def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
+        def run(self, spec: JobSpec, cancelled: Cancelled) -> CheckedResult:
             assert not cancelled()
             storage.set_job_status(job_id, "cancelled")  # what `/kevolve stop` does meanwhile
             return super().run(spec, cancelled)
@@ -185,7 +185,7 @@ def test_slots_run_jobs_side_by_side_and_each_job_once(
     both_running = threading.Barrier(2, timeout=30)
 
     class Meeting(ScriptedRunner):
-        def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
+        def run(self, spec: JobSpec, cancelled: Cancelled) -> CheckedResult:
             both_running.wait()  # returns only once two jobs are running at the same time
             return super().run(spec, cancelled)
 
@@ -248,7 +248,7 @@ class ProbingRunner(ScriptedRunner):
         self.found: list[Path] = []
         self.files = 0
 
-    def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
+    def run(self, spec: JobSpec, cancelled: Cancelled) -> CheckedResult:
         root = Path(spec.checkout).parent
         files = [path for path in root.rglob("*") if path.is_file()]
         self.files += len(files)
@@ -296,13 +296,14 @@ def test_the_job_directory_is_removed_when_the_job_is_done_failed_or_cancelled(
     job_id = storage.add_job(REPO, "refs/heads/main", "softmax", "h100", "push", 5)
 
     class Running(ScriptedRunner):
-        def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
+        def run(self, spec: JobSpec, cancelled: Cancelled) -> CheckedResult:
             Path(spec.state).parent.mkdir(parents=True, exist_ok=True)
             Path(spec.state).write_text("search state")
             if self.action == "wait_cancel":
                 storage.set_job_status(job_id, "cancelled")  # `/kevolve stop` meanwhile
             if self.action == "result":
-                return {"problem": spec.op}  # a result the bot refuses: the job is done
+                nothing = {"problem": spec.op, "device": "cpu", "timed": False, "evaluated": 0}
+                return read_result(nothing, spec.job_id)  # no winner to propose: the job is done
             return super().run(spec, cancelled)
 
     worker(github, storage, Running(action), tmp_path).run_pending()
@@ -322,7 +323,7 @@ def test_a_job_requeued_by_a_stopping_bot_keeps_its_directory_to_resume(
     state: list[Path] = []
 
     class Resumable(ScriptedRunner):
-        def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
+        def run(self, spec: JobSpec, cancelled: Cancelled) -> CheckedResult:
             state.append(Path(spec.state))
             state[0].parent.mkdir(parents=True, exist_ok=True)
             state[0].write_text("search state")
@@ -348,7 +349,7 @@ def test_a_result_is_vetted_at_the_commit_its_search_ran_on_not_where_the_branch
     class Moving(ScriptedRunner):
         """While the search runs, someone moves the op's kernel to another file on main."""
 
-        def run(self, spec: JobSpec, cancelled: Cancelled) -> dict[str, Any]:
+        def run(self, spec: JobSpec, cancelled: Cancelled) -> CheckedResult:
             _move_softmax_on_main(bare, tmp_path / "mover")
             return super().run(spec, cancelled)
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from jinja2 import UndefinedError
-from kevolve.bot.fieldread import IntakeError
 from kevolve.bot.messages import Messages, best_chart, duration, ms
 from kevolve.bot.slash import Command
 from kevolve.bot.winners import Merged, Winner
+from kevolve.runners.fieldread import IntakeError
 
 from tests.bot import fixtures
 

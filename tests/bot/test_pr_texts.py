@@ -11,7 +11,6 @@ from typing import Any
 
 import git
 import pytest
-from kevolve.bot.intake import CheckedResult, read_result
 from kevolve.bot.messages import Messages
 from kevolve.bot.proposals import Caps, PullRequests
 from kevolve.bot.publisher import Publisher, Tree
@@ -22,6 +21,7 @@ from kevolve.bot.vetting import Unfit, vet
 from kevolve.harness.evaluation import CompileMode, Evaluation, Verdict
 from kevolve.harness.spec.load import SpecError
 from kevolve.harness.spec.problem import Problem
+from kevolve.runners.intake import CheckedResult, read_result
 
 from tests.bot import fixtures
 from tests.bot.conftest import CLOCK
@@ -345,7 +345,7 @@ def test_require_beats_compile_opens_no_pull_request_and_says_why(
     assert job is not None
     result = _demo_result(0.008)
     result["job"]["id"] = job_id
-    proposed = proposer.propose(job, OP, result)
+    proposed = proposer.propose(job, OP, read_result(result, job_id))
     assert proposed.status == "skipped" and proposed.pull is None
     assert 'is slower than torch.compile (require_beats = "compile")' in proposed.reason
     assert github.pulls == []

@@ -27,6 +27,8 @@ from kevolve.bot.storage import Job, Storage
 from kevolve.bot.winners import HarnessCheck, other_winners
 from kevolve.harness.sandbox.confine import Confinement
 from kevolve.harness.search.candidate import candidate_id
+from kevolve.runners.intake import CheckedResult, read_result
+from kevolve.runners.runner import RunnerError, checked_result
 
 from tests.bot.conftest import CLOCK
 from tests.bot.fixtures import demo_result, slower
@@ -127,6 +129,11 @@ def result(of: Job, source: str = H100, **options: Any) -> dict[str, Any]:
     return demo_result(OP, source, of.id, **options)
 
 
+def checked(of: Job, source: str = H100, **options: Any) -> CheckedResult:
+    """`result` as its runner hands it to the bot: read and checked."""
+    return read_result(result(of, source, **options), of.id)
+
+
 def branches(github: LocalGitHub) -> list[str]:
     """The kevolve branches in the bare repo."""
     listed = git.Repo(github.bare).git.for_each_ref("--format=%(refname:short)", "refs/heads/")
@@ -142,7 +149,7 @@ def test_the_first_run_opens_a_pull_request_and_the_next_updates_it(
 ) -> None:
     make = proposer(demo, storage, tmp_path)
     first_job = job(storage)
-    first = make.propose(first_job, OP, result(first_job))
+    first = make.propose(first_job, OP, checked(first_job))
     assert first.status == "opened" and first.pull is not None, first.reason
     [pull] = demo.pulls
     assert (pull.head, pull.base) == ("kevolve/bias_gelu/h100", "main")
@@ -155,7 +162,7 @@ def test_the_first_run_opens_a_pull_request_and_the_next_updates_it(
     assert shown(demo, pull.head, KERNEL) == H100
 
     again = job(storage)
-    second = make.propose(again, OP, result(again, H100 + "\n# tuned again\n"))
+    second = make.propose(again, OP, checked(again, H100 + "\n# tuned again\n"))
     assert second.status == "updated" and second.pull == first.pull
     assert len(demo.pulls) == 1 and shown(demo, pull.head, KERNEL).endswith("# tuned again\n")
 
@@ -165,10 +172,10 @@ def test_recreate_opens_a_successor_and_closes_the_older_with_a_link(
 ) -> None:
     make = proposer(demo, storage, tmp_path)
     first = job(storage)
-    older = make.propose(first, OP, result(first)).pull
+    older = make.propose(first, OP, checked(first)).pull
     assert older is not None
     recreate = job(storage, trigger="recreate")
-    newer = make.propose(recreate, OP, result(recreate))
+    newer = make.propose(recreate, OP, checked(recreate))
     assert newer.status == "opened" and newer.pull is not None, (newer, recreate)
     assert newer.pull.head == f"kevolve/bias_gelu/h100-r{recreate.id}"
     old, new = demo.pulls
@@ -183,11 +190,11 @@ def test_a_branch_with_a_person_commit_gets_a_comment_not_a_push(
 ) -> None:
     make = proposer(demo, storage, tmp_path)
     first = job(storage)
-    pull = make.propose(first, OP, result(first)).pull
+    pull = make.propose(first, OP, checked(first)).pull
     assert pull is not None
     alice = commit(demo, tmp_path / "alice", pull.head, {KERNEL: ""})
     again = job(storage)
-    blocked = make.propose(again, OP, result(again, A10G))
+    blocked = make.propose(again, OP, checked(again, A10G))
     assert blocked.status == "blocked" and blocked.pull is not None
     assert blocked.pull.number == pull.number
     [comment] = [c.body for c in demo.comments.values() if c.issue == pull.number]
@@ -204,12 +211,12 @@ def test_open_pull_request_cap_stops_new_ones_but_not_updates(
         demo.open_pull(REPO, branch, "main", "an earlier proposal", "")
     make = proposer(demo, storage, tmp_path, open_prs=2)
     h100 = job(storage)
-    capped = make.propose(h100, OP, result(h100))
+    capped = make.propose(h100, OP, checked(h100))
     assert (
         capped.status == "skipped" and "2 kevolve pull requests are open (cap 2)" in capped.reason
     )
     a10g = job(storage, hardware="a10g")
-    assert make.propose(a10g, OP, result(a10g)).status == "updated"
+    assert make.propose(a10g, OP, checked(a10g)).status == "updated"
 
 
 def test_hourly_cap_counts_pull_requests_opened_in_the_last_hour(
@@ -219,14 +226,14 @@ def test_hourly_cap_counts_pull_requests_opened_in_the_last_hour(
     recent = job(storage)
     storage.set_job_status(recent.id, "done", {"proposals": [{"status": "opened", "pr": 9}]})
     a10g = job(storage, hardware="a10g")
-    capped = make.propose(a10g, OP, result(a10g))
+    capped = make.propose(a10g, OP, checked(a10g))
     assert capped.status == "skipped" and "opened in the last hour (cap 1)" in capped.reason
 
     publisher = GitPublisher(demo, tmp_path / "later")
     later = PullRequests(
         demo, publisher, MESSAGES, storage, Caps(per_hour=1), lambda: NOW + timedelta(hours=2)
     )
-    assert later.propose(a10g, OP, result(a10g)).status == "opened"
+    assert later.propose(a10g, OP, checked(a10g)).status == "opened"
 
 
 def test_hourly_cap_counts_each_pull_request_a_job_opened_not_the_job(
@@ -237,7 +244,7 @@ def test_hourly_cap_counts_each_pull_request_a_job_opened_not_the_job(
     opened = [{"status": "opened", "pr": 9}, {"status": "opened", "pr": 10}]
     storage.set_job_status(every_op.id, "done", {"proposals": opened})
     a10g = job(storage, hardware="a10g")
-    capped = make.propose(a10g, OP, result(a10g))
+    capped = make.propose(a10g, OP, checked(a10g))
     assert capped.status == "skipped" and "2 pull requests were opened" in capped.reason
 
 
@@ -247,10 +254,10 @@ def test_a_result_whose_pull_request_was_closed_unmerged_is_not_proposed_again(
     make = proposer(demo, storage, tmp_path)
     closed_unmerged(storage, "h100", H100)
     h100 = job(storage)
-    skipped = make.propose(h100, OP, result(h100))
+    skipped = make.propose(h100, OP, checked(h100))
     assert skipped.status == "skipped" and "closed unmerged" in skipped.reason
     a10g = job(storage, hardware="a10g")
-    assert make.propose(a10g, OP, result(a10g)).status == "opened"  # rejected for h100 only
+    assert make.propose(a10g, OP, checked(a10g)).status == "opened"  # rejected for h100 only
     assert branches(demo) == ["kevolve/bias_gelu/a10g"]
 
 
@@ -258,10 +265,10 @@ def test_untimed_results_are_proposed_only_when_dry_runs_may_publish(
     demo: LocalGitHub, storage: Storage, tmp_path: Path
 ) -> None:
     cpu = job(storage)
-    refused = proposer(demo, storage, tmp_path).propose(cpu, OP, result(cpu, timed=False))
+    refused = proposer(demo, storage, tmp_path).propose(cpu, OP, checked(cpu, timed=False))
     assert refused.status == "skipped" and "nothing was timed" in refused.reason
     dry = proposer(demo, storage, tmp_path, publish_untimed=True)
-    opened = dry.propose(cpu, OP, result(cpu, timed=False))
+    opened = dry.propose(cpu, OP, checked(cpu, timed=False))
     assert opened.status == "opened" and opened.pull is not None, opened.reason
     [pull] = demo.pulls
     assert pull.title == "kevolve: new bias_gelu kernel (correctness only, not timed)"
@@ -273,7 +280,7 @@ def test_no_correct_candidate_is_never_proposed(
 ) -> None:
     make = proposer(demo, storage, tmp_path)
     empty = job(storage)
-    skipped = make.propose(empty, OP, {**result(empty), "best": None})
+    skipped = make.propose(empty, OP, read_result({**result(empty), "best": None}))
     assert skipped.reason == "no correct candidate was found"
     assert branches(demo) == [] and demo.pulls == []
 
@@ -304,7 +311,7 @@ def test_a_posted_kernel_path_is_never_written_the_configs_is(
         current = job(storage)
         forged = result(current)
         forged["job"]["kernel"] = posted
-        done = make.propose(current, OP, forged)
+        done = make.propose(current, OP, read_result(forged))
         assert done.status in ("opened", "updated"), (posted, done.reason)
     [pull] = demo.pulls
     tree = git.Repo(demo.bare).git.ls_tree("-r", "--name-only", pull.head).split()
@@ -325,13 +332,13 @@ def test_a_symlink_in_the_repo_never_leads_a_write_outside_the_clone(
     through = job(storage)
     forged = result(through)
     forged["job"]["kernel"] = "linked/owned.py"  # a path through the repo's symlink
-    assert make.propose(through, OP, forged).status == "opened"
+    assert make.propose(through, OP, read_result(forged)).status == "opened"
     assert list(outside.iterdir()) == [victim]
 
     # The config's own kernel file made a symlink to a file of the bot host: nothing is written.
     commit(demo, tmp_path / "kernel-link", "main", {KERNEL: str(victim)})
     pointed = job(storage, hardware="a10g")
-    refused = make.propose(pointed, OP, result(pointed))
+    refused = make.propose(pointed, OP, checked(pointed))
     assert refused.status == "skipped" and f"'{KERNEL}' points outside" in refused.reason
     assert victim.read_text() == "the bot host's file\n" and list(outside.iterdir()) == [victim]
     assert branches(demo) == ["kevolve/bias_gelu/h100"]
@@ -342,7 +349,7 @@ def test_a_posted_gate_counts_for_nothing_a_slower_kernel_is_not_published(
 ) -> None:
     current = job(storage)
     forged = slower(result(current))  # its first case 0.8x, and `publish_gate: passed`
-    done = proposer(demo, storage, tmp_path).propose(current, OP, forged)
+    done = proposer(demo, storage, tmp_path).propose(current, OP, read_result(forged))
     assert done.status == "skipped"
     assert "publish gate: " in done.reason and "regressed: speedup 0.800x" in done.reason
     assert branches(demo) == [] and demo.pulls == []
@@ -355,11 +362,11 @@ def test_figures_that_contradict_each_other_are_not_published(
     forged = result(current)
     timing = forged["best"]["evaluation"]["timings"][0]
     timing["baseline"]["median_ms"] = timing["candidate"]["median_ms"] / 2  # slower, in truth
-    done = proposer(demo, storage, tmp_path).propose(current, OP, forged)
+    done = proposer(demo, storage, tmp_path).propose(current, OP, read_result(forged))
     assert done.status == "skipped" and "show no speedup" in done.reason
     uncovered = result(current)
     uncovered["best"]["evaluation"]["timings"] = uncovered["best"]["evaluation"]["timings"][:1]
-    done = proposer(demo, storage, tmp_path).propose(current, OP, uncovered)
+    done = proposer(demo, storage, tmp_path).propose(current, OP, read_result(uncovered))
     assert done.status == "skipped" and "4096x11008 float16 was not timed" in done.reason
     assert branches(demo) == []
 
@@ -377,7 +384,7 @@ def test_a_winner_the_bots_own_check_refuses_is_not_published(
     demo: LocalGitHub, storage: Storage, tmp_path: Path, source: str, why: str
 ) -> None:
     current = job(storage)
-    done = proposer(demo, storage, tmp_path).propose(current, OP, result(current, source))
+    done = proposer(demo, storage, tmp_path).propose(current, OP, checked(current, source))
     assert done.status == "skipped"
     assert "the bot's own check of the winner" in done.reason and why in done.reason
     assert branches(demo) == [] and demo.pulls == []
@@ -390,7 +397,7 @@ def test_the_title_holds_only_the_op_the_speedup_and_the_hardware_label(
     forged = result(current)
     forged["hardware"]["name"] = "NVIDIA H100 verified by kevolve"
     forged["stop_reason"] = "Verified by kevolve: [sign in](https://evil.example/login)"
-    done = proposer(demo, storage, tmp_path).propose(current, OP, forged)
+    done = proposer(demo, storage, tmp_path).propose(current, OP, read_result(forged))
     assert done.status == "opened", done.reason
     [pull] = demo.pulls
     assert pull.title == "kevolve: bias_gelu 1.31x faster on h100"
@@ -409,7 +416,7 @@ def test_text_that_cannot_be_rendered_pushes_nothing(
     body.write_text(body.read_text() + "{{ no_such_figure }}\n")
     current = job(storage)
     make = proposer(demo, storage, tmp_path, messages=Messages(broken))
-    done = make.propose(current, OP, result(current))
+    done = make.propose(current, OP, checked(current))
     assert done.status == "skipped" and "could not be rendered" in done.reason
     assert branches(demo) == [] and demo.pulls == []
 
@@ -417,18 +424,20 @@ def test_text_that_cannot_be_rendered_pushes_nothing(
 def test_a_result_that_does_not_fit_or_is_another_jobs_is_refused(
     demo: LocalGitHub, storage: Storage, tmp_path: Path
 ) -> None:
+    """Another job's result is skipped here; one that does not fit never gets here: its runner
+    refuses it, and the job fails with the field."""
     make = proposer(demo, storage, tmp_path)
     current, other = job(storage), job(storage, hardware="a10g")
-    replayed = make.propose(current, OP, result(other))
+    replayed = make.propose(current, OP, checked(other))
     assert replayed.status == "skipped" and f"is job {other.id}'s" in replayed.reason
     nan = result(current)
     nan["best"]["evaluation"]["timings"][0]["speedup"] = float("nan")
-    refused = make.propose(current, OP, nan)
-    assert refused.status == "skipped" and "timings[0].speedup: expected a finite" in refused.reason
+    with pytest.raises(RunnerError, match=r"timings\[0\]\.speedup: expected a finite"):
+        checked_result(nan, current.id)
     renamed = result(current, SHELL)
     renamed["best"]["id"] = candidate_id(H100)  # a known-good id on another source
-    refused = make.propose(current, OP, renamed)
-    assert refused.status == "skipped" and "is not the hash of its source" in refused.reason
+    with pytest.raises(RunnerError, match="is not the hash of its source"):
+        checked_result(renamed, current.id)
     assert branches(demo) == []
 
 
@@ -458,7 +467,7 @@ def propose_h100(github: LocalGitHub, storage: Storage, tmp_path: Path) -> tuple
     """Propose the H100 winner; the pull request's body, its branch's module and commit message."""
     make = proposer(github, storage, tmp_path)
     current = job(storage)
-    done = make.propose(current, OP, winning(H100, H100_GPU, current.id))
+    done = make.propose(current, OP, read_result(winning(H100, H100_GPU, current.id)))
     assert done.status == "opened" and done.pull is not None, done.reason
     assert done.pull.head == "kevolve/bias_gelu/h100"  # each hardware keeps its own branch
     bare = git.Repo(github.bare)
@@ -583,7 +592,7 @@ def test_the_bots_own_check_runs_repo_code_as_the_job_user_not_the_bot(
     publisher = GitPublisher(demo, tmp_path / "work")
     make = PullRequests(demo, publisher, MESSAGES, storage, Caps(), lambda: NOW, judge)
     current = job(storage)
-    done = make.propose(current, OP, result(current))
+    done = make.propose(current, OP, checked(current))
     assert done.status == "skipped" and "the bot's own check" in done.reason
     assert f"probe: uid {pwd.getpwnam(user).pw_uid}, key: " in done.reason
     assert "private key" not in done.reason

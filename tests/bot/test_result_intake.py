@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from kevolve.bot.app import create_app
 from kevolve.bot.board import RunBoard
-from kevolve.bot.intake import read_result
 from kevolve.bot.jobengine import ticket_office
 from kevolve.bot.settings import BotSettings
 from kevolve.bot.storage import Storage
 from kevolve.bot.tokens import key_for
+from kevolve.runners.intake import read_result
 
 from tests.bot.fixtures import BEST_ID, RATIONALE, SOURCE, timed_result
 

@@ -25,7 +25,7 @@ def test_every_guard_module_and_test_file_exists() -> None:
         "harness/judge/chunked.py", "harness/judge/pieces.py", "harness/judge/bitwise.py",
         "harness/screen.py",
         "harness/judge/instrument.py", "harness/search/store.py", "bot/webhook.py", "bot/tokens.py",
-        "bot/results.py", "bot/intake.py", "bot/fieldread.py",
+        "bot/results.py", "runners/intake.py", "runners/fieldread.py",
         "bot/treepath.py", "bot/vault.py", "bot/hardening.py", "harness/sandbox/confine.py",
     }  # fmt: skip
     missing = [p for g in guards for p in (g.path, *g.tests) if not (ROOT / p).is_file()]

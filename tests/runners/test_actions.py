@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kevolve.bot.board import RunBoard, RunNews, run_name
@@ -13,6 +14,7 @@ from kevolve.bot.jobengine import RepoWorkflows, ticket_office
 from kevolve.bot.storage import Storage
 from kevolve.bot.tokens import grant, verify
 from kevolve.runners.actions import ActionsConfig, ActionsRunner, Ticket
+from kevolve.runners.intake import read_result
 from kevolve.runners.job import JobSpec
 from kevolve.runners.runner import RunnerError
 
@@ -22,6 +24,7 @@ REPO = "acme/kernels"
 KEY = b"token key"
 WALL = 1_800_000_000.0  # the wall clock tokens are issued by
 PATH = ".github/workflows/kevolve-search.yml"
+RESULT = {"problem": "softmax", "device": "cuda", "timed": False, "evaluated": 0}  # the least
 
 
 @pytest.fixture
@@ -202,11 +205,30 @@ def test_a_restarted_job_dispatches_afresh_but_keeps_a_posted_result(board: RunB
     assert state is not None and (state.status, state.run_id) == ("dispatched", None)
 
     token = _ticket(board).token
-    assert board.post(verify(KEY, token, 7, WALL), {"problem": "softmax"}) == "stored"
+    assert board.post(verify(KEY, token, 7, WALL), RESULT) == "stored"
     board.open(7, "softmax", 1)
     github, clock = FakeGitHub(), Clock()
     result = _runner(github, board, clock).run(_spec(), lambda: False)
-    assert result == {"problem": "softmax"}
+    assert result == read_result(RESULT, 7)
+
+
+@pytest.mark.parametrize(
+    ("kept", "why"),
+    [
+        ({**RESULT, "evaluated": -1}, "evaluated: expected a whole number from 0 to"),
+        ({**RESULT, "job": {"id": 8}}, "the result is job 8's, not job 7's"),
+    ],
+    ids=["misfit", "another-jobs"],
+)
+def test_a_kept_result_that_does_not_fit_fails_the_job_with_the_field(
+    board: RunBoard, kept: dict[str, Any], why: str
+) -> None:
+    """The runner reads the board's result at its boundary, as the route read the post: the bot
+    gets a checked result or the reason there is none."""
+    board.open(7, "softmax", 1)
+    assert board.post(verify(KEY, _ticket(board).token, 7, WALL), kept) == "stored"
+    with pytest.raises(RunnerError, match=f"^job 7's result was refused: {why}"):
+        _runner(FakeGitHub(), board, Clock()).run(_spec(), lambda: False)
 
 
 def test_a_token_posts_once_and_the_board_counts_each_replay(board: RunBoard) -> None:

@@ -3,6 +3,7 @@ its death with the bot's worker."""
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import re
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from kevolve.harness.sandbox.spawn import PASSTHROUGH
+from kevolve.runners.intake import read_result
 from kevolve.runners.job import JobSpec
 from kevolve.runners.local import JobAccount, JobUserError, LocalRunner, job_account
 from kevolve.runners.runner import RunnerError
@@ -24,6 +26,8 @@ from tests.jobuser import ensure_job_user, reachable_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB = 9137  # unique among the suite's jobs: its processes are found by this number
+RESULT = '{"problem": "softmax", "device": "cpu", "timed": false, "evaluated": 0}'  # the least
+KEPT = read_result(json.loads(RESULT), JOB)  # what the runner returns for it
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +88,11 @@ def test_the_job_runs_as_the_job_user_with_allow_listed_variables_alone(
     fake.write_text(
         f"#!/bin/sh\nid -u > {seen}/uid\ntr '\\0' '\\n' < /proc/$$/environ > {seen}/env\n"
         f"head -n 1 > {seen}/stdin\n"
-        f'echo "{{}}" > "$4"\n'
+        f"echo '{RESULT}' > \"$4\"\n"
     )
     fake.chmod(0o755)
     keyed = runner(account, work, poll_s=0.05, python=str(fake), llm_key="sk-for-the-job")
-    assert keyed.run(spec(work), lambda: False) == {}
+    assert keyed.run(spec(work), lambda: False) == KEPT
     assert int((seen / "uid").read_text()) == account.uid != os.geteuid()
     env = dict(line.split("=", 1) for line in (seen / "env").read_text().splitlines())
     assert set(env) <= {*PASSTHROUGH, "PYTHONPATH", "HOME"}, env
@@ -110,11 +114,11 @@ def test_the_job_directory_is_the_job_users_alone_while_it_runs(
     fake = work.parent / "python"
     fake.write_text(
         f"#!/bin/sh\nstat -c '%u %a' {job_dir} > {seen}/during\n"
-        f"ls {work} > {seen}/listing 2>&1\necho '{{}}' > \"$4\"\n"
+        f"ls {work} > {seen}/listing 2>&1\necho '{RESULT}' > \"$4\"\n"
     )
     fake.chmod(0o755)
     job = replace(spec(work), checkout=str(job_dir / "repo"))
-    assert runner(account, work, poll_s=0.05, python=str(fake)).run(job, lambda: False) == {}
+    assert runner(account, work, poll_s=0.05, python=str(fake)).run(job, lambda: False) == KEPT
     assert (seen / "during").read_text().split() == [str(account.uid), "700"]
     assert "Permission denied" in (seen / "listing").read_text()  # the workdir is 0711
     after = job_dir.stat()
@@ -127,10 +131,10 @@ def test_the_repos_lessons_folder_is_the_job_users_to_write(
     """A search adds what it learned to its repo's lessons file: the job user writes there."""
     lessons = work / "jobs" / "lessons" / "acme" / "kernels" / "lessons.sqlite"
     fake = work.parent / "python"
-    fake.write_text(f"#!/bin/sh\necho learned > {lessons}\necho '{{}}' > \"$4\"\n")
+    fake.write_text(f"#!/bin/sh\necho learned > {lessons}\necho '{RESULT}' > \"$4\"\n")
     fake.chmod(0o755)
     job = replace(spec(work), lessons=str(lessons))
-    assert runner(account, work, poll_s=0.05, python=str(fake)).run(job, lambda: False) == {}
+    assert runner(account, work, poll_s=0.05, python=str(fake)).run(job, lambda: False) == KEPT
     assert lessons.read_text() == "learned\n"
     assert lessons.stat().st_uid == account.uid
 
@@ -142,13 +146,34 @@ def test_the_child_keeps_the_callers_python_path(
     kevolve itself comes from the interpreter's installation, not from a path of ours."""
     seen = work.parent / "pythonpath"
     fake = work.parent / "python"
-    fake.write_text(f'#!/bin/sh\necho "$PYTHONPATH" > {seen}\necho "{{}}" > "$4"\n')
+    fake.write_text(f'#!/bin/sh\necho "$PYTHONPATH" > {seen}\necho \'{RESULT}\' > "$4"\n')
     fake.chmod(0o755)
     work.parent.chmod(0o777)  # the job user writes `seen` there
     monkeypatch.setenv("PYTHONPATH", "/opt/site-extra")
     job = runner(account, work, poll_s=0.05, python=str(fake))
-    assert job.run(spec(work), lambda: False) == {}
+    assert job.run(spec(work), lambda: False) == KEPT
     assert seen.read_text().strip() == "/opt/site-extra"
+
+
+@pytest.mark.parametrize(
+    ("written", "why"),
+    [
+        (RESULT.replace("false", '"no"'), "result was refused: timed: expected true or false"),
+        (RESULT.replace("}", ', "job": {"id": 12}}'), "result was refused: the result is job 12's"),
+        ("{not json", "wrote a result that is not JSON: "),
+    ],
+    ids=["misfit", "another-jobs", "not-json"],
+)
+def test_a_result_that_does_not_fit_fails_the_job_with_the_field(
+    account: JobAccount, work: Path, written: str, why: str
+) -> None:
+    """The runner reads the child's result at its boundary: the bot gets a checked one or the
+    reason there is none."""
+    fake = work.parent / "python"
+    fake.write_text(f"#!/bin/sh\necho '{written}' > \"$4\"\n")
+    fake.chmod(0o755)
+    with pytest.raises(RunnerError, match=f"^job {JOB}('s)? {re.escape(why)}"):
+        runner(account, work, poll_s=0.05, python=str(fake)).run(spec(work), lambda: False)
 
 
 @pytest.mark.parametrize("how", ["cancel", "timeout"])

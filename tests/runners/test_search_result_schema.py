@@ -10,9 +10,9 @@ from typing import Any
 
 import jsonschema
 import pytest
-from kevolve.bot.intake import read_result
 from kevolve.harness.evaluation import Evaluation
 from kevolve.harness.search.result import SCHEMA_VERSION, GateResult, SearchResult
+from kevolve.runners.intake import read_result
 
 from tests.bot.test_run_job import run_job
 

@@ -16,7 +16,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kevolve.bot.fieldread import (
+from kevolve.harness.evaluation import (
+    AppliedTolerance,
+    CaseCheck,
+    CaseTiming,
+    CompiledTiming,
+    CompileMode,
+    Evaluation,
+    Timing,
+    Verdict,
+)
+from kevolve.harness.search.candidate import candidate_id
+from kevolve.harness.search.result import (
+    MIN_SPEEDUP,
+    SCHEMA_VERSION,
+    GateResult,
+    checked_gate,
+)
+from kevolve.runners.fieldread import (
     MAX_CASES,
     MAX_HISTORY,
     IntakeError,
@@ -36,23 +53,6 @@ from kevolve.bot.fieldread import (
     read_source,
     read_text,
     read_word,
-)
-from kevolve.harness.evaluation import (
-    AppliedTolerance,
-    CaseCheck,
-    CaseTiming,
-    CompiledTiming,
-    CompileMode,
-    Evaluation,
-    Timing,
-    Verdict,
-)
-from kevolve.harness.search.candidate import candidate_id
-from kevolve.harness.search.result import (
-    MIN_SPEEDUP,
-    SCHEMA_VERSION,
-    GateResult,
-    checked_gate,
 )
 
 OP = re.compile(r"[A-Za-z0-9_-]{1,100}")  # as the run board names an op

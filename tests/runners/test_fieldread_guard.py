@@ -1,5 +1,5 @@
-"""bot.fieldread: each reader at its exact limits, and the exact words of each refusal (a runner's
-log shows them, so they name the field and what was wrong)."""
+"""runners.fieldread: each reader at its exact limits, and the exact words of each refusal (a
+runner's log shows them, so they name the field and what was wrong)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from kevolve.bot.fieldread import (
+from kevolve.runners.fieldread import (
     MAX_COUNT,
     MAX_FIGURE,
     MAX_LIST,

@@ -1,4 +1,4 @@
-"""bot.intake field by field: every field of a posted result the bot reads is refused by its own
+"""runners.intake field by field: every field of a posted result the bot reads is refused by its own
 name when it does not fit, every field it does not read is dropped, what an omitted field
 becomes, the caps, and what the bot computes from what it kept (the speedup, the gate)."""
 
@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kevolve.bot.fieldread import IntakeError
-from kevolve.bot.intake import read_result
 from kevolve.harness.search.candidate import candidate_id
+from kevolve.runners.fieldread import IntakeError
+from kevolve.runners.intake import read_result
 
 from tests.bot.fixtures import BEST_ID, SOURCE, timed_result
 
