@@ -29,7 +29,7 @@ from kevolve.bot.messages import Messages
 from kevolve.bot.publisher import Publication, Publisher, branch_name
 from kevolve.bot.remote import GitRemote
 from kevolve.bot.reproduce import Checkout
-from kevolve.harness.assets import template_dir
+from kevolve.harness.assets import example_dir, template_dir
 from kevolve.harness.search.campaign import LLM_SHARE
 from kevolve.harness.search.llm import LLMConfig
 from kevolve.harness.search.snapshot import snapshot
@@ -39,8 +39,7 @@ from kevolve.runners.intake import CheckedResult
 from kevolve.runners.job import JobSpec, with_llm
 from kevolve.runners.runner import Cancelled, Runner, RunnerError
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "demo"
+EXAMPLE = example_dir("demo")
 TEMPLATES = template_dir("github")
 _AUTHOR = git.Actor("kevolve demo", "demo@kevolve.invalid")
 # Candidates per op, the current kernel included. On a GPU one narrowed evaluation takes 10-20 s

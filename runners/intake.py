@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kevolve.harness.evaluation import (
@@ -159,6 +159,9 @@ class CheckedResult:
     lineage: tuple[LineageStep, ...] = ()  # the best first, back towards the seed
     job_id: int | None = None
     hardware: str | None = None  # the job's hardware label, as the runner ran it
+    # The result as it was read, kept whole for the job's record (the dashboard reads fields the
+    # bot itself does not: the posted gate, each history point's candidate and verdict).
+    source: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def speedup(self) -> float | None:
         """The geometric mean of the best's speedups over its timed cases; None untimed."""
@@ -241,6 +244,7 @@ def read_result(data: object, job_id: int | None = None) -> CheckedResult:
         lineage=lineage,
         job_id=job_id if job_id is not None else posted_job,
         hardware=label,
+        source=top,
     )
 
 
