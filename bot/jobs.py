@@ -141,10 +141,11 @@ class JobWorker:
             elif run.was_cancelled():
                 run.end(JobStatus.CANCELLED, "cancelled", "Stopped by `/kevolve stop`.")
             else:
-                run.end(JobStatus.FAILED, "failure", f"The job failed: {exc}")
+                run.end(JobStatus.FAILED, "failure", self._messages.job_failed(str(exc)))
         except Exception as exc:  # a bug must not stop the worker; the job says what broke
             log.exception("job %s failed", job.id)
-            run.end(JobStatus.FAILED, "failure", f"kevolve failed: {type(exc).__name__}: {exc}")
+            summary = self._messages.job_failed(str(exc), bug=type(exc).__name__)
+            run.end(JobStatus.FAILED, "failure", summary)
 
 
 class _JobRun:

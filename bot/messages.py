@@ -11,7 +11,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from kevolve.bot.changes import compare
 from kevolve.bot.reproduce import Checkout, reproduce_lines
-from kevolve.bot.slash import Command
+from kevolve.bot.slash import Command, CommandError
 from kevolve.bot.speedtable import compile_failures, merged_timings, rows, standing
 from kevolve.harness.evaluation import CaseCheck, Verdict, shape_cell, shape_heading
 from kevolve.harness.search.result import GateResult
@@ -94,7 +94,8 @@ class Messages:
         except IntakeError as exc:
             op = result.get("problem") if isinstance(result, Mapping) else None
             name = op if isinstance(op, str) and len(op) <= 100 else "result"
-            return f"{shown(name)}: result refused", f"The result was refused: {shown(str(exc))}"
+            title = self.render("result_refused_title", op=shown(name)).strip()
+            return title, self.render("result_refused", reason=shown(str(exc))).rstrip("\n")
         return self.render("check_title", **view).strip(), self.render("check_summary", **view)
 
     def command_ack(self, command: Command) -> str:
@@ -102,6 +103,11 @@ class Messages:
         if command.name == "help":
             return self.help_text()
         return self.render("command_ack", command=command)
+
+    def command_error(self, error: CommandError) -> str:
+        """The answer to a command that could not be understood: its line, what was wrong and
+        the usage."""
+        return self.render("command_error", line=error.line, problem=error.problem).rstrip("\n")
 
     def help_text(self) -> str:
         """What each `/kevolve` command does and who may run it."""
@@ -136,6 +142,11 @@ class Messages:
         title = self.render("job_title", **where, state="running").strip()
         summary = self.render("job_running", **where, sha=sha, evaluated=evaluated, budget=budget)
         return title, summary.rstrip("\n")
+
+    def job_failed(self, reason: str, bug: str | None = None) -> str:
+        """The check-run summary of a failed job: the reason; `bug`: the exception's type when
+        the bot itself, not the run, broke."""
+        return self.render("job_failed", reason=reason, bug=bug).rstrip("\n")
 
     def queue_full_title(self, count: int) -> str:
         """The check-run title for jobs a push asked for that the caps refused."""

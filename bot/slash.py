@@ -8,11 +8,6 @@ from dataclasses import dataclass
 PREFIX = "/kevolve"
 NAMES = ("optimize", "status", "benchmark", "stop", "recreate", "help")
 MAX_BUDGET = 10_000
-USAGE = (
-    "Usage: `/kevolve optimize [OP...] [--hardware LABEL] [--budget N]`, `/kevolve status`, "
-    "`/kevolve benchmark [OP]`, `/kevolve stop`, `/kevolve recreate [OP...]` or "
-    "`/kevolve help`, each on a line of its own."
-)
 _OP = re.compile(r"[A-Za-z0-9_-]+")
 _LABEL = re.compile(r"[A-Za-z0-9._-]+")
 _DIGITS = re.compile(r"[0-9]{1,6}")
@@ -40,13 +35,13 @@ class Command:
 
 
 class CommandError(ValueError):
-    """A command that could not be understood; `message` says what was wrong and shows usage."""
+    """A command that could not be understood: its line and what was wrong with it (the answer
+    a person reads is `Messages.command_error`)."""
 
     def __init__(self, line: str, problem: str) -> None:
         self.line = line
         self.problem = problem
-        self.message = f"I could not run `{line}`: {problem} {USAGE}"
-        super().__init__(self.message)
+        super().__init__(f"{line}: {problem}")
 
 
 def parse_comment(body: str) -> list[Command] | None:

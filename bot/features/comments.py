@@ -68,7 +68,7 @@ def handle(ctx: FeatureContext, delivery: Delivery) -> None:
     try:
         commands = [parse_line(line) for line in lines[:limit]]
     except CommandError as error:
-        ctx.github.comment(req.repo, req.issue, error.message)
+        ctx.github.comment(req.repo, req.issue, ctx.messages.command_error(error))
         return
     ignored = len(lines) - len(commands)
     answer = None
@@ -133,7 +133,7 @@ def _run(ctx: FeatureContext, req: Request, command: Command, answer: int | None
     try:
         targets = _targets(ctx, req, command)
     except CommandError as error:
-        return error.message
+        return messages.command_error(error)
     if not targets:
         return messages.render("cap", kind="recreate", limit=0, count=0, command=command.text())
     admitted = [_queue(ctx, req, command, op, hardware, answer) for op, hardware in targets]

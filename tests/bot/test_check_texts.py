@@ -1,5 +1,5 @@
-"""Check-run texts of queued, running, refused and broken-config jobs, pinned: they are rendered
-from `templates/github/` and read exactly as before they moved there."""
+"""Check-run texts of queued, running, failed, refused and broken-config jobs, pinned: they are
+rendered from `templates/github/` and read exactly as before they moved there."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from kevolve.harness.spec.load import SpecError
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = Messages(ROOT / "templates" / "github")
 SHA = "c" * 40
+UNTIMED = {"problem": "softmax", "device": "cpu", "timed": False, "evaluated": 0}
 
 
 def test_a_queued_job_names_its_op_hardware_and_commit() -> None:
@@ -60,4 +61,34 @@ def test_a_broken_config_lists_the_runner_labels_waiting_on_it() -> None:
     assert "- **Field:** `(whole file)`\n" in summary
     assert summary.endswith(
         "- **Fix:** fix the syntax\n\nNew runner labels waiting on it: `h100`, `a10g`.\n"
+    )
+
+
+def test_a_refused_result_names_its_op_and_the_field() -> None:
+    title, summary = MESSAGES.check_summary({**UNTIMED, "evaluated": "10"})
+    assert title == "softmax: result refused"
+    assert summary == (
+        "The result was refused: evaluated: expected a whole number from 0 to 1000000000, got '10'"
+    )
+
+
+def test_a_refused_result_shows_its_op_escaped_or_not_at_all_when_too_long() -> None:
+    title, summary = MESSAGES.check_summary({**UNTIMED, "problem": "a[b](c)"})
+    assert title == "a\\[b\\](c): result refused"
+    assert summary == (
+        "The result was refused: problem: 'a\\[b\\](c)' does not match \\[A-Za-z0-9_-\\]{1,100}"
+    )
+    title, _summary = MESSAGES.check_summary({**UNTIMED, "problem": "x" * 101})
+    assert title == "result: result refused"
+
+
+def test_a_failed_job_says_why() -> None:
+    assert MESSAGES.job_failed("job 7 failed (exit 1): boom") == (
+        "The job failed: job 7 failed (exit 1): boom"
+    )
+
+
+def test_a_job_broken_by_a_bug_names_the_exception() -> None:
+    assert MESSAGES.job_failed("'hardware'", bug="KeyError") == (
+        "kevolve failed: KeyError: 'hardware'"
     )

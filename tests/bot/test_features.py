@@ -27,6 +27,11 @@ HARDWARE = ("h100", "a10g")
 BOT = "kevolve[bot]"
 MESSAGES = Messages(ROOT / "templates" / "github")
 NOW = datetime(2025, 1, 2, tzinfo=UTC)
+USAGE = (
+    "Usage: `/kevolve optimize [OP...] [--hardware LABEL] [--budget N]`, `/kevolve status`, "
+    "`/kevolve benchmark [OP]`, `/kevolve stop`, `/kevolve recreate [OP...]` or "
+    "`/kevolve help`, each on a line of its own."
+)
 
 
 @pytest.fixture
@@ -153,7 +158,24 @@ def test_a_bad_command_gets_one_comment_with_the_error(
     event = comment_event(github, "/kevolve optimize --budget lots")
     dispatch(ctx, "issue_comment", event)
     [answer] = answers(github, event)
-    assert answer.startswith("I could not run `/kevolve optimize --budget lots`: `--budget` must")
+    assert answer == (
+        "I could not run `/kevolve optimize --budget lots`: `--budget` must be a whole number "
+        f"from 1 to 10000, not `lots`. {USAGE}"
+    )
+    assert storage.jobs() == []
+
+
+def test_optimize_without_a_hardware_label_anywhere_says_to_pass_one(
+    github: FakeGitHub, storage: Storage
+) -> None:
+    ctx = FeatureContext(github, storage, MESSAGES, BOT, ())
+    event = comment_event(github, "/kevolve optimize softmax")
+    dispatch(ctx, "issue_comment", event)
+    [answer] = answers(github, event)
+    assert answer == (
+        "I could not run `/kevolve optimize softmax`: no hardware label is configured; "
+        f"pass `--hardware`. {USAGE}\n"
+    )
     assert storage.jobs() == []
 
 

@@ -44,6 +44,8 @@ class ScriptedRunner:
         self.specs.append(spec)
         if self.action == "fail":
             raise RunnerError(f"job {spec.job_id} failed (exit 1): boom")
+        if self.action == "bug":
+            raise KeyError("hardware")
         if self.action == "wait_cancel":
             while not cancelled():
                 pass
@@ -141,7 +143,21 @@ def test_a_failed_run_fails_the_job_and_its_check_with_the_reason(
     [job] = storage.jobs()
     assert job.status == "failed"
     assert github.checks[check].conclusion == "failure"
-    assert "boom" in github.checks[check].summary
+    assert github.checks[check].summary == f"The job failed: job {job.id} failed (exit 1): boom"
+    assert job.reason == github.checks[check].summary
+
+
+def test_a_bug_fails_the_job_with_the_exception_named_and_the_worker_goes_on(
+    bare: Path, storage: Storage, tmp_path: Path
+) -> None:
+    github = LocalGitHub(bare)
+    check = github.start_check(REPO, "b" * 40, "kevolve: softmax on h100", "queued", "queued")
+    storage.add_job(REPO, "refs/heads/main", "softmax", "h100", "push", 5, check_id=check)
+    storage.add_job(REPO, "refs/heads/main", "rmsnorm", "h100", "push", 5)
+    assert worker(github, storage, ScriptedRunner("bug"), tmp_path).run_pending() == 2
+    assert github.checks[check].conclusion == "failure"
+    assert github.checks[check].summary == "kevolve failed: KeyError: 'hardware'"
+    assert [job.status for job in storage.jobs()] == ["failed", "failed"]
 
 
 def test_stop_cancels_a_running_job(bare: Path, storage: Storage, tmp_path: Path) -> None:

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from kevolve.bot.slash import USAGE, Command, CommandError, parse_comment
+from kevolve.bot.messages import Messages
+from kevolve.bot.slash import Command, CommandError, parse_comment
+
+MESSAGES = Messages(Path(__file__).resolve().parents[2] / "templates" / "github")
+USAGE = (
+    "Usage: `/kevolve optimize [OP...] [--hardware LABEL] [--budget N]`, `/kevolve status`, "
+    "`/kevolve benchmark [OP]`, `/kevolve stop`, `/kevolve recreate [OP...]` or "
+    "`/kevolve help`, each on a line of its own."
+)
 
 
 @pytest.mark.parametrize(
@@ -162,12 +172,15 @@ def test_errors_say_what_was_wrong_and_show_usage(line: str, problem: str) -> No
     with pytest.raises(CommandError) as caught:
         parse_comment(f"Please:\n{line}\n")
     assert caught.value.problem == problem
-    assert caught.value.message == f"I could not run `{line}`: {problem} {USAGE}"
-    assert "\n" not in caught.value.message
+    answer = MESSAGES.command_error(caught.value)
+    assert answer == f"I could not run `{line}`: {problem} {USAGE}"
+    assert "\n" not in answer
 
 
-def test_usage_text_is_pinned() -> None:
-    assert USAGE == (
+def test_the_answer_to_a_bad_command_is_pinned_word_for_word() -> None:
+    error = CommandError("/kevolve optimise", "`optimise` is not a kevolve command.")
+    assert MESSAGES.command_error(error) == (
+        "I could not run `/kevolve optimise`: `optimise` is not a kevolve command. "
         "Usage: `/kevolve optimize [OP...] [--hardware LABEL] [--budget N]`, `/kevolve status`, "
         "`/kevolve benchmark [OP]`, `/kevolve stop`, `/kevolve recreate [OP...]` or "
         "`/kevolve help`, each on a line of its own."
