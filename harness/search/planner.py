@@ -1,7 +1,9 @@
 """`Planner`: what a generation asks its proposers, and what it remembers between generations.
 
 Repairs of recent failures come first (each gets up to `repairs` turns with its exact failure),
-then the proposers' new ideas, one island at a time. The planner keeps the repair queue, which
+then the proposers' new ideas, one island at a time; a new-idea request whose prompt would repeat
+an earlier one of the same plan names an optimization direction instead (`direction.steer`), so no
+two prompts of a generation are the same text. The planner keeps the repair queue, which
 turn made each repair, each island's recent failures and the LLM's spend, and hands them to the
 search's checkpoints so a resumed search plans exactly as an uninterrupted one would.
 """
@@ -16,7 +18,9 @@ from typing import Any
 from kevolve.harness.evaluation import Evaluation
 from kevolve.harness.profile import Profile, ProfileError
 from kevolve.harness.search.candidate import Candidate, Elite
+from kevolve.harness.search.direction import Direction, steer
 from kevolve.harness.search.islands import Islands
+from kevolve.harness.search.prompt import basis
 from kevolve.harness.search.proposal import Attempt, Proposal, ProposalContext, Proposer, Repair
 from kevolve.harness.search.status import RepliesPending
 from kevolve.harness.search.store import Store
@@ -84,8 +88,7 @@ class Planner:
             failed, ev = self.store.candidate(cid), self.store.evaluation(cid, self.brief.hardware)
             if ev is None:
                 continue
-            repair = Repair(cid, failed.source, ev, number)
-            ctx = replace(turn.context(failed.island), repair=repair)
+            ctx = turn.context(failed.island, Repair(cid, failed.source, ev, number))
             spoiled = turn.take(fixer, fixer.propose(ctx, rng, 1), ctx)
             if spoiled and number < self.brief.repairs:
                 self.repairs.append((cid, number + 1))  # an empty reply spends the turn
@@ -203,12 +206,16 @@ class _Turn:
         self.planned: list[Candidate] = []
         self.waiting: list[str] = []
         self.slot = 0
+        # What each new-idea prompt so far showed (edited and shown elites, failures): the order
+        # it first came in and how often it came.
+        self.shown: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[int, int]] = {}
 
     def full(self, wanted: int) -> bool:
         return len(self.planned) + len(self.waiting) >= wanted
 
-    def context(self, island: int) -> ProposalContext:
-        """The next slot's context for `island` (the slot names queued prompts)."""
+    def context(self, island: int, repair: Repair | None = None) -> ProposalContext:
+        """The next slot's context for `island` (the slot names queued prompts): a repair's, or
+        a new idea's, with a direction where it would repeat an earlier one."""
         brief, planner = self.planner.brief, self.planner
         parents = tuple(self.db.sample(island, brief.parents))
         best = self.db.best()
@@ -227,9 +234,19 @@ class _Turn:
             slot=self.slot,
             search=brief.name or brief.problem.name,
             profile=planner.profile(edited) if edited is not None else None,
+            repair=repair,
         )
         self.slot += 1
-        return ctx
+        return ctx if repair else replace(ctx, direction=self._direction(ctx))
+
+    def _direction(self, ctx: ProposalContext) -> Direction | None:
+        """None for the first new-idea context that shows its program with its failures (the
+        prompt is the same text for every island that shows both); the next direction of that
+        program's turn through the list for each repeat."""
+        shown = (basis(ctx).parent_ids, tuple(a.source for a in ctx.failures))
+        order, times = self.shown.get(shown, (len(self.shown), 0))
+        self.shown[shown] = (order, times + 1)
+        return steer(order, times) if times else None
 
     def take(self, proposer: Proposer, proposals: list[Proposal], ctx: ProposalContext) -> int:
         """Keep the new candidates among `proposals` and every exchange behind them; note the

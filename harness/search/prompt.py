@@ -95,7 +95,8 @@ class PromptBuilder:
         ]
 
     def view(self, ctx: ProposalContext) -> dict[str, Any]:
-        """The template variables: the problem, sources, elites, failures, hardware, knowledge."""
+        """The template variables: the problem, sources, elites, failures, hardware, knowledge
+        and a repeated request's direction."""
         problem = ctx.problem
         reference = reference_source(problem)
         chosen = basis(ctx)
@@ -123,6 +124,7 @@ class PromptBuilder:
                 ("torch", "triton", "triton.language", "math", *problem.allowed_imports)
             ),
             "knowledge": [self._knowledge(n) for n in knowledge_files(ctx, reference)],
+            "direction": None if ctx.repair else ctx.direction,
         }
 
     def _knowledge(self, name: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from kevolve.harness.evaluation import Evaluation
 from kevolve.harness.profile import Profile
 from kevolve.harness.search.candidate import Elite
+from kevolve.harness.search.direction import Direction
 from kevolve.harness.spec.problem import Problem
 
 
@@ -38,6 +39,7 @@ class ProposalContext:
     slot: int = 0  # this proposal's place in its generation's plan (names queued prompts)
     search: str = ""  # names the search in queued prompts (the problem, unless told)
     profile: Profile | None = None  # what ncu saw of the parent a reply edits, when taken
+    direction: Direction | None = None  # set where the prompt would repeat one of its plan's
 
 
 @dataclass(frozen=True)
