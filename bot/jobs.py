@@ -299,9 +299,7 @@ class _JobRun:
         show it on the check run and the answer comment, keep the search state for the
         dashboard and remove the job's directory (a job requeued for a restart keeps it, to
         resume from its state)."""
-        results = {
-            op: dict(result.source) or result.to_dict() for op, result in self.results.items()
-        }
+        results = {op: result.to_dict() for op, result in self.results.items()}
         record = {"sha": self.sha, "results": results, "proposals": self.proposals}
         try:
             self.archive.keep(self.job.id, self.root / "state")

@@ -218,7 +218,9 @@ def result_view(
         "lineage": [_step_view(step) for step in data.lineage[:LINEAGE_SHOWN]],
         "lineage_left": max(0, len(data.lineage) - LINEAGE_SHOWN),
         "tokens": data.llm.prompt_tokens + data.llm.completion_tokens,
-        "chart": best_chart([{"evaluated": n, "best_score": s} for n, s in data.history])
+        "chart": best_chart(
+            [{"evaluated": p.evaluated, "best_score": p.best_score} for p in data.history]
+        )
         if data.timed
         else None,
     }

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from kevolve.harness.evaluation import (
@@ -106,6 +106,18 @@ class LineageStep:
 
 
 @dataclass(frozen=True)
+class HistoryPoint:
+    """One verdict folded into the search: how many were in, the best score so far, and the
+    candidate with its verdict and score (None in a result kept before points carried them)."""
+
+    evaluated: int
+    best_score: float | None
+    candidate: str | None
+    verdict: str | None  # a `Verdict`'s value
+    score: float | None  # None for a candidate that was not correct
+
+
+@dataclass(frozen=True)
 class Machine:
     """What the search ran on, as the runner described it."""
 
@@ -148,7 +160,7 @@ class CheckedResult:
     counts: tuple[tuple[str, int], ...]
     best: Winning | None
     baseline: Evaluation | None
-    history: tuple[tuple[int, float | None], ...]  # (evaluated, best score so far)
+    history: tuple[HistoryPoint, ...]
     machine: Machine
     llm: LlmUsage
     wall_s: float
@@ -159,9 +171,6 @@ class CheckedResult:
     lineage: tuple[LineageStep, ...] = ()  # the best first, back towards the seed
     job_id: int | None = None
     hardware: str | None = None  # the job's hardware label, as the runner ran it
-    # The result as it was read, kept whole for the job's record (the dashboard reads fields the
-    # bot itself does not: the posted gate, each history point's candidate and verdict).
-    source: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def speedup(self) -> float | None:
         """The geometric mean of the best's speedups over its timed cases; None untimed."""
@@ -194,7 +203,7 @@ class CheckedResult:
             "counts": dict(self.counts),
             "best": None if best is None else _winning_dict(best),
             "baseline": None if self.baseline is None else self.baseline.to_dict(),
-            "history": [{"evaluated": n, "best_score": s} for n, s in self.history],
+            "history": [_point_dict(point) for point in self.history],
             "hardware": _machine_dict(self.machine),
             "llm": {**vars(self.llm), "models": list(self.llm.models)},
             "wall_s": self.wall_s,
@@ -244,7 +253,6 @@ def read_result(data: object, job_id: int | None = None) -> CheckedResult:
         lineage=lineage,
         job_id=job_id if job_id is not None else posted_job,
         hardware=label,
-        source=top,
     )
 
 
@@ -343,11 +351,8 @@ def _winning(value: object, where: str) -> Winning:
 
 def _evaluation(value: object, where: str) -> Evaluation:
     data = read_object(value, where)
-    verdict = data.get("verdict")
-    if not isinstance(verdict, str) or verdict not in {v.value for v in Verdict}:
-        raise IntakeError(f"{where}.verdict: {quoted(verdict)} is not a verdict")
     return Evaluation(
-        verdict=Verdict(str(verdict)),
+        verdict=Verdict(read_verdict(data.get("verdict"), f"{where}.verdict")),
         reason=read_text(data.get("reason", ""), f"{where}.reason"),
         problem=read_match(data.get("problem"), f"{where}.problem", OP),
         device=read_word(data.get("device"), f"{where}.device"),
@@ -468,10 +473,24 @@ def _machine(value: object, where: str) -> Machine:
     )
 
 
-def _point(value: object, where: str) -> tuple[int, float | None]:
+def read_verdict(value: object, where: str) -> str:
+    """A verdict's value, one of the harness's `Verdict`s."""
+    if not isinstance(value, str) or value not in {v.value for v in Verdict}:
+        raise IntakeError(f"{where}: {quoted(value)} is not a verdict")
+    return value
+
+
+def _point(value: object, where: str) -> HistoryPoint:
     data = read_object(value, where)
-    score = read_optional(data.get("best_score"), f"{where}.best_score", read_figure)
-    return read_count(data.get("evaluated"), f"{where}.evaluated"), score
+    return HistoryPoint(
+        evaluated=read_count(data.get("evaluated"), f"{where}.evaluated"),
+        best_score=read_optional(data.get("best_score"), f"{where}.best_score", read_figure),
+        candidate=read_optional(
+            data.get("candidate"), f"{where}.candidate", lambda v, w: read_match(v, w, CANDIDATE)
+        ),
+        verdict=read_optional(data.get("verdict"), f"{where}.verdict", read_verdict),
+        score=read_optional(data.get("score"), f"{where}.score", read_figure),
+    )
 
 
 def _counts(value: object) -> tuple[tuple[str, int], ...]:
@@ -493,6 +512,17 @@ def _winning_dict(best: Winning) -> dict[str, Any]:
         "score": best.score,
         "source": best.source,
         "evaluation": evaluation,
+    }
+
+
+def _point_dict(point: HistoryPoint) -> dict[str, Any]:
+    """A history point in the order the search writes it."""
+    return {
+        "evaluated": point.evaluated,
+        "candidate": point.candidate,
+        "verdict": point.verdict,
+        "score": point.score,
+        "best_score": point.best_score,
     }
 
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from kevolve.bot.archive import StateArchive
 from kevolve.bot.storage import Job, Storage
-from kevolve.harness.evaluation import evaluation_from_dict
 from kevolve.harness.search.candidate import Candidate
 from kevolve.harness.search.snapshot import Fold, Mark, SearchRecords, records
+from kevolve.runners.fieldread import IntakeError
+from kevolve.runners.intake import CheckedResult, read_result
 
 KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,150}")  # a search's name in a URL
 OP = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")  # an op name that may name a file
@@ -39,6 +39,13 @@ class SearchEntry:
     repo: str | None = None
     job: Job | None = None
     pull_body: Path | None = None  # the pull request body `kevolve demo` rendered for it
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A search whose job's stored result does not fit a `SearchResult`, and why."""
+
+    reason: str
 
 
 class Catalog(Protocol):
@@ -150,21 +157,23 @@ class JobCatalog:
         return running if running.is_file() else self._archive.state(job.id, op)
 
 
-def load(entry: SearchEntry) -> tuple[SearchRecords, bool] | None:
+def load(entry: SearchEntry) -> tuple[SearchRecords, bool] | Unreadable | None:
     """A search's records and whether they are complete (from its state file) or a summary
-    (from its job's result); None when neither can be read yet."""
+    (from its job's result); Unreadable for a stored result that does not fit; None when
+    neither is there yet."""
     if entry.path is not None:
         try:
             return records(entry.path), True
         except (sqlite3.Error, OSError, TypeError, ValueError):
             pass  # not initialized yet, or removed as the job ended: try the result
-    result = _result(entry)
-    if result is None:
+    stored = _result(entry)
+    if stored is None:
         return None
     try:
-        return from_result(result, entry.hardware), False
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None
+        result = read_result(stored)
+    except IntakeError as exc:
+        return Unreadable(f"The stored result of this search cannot be read: {exc}")
+    return from_result(result, entry.hardware), False
 
 
 def version(entry: SearchEntry) -> str:
@@ -183,54 +192,51 @@ def version(entry: SearchEntry) -> str:
     return "/".join(parts)
 
 
-def from_result(result: Mapping[str, Any], hardware: str) -> SearchRecords:
+def from_result(result: CheckedResult, hardware: str) -> SearchRecords:
     """What a finished job's `SearchResult` keeps, as records: the history, the best with its
     source and evaluation, the seed's evaluation and the best's lineage."""
-    found = SearchRecords(problem=str(result["problem"]), hardware=hardware)
-    chain = list(result.get("lineage") or [])
+    found = SearchRecords(problem=result.problem, hardware=hardware)
+    chain = result.lineage
     for i, step in enumerate(chain):
-        parents: tuple[str, ...] = (str(chain[i + 1]["id"]),) if i + 1 < len(chain) else ()
-        found.candidates[str(step["id"])] = Candidate(
-            "", parents, str(step["proposer"]), 0, int(step["generation"]), id=str(step["id"])
+        parents = (chain[i + 1].id,) if i + 1 < len(chain) else ()
+        found.candidates[step.id] = Candidate(
+            "", parents, step.proposer, 0, step.generation, id=step.id
         )
-    best = result.get("best")
-    if best:
-        cid = str(best["id"])
-        parents = tuple(str(p) for p in best.get("parents") or ())
-        found.candidates[cid] = Candidate(
-            str(best["source"]), parents, str(best["proposer"]), 0, int(best["generation"]), id=cid
+    best = result.best
+    if best is not None:
+        found.candidates[best.id] = Candidate(
+            best.source, best.parents, best.proposer, 0, best.generation, id=best.id
         )
-        found.evaluations.append((cid, evaluation_from_dict(best["evaluation"])))
+        found.evaluations.append((best.id, best.evaluation))
     seed = next((c for c in found.candidates.values() if not c.parents), None)
-    if result.get("baseline") and seed is not None and seed.id != (best or {}).get("id"):
-        found.evaluations.insert(0, (seed.id, evaluation_from_dict(result["baseline"])))
+    if result.baseline is not None and seed is not None and (best is None or seed.id != best.id):
+        found.evaluations.insert(0, (seed.id, result.baseline))
+    # A point kept before points named their candidate says nothing the chart can place.
     found.folds = [
-        Fold(int(h["evaluated"]), str(h["candidate"]), str(h["verdict"]), h.get("score"),
-             h.get("best_score"))
-        for h in result.get("history") or []
-    ]  # fmt: skip
-    llm = result.get("llm") or {}
+        Fold(p.evaluated, p.candidate, p.verdict, p.score, p.best_score)
+        for p in result.history
+        if p.candidate is not None and p.verdict is not None
+    ]
     found.marks = [
         Mark(
             generation=max((c.generation for c in found.candidates.values()), default=0),
-            evaluated=int(result.get("evaluated", 0)),
-            elapsed_s=float(result.get("wall_s", 0.0)),
-            tokens=int(llm.get("prompt_tokens", 0)) + int(llm.get("completion_tokens", 0)),
-            cost_usd=float(llm.get("cost_usd", 0.0)),
-            best=str(best["id"]) if best else None,
+            evaluated=result.evaluated,
+            elapsed_s=result.wall_s,
+            tokens=result.llm.prompt_tokens + result.llm.completion_tokens,
+            cost_usd=result.llm.cost_usd,
+            best=best.id if best else None,
             islands=(),
         )
     ]
     return found
 
 
-def _result(entry: SearchEntry) -> Mapping[str, Any] | None:
-    """The job's stored result for the entry's op, if any."""
+def _result(entry: SearchEntry) -> object | None:
+    """The job's stored result for the entry's op, as stored (read by `read_result`), if any."""
     if entry.job is None or not entry.job.result:
         return None
     results = entry.job.result.get("results")
-    found = results.get(entry.op) if isinstance(results, dict) else None
-    return found if isinstance(found, dict) else None
+    return results.get(entry.op) if isinstance(results, dict) else None
 
 
 def _state_files(root: Path) -> list[Path]:

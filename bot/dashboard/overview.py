@@ -18,13 +18,11 @@ from kevolve.bot.fleet_store import ScheduleMark
 from kevolve.bot.jobrecord import Job, JobStatus
 from kevolve.bot.pull_store import ClosedPull
 from kevolve.bot.schedule import next_tick
-from kevolve.harness.evaluation import (
-    CaseTiming,
-    Evaluation,
-    evaluation_from_dict,
-    geometric_mean,
-)
+from kevolve.harness.evaluation import CaseTiming, Evaluation, geometric_mean
 from kevolve.harness.evaluation import with_seed_compile as borrow_compile
+from kevolve.harness.search.result import GateResult
+from kevolve.runners.fieldread import IntakeError
+from kevolve.runners.intake import CheckedResult, read_result
 
 
 @dataclass(frozen=True)
@@ -65,6 +63,7 @@ class OpCell:
     trend: list[float] = field(default_factory=list)  # speedups of finished results, oldest first
     pull: PullLink | None = None
     gate: str = ""  # why the newest result was (not) proposed
+    unreadable: str = ""  # why the newest result cannot be read, when it cannot
 
 
 @dataclass
@@ -116,9 +115,9 @@ def _repo(name: str, jobs: Sequence[Job], ends: Mapping[int, str]) -> RepoRow:
         for op in _ops(job):
             cell = cells.setdefault((op, job.hardware), OpCell(op, job.hardware, job))
             cell.newest = job
-            result = _results(job).get(op)
-            if job.status is JobStatus.DONE and isinstance(result, dict):
-                _take(cell, job, result)
+            stored = _results(job).get(op)
+            if job.status is JobStatus.DONE and stored is not None:
+                _take(cell, job, stored)
     for cell in cells.values():
         if cell.pull is not None and cell.pull.number in ends:
             cell.pull = replace(cell.pull, status=ends[cell.pull.number])
@@ -131,15 +130,17 @@ def _repo(name: str, jobs: Sequence[Job], ends: Mapping[int, str]) -> RepoRow:
     )
 
 
-def _take(cell: OpCell, job: Job, result: Mapping[str, Any]) -> None:
-    """Fold a finished job's result for the cell's op into it (newer results replace)."""
+def _take(cell: OpCell, job: Job, stored: object) -> None:
+    """Fold a finished job's stored result for the cell's op into it (newer results replace);
+    a result that does not fit a `SearchResult` is shown as such."""
     cell.result_job = job
-    best = result.get("best") or {}
     try:
-        ev = evaluation_from_dict(best["evaluation"]) if best else None
-        seed = evaluation_from_dict(result["baseline"]) if result.get("baseline") else None
-    except (KeyError, TypeError, ValueError):
-        ev = seed = None
+        result: CheckedResult | None = read_result(stored)
+        cell.unreadable = ""
+    except IntakeError as exc:
+        result, cell.unreadable = None, f"the stored result cannot be read: {exc}"[:300]
+    ev = result.best.evaluation if result and result.best else None
+    seed = result.baseline if result else None
     cell.timed = bool(ev and ev.timed)
     cell.cases = _cases(ev, seed) if ev and ev.timed else []
     cell.speedup = _mean([c.speedup for c in cell.cases])
@@ -148,10 +149,13 @@ def _take(cell: OpCell, job: Job, result: Mapping[str, Any]) -> None:
     cell.vs_compile = _mean([_vs_compile(t) for t in timings])
     if cell.speedup is not None:
         cell.trend.append(cell.speedup)
-    gate = result.get("publish_gate") or {}
-    reasons = gate.get("reasons") or []
-    cell.gate = "passed" if gate.get("passed") else "; ".join(str(r) for r in reasons)[:300]
+    cell.gate = _gate(result.gate()) if result else ""
     cell.pull = _pull(job, cell.op) or cell.pull
+
+
+def _gate(gate: GateResult) -> str:
+    """The publish gate as its cell says it: passed, or why not."""
+    return "passed" if gate.passed else "; ".join(gate.reasons)[:300]
 
 
 def _cases(ev: Evaluation, seed: Evaluation | None) -> list[CaseRow]:

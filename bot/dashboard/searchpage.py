@@ -16,13 +16,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from kevolve.bot.dashboard.access import Viewer
 from kevolve.bot.dashboard.ancestry import tree_svg
-from kevolve.bot.dashboard.catalog import SearchEntry, load, version
+from kevolve.bot.dashboard.catalog import SearchEntry, Unreadable, load, version
 from kevolve.bot.dashboard.charts import progress_svg, timeline_svg, verdict_svg
 from kevolve.bot.dashboard.nodeview import node_view
 from kevolve.bot.dashboard.portal import PREFIX, Dashboard, board_of
 from kevolve.bot.dashboard.renderer import SECURITY_HEADERS
 from kevolve.bot.dashboard.searchview import SearchView, search_view
-from kevolve.harness.search.snapshot import SearchRecords
 
 router = APIRouter(prefix=f"{PREFIX}/search")
 CANDIDATE = re.compile(r"[0-9a-f]{1,64}")
@@ -37,9 +36,15 @@ def search(key: str, request: Request, board: Board, node: str = "") -> Response
         return found
     viewer, entry = found
     loaded = load(entry)
-    if loaded is None:
+    if not isinstance(loaded, tuple):  # nothing yet, or a stored result that does not fit
+        unreadable = loaded.reason if isinstance(loaded, Unreadable) else None
         return board.renderer.page(
-            "waiting", board=board, viewer=viewer, entry=entry, version=version(entry)
+            "waiting",
+            board=board,
+            viewer=viewer,
+            entry=entry,
+            version=version(entry),
+            unreadable=unreadable,
         )
     records, complete = loaded
     view = search_view(records, complete)
@@ -63,7 +68,7 @@ def node(key: str, candidate: str, request: Request, board: Board) -> Response:
         return found
     _viewer, entry = found
     loaded = load(entry) if CANDIDATE.fullmatch(candidate) else None
-    chosen = node_view(loaded[0], candidate) if loaded else None
+    chosen = node_view(loaded[0], candidate) if isinstance(loaded, tuple) else None
     if chosen is None:
         return Response("no such candidate", 404, media_type="text/plain")
     html = board.renderer.text("node", node=chosen, entry=entry, board=board)
@@ -79,8 +84,8 @@ def live(key: str, request: Request, board: Board, since: str = "", node: str = 
         return JSONResponse({"gone": True}, status, headers=SECURITY_HEADERS)
     _viewer, entry = found
     now = version(entry)
-    loaded: tuple[SearchRecords, bool] | None = None if now == since else load(entry)
-    if loaded is None:
+    loaded = None if now == since else load(entry)
+    if not isinstance(loaded, tuple):
         return JSONResponse({"version": now if now == since else since}, headers=SECURITY_HEADERS)
     view = search_view(*loaded)
     parts = _live_parts(board, entry, view, node if CANDIDATE.fullmatch(node) else None)

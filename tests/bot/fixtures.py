@@ -186,7 +186,7 @@ def _history(scores: list[tuple[str, float | None]]) -> list[dict[str, Any]]:
         history.append(
             {
                 "evaluated": i,
-                "candidate": f"c{i:02d}",
+                "candidate": f"{i:016x}",
                 "verdict": verdict,
                 "score": value,
                 "best_score": best,

@@ -11,15 +11,24 @@ import re
 import select
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from kevolve.bot.dashboard.overview import overview
 from kevolve.bot.storage import Job
-from kevolve.harness.evaluation import CaseTiming, CompiledTiming, Evaluation, Timing, Verdict
+from kevolve.harness.evaluation import (
+    CaseCheck,
+    CaseTiming,
+    CompiledTiming,
+    Evaluation,
+    Timing,
+    Verdict,
+)
 from kevolve.harness.profile import KernelProfile, Profile, Stall
-from kevolve.harness.search.candidate import Candidate
+from kevolve.harness.search.candidate import Candidate, candidate_id
 from kevolve.harness.search.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,15 +141,25 @@ def test_a_timed_search_shows_speedups_the_limit_and_each_case_against_pytorch(
     assert "waiting on global memory loads" in profile
 
 
-def test_the_repos_page_sums_a_job_result_into_speedups_over_the_kernel_eager_and_compile() -> None:
-    best = _timed(1.0, compiled=False)
-    result = {
+def _stored(best: Evaluation, source: str) -> dict[str, Any]:
+    """A finished job's stored result whose best, `source`, has the evaluation `best` (checked on
+    one case), the current kernel timed with torch.compile as its baseline."""
+    checks = [CaseCheck(shape=[8192, 8192], dtype="float16", trials=1, passed=True)]
+    evaluation = replace(best, checks=checks).to_dict()
+    return {
         "problem": "softmax",
-        "best": {"id": "b" * 16, "evaluation": best.to_dict()},
+        "device": "cuda",
+        "timed": True,
+        "evaluated": 2,
+        "best": {"id": candidate_id(source), "proposer": "llm", "source": source,
+                 "evaluation": evaluation},
         "baseline": _timed(2.0, compiled=True).to_dict(),
-        "publish_gate": {"passed": True, "reasons": []},
-    }
-    earlier = {**result, "best": {"id": "a" * 16, "evaluation": _timed(1.6, False).to_dict()}}
+    }  # fmt: skip
+
+
+def test_the_repos_page_sums_a_job_result_into_speedups_over_the_kernel_eager_and_compile() -> None:
+    result = _stored(_timed(1.0, compiled=False), SEED + "# tuned\n")
+    earlier = _stored(_timed(1.6, compiled=False), SEED + "# first\n")
     proposals = [
         {
             "op": "softmax",

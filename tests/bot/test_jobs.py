@@ -113,11 +113,12 @@ def test_a_comment_job_for_every_op_runs_each_proposes_each_and_answers(
     assert job.status == "done" and job.result is not None
     outcomes = [(p["status"], p["reason"]) for p in job.result["proposals"]]
     assert [status for status, _ in outcomes] == ["opened"] * 4, outcomes
-    # Each op's result is kept as the runner read it, fields the bot does not read included
-    # (the dashboard shows the posted gate and each history point's candidate).
-    kept = job.result["results"]["softmax"]
-    assert kept["publish_gate"] == {"passed": True, "reasons": []}
-    assert kept["history"] and all("candidate" in point for point in kept["history"])
+    # Each op's result is kept as the bot read it, and reads back so, each history point with
+    # its candidate (the dashboard shows them).
+    kept = read_result(job.result["results"]["softmax"])
+    posted = demo_result("softmax", "", job.id)["history"]
+    assert [p.candidate for p in kept.history] == [p["candidate"] for p in posted]
+    assert kept.history and all(p.candidate and p.verdict for p in kept.history)
     assert sorted(p.head for p in github.pulls) == sorted(f"kevolve/{op}/h100" for op in OPS)
     # A check run on the commit the job resolved, finished with the outcome of each op.
     [check] = github.checks.values()

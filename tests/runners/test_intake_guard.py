@@ -27,9 +27,6 @@ DROPPED: tuple[str, ...] = (
     "best.evaluation.phases.*",
     "best.evaluation.memory.*",
     "best.evaluation.schema",
-    "history[*].candidate",
-    "history[*].verdict",
-    "history[*].score",
     "hardware.device",
     "hardware.sm_count",
     "hardware.l2_bytes",
@@ -405,6 +402,72 @@ def test_one_measured_ceiling_is_kept_without_the_other() -> None:
 def test_a_history_may_hold_many_points() -> None:
     history = [{"evaluated": i, "best_score": 1.0} for i in range(1, 1001)]
     assert len(read_result({**_posted(), "history": history}).history) == 1000
+
+
+def test_a_history_point_names_its_candidate_verdict_and_score() -> None:
+    [first, second, *_] = read_result(_posted()).history
+    assert (first.evaluated, first.candidate, first.verdict, first.score, first.best_score) == (
+        1,
+        "0000000000000001",
+        "correct",
+        1.0,
+        1.0,
+    )
+    assert (second.candidate, second.verdict, second.score, second.best_score) == (
+        "0000000000000002",
+        "compile_error",
+        None,
+        1.0,
+    )
+
+
+def test_a_point_kept_before_points_named_their_candidate_has_none() -> None:
+    kept = read_result({**_posted(), "history": [{"evaluated": 3, "best_score": None}]})
+    [point] = kept.history
+    assert (point.evaluated, point.best_score) == (3, None)
+    assert (point.candidate, point.verdict, point.score) == (None, None, None)
+    assert kept.to_dict()["history"] == [
+        {"evaluated": 3, "candidate": None, "verdict": None, "score": None, "best_score": None}
+    ]
+    assert read_result(kept.to_dict()) == kept
+
+
+FINITE = "expected a finite number from 0 to 1e+15, got"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("verdict", "great", "history[1].verdict: 'great' is not a verdict"),
+        ("verdict", 3, "history[1].verdict: 3 is not a verdict"),
+        ("score", float("inf"), f"history[1].score: {FINITE} inf"),
+        ("score", float("nan"), f"history[1].score: {FINITE} nan"),
+        ("score", -1.0, f"history[1].score: {FINITE} -1.0"),
+        ("candidate", "c01", "history[1].candidate: 'c01' does not match [0-9a-f]{16}"),
+        (
+            "candidate",
+            "A" * 16,
+            f"history[1].candidate: {'A' * 16!r} does not match [0-9a-f]{{16}}",
+        ),
+    ],
+)
+def test_a_history_point_that_does_not_fit_is_refused_by_its_field(
+    field: str, value: object, message: str
+) -> None:
+    posted = _posted()
+    posted["history"][1][field] = value
+    with pytest.raises(IntakeError) as info:
+        read_result(posted)
+    assert str(info.value) == message
+
+
+def test_what_the_bot_keeps_reads_back_as_itself() -> None:
+    for posted in (_posted(), timed_result(), {**_posted(), "best": None, "lineage": []}):
+        kept = read_result(posted)
+        assert read_result(kept.to_dict()) == kept
+        assert read_result(kept.to_dict()).to_dict() == kept.to_dict()
+    history = read_result(_posted()).to_dict()["history"]
+    assert history == _posted()["history"]
 
 
 def test_an_unknown_verdict_is_quoted_in_the_refusal() -> None:
