@@ -3,7 +3,8 @@
 It copies `examples/demo` into a fresh git repository, finds its ops, searches each (timed on a
 local GPU; a correctness-only pass on CPU that says so), writes each winner on its
 `kevolve/<op>/<hardware>` branch with one commit, exactly as the GitHub App would, and renders each
-pull request's body to a markdown file.
+pull request's body to a markdown file. A timed winner that the publish gate refuses gets no
+commit, as with the App; its file says why it would not be proposed.
 
 On a GPU each op runs in its first declared dtype only and is timed at its first production shape,
 so the four searches take minutes rather than half an hour; every check shape is still checked
@@ -157,8 +158,10 @@ def run_demo(
             )
         )
         say(f"    {outcomes[-1].summary}")
-        if outcomes[-1].pr_body:
+        if outcomes[-1].pr_body and outcomes[-1].branch:
             say(f"    branch {outcomes[-1].branch}; pull request body: {outcomes[-1].pr_body}")
+        elif outcomes[-1].pr_body:
+            say(f"    no branch; what the pull request would have said: {outcomes[-1].pr_body}")
     return outcomes
 
 
@@ -272,24 +275,30 @@ def _publish(
         return OpOutcome(op, "the current kernel stayed the best; nothing to propose")
     hardware = _hardware_label(result)
     branch = branch_name(op, hardware)
-    publication = Publication(
-        branch, {kernel: best.source}, messages.commit_message(result), "main"
-    )
-    outcome = publisher.publish(GitRemote(str(repo_dir)), publication)
     body = out / "pull-requests" / f"{op}.md"
     body.parent.mkdir(parents=True, exist_ok=True)
     title = messages.pr_title(result)
     original = (repo_dir / kernel).read_text(encoding="utf-8")  # the demo's own file, at main
     text = messages.pr_body(result, Checkout(kernel, branch, "main"), original=original)
+    # The gate the body shows, as the bot computes it; an untimed result has none.
+    gate = result.gate() if result.timed else None
+    if gate is not None and not gate.passed:
+        # As the bot does: a timed result the gate refuses is neither committed nor pushed.
+        reasons = "; ".join(gate.reasons)
+        preface = NOT_PASSED_PREFACE.format(reasons=reasons)
+        body.write_text(
+            f"# Not proposed: the publish gate was not passed ({op})\n\n{preface}{text}"
+        )
+        return OpOutcome(op, f"{title} (not publishable: {reasons}); not committed", None, body)
+    publication = Publication(
+        branch, {kernel: best.source}, messages.commit_message(result), "main"
+    )
+    outcome = publisher.publish(GitRemote(str(repo_dir)), publication)
     if not result.timed:
         title, text = f"Not proposed: nothing was timed ({op})", UNTIMED_PREFACE + text
     body.write_text(f"# {title}\n\n{text}")
-    if result.timed:
-        gate = result.gate()  # the gate the pull request body shows, as the bot computes it
-        verdict = (
-            "publish gate passed" if gate.passed else "not publishable: " + "; ".join(gate.reasons)
-        )
-        summary = f"{title} ({verdict})"
+    if gate is not None:
+        summary = f"{title} (publish gate passed)"
     else:
         summary = f"{op}: not proposed: nothing was timed (CPU), correctness only"
     return OpOutcome(op, f"{summary}; {outcome.status}", branch, body)
@@ -303,6 +312,14 @@ UNTIMED_PREFACE = (
     "request is proposed only when the low end of its 95% speedup interval reaches the repo's "
     "`min_speedup` (1.05 unless configured). The text below is what that pull request's body "
     "would hold, minus the timings.\n\n"
+)
+
+
+# What the file of a timed result that the publish gate refused says before the body.
+NOT_PASSED_PREFACE = (
+    "> **Not proposed: the publish gate was not passed** ({reasons}). The bot opens no pull "
+    "request for such a result and commits nothing; the text below is what that pull request's "
+    "body would have held.\n\n"
 )
 
 

@@ -23,6 +23,7 @@ from kevolve.runners.intake import CheckedResult, read_result
 from kevolve.runners.job import JobSpec
 from kevolve.runners.runner import Cancelled, RunnerError
 
+from tests.bot.fixtures import slower, timed_result, with_best
 from tests.bot.processes import alive, descendants, group
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -217,3 +218,29 @@ def test_a_stop_signal_ends_the_demo_its_search_and_every_child(
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
             demo.wait()
+
+
+class RefusedRunner:
+    """Answers each search with a timed result whose first case is slower than the kernel."""
+
+    def run(self, spec: JobSpec, cancelled: Cancelled) -> CheckedResult:
+        kernel = (DEMO / "demo_kernels" / f"{spec.op}.py").read_text() + "# tuned\n"
+        return read_result(slower(with_best(timed_result(), kernel, None)), spec.job_id)
+
+
+def test_a_timed_winner_the_gate_refuses_is_not_committed_and_its_file_says_why(
+    tmp_path: Path,
+) -> None:
+    said: list[str] = []
+    options = DemoOptions(out=tmp_path / "d", device="cpu", ops=("softmax",), cache_dir=tmp_path)
+    [outcome] = run_demo(options, RefusedRunner(), said.append)
+    assert outcome.branch is None and outcome.pr_body is not None
+    assert "(not publishable: " in outcome.summary and outcome.summary.endswith("not committed")
+    assert "slower" in outcome.summary  # the gate's own reason, not a generic one
+    text = outcome.pr_body.read_text()
+    assert text.startswith("# Not proposed: the publish gate was not passed (softmax)\n\n")
+    assert "> **Not proposed: the publish gate was not passed** (" in text
+    assert "## Benchmark" in text  # what the pull request would have held
+    assert said[-1] == f"    no branch; what the pull request would have said: {outcome.pr_body}"
+    # Nothing committed: the demo repo has main alone.
+    assert git.Repo(tmp_path / "d" / "repo").git.branch("--list").split() == ["*", "main"]
