@@ -1,4 +1,4 @@
-"""A `SearchResult` as the bot takes it in: typed, every number finite and in range, every id
+"""A `SearchResult` as kevolve takes it in: typed, every number finite and in range, every id
 hex of the right length, the winner's source UTF-8 text under a cap, free text capped.
 
 A result reaches the bot from a runner's post or from the local runner's job process; either way
@@ -495,10 +495,8 @@ def _point(value: object, where: str) -> HistoryPoint:
 
 def _counts(value: object) -> tuple[tuple[str, int], ...]:
     data = read_object(value, "counts")
-    known = {v.value for v in Verdict}
     for key in data:
-        if key not in known:
-            raise IntakeError(f"counts: {quoted(key)} is not a verdict")
+        read_verdict(key, "counts")
     return tuple((key, read_count(n, f"counts.{key}")) for key, n in data.items())
 
 
