@@ -1,17 +1,20 @@
 """Does the judge fit KernelBench problems at their published sizes, and judge them right?
 
-Writes three KernelBench-format problems (log-softmax over 393216 columns, group norm over
-112x64x512x512, attention over 32x32x512x1024, all float32), a correct Triton candidate and a
-shortcut candidate for each, judges every candidate with the real judge (`evaluate`, as
-`kevolve check PROBLEM --candidate FILE --device cuda --no-compile --json` does) and records each
-verdict against the one expected, the GPU memory the judge and the worker reserved at their peak
-(the judge's own figures) and the whole device's peak use (sampled while it ran), and the phase
-times. One JSON file, rewritten after every candidate, so that a run cut short keeps what it did.
+Writes KernelBench-format problems at KernelBench's level-1 sizes (log-softmax over 393216
+columns, group norm over 112x64x512x512, attention over 32x32x512x1024, GELU over 4096x393216,
+a 4096 square matmul, all float32), a correct Triton candidate for each and a shortcut candidate
+for the first three, judges every candidate with the real judge (`evaluate`, as `kevolve check
+PROBLEM --candidate FILE --device cuda --no-compile --json` does) and records each verdict
+against the one expected, the GPU memory the judge and the worker reserved at their peak (the
+judge's own figures), the whole device's peak use (sampled while it ran) and the phase times.
+For a correct candidate on a GPU it then times the candidate and the problem's Model with a
+plain `triton.testing.do_bench` in this process and records the judge's median over do_bench's.
+One JSON file, rewritten after every candidate, so that a run cut short keeps what it did.
 
     python3 bench/scale/memory.py --out memory.json [--sizes published|mid|small]
-        [--only log_softmax,group_norm,attention] [--budget-s 280] [--device cuda]
+        [--only log_softmax,group_norm,attention,gelu,matmul] [--budget-s 280] [--device cuda]
 
-Runs with the python3 of a GPU host where kevolve is installed (about 4 minutes on an H100 at
+Runs with the python3 of a GPU host where kevolve is installed (about 6 minutes on an H100 at
 the published sizes; cases left when the budget runs out are recorded as skipped).
 """
 
@@ -47,16 +50,22 @@ SIZES: dict[str, dict[str, dict[str, int]]] = {
             "dim2": 512,
         },
         "attention": {"batch_size": 32, "num_heads": 32, "sequence_length": 512, "dim": 1024},
+        "gelu": {"batch_size": 4096, "dim": 393216},
+        "matmul": {"N": 4096},
     },
     "mid": {
         "log_softmax": {"batch_size": 512, "dim": 393216},
         "group_norm": {"batch_size": 48, "features": 64, "num_groups": 8, "dim1": 256, "dim2": 256},
         "attention": {"batch_size": 8, "num_heads": 16, "sequence_length": 512, "dim": 1024},
+        "gelu": {"batch_size": 512, "dim": 393216},
+        "matmul": {"N": 2048},
     },
     "small": {
         "log_softmax": {"batch_size": 24, "dim": 1000},
         "group_norm": {"batch_size": 6, "features": 8, "num_groups": 4, "dim1": 10, "dim2": 12},
         "attention": {"batch_size": 3, "num_heads": 2, "sequence_length": 20, "dim": 24},
+        "gelu": {"batch_size": 24, "dim": 1000},
+        "matmul": {"N": 40},
     },
 }
 
@@ -136,6 +145,53 @@ class Model(nn.Module):
 def get_inputs() -> list[torch.Tensor]:
     shape = (batch_size, num_heads, sequence_length, dim)
     return [torch.rand(shape), torch.rand(shape), torch.rand(shape)]
+
+
+def get_init_inputs() -> list[object]:
+    return []
+''',
+    "gelu": '''"""KernelBench-format problem (level 1): GELU, elementwise."""
+
+import torch
+import torch.nn as nn
+
+batch_size = @batch_size@
+dim = @dim@
+
+
+class Model(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.gelu(x)
+
+
+def get_inputs() -> list[torch.Tensor]:
+    return [torch.rand(batch_size, dim)]
+
+
+def get_init_inputs() -> list[object]:
+    return []
+''',
+    "matmul": '''"""KernelBench-format problem (level 1): square matrix multiplication."""
+
+import torch
+import torch.nn as nn
+
+N = @N@
+
+
+class Model(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+
+    def forward(self, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(A, B)
+
+
+def get_inputs() -> list[torch.Tensor]:
+    return [torch.rand(N, N), torch.rand(N, N)]
 
 
 def get_init_inputs() -> list[object]:
@@ -403,6 +459,46 @@ def _softmax(s_ptr, p_ptr, n_cols, BLOCK: tl.constexpr):
     + _ATTENTION_FORWARD
 )
 
+CANDIDATES[("gelu", "correct")] = (
+    _HEADER
+    + """
+
+@triton.jit
+def _gelu(x_ptr, y_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    x = tl.load(x_ptr + offs, mask=mask, other=0.0)
+    tl.store(y_ptr + offs, 0.5 * x * (1.0 + tl.math.erf(x * 0.7071067811865476)), mask=mask)
+
+
+class ModelNew(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous()
+        y = torch.empty_like(x)
+        n = x.numel()
+        _gelu[(triton.cdiv(n, 4096),)](x, y, n, BLOCK=4096, num_warps=8)
+        return y
+"""
+)
+CANDIDATES[("matmul", "correct")] = (
+    _HEADER
+    + _BMM
+    + """
+
+class ModelNew(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+
+    def forward(self, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+        c = torch.empty(1, A.shape[0], B.shape[1], device=A.device, dtype=torch.float32)
+        _matmul(A.unsqueeze(0), B.unsqueeze(0), c, 1.0)
+        return c[0]
+"""
+)
+
 # (problem, candidate kind, the verdict it must get)
 CASES = [
     ("log_softmax", "correct", "correct"),
@@ -411,7 +507,12 @@ CASES = [
     ("group_norm", "shortcut", "incorrect"),
     ("attention", "correct", "correct"),
     ("attention", "shortcut", "incorrect"),
+    ("gelu", "correct", "correct"),
+    ("matmul", "correct", "correct"),
 ]
+# Problems whose inputs are each larger than a GiB at the published sizes (the memory plan's
+# cases); the others are there for the timing cross-check at KernelBench's sizes.
+LARGE = ("log_softmax", "group_norm", "attention", "gelu")
 
 
 def problem_source(name: str, sizes: dict[str, int]) -> str:
@@ -434,6 +535,8 @@ def write_case(folder: Path, name: str, kind: str, sizes: dict[str, int]) -> tup
 
 def tensor_gib(name: str, sizes: dict[str, int]) -> float:
     """GiB of one float32 input tensor of the problem."""
+    if "N" in sizes:
+        return sizes["N"] ** 2 * 4 / GIB
     numel = 1
     for key, value in sizes.items():
         if key != "num_groups":
@@ -517,6 +620,49 @@ def _judge(problem_path: Path, candidate: Path, args: argparse.Namespace, cache:
         compile_arm=CompileArm.OFF,
     )
     return evaluate(problem, candidate.read_text(), options)
+
+
+def _do_bench(problem: Path, candidate: Path, device: str) -> dict[str, float]:
+    """Medians by a plain `triton.testing.do_bench` in this process, of the candidate and of the
+    problem's own Model on one set of inputs made on the device: what the judge's medians are
+    checked against."""
+    import torch
+    import triton.testing
+    from kevolve.harness.judge.inputs import load_module
+
+    spec = load_module(problem, "scale_problem")
+    new = load_module(candidate, "scale_candidate")
+    with torch.device(device):
+        init = spec.get_init_inputs()
+        inputs = spec.get_inputs()
+        arms = {"candidate": new.ModelNew(*init), "baseline": spec.Model(*init)}
+    medians: dict[str, float] = {}
+    try:
+        with torch.no_grad():
+            for arm, model in arms.items():
+                ms = triton.testing.do_bench(lambda m=model: m(*inputs), return_mode="median")
+                medians[f"do_bench_{arm}_ms"] = float(ms)
+    finally:
+        inputs.clear()  # drop the tensors before the next case's judge needs the memory
+        arms.clear()
+        torch.cuda.empty_cache()
+    return medians
+
+
+def _agreement(case: dict[str, Any], problem: Path, candidate: Path, device: str) -> None:
+    """Add the do_bench medians and the judge's median over them to a timed, correct case."""
+    timed = case.get("verdict") == "correct" and case["candidate_ms"]
+    if not device.startswith("cuda") or not timed:
+        return
+    try:
+        case.update(_do_bench(problem, candidate, device))
+    except Exception as exc:  # noqa: BLE001 - the verdict stands; the cross-check says it failed
+        case["do_bench_error"] = f"{type(exc).__name__}: {exc}"[:600]
+        return
+    case["check_over_do_bench"] = round(case["candidate_ms"] / case["do_bench_candidate_ms"], 3)
+    if case["baseline_ms"]:
+        ratio = case["baseline_ms"] / case["do_bench_baseline_ms"]
+        case["baseline_check_over_do_bench"] = round(ratio, 3)
 
 
 def _write(out: Path, record: dict[str, Any]) -> None:
@@ -604,6 +750,7 @@ def _judge_case(
             ev = _judge(problem, candidate, args, cache)
         case.update(_summary(ev))
         case["as_expected"] = ev.verdict.value == case["expected"]
+        _agreement(case, problem, candidate, args.device)
     except Exception as exc:  # noqa: BLE001 - recorded: the next case still runs
         case["error"] = f"{type(exc).__name__}: {exc}"[:2000]
         case["traceback"] = traceback.format_exc()[-4000:]

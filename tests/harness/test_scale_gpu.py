@@ -41,7 +41,9 @@ def test_group_norm_at_a_mid_size_is_judged_with_the_reference_in_chunks(tmp_pat
     # The judge and the worker together, at their peaks: the tensors themselves (the input, the
     # float32 reference, an input clone, the reference at float32 and the output copied back;
     # the worker's input and output) and the float64 chunks, never whole float64 tensors.
-    assert 0 < ev.memory["peak"] < 7 * TENSOR_BYTES + 3 * CHUNK_BYTES
+    gib = {key: round(value / 2**30, 2) for key, value in ev.memory.items()}
+    print("memory GiB:", gib)  # kept in the GPU run's log, beside the bounds below
+    assert 0 < ev.memory["check"] < 7 * TENSOR_BYTES + 3 * CHUNK_BYTES, gib
     bad = evaluate(problem, shortcut.read_text(), replace(options, time=False))
     assert bad.verdict is Verdict.INCORRECT, bad.reason
     assert "differ beyond tolerance" in bad.reason
