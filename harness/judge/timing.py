@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +13,18 @@ _L2_FLOOR_BYTES = 64 * 2**20
 
 
 # About 100-150 us of GPU spin at H100/H200 clocks: longer than a Python launch of a Triton kernel.
+# The least cover; a call whose host side takes longer gets twice its measured launch time.
 LAUNCH_COVER_CYCLES = 200_000
+MAX_COVER_MS = 10.0  # a call that waits on the GPU itself (a sync inside) would ask for its run
+_RATE_PROBE_CYCLES = 1_000_000
+
+
+def cover_cycles(launch_ms: float, cycles_per_ms: float) -> int:
+    """GPU spin cycles that outlast a host launch of `launch_ms` twice over: never fewer than
+    `LAUNCH_COVER_CYCLES`, never more than `MAX_COVER_MS` of spin."""
+    wanted = math.ceil(2 * launch_ms * cycles_per_ms)
+    ceiling = math.ceil(MAX_COVER_MS * cycles_per_ms)
+    return max(LAUNCH_COVER_CYCLES, min(wanted, ceiling))
 
 
 class TimingUnavailable(RuntimeError):
@@ -68,6 +80,9 @@ class Timer:
         self._flush = torch.empty(config.flush_bytes // 4, dtype=torch.int32, device=device)
         self._start = _timing_event()
         self._end = _timing_event()
+        self.cover = LAUNCH_COVER_CYCLES  # grows with the longest host launch seen
+        self.launch_ms = 0.0  # the longest host launch of a call so far
+        self._cycles_per_ms: float | None = None
 
     def warm_up(self, fn: Callable[[], object], prepare: Callable[[int], None]) -> None:
         """Run `config.warmup_calls` calls exactly as timed calls run, discarding their times."""
@@ -94,11 +109,32 @@ class Timer:
         # Keep the GPU busy while the host launches the call, so the start event fires only once
         # the launch is queued. Without this cover, host launch latency (Triton's Python launcher,
         # slowed further by any other process on the CPU or GPU) leaks into short kernels' times.
-        torch.cuda._sleep(LAUNCH_COVER_CYCLES)  # type: ignore[no-untyped-call]
+        torch.cuda._sleep(self.cover)  # type: ignore[no-untyped-call]
         wall_start = time.perf_counter()
         self._start.record()
         result = fn()
+        launched = time.perf_counter()
         self._end.record()
         torch.cuda.synchronize(self.device)
         wall = (time.perf_counter() - wall_start) * 1e3
-        return self._start.elapsed_time(self._end), wall, result
+        event = self._start.elapsed_time(self._end)
+        self._size_cover((launched - wall_start) * 1e3)
+        return event, wall, result
+
+    def _size_cover(self, launch_ms: float) -> None:
+        """Grow the cover for the next call when this one's host launch took longest so far."""
+        if launch_ms <= self.launch_ms:
+            return
+        self.launch_ms = launch_ms
+        self.cover = cover_cycles(launch_ms, self._spin_rate())
+
+    def _spin_rate(self) -> float:
+        """GPU spin cycles per millisecond on this device, measured once with the events."""
+        if self._cycles_per_ms is None:
+            self._start.record()
+            torch.cuda._sleep(_RATE_PROBE_CYCLES)  # type: ignore[no-untyped-call]
+            self._end.record()
+            torch.cuda.synchronize(self.device)
+            ms = max(self._start.elapsed_time(self._end), 1e-3)
+            self._cycles_per_ms = _RATE_PROBE_CYCLES / ms
+        return self._cycles_per_ms

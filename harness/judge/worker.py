@@ -132,7 +132,8 @@ class WorkerProcess:
         """Time the candidate on fresh inputs per call; the last call's outputs come back."""
         if self.timer is None:
             raise Failure(Verdict.RUNTIME_ERROR, "timing needs a CUDA device")
-        times, last = time_subject(self._subject(), self._maker(), self.timer, req)
+        with self.hook.suspended():  # timed as a plain caller would launch it
+            times, last = time_subject(self._subject(), self._maker(), self.timer, req)
         meta, blobs = encode(last) if req.get("return_last") else ([], [])
         return {"ok": True, **times, "outputs": meta}, blobs
 

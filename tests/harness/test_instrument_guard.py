@@ -178,3 +178,22 @@ def test_a_nested_kernels_line_is_counted_from_its_own_def() -> None:
     lines, start = inspect.getsourcelines(inner)
     def_line = start + next(i for i, text in enumerate(lines) if "def inner" in text)
     assert kernel_line(inner, 1) == def_line and kernel_line(inner, 2) == def_line + 1
+
+
+def test_timed_calls_run_with_the_hook_suspended_and_it_comes_back_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hooked: None
+) -> None:
+    candidate = _module(tmp_path, CANDIDATE, monkeypatch)
+    hook = LaunchHook(CANDIDATE)
+    x = torch.arange(5, dtype=torch.float32)
+    wrapped = triton_interpreter.InterpretedFunction.run
+    with hook.suspended():
+        assert triton_interpreter.InterpretedFunction.run is not wrapped  # Triton's own
+        assert torch.equal(_launch(candidate, x), x + 1)
+    assert dict(hook.total) == {}  # nothing of the hook ran while suspended
+    assert triton_interpreter.InterpretedFunction.run is wrapped
+    _launch(candidate, x)
+    assert dict(hook.total) == {"add_one": 1}
+    with pytest.raises(RuntimeError), hook.suspended():
+        raise RuntimeError("a timed call failed")
+    assert triton_interpreter.InterpretedFunction.run is wrapped  # restored on the way out

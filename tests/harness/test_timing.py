@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,15 @@ import torch
 import triton.testing
 from kevolve.harness.judge.hardware import Ceilings, cached_ceilings, fingerprint, measure_ceilings
 from kevolve.harness.judge.stats import median
-from kevolve.harness.judge.timing import Timer, TimingConfig, TimingUnavailable, flush_l2_bytes
+from kevolve.harness.judge.timing import (
+    LAUNCH_COVER_CYCLES,
+    MAX_COVER_MS,
+    Timer,
+    TimingConfig,
+    TimingUnavailable,
+    cover_cycles,
+    flush_l2_bytes,
+)
 
 CPU = torch.device("cpu")
 
@@ -59,6 +68,37 @@ def test_timer_median_agrees_with_do_bench() -> None:
         ours.append(median(timer.time_calls(fn, lambda i: None, 50).event_ms))
         theirs.append(float(triton.testing.do_bench(fn, warmup=10, rep=50, return_mode="median")))
     assert median(ours) == pytest.approx(median(theirs), rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("launch_ms", "cycles"),
+    [
+        (0.0, LAUNCH_COVER_CYCLES),  # a fast launch keeps the least cover
+        (0.05, LAUNCH_COVER_CYCLES),  # 2 x 0.05 ms x 1.5e6 = 150000: still under the least
+        (0.2, 600_000),  # twice the launch, at 1.5e6 cycles a millisecond
+        (1000.0, int(MAX_COVER_MS * 1.5e6)),  # a call that waited on the GPU: capped
+    ],
+)
+def test_the_launch_cover_is_twice_the_longest_launch_within_its_bounds(
+    launch_ms: float, cycles: int
+) -> None:
+    assert cover_cycles(launch_ms, 1.5e6) == cycles
+
+
+@pytest.mark.gpu
+def test_the_cover_grows_with_a_slow_host_launch() -> None:
+    timer = Timer(_cuda(), TimingConfig())
+    x = torch.ones(1024, device=_cuda())
+
+    def slow_launch() -> object:
+        time.sleep(0.002)  # host work before the launch, as a heavy Python wrapper would do
+        return x + 1
+
+    timer.time_calls(slow_launch, lambda i: None, 2)
+    assert timer.launch_ms >= 2.0 and timer.cover > LAUNCH_COVER_CYCLES
+    times = timer.time_calls(slow_launch, lambda i: None, 5)
+    # With the cover grown past the launch, the events see the add only, not the host's sleep.
+    assert median(times.event_ms) < 1.0
 
 
 @pytest.mark.gpu
