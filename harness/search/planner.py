@@ -78,7 +78,7 @@ class Planner:
     ) -> list[Candidate]:
         """New, unseen candidates: repairs of recent failures first, then the proposers', one
         island at a time. Raises `RepliesPending` when queued prompts wait for replies."""
-        turn = _Turn(self, generation, db, rng, hardware)
+        turn = _Turn(self, generation, db, rng, hardware, self.seed())
         fixer = next((p for p, _ in self.proposers if p.name.startswith("llm:")), None)
         queue, self.repairs = self.repairs, []
         for cid, number in queue:
@@ -112,6 +112,11 @@ class Planner:
         number = self.turns.get(c.id, 0)
         if c.proposer.startswith("llm:") and number < self.brief.repairs:
             self.repairs.append((c.id, number + 1))
+
+    def seed(self) -> Evaluation | None:
+        """The seed's stored evaluation, read from the store as a resumed search reads it, so
+        both show its torch.compile figures alike; None before it is judged."""
+        return self.store.evaluation(Candidate(self.brief.baseline_source).id, self.brief.hardware)
 
     def is_repair(self, candidate_id: str) -> bool:
         """Whether a repair turn produced this candidate."""
@@ -197,12 +202,14 @@ class _Turn:
         db: Islands,
         rng: random.Random,
         hardware: dict[str, Any] | None,
+        seed: Evaluation | None,
     ) -> None:
         self.planner = planner
         self.generation = generation
         self.db = db
         self.rng = rng
         self.hardware = hardware
+        self.seed = seed
         self.planned: list[Candidate] = []
         self.waiting: list[str] = []
         self.slot = 0
@@ -235,6 +242,7 @@ class _Turn:
             search=brief.name or brief.problem.name,
             profile=planner.profile(edited) if edited is not None else None,
             repair=repair,
+            seed=self.seed,
         )
         self.slot += 1
         return ctx if repair else replace(ctx, direction=self._direction(ctx))

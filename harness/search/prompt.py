@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from kevolve.harness.evaluation import Diagnostic, Verdict
+from kevolve.harness.evaluation import Diagnostic, Evaluation, Verdict, with_seed_compile
 from kevolve.harness.profile import KernelProfile, Profile
 from kevolve.harness.search.candidate import Elite
 from kevolve.harness.search.proposal import Attempt, ProposalContext, Repair
@@ -20,6 +20,7 @@ MAX_ELITES = 3
 MAX_FAILURES = 3
 ELITE_LINES = 80  # an elite's source is cut after this many lines
 MESSAGE_CHARS = 1200  # a failure's diagnostic is cut after this many characters
+COMPILE_ERROR_CHARS = 160  # why a torch.compile mode failed: one line, cut after this many
 PROFILED_KERNELS = 3  # a profile shows this many launches, the longest
 _ROW_WORDS = re.compile(r"softmax|norm|logsumexp")
 _MATMUL_CODE = re.compile(r"matmul|\bmm\(|bmm|addmm|linear|Linear|einsum|\s@\s")
@@ -112,6 +113,7 @@ class PromptBuilder:
             "reference": reference.rstrip("\n"),
             "source": (ctx.repair.source if ctx.repair else chosen.source).rstrip("\n"),
             "current": chosen.current,
+            "cases": _cases(chosen.current, ctx.seed),
             "profile": ctx.profile if chosen.current and not ctx.repair else None,
             "profile_kernels": _profiled(ctx.profile),
             "repair": repair,
@@ -225,6 +227,36 @@ def _elite(elite: Elite) -> dict[str, Any]:
     if len(lines) > ELITE_LINES:
         source += f"\n# ... ({len(lines) - ELITE_LINES} more lines)"
     return {"elite": elite, "source": source}
+
+
+def _cases(current: Elite | None, seed: Evaluation | None) -> list[dict[str, Any]]:
+    """The current program's timed cases, each with the torch.compile modes timed on it (the
+    seed's where its own evaluation timed none), why a mode failed, and the fastest mode's
+    median / the program's (`CaseTiming.speedup_vs_compile`)."""
+    if current is None:
+        return []
+    cases = []
+    for t in with_seed_compile(current.evaluation.timings, seed):
+        arms = [a for a in t.compiled if a.timing is not None or a.error]
+        fastest = t.fastest_compiled()
+        compiled = [
+            {
+                "mode": a.mode,
+                "ms": a.timing.median_ms if a.timing else None,
+                "error": (a.error or "").strip().partition("\n")[0][:COMPILE_ERROR_CHARS],
+            }
+            for a in arms
+        ]
+        cases.append(
+            {
+                "timing": t,
+                "compiled": compiled,
+                "fastest": fastest.mode if fastest else None,
+                "versus": t.speedup_vs_compile(),
+                "from_seed": any(a.from_seed for a in arms),
+            }
+        )
+    return cases
 
 
 def _failure(attempt: Attempt) -> dict[str, str | None]:

@@ -40,6 +40,9 @@ class ProposalContext:
     search: str = ""  # names the search in queued prompts (the problem, unless told)
     profile: Profile | None = None  # what ncu saw of the parent a reply edits, when taken
     direction: Direction | None = None  # set where the prompt would repeat one of its plan's
+    # The seed's (repository kernel's) evaluation: a search times torch.compile there only, and
+    # its figures stand for every candidate's (`harness.evaluation.with_seed_compile`).
+    seed: Evaluation | None = None
 
 
 @dataclass(frozen=True)
