@@ -34,6 +34,7 @@ from kevolve.harness.assets import example_dir, template_dir
 from kevolve.harness.search.campaign import LLM_SHARE
 from kevolve.harness.search.llm import LLMConfig
 from kevolve.harness.search.snapshot import snapshot
+from kevolve.harness.search.status import StopKind
 from kevolve.harness.spec.load import load_problems, narrow
 from kevolve.harness.spec.problem import Problem, Shape
 from kevolve.runners.intake import CheckedResult
@@ -47,9 +48,6 @@ _AUTHOR = git.Actor("kevolve demo", "demo@kevolve.invalid")
 # (most of it Triton compiling) and two run at once: the seed, then one generation of four, is
 # 30-60 s an op, so the four ops with their start-up stay under about five minutes.
 GPU_BUDGET, CPU_BUDGET = 5, 3
-# How a search paused for its reply queue says so in its stop reason (`harness.search.engine`):
-# "waiting for 1 reply", "waiting for 3 replies".
-PAUSED = "waiting for "
 
 
 @dataclass(frozen=True)
@@ -76,6 +74,8 @@ class OpOutcome:
     summary: str
     branch: str | None = None
     pr_body: Path | None = None
+    paused: bool = False  # its search waits for replies: running the demo again goes on
+    failed: bool = False  # its search failed
 
 
 class DemoStopped(Exception):
@@ -145,11 +145,11 @@ def run_demo(
         except RunnerError as exc:
             if cancelled():
                 raise DemoStopped(f"stopped while searching {problem.name}") from exc
-            outcomes.append(OpOutcome(problem.name, f"search failed: {exc}"))
+            outcomes.append(OpOutcome(problem.name, f"search failed: {exc}", failed=True))
             say(f"    {outcomes[-1].summary}")
             continue
-        if result.stop_reason.startswith(PAUSED):
-            outcomes.append(OpOutcome(problem.name, f"paused: {result.stop_reason}"))
+        if result.stop is StopKind.PAUSED:
+            outcomes.append(OpOutcome(problem.name, f"paused: {result.stop_reason}", paused=True))
             say(f"    {outcomes[-1].summary} in {spec.llm_queue}/replies")
             continue
         outcomes.append(

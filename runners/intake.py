@@ -33,6 +33,7 @@ from kevolve.harness.search.result import (
     GateResult,
     checked_gate,
 )
+from kevolve.harness.search.status import StopKind
 from kevolve.runners.fieldread import (
     MAX_CASES,
     MAX_HISTORY,
@@ -167,6 +168,7 @@ class CheckedResult:
     gpu_s: float
     stop_reason: str
     notes: tuple[str, ...]
+    stop: StopKind = StopKind.OTHER  # what `stop_reason` says, as data
     rationale: str = ""  # the model's words on the winning change (untrusted text)
     lineage: tuple[LineageStep, ...] = ()  # the best first, back towards the seed
     job_id: int | None = None
@@ -209,6 +211,7 @@ class CheckedResult:
             "wall_s": self.wall_s,
             "gpu_s": self.gpu_s,
             "stop_reason": self.stop_reason,
+            "stop": self.stop.value,
             "notes": list(self.notes),
         }
         if self.lineage:
@@ -249,11 +252,25 @@ def read_result(data: object, job_id: int | None = None) -> CheckedResult:
         gpu_s=read_figure(top.get("gpu_s", 0.0), "gpu_s"),
         stop_reason=read_text(top.get("stop_reason", ""), "stop_reason"),
         notes=tuple(read_list(top.get("notes", []), "notes", read_text)),
+        stop=_stop(top),
         rationale=rationale,
         lineage=lineage,
         job_id=job_id if job_id is not None else posted_job,
         hardware=label,
     )
+
+
+def _stop(top: Mapping[str, Any]) -> StopKind:
+    """Why the search stopped; a result written before kinds were kept says it paused by the
+    prompts it left waiting."""
+    if "stop" not in top:
+        waiting = top.get("waiting")
+        return StopKind.PAUSED if isinstance(waiting, list) and waiting else StopKind.OTHER
+    value = top["stop"]
+    if not isinstance(value, str) or value not in {k.value for k in StopKind}:
+        kinds = ", ".join(k.value for k in StopKind)
+        raise IntakeError(f"stop: {quoted(value)} is none of {kinds}")
+    return StopKind(value)
 
 
 _TOKEN_COUNTS = ("prompt_tokens", "completion_tokens", "requests", "failures")

@@ -130,8 +130,8 @@ def _run(args: argparse.Namespace, cancelled: Callable[[], bool]) -> int:
         return usage_error(str(exc))
     if device == "cpu":
         print("kevolve demo: no GPU here, so nothing was timed; every result is correctness only.")
-    failed = [o for o in outcomes if o.summary.startswith("search failed")]
-    if any(o.summary.startswith("paused") for o in outcomes):
+    failed = [o for o in outcomes if o.failed]
+    if any(o.paused for o in outcomes):
         print(
             f"kevolve demo: paused in {out}: write the replies, then run the same command "
             "again to go on"

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Protocol
 
 from kevolve.bot.archive import StateArchive
+from kevolve.bot.joboutcome import job_outcome
 from kevolve.bot.storage import Job, Storage
 from kevolve.harness.search.candidate import Candidate
 from kevolve.harness.search.snapshot import Fold, Mark, SearchRecords, records
 from kevolve.runners.fieldread import IntakeError
-from kevolve.runners.intake import CheckedResult, read_result
+from kevolve.runners.intake import CheckedResult
 
 KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,150}")  # a search's name in a URL
 OP = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")  # an op name that may name a file
@@ -129,8 +130,7 @@ class JobCatalog:
 
     def _of(self, job: Job) -> list[SearchEntry]:
         """A job's searches: the ops its result holds, else those with a state file."""
-        results = job.result.get("results") if job.result else None
-        ops = list(results) if isinstance(results, dict) else []
+        ops = list(job_outcome(job).ops)
         state = self._jobs_dir / f"job-{job.id}" / "state"
         if not ops and job.op != "*":
             ops = [job.op]
@@ -166,14 +166,13 @@ def load(entry: SearchEntry) -> tuple[SearchRecords, bool] | Unreadable | None:
             return records(entry.path), True
         except (sqlite3.Error, OSError, TypeError, ValueError):
             pass  # not initialized yet, or removed as the job ended: try the result
-    stored = _result(entry)
-    if stored is None:
+    if entry.job is None:
         return None
     try:
-        result = read_result(stored)
+        result = job_outcome(entry.job).result(entry.op)
     except IntakeError as exc:
         return Unreadable(f"The stored result of this search cannot be read: {exc}")
-    return from_result(result, entry.hardware), False
+    return None if result is None else (from_result(result, entry.hardware), False)
 
 
 def version(entry: SearchEntry) -> str:
@@ -229,14 +228,6 @@ def from_result(result: CheckedResult, hardware: str) -> SearchRecords:
         )
     ]
     return found
-
-
-def _result(entry: SearchEntry) -> object | None:
-    """The job's stored result for the entry's op, as stored (read by `read_result`), if any."""
-    if entry.job is None or not entry.job.result:
-        return None
-    results = entry.job.result.get("results")
-    return results.get(entry.op) if isinstance(results, dict) else None
 
 
 def _state_files(root: Path) -> list[Path]:

@@ -2,9 +2,9 @@
 
 Per op and hardware label: the newest result's best kernel against the repo's current kernel,
 eager PyTorch and torch.compile (where they were timed), its trend over earlier results, the
-pull request it led to (merged or rejected once it closed), and the newest job whatever its
-outcome. Per repo: its schedule, and
-when the next scheduled run comes.
+pull request it led to (merged or rejected once it closed), what the bot did with it (proposed,
+or refused and why: the repo's own `min_speedup` decided, not the default), and the newest job
+whatever its outcome. Per repo: its schedule, and when the next scheduled run comes.
 """
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 from kevolve.bot.fleet_store import ScheduleMark
+from kevolve.bot.joboutcome import JobOutcome, ProposalStatus, job_outcome
 from kevolve.bot.jobrecord import Job, JobStatus
 from kevolve.bot.pull_store import ClosedPull
 from kevolve.bot.schedule import next_tick
 from kevolve.harness.evaluation import CaseTiming, Evaluation, geometric_mean
 from kevolve.harness.evaluation import with_seed_compile as borrow_compile
-from kevolve.harness.search.result import GateResult
+from kevolve.harness.search.result import MIN_SPEEDUP, GateResult
 from kevolve.runners.fieldread import IntakeError
-from kevolve.runners.intake import CheckedResult, read_result
+from kevolve.runners.intake import CheckedResult
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class OpCell:
     cases: list[CaseRow] = field(default_factory=list)
     trend: list[float] = field(default_factory=list)  # speedups of finished results, oldest first
     pull: PullLink | None = None
-    gate: str = ""  # why the newest result was (not) proposed
+    gate: str = ""  # what the bot did with the newest result: proposed, refused and why
     unreadable: str = ""  # why the newest result cannot be read, when it cannot
 
 
@@ -112,12 +112,12 @@ def _repo(name: str, jobs: Sequence[Job], ends: Mapping[int, str]) -> RepoRow:
     """One repo's row from its jobs (oldest first) and how its closed pull requests ended."""
     cells: dict[tuple[str, str], OpCell] = {}
     for job in jobs:
-        for op in _ops(job):
+        outcome = job_outcome(job)
+        for op in outcome.ops or ([job.op] if job.op != "*" else []):
             cell = cells.setdefault((op, job.hardware), OpCell(op, job.hardware, job))
             cell.newest = job
-            stored = _results(job).get(op)
-            if job.status is JobStatus.DONE and stored is not None:
-                _take(cell, job, stored)
+            if job.status is JobStatus.DONE and op in outcome.results:
+                _take(cell, job, outcome)
     for cell in cells.values():
         if cell.pull is not None and cell.pull.number in ends:
             cell.pull = replace(cell.pull, status=ends[cell.pull.number])
@@ -130,12 +130,12 @@ def _repo(name: str, jobs: Sequence[Job], ends: Mapping[int, str]) -> RepoRow:
     )
 
 
-def _take(cell: OpCell, job: Job, stored: object) -> None:
-    """Fold a finished job's stored result for the cell's op into it (newer results replace);
-    a result that does not fit a `SearchResult` is shown as such."""
+def _take(cell: OpCell, job: Job, outcome: JobOutcome) -> None:
+    """Fold a finished job's outcome for the cell's op into it (newer results replace); a
+    result that does not fit a `SearchResult` is shown as such."""
     cell.result_job = job
     try:
-        result: CheckedResult | None = read_result(stored)
+        result = outcome.result(cell.op)
         cell.unreadable = ""
     except IntakeError as exc:
         result, cell.unreadable = None, f"the stored result cannot be read: {exc}"[:300]
@@ -149,13 +149,30 @@ def _take(cell: OpCell, job: Job, stored: object) -> None:
     cell.vs_compile = _mean([_vs_compile(t) for t in timings])
     if cell.speedup is not None:
         cell.trend.append(cell.speedup)
-    cell.gate = _gate(result.gate()) if result else ""
-    cell.pull = _pull(job, cell.op) or cell.pull
+    cell.gate = _judged(outcome, cell.op, result)[:300]
+    cell.pull = _pull(outcome, cell.op) or cell.pull
 
 
-def _gate(gate: GateResult) -> str:
-    """The publish gate as its cell says it: passed, or why not."""
-    return "passed" if gate.passed else "; ".join(gate.reasons)[:300]
+def _judged(outcome: JobOutcome, op: str, result: CheckedResult | None) -> str:
+    """What the bot did with the op's result, as its cell says it: proposed, blocked or refused
+    (with the reason its check run gave), or not judged; for a record kept without proposals,
+    the publish gate recomputed at the default `min_speedup`, labelled so."""
+    if outcome.proposals is None:
+        return _recomputed(result.gate()) if result else ""
+    proposal = outcome.proposal(op)
+    if proposal is None:
+        return "not judged: the job recorded no proposal for this op"
+    if proposal.status.proposed:
+        return "proposed" + (f" as PR #{proposal.pr}" if proposal.pr is not None else "")
+    if proposal.status is ProposalStatus.BLOCKED:
+        return f"blocked: {proposal.reason}"
+    return f"refused: {proposal.reason}"
+
+
+def _recomputed(gate: GateResult) -> str:
+    """The publish gate recomputed here, and said to be: passed, or why not."""
+    verdict = "passed" if gate.passed else "; ".join(gate.reasons)
+    return f"recomputed at the default min_speedup ({MIN_SPEEDUP:.2f}): {verdict}"
 
 
 def _cases(ev: Evaluation, seed: Evaluation | None) -> list[CaseRow]:
@@ -190,24 +207,11 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return geometric_mean([v for v in values if v is not None and v > 0])
 
 
-def _pull(job: Job, op: str) -> PullLink | None:
-    """The pull request a job's proposal for `op` opened or updated, if any."""
-    proposals = (job.result or {}).get("proposals") or []
-    for p in proposals:
-        if isinstance(p, dict) and p.get("op") == op and isinstance(p.get("pr"), int):
-            url = p.get("url")
-            safe = url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
-            return PullLink(int(p["pr"]), safe, str(p.get("status", "")))
-    return None
-
-
-def _ops(job: Job) -> list[str]:
-    """The ops a job searched: those its result names, else the one it was for."""
-    ops = list(_results(job))
-    return ops or ([job.op] if job.op != "*" else [])
-
-
-def _results(job: Job) -> dict[str, Any]:
-    """A job's results by op (empty before it finished)."""
-    results = (job.result or {}).get("results")
-    return results if isinstance(results, dict) else {}
+def _pull(outcome: JobOutcome, op: str) -> PullLink | None:
+    """The pull request a job's proposal for `op` opened, updated or found blocked, if any."""
+    proposal = outcome.proposal(op)
+    if proposal is None or proposal.pr is None:
+        return None
+    url = proposal.url
+    safe = url if url and url.startswith(("https://", "http://")) else None
+    return PullLink(proposal.pr, safe, proposal.status.value)

@@ -256,6 +256,7 @@ def summarize(
         gpu_s=round(status.gpu_s, 3),
         gate=gate,
         stop_reason=status.stop_reason,
+        stop=status.stop,
         notes=notes,
         waiting=list(status.waiting),
         lineage=ancestry or [],

@@ -26,7 +26,13 @@ from kevolve.harness.search.candidate import Candidate, Elite
 from kevolve.harness.search.islands import Islands, IslandsConfig
 from kevolve.harness.search.planner import Brief, Planner, Profiler
 from kevolve.harness.search.proposal import Proposer
-from kevolve.harness.search.status import RepliesPending, Status, memory_slots, score
+from kevolve.harness.search.status import (
+    RepliesPending,
+    Status,
+    StopKind,
+    memory_slots,
+    score,
+)
 from kevolve.harness.search.store import Store
 from kevolve.harness.spec.problem import Problem
 
@@ -126,6 +132,7 @@ class Search:
                 self.status.waiting = paused.keys
                 n = len(paused.keys)
                 self.status.stop_reason = f"waiting for {n} {'reply' if n == 1 else 'replies'}"
+                self.status.stop = StopKind.PAUSED
             finally:
                 # On a stop (or an error) queued evaluations are dropped; running ones finish
                 # and are stored, so a resumed search does not judge them again.
@@ -323,19 +330,35 @@ class Search:
         s, cfg = self.status, self.config
         minutes = (s.elapsed_s + self.clock() - self._started) / 60
         rules = [
-            (s.evaluated >= cfg.budget, f"budget of {cfg.budget} candidates spent"),
-            (cfg.minutes is not None and minutes >= cfg.minutes, f"{cfg.minutes} minutes spent"),
+            (
+                s.evaluated >= cfg.budget,
+                StopKind.BUDGET,
+                f"budget of {cfg.budget} candidates spent",
+            ),
+            (
+                cfg.minutes is not None and minutes >= cfg.minutes,
+                StopKind.MINUTES,
+                f"{cfg.minutes} minutes spent",
+            ),
             (
                 cfg.max_tokens is not None and self.planner.tokens >= cfg.max_tokens,
+                StopKind.TOKENS,
                 f"{cfg.max_tokens} LLM tokens spent",
             ),
             (
                 cfg.max_usd is not None and self.planner.cost >= cfg.max_usd,
+                StopKind.COST,
                 f"the LLM cost cap of {cfg.max_usd} USD reached",
             ),
-            (s.stale >= cfg.patience, f"no improvement for {cfg.patience} generations"),
+            (
+                s.stale >= cfg.patience,
+                StopKind.PATIENCE,
+                f"no improvement for {cfg.patience} generations",
+            ),
         ]
-        s.stop_reason = next((why for hit, why in rules if hit), "")
+        s.stop, s.stop_reason = next(
+            ((kind, why) for hit, kind, why in rules if hit), (StopKind.OTHER, "")
+        )
         return bool(s.stop_reason)
 
     def _checkpoint(self, generation: int) -> None:

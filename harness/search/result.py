@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kevolve.harness.evaluation import CaseTiming, Evaluation, Verdict, geometric_mean
+from kevolve.harness.search.status import StopKind
 
 SCHEMA_VERSION = 1
 
@@ -37,6 +38,7 @@ class SearchResult:
     gpu_s: float  # seconds the GPU spent timing
     gate: GateResult
     stop_reason: str
+    stop: StopKind = StopKind.OTHER  # what `stop_reason` says, as data
     notes: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)  # queued prompts without replies: paused
     lineage: list[dict[str, Any]] = field(default_factory=list)  # the best's, back to the seed
@@ -69,6 +71,7 @@ class SearchResult:
             "throughput": self.throughput(),
             "publish_gate": {"passed": self.gate.passed, "reasons": self.gate.reasons},
             "stop_reason": self.stop_reason,
+            "stop": self.stop.value,
             "notes": self.notes,
             "waiting": self.waiting,
             "lineage": self.lineage,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from kevolve.harness.evaluation import Evaluation, Verdict
@@ -11,6 +12,18 @@ from kevolve.harness.search.candidate import Elite
 
 CONTEXT_BYTES = 640 * 2**20  # a CUDA context (judge and worker each), outside torch's count
 MEMORY_SHARE = 0.85  # of the GPU's memory, leaving room for candidates that use more than the seed
+
+
+class StopKind(StrEnum):
+    """Why a search stopped, as data; its stop reason says the same in words."""
+
+    BUDGET = "budget"  # its candidates were judged
+    MINUTES = "minutes"
+    TOKENS = "tokens"  # the LLM's token cap
+    COST = "cost"  # the LLM's cost cap
+    PATIENCE = "patience"  # no improvement for `patience` generations
+    PAUSED = "paused"  # queued prompts wait for replies: run it again to go on
+    OTHER = "other"  # no rule fired (nothing left to judge), or a result older than kinds
 
 
 @dataclass
@@ -25,6 +38,7 @@ class Status:
     generation: int = 0
     stale: int = 0
     stop_reason: str = ""
+    stop: StopKind = StopKind.OTHER
     elapsed_s: float = 0.0  # wall time over every run of this search
     gpu_s: float = 0.0  # seconds evaluations spent timing on the GPU
     cost_usd: float = 0.0  # LLM cost over every run of this search

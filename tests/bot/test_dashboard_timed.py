@@ -184,7 +184,7 @@ def test_the_repos_page_sums_a_job_result_into_speedups_over_the_kernel_eager_an
     assert math.isclose(cell.vs_eager or 0, 3.0) and math.isclose(cell.vs_compile or 0, 2.5)
     assert [round(v, 3) for v in cell.trend] == [1.25, 2.0]
     assert cell.pull is not None and (cell.pull.number, cell.pull.status) == (7, "opened")
-    assert cell.gate == "passed"
+    assert cell.gate == "proposed as PR #7"
     assert [(c.shape, c.best_ms, c.current_ms, c.eager_ms, c.compile_ms) for c in cell.cases] == [
         ((8192, 8192), 1.0, 2.0, 3.0, 2.5),
         ((4096, 32000), 1.0, 2.0, 3.0, 2.5),

@@ -17,6 +17,7 @@ from pathlib import Path
 import git
 import pytest
 from kevolve.bot.showcase import GPU_BUDGET, DemoOptions, kevolve_toml, run_demo, timed_cases
+from kevolve.harness.search.status import StopKind
 from kevolve.harness.spec.load import load_problems
 from kevolve.harness.spec.problem import Tolerance
 from kevolve.runners.intake import CheckedResult, read_result
@@ -129,6 +130,7 @@ def test_a_gpu_demo_searches_the_narrowed_ops_and_says_so(tmp_path: Path) -> Non
         "search failed: job 1: no GPU in this test",
         "search failed: job 2: no GPU in this test",
     ]
+    assert all(o.failed and not o.paused for o in outcomes)
     assert said[1].startswith("kevolve demo: on a GPU each op runs in one dtype and is timed at")
     assert "--all-shapes" in said[1]
     assert said[2:4] == [
@@ -155,14 +157,17 @@ def test_a_gpu_demo_searches_the_narrowed_ops_and_says_so(tmp_path: Path) -> Non
 
 
 class PausedRunner:
-    """Answers each search as one paused for `n` replies of its reply queue."""
+    """Answers each search as one stopped (`stop`, paused by default) with the words a search
+    paused for `n` replies of its reply queue gives."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, stop: StopKind = StopKind.PAUSED) -> None:
         self.reason = f"waiting for {n} {'reply' if n == 1 else 'replies'}"  # harness.search.engine
+        self.stop = stop
 
     def run(self, spec: JobSpec, cancelled: Cancelled) -> CheckedResult:
         paused = {"problem": spec.op, "device": "cpu", "timed": False, "evaluated": 1}
-        return read_result({**paused, "stop_reason": self.reason}, spec.job_id)
+        stopped = {**paused, "stop_reason": self.reason, "stop": self.stop.value}
+        return read_result(stopped, spec.job_id)
 
 
 @pytest.mark.parametrize(("n", "words"), [(1, "1 reply"), (3, "3 replies")])
@@ -178,7 +183,19 @@ def test_a_search_paused_for_replies_is_reported_and_nothing_is_published(
         None,
     )
     assert said[-1].startswith(f"    paused: waiting for {words} in ")
+    assert outcome.paused and not outcome.failed
     assert git.Repo(tmp_path / "d" / "repo").git.branch("--list").split() == ["*", "main"]
+
+
+def test_a_search_is_paused_by_its_stop_kind_not_by_the_words_of_its_reason(
+    tmp_path: Path,
+) -> None:
+    options = DemoOptions(out=tmp_path / "d", device="cpu", ops=("softmax",), cache_dir=tmp_path)
+    [outcome] = run_demo(options, PausedRunner(3, StopKind.BUDGET), lambda line: None)
+    assert not outcome.paused
+    assert outcome.summary == (
+        "no correct candidate other than the current kernel; nothing to propose"
+    )
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])

@@ -12,6 +12,7 @@ from kevolve.harness.search.result import (
     publish_gate,
     render_markdown,
 )
+from kevolve.harness.search.status import StopKind
 
 SHAPE = [4096, 1024]
 CASE = "4096x1024 float16"
@@ -227,6 +228,7 @@ def result(gate: GateResult, **fields: object) -> SearchResult:
         "best": {"id": "abc123", "proposer": "llm", "generation": 3, "score": 1.234},
         "baseline": None, "llm": {"requests": 4, "prompt_tokens": 100, "completion_tokens": 20},
         "wall_s": 7200.0, "gpu_s": 1800.0, "gate": gate, "stop_reason": "budget spent",
+        "stop": StopKind.BUDGET,
     } | fields  # fmt: skip
     return SearchResult(**values)  # type: ignore[arg-type]
 
@@ -261,6 +263,7 @@ def test_the_json_form_has_a_stable_layout() -> None:
         "throughput": {"evaluations_per_hour": 6.0, "timing_fraction": 0.25},
         "publish_gate": {"passed": False, "reasons": gate.reasons},
         "stop_reason": "budget spent",
+        "stop": "budget",
         "notes": ["n"],
         "waiting": [],
         "lineage": [],

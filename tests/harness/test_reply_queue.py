@@ -225,7 +225,7 @@ def test_a_new_search_writes_its_prompts_and_exits_75_until_replies_come(paused:
         assert SEED.rstrip("\n") in prompt(paused.folder, key)  # the program to edit
     r = result(paused.folder)
     assert (r["evaluated"], r["counts"], r["waiting"]) == (1, {"correct": 1}, keys(1))
-    assert r["stop_reason"] == "waiting for 3 replies"
+    assert (r["stop"], r["stop_reason"]) == ("paused", "waiting for 3 replies")
     assert r["llm"]["transport"] == "queue" and r["llm"]["queue"] == str(queue)
 
 
@@ -380,7 +380,7 @@ def test_the_search_stops_at_the_cost_cap_priced_by_the_replying_model(
     assert done.returncode == 0, done.stderr
     each = (1000 * 2 + 500 * 10) / 1e6  # 0.007 USD: the cap holds one reply, not two
     r = result(folder)
-    assert r["stop_reason"] == "the LLM cost cap of 0.01 USD reached"
+    assert (r["stop"], r["stop_reason"]) == ("cost", "the LLM cost cap of 0.01 USD reached")
     assert (r["evaluated"], r["waiting"]) == (2, [])
     llm = r["llm"]
     assert llm["cost_usd"] == pytest.approx(2 * each)

@@ -18,7 +18,7 @@ from kevolve.harness.search.candidate import Candidate, candidate_id
 from kevolve.harness.search.engine import Flight, Search, SearchConfig
 from kevolve.harness.search.islands import IslandsConfig
 from kevolve.harness.search.proposal import Drained, Proposal, ProposalContext
-from kevolve.harness.search.status import Status
+from kevolve.harness.search.status import Status, StopKind
 from kevolve.harness.search.store import Store
 from kevolve.harness.spec.load import load_problems
 from kevolve.harness.spec.problem import Problem
@@ -221,6 +221,7 @@ def test_the_minutes_stop_a_search_mid_generation_and_a_resume_judges_only_the_r
     # 3 s of minutes, then the two running evaluations finish; the 20-candidate generation
     # (10 s of work) is not waited for, and nothing of it is folded.
     assert took < 5.0 and status.stop_reason == "0.05 minutes spent"
+    assert status.stop is StopKind.MINUTES
     assert status.evaluated == 1 and 5 <= len(judged) < 15
     first = list(judged)
 
@@ -248,7 +249,7 @@ def test_a_generation_whose_last_evaluations_finish_after_the_minutes_is_still_f
     # Both candidates were running when 1.2 s were up; nothing was dropped, so they count (and
     # the budget, the first stop rule, is what the search names).
     assert status.evaluated == 3 and status.generation == 1
-    assert status.stop_reason == "budget of 3 candidates spent"
+    assert (status.stop, status.stop_reason) == (StopKind.BUDGET, "budget of 3 candidates spent")
 
 
 def test_verdicts_that_finish_with_a_failing_evaluation_are_stored_before_it_raises(

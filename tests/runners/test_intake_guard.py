@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from kevolve.harness.search.candidate import candidate_id
+from kevolve.harness.search.status import StopKind
 from kevolve.runners.fieldread import IntakeError
 from kevolve.runners.intake import read_result
 
@@ -173,6 +174,29 @@ def test_a_schema_this_bot_does_not_read_is_refused() -> None:
     assert read_result({k: v for k, v in timed_result().items() if k != "schema"}).evaluated == 10
 
 
+def test_a_stop_kind_must_be_one_the_search_has() -> None:
+    for kind in StopKind:
+        assert read_result({**timed_result(), "stop": kind.value}).stop is kind
+    with pytest.raises(IntakeError) as info:
+        read_result({**timed_result(), "stop": "waiting for 3 replies"})
+    assert str(info.value) == (
+        "stop: 'waiting for 3 replies' is none of "
+        "budget, minutes, tokens, cost, patience, paused, other"
+    )
+
+
+@pytest.mark.parametrize(
+    ("waiting", "kind"), [(["softmax-g001-s00"], StopKind.PAUSED), ([], StopKind.OTHER)]
+)
+def test_a_result_written_before_stop_kinds_is_paused_when_it_left_prompts_waiting(
+    waiting: list[str], kind: StopKind
+) -> None:
+    posted = {k: v for k, v in timed_result().items() if k != "stop"}
+    kept = read_result({**posted, "stop_reason": "waiting for 1 reply", "waiting": waiting})
+    assert kept.stop is kind
+    assert read_result(kept.to_dict()).stop is kind  # what the bot keeps says it as a kind
+
+
 def test_an_omitted_field_is_its_default() -> None:
     minimal = {"problem": "softmax", "device": "cpu", "timed": False, "evaluated": 0}
     assert read_result(minimal).to_dict() == {
@@ -210,6 +234,7 @@ def test_an_omitted_field_is_its_default() -> None:
         "wall_s": 0.0,
         "gpu_s": 0.0,
         "stop_reason": "",
+        "stop": "other",
         "notes": [],
     }
 

@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 from kevolve.harness.evaluation import Evaluation
 from kevolve.harness.search.result import SCHEMA_VERSION, GateResult, SearchResult
+from kevolve.harness.search.status import StopKind
 from kevolve.runners.intake import read_result
 
 from tests.bot.test_run_job import run_job
@@ -54,6 +55,7 @@ def test_a_result_kevolve_run_job_writes_fits_the_schema_and_the_bot_reads_it(
     assert errors == []
     kept = read_result(result, 5)
     assert (kept.problem, kept.evaluated, kept.job_id) == ("softmax", 1, 5)
+    assert (result["stop"], kept.stop) == ("budget", StopKind.BUDGET)
 
 
 def test_the_schema_names_exactly_the_fields_the_dataclass_writes() -> None:
@@ -61,6 +63,7 @@ def test_the_schema_names_exactly_the_fields_the_dataclass_writes() -> None:
     assert set(SCHEMA["required"]) == written
     assert set(SCHEMA["properties"]) == written | {"job"}  # the runner adds the job's ids
     assert SCHEMA["properties"]["schema"]["const"] == SCHEMA_VERSION
+    assert SCHEMA["properties"]["stop"]["enum"] == [kind.value for kind in StopKind]
     evaluation = SCHEMA["$defs"]["evaluation"]["properties"]
     assert set(evaluation) <= {f.name for f in fields(Evaluation)}
     assert _validator().is_valid(_empty_result())
@@ -72,6 +75,7 @@ def test_the_schema_names_exactly_the_fields_the_dataclass_writes() -> None:
         ({"evaluated": -1}, "evaluated"),
         ({"counts": {"fast": 1}}, "counts"),
         ({"schema": SCHEMA_VERSION + 1}, "schema"),
+        ({"stop": "waiting for 3 replies"}, "stop"),
         ({"publish": True}, ""),
     ],
 )
