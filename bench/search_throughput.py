@@ -36,7 +36,7 @@ def run(args: argparse.Namespace, parallel: int, scratch: Path) -> dict[str, Any
     command = [
         sys.executable,
         "-c",
-        "import sys; from kevolve.bot.cli import main; sys.exit(main())",
+        "import sys; from kevolve.bot.commands.cli import main; sys.exit(main())",
         "optimize",
         str(args.spec),
         *("--op", args.op, "--dtype", args.dtype, "--shape", args.shape),

@@ -1,15 +1,15 @@
 """Does `kevolve serve` acknowledge signed webhooks fast enough? Open-loop load on loopback.
 
-Starts the real service (`python -m bot.cli serve`, which starts its worker process) on a free
-loopback port with a fresh SQLite database and a throwaway GitHub App key (or uses a running one
-given with `--url`), waits for /healthz, then sends signed push deliveries to `POST /webhook` at
-a fixed rate for a fixed time. The pushes go to a branch that is not the default one, which the
-push feature ignores: the worker handles every delivery without calling GitHub (its API URL
-points at a closed loopback port besides). Send times are fixed in advance (open loop), so a slow
-server cannot slow the sender down: each latency runs from the scheduled send time to the
-response. Afterwards it counts the stored deliveries and compares them with the acknowledged
-ones, and waits for the worker to have handled them. Target (issue 4): p99 under 25 ms at 200
-deliveries per second for 30 s, none lost.
+Starts the real service (`python -m kevolve.bot.commands.cli serve`, which starts its worker
+process) on a free loopback port with a fresh SQLite database and a throwaway GitHub App key (or
+uses a running one given with `--url`), waits for /healthz, then sends signed push deliveries to
+`POST /webhook` at a fixed rate for a fixed time. The pushes go to a branch that is not the default
+one, which the push feature ignores: the worker handles every delivery without calling GitHub (its
+API URL points at a closed loopback port besides). Send times are fixed in advance (open loop), so a
+slow server cannot slow the sender down: each latency runs from the scheduled send time to the
+response. Afterwards it counts the stored deliveries and compares them with the acknowledged ones,
+and waits for the worker to have handled them. Target (issue 4): p99 under 25 ms at 200 deliveries
+per second for 30 s, none lost.
 
     python bench/webhook_load.py [--rate 200] [--duration 30] [--out results.json]
     python bench/webhook_load.py --serve-arg=--in-process   # the old one-process layout
@@ -269,7 +269,8 @@ def service(secret: str, tmp: Path, serve_args: Sequence[str] = ()) -> Iterator[
         KEVOLVE_WORKDIR=str(tmp / "work"),
         PYTHONPATH=str(ROOT),
     )
-    command = [sys.executable, "-m", "kevolve.bot.cli", "serve", "--host", "127.0.0.1", *serve_args]
+    command = [sys.executable, "-m", "kevolve.bot.commands.cli", "serve"]
+    command += ["--host", "127.0.0.1", *serve_args]
     with (tmp / "serve.log").open("wb") as log:
         proc = subprocess.Popen(
             [*command, "--port", str(port)], env=env, cwd=tmp, stdout=log, stderr=log

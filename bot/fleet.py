@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kevolve.bot.background import PollingThread
-from kevolve.bot.features.push import CHECK_NAME, check_name
+from kevolve.bot.checkrun import CHECK_NAME, check_name
 from kevolve.bot.fleet_store import FleetStore
 from kevolve.bot.github import GitHub, GitHubError
 from kevolve.bot.jobrecord import JobStatus, Trigger

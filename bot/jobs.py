@@ -21,7 +21,7 @@ from typing import Any
 import git
 from kevolve.bot.archive import Keeping, StateArchive
 from kevolve.bot.background import PollingThread
-from kevolve.bot.features.push import check_name
+from kevolve.bot.checkrun import check_name
 from kevolve.bot.github import GitHub, GitHubError
 from kevolve.bot.jobrecord import Job, JobStatus
 from kevolve.bot.messages import Messages

@@ -1,1 +1,1 @@
-"""One module per `kevolve` subcommand, each with `add_parser` and `run`."""
+"""The `kevolve` command (`cli`) and one module per subcommand, each with `add_parser` and `run`."""

@@ -12,7 +12,7 @@ import uvicorn
 from kevolve.bot.commands import work
 from kevolve.bot.commands.common import configure_logging, usage_error
 from kevolve.bot.hardening import make_undumpable, seal
-from kevolve.bot.service import build, build_server
+from kevolve.bot.service.assembly import build, build_server
 from kevolve.bot.settings import bot_settings
 from kevolve.bot.storage import StorageError
 from kevolve.bot.variables import variables_help

@@ -12,7 +12,7 @@ from typing import Any
 from kevolve.bot.commands.common import configure_logging, usage_error
 from kevolve.bot.hardening import make_undumpable, seal
 from kevolve.bot.processor import POLL_S
-from kevolve.bot.service import build_worker
+from kevolve.bot.service.assembly import build_worker
 from kevolve.bot.settings import BotSettings, bot_settings
 from kevolve.bot.storage import StorageError
 from kevolve.bot.vault import BotSecrets
@@ -54,7 +54,7 @@ def command_line(parent: int) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "kevolve.bot.cli",
+        "kevolve.bot.commands.cli",
         "worker",
         "--parent-pid",
         str(parent),

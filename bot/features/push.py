@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any
 
+from kevolve.bot.checkrun import CHECK_NAME, check_name
 from kevolve.bot.features.context import FeatureContext, FeatureTable, installation_of
 from kevolve.bot.github import GitHub
 from kevolve.bot.jobrecord import JobStatus, Trigger
@@ -22,7 +23,6 @@ from kevolve.harness.spec.problem import Problem
 # (client, repo, sha) -> what the repo's config declares there, read through that client
 LoadConfig = Callable[[GitHub, str, str], RepoConfig]
 CONFIG_FILES = frozenset({"pyproject.toml", "kevolve.toml"})
-CHECK_NAME = "kevolve"
 
 
 def register(table: FeatureTable, load_config: LoadConfig) -> None:
@@ -101,11 +101,6 @@ def hardware_labels(ctx: FeatureContext, repo: str, config: RepoConfig) -> tuple
     auto = config.settings.hardware == AUTO
     listed = [label for r in ctx.github.runners(repo) for label in r.labels] if auto else []
     return config.settings.labels(ctx.hardware, listed)
-
-
-def check_name(op: str, hardware: str) -> str:
-    """The check run of a job: one per op and hardware label."""
-    return f"{CHECK_NAME}: {op} on {hardware}"
 
 
 def on_default_branch(payload: Mapping[str, Any]) -> bool:

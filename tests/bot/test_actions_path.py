@@ -21,7 +21,7 @@ import git
 import httpx
 import pytest
 from kevolve.bot.board import RunBoard
-from kevolve.bot.service import build
+from kevolve.bot.service.assembly import build
 from kevolve.bot.settings import bot_settings
 from kevolve.bot.storage import Storage
 from kevolve.bot.tokens import key_for, verify
@@ -112,7 +112,7 @@ def search_machine(world: World) -> Callable[[WorkflowRun, RunnerHost], str]:
         """This checkout's kevolve, as the pinned wheel would be, at the path the step makes."""
         kevolve = host.temp / "kevolve" / "bin" / "kevolve"
         kevolve.parent.mkdir(parents=True)
-        entry = "import sys; from kevolve.bot.cli import main; sys.exit(main())"
+        entry = "import sys; from kevolve.bot.commands.cli import main; sys.exit(main())"
         kevolve.write_text(f'#!/bin/sh\nexec {sys.executable} -c "{entry}" "$@"\n')
         kevolve.chmod(0o755)
         return True

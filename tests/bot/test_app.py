@@ -1,4 +1,5 @@
-"""Tests for `bot.app` and `kevolve serve`: fail closed, health, metrics, surviving a kill."""
+"""Tests for `bot.service.app` and `kevolve serve`: fail closed, health, metrics, surviving a
+kill."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from kevolve.bot.app import create_app
+from kevolve.bot.service.app import create_app
 from kevolve.bot.settings import BotSettings
 from kevolve.bot.storage import Delivery, Storage
 
@@ -38,7 +39,7 @@ def test_create_app_refuses_to_start_without_a_webhook_secret(settings: BotSetti
 
 def test_serve_without_a_secret_exits_2_with_a_clear_error(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEVOLVE_")}
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "serve", "--port", "8999"]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "serve", "--port", "8999"]
     done = subprocess.run(
         argv, cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from kevolve.bot.quotas import QuotaLimits
-from kevolve.bot.service import limits
+from kevolve.bot.service.assembly import limits
 from kevolve.bot.settings import bot_settings
 
 

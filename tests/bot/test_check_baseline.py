@@ -16,7 +16,8 @@ KERNEL = "examples/demo/demo_kernels/bias_gelu.py"
 def check(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
     """`kevolve check examples/demo --op bias_gelu ARGS` as a process, its cache under `cache`."""
     env = {**os.environ, "KEVOLVE_CACHE_DIR": str(cache)}
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "check", "examples/demo", "--op", "bias_gelu"]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "check", "examples/demo"]
+    argv += ["--op", "bias_gelu"]
     return subprocess.run(
         [*argv, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
@@ -64,8 +65,8 @@ def test_a_baseline_without_the_entry_is_bad_input(tmp_path: Path) -> None:
 
 
 def test_kernelbench_files_take_no_baseline(tmp_path: Path) -> None:
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "check", "examples/kernelbench/softmax.py"]
-    argv += ["--candidate", KERNEL, "--baseline", KERNEL]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "check"]
+    argv += ["examples/kernelbench/softmax.py", "--candidate", KERNEL, "--baseline", KERNEL]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
     assert "--baseline is for ops of a repo config" in done.stderr

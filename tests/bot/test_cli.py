@@ -1,4 +1,5 @@
-"""Tests for `bot.cli`: the real `kevolve check` command, run as a process; exit codes and text."""
+"""Tests for `bot.commands.cli`: the real `kevolve check` command, run as a process; exit codes
+and text."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ OPS = "softmax, rmsnorm, bias_gelu, matmul_bias_relu"
 def kevolve(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
     """`kevolve check ARGS` from the repository root, with its cache under `cache`."""
     env = {**os.environ, "KEVOLVE_CACHE_DIR": str(cache)}
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "check", *args]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "check", *args]
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -127,7 +128,7 @@ def test_correct_candidate_on_cpu_exits_0_untimed(tmp_path: Path) -> None:
 
 def test_version_names_the_installed_distribution() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "kevolve.bot.cli", "--version"],
+        [sys.executable, "-m", "kevolve.bot.commands.cli", "--version"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -138,7 +139,7 @@ def test_version_names_the_installed_distribution() -> None:
 
 def test_a_bad_environment_setting_is_a_usage_error_not_a_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "KEVOLVE_CACHE_DIR": str(tmp_path), "KEVOLVE_LLM_TIMEOUT": "soon"}
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "check", SOFTMAX, "--candidate", GOOD]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "check", SOFTMAX, "--candidate", GOOD]
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
     assert "kevolve: error: KEVOLVE_LLM_TIMEOUT='soon' is not a positive number of seconds" in (
@@ -162,7 +163,7 @@ def test_under_json_a_usage_error_is_one_json_object_on_stdout(
     tmp_path: Path, args: list[str], error: str
 ) -> None:
     env = {**os.environ, "KEVOLVE_CACHE_DIR": str(tmp_path)}
-    argv = [sys.executable, "-m", "kevolve.bot.cli", *args, "--json"]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", *args, "--json"]
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
     answer = json.loads(done.stdout)
@@ -171,7 +172,7 @@ def test_under_json_a_usage_error_is_one_json_object_on_stdout(
 
 
 def test_help_says_what_kevolve_is() -> None:
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "--help"]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "--help"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert "kevolve keeps GPU kernels fast" in " ".join(done.stdout.split())

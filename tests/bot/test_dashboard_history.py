@@ -140,7 +140,7 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
         with FakeLLMServer(REPLIES) as llm:
             env = _bot_env(tmp, world, llm)
             port = free_port()
-            argv = [sys.executable, "-m", "kevolve.bot.cli", "serve", "--port", str(port)]
+            argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "serve", "--port", str(port)]
             out = (tmp / "serve.log").open("wb")
             proc = subprocess.Popen(argv, cwd=tmp, env=env, stdout=out, stderr=out)
             url = f"http://127.0.0.1:{port}"
@@ -334,7 +334,8 @@ def test_a_database_the_previous_version_made_is_migrated_when_the_bot_starts(
         KEVOLVE_WORKDIR=str(tmp_path / "work"),
     )
     port = free_port()
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "serve", "--no-worker", "--port", str(port)]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "serve"]
+    argv += ["--no-worker", "--port", str(port)]
     out = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=out, stderr=out)
     url = f"http://127.0.0.1:{port}"

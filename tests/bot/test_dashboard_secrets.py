@@ -94,7 +94,7 @@ def test_no_page_of_kevolve_ui_shows_a_secret(tmp_path: Path) -> None:
     child = _state(tmp_path / "softmax.sqlite")
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEVOLVE_")}
     env["PYTHONPATH"] = str(ROOT)
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "ui", str(tmp_path), "--port", "0"]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "ui", str(tmp_path), "--port", "0"]
     proc = subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

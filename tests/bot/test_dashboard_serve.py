@@ -120,7 +120,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         world.standin.state.apps[world.app.app_id].client_secret = CLIENT_SECRET
         env = _bot_env(tmp, world)
         port = free_port()
-        argv = [sys.executable, "-m", "kevolve.bot.cli", "serve", "--port", str(port)]
+        argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "serve", "--port", str(port)]
         out = (tmp / "serve.log").open("wb")
         proc = subprocess.Popen(argv, cwd=tmp, env=env, stdout=out, stderr=out)
         url = f"http://127.0.0.1:{port}"
@@ -349,7 +349,8 @@ def test_without_sign_in_settings_the_dashboard_answers_only_this_host(tmp_path:
         KEVOLVE_FLEET_POLL_S="0",
     )
     port = free_port()
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "serve", "--no-worker", "--port", str(port)]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "serve"]
+    argv += ["--no-worker", "--port", str(port)]
     out = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=out, stderr=out)
     url = f"http://127.0.0.1:{port}"
@@ -383,7 +384,7 @@ def test_a_dashboard_setting_serve_cannot_honour_stops_it_with_the_fix(
         KEVOLVE_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
         KEVOLVE_DASHBOARD=dashboard,
     )
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "serve", "--no-worker"]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "serve", "--no-worker"]
     argv += ["--port", str(free_port())]
     done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2

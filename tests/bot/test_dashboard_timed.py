@@ -111,7 +111,7 @@ def test_a_timed_search_shows_speedups_the_limit_and_each_case_against_pytorch(
     _seed, child = _state(tmp_path / "softmax.sqlite")
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEVOLVE_")}
     env["PYTHONPATH"] = str(ROOT)
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "ui", str(tmp_path), "--port", "0"]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "ui", str(tmp_path), "--port", "0"]
     proc = subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -78,7 +78,7 @@ class Ui:
 @contextmanager
 def kevolve_ui(path: Path, log: Path) -> Iterator[Ui]:
     """`kevolve ui PATH --port 0` until the block ends; its address from its first line."""
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "ui", str(path), "--port", "0"]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "ui", str(path), "--port", "0"]
     with log.open("w") as err:
         proc = subprocess.Popen(
             argv, env=_env(path.parent), stdout=subprocess.PIPE, stderr=err, text=True
@@ -105,7 +105,7 @@ def _env(cache: Path) -> dict[str, str]:
 def optimize(state: Path, llm: FakeLLMServer, log: Path) -> subprocess.Popen[str]:
     """`kevolve optimize` of the demo's softmax on CPU, the scripted model proposing alone."""
     argv = [
-        sys.executable, "-m", "kevolve.bot.cli", "optimize", str(DEMO), "--op", "softmax",
+        sys.executable, "-m", "kevolve.bot.commands.cli", "optimize", str(DEMO), "--op", "softmax",
         "--dtype", "float32", "--device", "cpu", "--state", str(state), "--budget", str(BUDGET),
         "--parallel", "1", "--per-generation", "2", "--llm-base-url", llm.base_url,
         "--llm-model", "fake-model", "--llm-share", "1.0", "--json",
@@ -194,8 +194,8 @@ def test_the_ui_follows_a_running_search_and_opens_a_lineage_node(tmp_path: Path
 
 def test_the_ui_shows_a_demo_folder_and_its_pull_request_body(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "demo", "--op", "softmax", "--budget", "2"]
-    argv += ["--device", "cpu", "--out", str(out)]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "demo", "--op", "softmax"]
+    argv += ["--budget", "2", "--device", "cpu", "--out", str(out)]
     done = subprocess.run(argv, env=_env(tmp_path), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     with kevolve_ui(out, tmp_path / "ui.log") as ui, chromium(tmp_path / "profile") as browser:
@@ -234,7 +234,7 @@ def test_the_ui_refuses_a_path_that_holds_no_search(tmp_path: Path, kind: str) -
             db.execute("CREATE TABLE notes (text TEXT)")
     elif kind == "text":
         path.write_text("not a database\n")
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "ui", str(path), "--port", "0"]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "ui", str(path), "--port", "0"]
     done = subprocess.run(argv, env=_env(tmp_path), capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     [line] = done.stderr.splitlines()

@@ -34,7 +34,7 @@ DEMO = ROOT / "examples" / "demo"
 def demo(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KEVOLVE_CACHE_DIR": str(cwd / "cache")}
     env["KEVOLVE_PROGRESS_EVERY_S"] = "0.01"
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "demo", *args]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "demo", *args]
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -203,7 +203,8 @@ def test_a_stop_signal_ends_the_demo_its_search_and_every_child(
     tmp_path: Path, stop: signal.Signals
 ) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KEVOLVE_CACHE_DIR": str(tmp_path / "cache")}
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "demo", "--op", "softmax", "--budget", "500"]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "demo"]
+    argv += ["--op", "softmax", "--budget", "500"]
     demo = subprocess.Popen(
         [*argv, "--device", "cpu"],
         cwd=tmp_path,

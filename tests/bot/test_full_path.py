@@ -14,7 +14,7 @@ import httpx
 import pytest
 from kevolve.bot.jobs import JobWorker
 from kevolve.bot.reproduce import BASELINE_FILE
-from kevolve.bot.service import build
+from kevolve.bot.service.assembly import build
 from kevolve.bot.settings import bot_settings
 from kevolve.bot.storage import Storage
 

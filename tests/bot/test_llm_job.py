@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from kevolve.bot.service import build
+from kevolve.bot.service.assembly import build
 from kevolve.bot.settings import bot_settings
 from kevolve.bot.storage import Storage
 

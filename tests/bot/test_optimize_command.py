@@ -72,7 +72,7 @@ def optimize(repo: Path, state: Path, out: Path) -> subprocess.Popen[bytes]:
     argv = [
         sys.executable,
         "-m",
-        "kevolve.bot.cli",
+        "kevolve.bot.commands.cli",
         "optimize",
         str(repo),
         "--budget",
@@ -184,7 +184,7 @@ def test_a_bad_executor_exits_2_naming_the_flag_and_the_fix(
 ) -> None:
     port = free_port()
     hide = "sys.modules['ray'] = None; " if hide_ray else ""  # what a host without Ray meets
-    code = f"import sys; {hide}from bot.cli import main; sys.exit(main())"
+    code = f"import sys; {hide}from kevolve.bot.commands.cli import main; sys.exit(main())"
     argv = [sys.executable, "-c", code, "optimize", str(ROOT / "examples" / "demo")]
     argv += ["--op", "softmax", "--device", "cpu", "--state", str(tmp_path / "s.sqlite")]
     argv += [arg.format(port=port) for arg in extra]

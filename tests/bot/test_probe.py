@@ -120,7 +120,7 @@ def bot(github_standin: World, tmp_path: Path) -> Iterator[Bot]:
         log = tmp_path / "serve.log"
         port = free_port()
         with log.open("wb") as out:
-            argv = [sys.executable, "-m", "kevolve.bot.cli", "serve", "--port", str(port)]
+            argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "serve", "--port", str(port)]
             proc = subprocess.Popen(argv, cwd=base, env=env, stdout=out, stderr=out)
         url = f"http://127.0.0.1:{port}"
         try:
@@ -174,7 +174,7 @@ def test_serve_refuses_a_job_user_it_cannot_use(
         KEVOLVE_WORKDIR=str(tmp_path / "work"),
         KEVOLVE_JOB_USER=user,
     )
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "serve", "--port", str(free_port())]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "serve", "--port", str(free_port())]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert said in done.stderr and "KEVOLVE_JOB_AS_BOT_USER=1" in done.stderr

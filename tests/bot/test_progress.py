@@ -61,7 +61,7 @@ def test_off_a_terminal_a_line_at_most_every_interval() -> None:
 
 def optimize_argv(tmp_path: Path) -> list[str]:
     return [
-        sys.executable, "-m", "kevolve.bot.cli", "optimize", str(ROOT / "examples/demo"),
+        sys.executable, "-m", "kevolve.bot.commands.cli", "optimize", str(ROOT / "examples/demo"),
         "--op", "softmax", "--device", "cpu", "--budget", "3", "--per-generation", "2",
         "--parallel", "1", "--state", str(tmp_path / "s.sqlite"),
     ]  # fmt: skip

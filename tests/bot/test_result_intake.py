@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from kevolve.bot.app import create_app
 from kevolve.bot.board import RunBoard
 from kevolve.bot.jobengine import ticket_office
+from kevolve.bot.service.app import create_app
 from kevolve.bot.settings import BotSettings
 from kevolve.bot.storage import Storage
 from kevolve.bot.tokens import key_for

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
-from kevolve.bot.app import create_app
 from kevolve.bot.board import RunBoard
+from kevolve.bot.service.app import create_app
 from kevolve.bot.settings import BotSettings
 from kevolve.bot.storage import Storage
 from kevolve.bot.tokens import Grant, grant, issue, key_for

@@ -25,7 +25,7 @@ def run_job(
     argv = [
         sys.executable,
         "-m",
-        "kevolve.bot.cli",
+        "kevolve.bot.commands.cli",
         "run-job",
         "--job-id",
         "5",

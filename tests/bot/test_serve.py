@@ -55,7 +55,7 @@ class Bot:
     def start(self, *args: str, log: str) -> subprocess.Popen[bytes]:
         """`kevolve ARGS` in the background, its output in `tmp/log`."""
         out = (self.tmp / log).open("wb")
-        argv = [*self.prefix, sys.executable, "-m", "kevolve.bot.cli", *args]
+        argv = [*self.prefix, sys.executable, "-m", "kevolve.bot.commands.cli", *args]
         proc = subprocess.Popen(argv, cwd=self.tmp, env=self.env, stdout=out, stderr=out)
         self.procs.append(proc)
         return proc
@@ -193,7 +193,7 @@ def test_deliveries_acknowledged_by_a_killed_server_are_handled_by_a_worker_run_
 
 def test_serve_refuses_to_start_a_worker_without_app_credentials(bot: Bot) -> None:
     env = {k: v for k, v in bot.env.items() if k != "KEVOLVE_GITHUB_APP_ID"}
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "serve", "--port", str(free_port())]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "serve", "--port", str(free_port())]
     done = subprocess.run(argv, cwd=bot.tmp, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.startswith("kevolve: error: no GitHub App credentials")
@@ -293,7 +293,7 @@ def test_secrets_given_as_values_are_wiped_from_the_environment_and_reach_the_wo
 def test_a_secret_file_others_may_read_is_refused(bot: Bot, variable: str, command: str) -> None:
     path = Path(bot.env[variable])
     path.chmod(0o640)
-    argv = [sys.executable, "-m", "kevolve.bot.cli", command]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", command]
     if command == "serve":
         argv += ["--port", str(free_port())]
     done = subprocess.run(

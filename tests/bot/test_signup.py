@@ -86,7 +86,8 @@ def register(
     """Start `kevolve app create` against the stand-in; once its page is up."""
     webhook = f"http://127.0.0.1:{free_port()}/webhook"
     argv = [
-        *(sys.executable, "-m", "kevolve.bot.cli", "app", "create", "--webhook-url", webhook),
+        *(sys.executable, "-m", "kevolve.bot.commands.cli", "app", "create"),
+        *("--webhook-url", webhook),
         *("--port", "0", "--dir", str(directory)),
         *("--github-url", standin.urls.web, "--api-url", standin.urls.api, *extra),
     ]
@@ -240,7 +241,8 @@ def test_an_app_registered_in_chromium_is_written_and_serves(
     serve_env.update(env, PYTHONPATH=str(ROOT), KEVOLVE_WORKDIR=str(tmp_path / "work"))
     serve_env["KEVOLVE_DATABASE_URL"] = f"sqlite:///{tmp_path / 'kevolve.db'}"
     port = urlsplit(registration.webhook_url).port
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "serve", "--no-worker", "--port", str(port)]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "serve"]
+    argv += ["--no-worker", "--port", str(port)]
     with (tmp_path / "serve.log").open("wb") as log:
         serve = subprocess.Popen(argv, cwd=tmp_path, env=serve_env, stdout=log, stderr=log)
     try:
@@ -312,7 +314,8 @@ def test_a_busy_port_is_said_before_anything_starts(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        argv = [sys.executable, "-m", "kevolve.bot.cli", "app", "create", "--port", str(port)]
+        argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "app", "create"]
+        argv += ["--port", str(port)]
         argv += ["--webhook-url", "https://kevolve.example.com/webhook", "--dir", str(tmp_path)]
         done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
@@ -330,7 +333,8 @@ def test_existing_files_are_kept_unless_forced(
     old_key = directory / "github-app.pem"
     old_key.write_text("the key of an App registered before\n")
     old_key.chmod(0o644)
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "app", "create", "--dir", str(directory)]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "app", "create"]
+    argv += ["--dir", str(directory)]
     argv += ["--webhook-url", "https://kevolve.example.com/webhook", "--port", "0"]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def status(*args: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "status", *args]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "status", *args]
     return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 

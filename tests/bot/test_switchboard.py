@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from kevolve.bot.dispatcher import Dispatcher
 from kevolve.bot.features import FeatureTable, feature_table, workflows
 from kevolve.bot.github import GitHub
-from kevolve.bot.service import build
+from kevolve.bot.service.assembly import build
 from kevolve.bot.settings import BotSettings
 from kevolve.bot.storage import Storage
 from kevolve.bot.switchboard import RouteConflict, Switchboard

@@ -37,7 +37,7 @@ class Recording(dict[str, str]):
 
 @pytest.fixture(scope="module")
 def help_text() -> str:
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "serve", "--help"]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "serve", "--help"]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from kevolve.bot.app import create_app
 from kevolve.bot.dispatcher import Dispatcher
+from kevolve.bot.service.app import create_app
 from kevolve.bot.settings import BotSettings, bot_settings
 from kevolve.bot.storage import Delivery, Storage
 from kevolve.bot.webhook import verify_signature

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from kevolve.bot.app import create_app
+from kevolve.bot.service.app import create_app
 from kevolve.bot.settings import bot_settings
 from kevolve.bot.storage import Storage
 

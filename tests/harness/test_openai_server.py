@@ -236,7 +236,8 @@ SEARCH_FLAGS += ["--budget", "8", "--patience", "2"]
 
 def optimize_command(folder: Path, *transport: str) -> subprocess.CompletedProcess[str]:
     """`kevolve optimize` on the demo softmax, its state and result in `folder`."""
-    argv = [sys.executable, "-m", "kevolve.bot.cli", "optimize", str(DEMO), "--op", "softmax"]
+    argv = [sys.executable, "-m", "kevolve.bot.commands.cli", "optimize"]
+    argv += [str(DEMO), "--op", "softmax"]
     argv += [*SEARCH_FLAGS, *transport, "--state", str(folder / "state.sqlite")]
     argv += ["--out", str(folder / "result.json")]
     return subprocess.run(

@@ -77,7 +77,7 @@ def argv(folder: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "kevolve.bot.cli",
+        "kevolve.bot.commands.cli",
         "optimize",
         str(DEMO),
         "--op",

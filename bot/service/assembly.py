@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from functools import partial
 
 from fastapi import FastAPI
-from kevolve.bot.app import create_app, require_secret
 from kevolve.bot.archive import Keeping
 from kevolve.bot.background import Background
 from kevolve.bot.configs import head_sha, read_config
@@ -31,6 +30,7 @@ from kevolve.bot.processor import POLL_S, Processor
 from kevolve.bot.proposals import Caps, PullRequests
 from kevolve.bot.publisher import Publisher
 from kevolve.bot.quotas import QuotaLimits
+from kevolve.bot.service.app import create_app, require_secret
 from kevolve.bot.settings import BotSettings
 from kevolve.bot.storage import Delivery, Storage
 from kevolve.bot.supervisor import Supervisor
