@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from kevolve.bot.jobrecord import ACTIVE_JOBS, JobStatus, Trigger
+from kevolve.bot.jobrecord import ACTIVE_JOBS, JobStatus, OpKernel, Trigger
 from sqlalchemy.exc import ArgumentError
 
 metadata = sa.MetaData()
@@ -53,6 +54,45 @@ class EnumText(sa.TypeDecorator[StrEnum]):
         return ", ".join(member.value for member in self._enum)
 
 
+class KernelsText(sa.TypeDecorator[tuple[OpKernel, ...]]):
+    """A job's (op, kernel file) pairs stored as JSON text, `[["softmax", "k/softmax.py"]]`."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> str | None:
+        """The pairs as JSON; None stays None (not recorded)."""
+        if value is None:
+            return None
+        return json.dumps([[kernel.op, kernel.path] for kernel in value])
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> tuple[OpKernel, ...] | None:
+        """The stored pairs; a StorageError naming the text when it holds anything else."""
+        if value is None:
+            return None
+        kernels = _kernel_pairs(value)
+        if kernels is None:
+            raise StorageError(
+                f"jobs.kernels holds {value[:200]!r}, not a JSON list of [op, kernel file] pairs:"
+                " something other than kevolve wrote it; set it to NULL to read the config again"
+            )
+        return kernels
+
+
+def _kernel_pairs(text: str) -> tuple[OpKernel, ...] | None:
+    """The [op, path] pairs a JSON text lists; None when it is anything else."""
+    try:
+        pairs = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(pairs, list) or not all(
+        isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)
+        for pair in pairs
+    ):
+        return None
+    return tuple(OpKernel(op, path) for op, path in pairs)
+
+
 deliveries_table = sa.Table(
     "deliveries",
     metadata,
@@ -91,6 +131,7 @@ jobs_table = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("requester", sa.String(100), nullable=True),  # who asked, for the per-user cap
     sa.Column("reason", sa.Text, nullable=True),  # why a job failed, as its check run said
+    sa.Column("kernels", KernelsText, nullable=True),  # what it is about; NULL: not recorded
 )
 
 # Literal, so that PostgreSQL can match an ON CONFLICT clause to the index's predicate.

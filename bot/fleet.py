@@ -32,7 +32,7 @@ from kevolve.bot.background import PollingThread
 from kevolve.bot.checkrun import CHECK_NAME, check_name
 from kevolve.bot.fleet_store import FleetStore
 from kevolve.bot.github import GitHub, GitHubError
-from kevolve.bot.jobrecord import JobStatus, Trigger
+from kevolve.bot.jobrecord import JobStatus, Trigger, op_kernels
 from kevolve.bot.messages import Messages
 from kevolve.bot.repoconfig import RepoConfig, is_gpu_label
 from kevolve.bot.schedule import Rerun, reruns
@@ -143,14 +143,14 @@ class FleetPoller:
         queued = []
         for label in sorted(new):
             wanted = settings.wants(label, self._settings.hardware) and label not in ran
-            ops = [op.name for op in repo.config.ops] if wanted else []
-            jobs = [(repo.sha, op, Trigger.HARDWARE, budget) for op in ops]
+            ops = [op for op in repo.config.ops if wanted]
+            jobs = [(repo.sha, op.name, Trigger.HARDWARE, budget, op_kernels([op])) for op in ops]
             ids = self._fleet.add_runner_label(repo.name, label, jobs, repo.installation)
             if not ids:
                 continue  # not wanted, or another poller recorded it first
             log.info("fleet: %s has a new runner label %s: %d jobs", repo.name, label, len(ids))
             reason = f"a runner with the new label `{label}` joined the fleet"
-            why = [Rerun(op, label, reason) for op in ops]
+            why = [Rerun(op.name, label, reason) for op in ops]
             queued += self._show(repo, list(zip(ids, why, strict=True)))
         return queued
 
@@ -174,7 +174,8 @@ class FleetPoller:
         return self._show(repo, jobs)
 
     def _add(self, repo: _Repo, rerun: Rerun) -> int:
-        """Store one schedule job, not claimable until `_show` gives it its check run."""
+        """Store one schedule job, not claimable until `_show` gives it its check run, with the
+        op's kernel file from the config at the head it runs at."""
         return self._storage.add_job(
             repo.name,
             repo.sha,
@@ -183,6 +184,7 @@ class FleetPoller:
             Trigger.SCHEDULE,
             self._settings.budget,
             status=JobStatus.NEW,
+            kernels=op_kernels(op for op in repo.config.ops if op.name == rerun.op),
             installation_id=repo.installation,
         )
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from kevolve.bot.database import fleet_repos_table, jobs_table, runner_labels_table
-from kevolve.bot.jobrecord import JobStatus, Trigger
+from kevolve.bot.jobrecord import JobStatus, OpKernel, Trigger
 from sqlalchemy.exc import IntegrityError
 
 MAX_CRON = 200  # characters of a schedule stored (the column's size)
@@ -59,12 +59,12 @@ class FleetStore:
         self,
         repo: str,
         label: str,
-        jobs: Sequence[tuple[str, str, Trigger, int]],
+        jobs: Sequence[tuple[str, str, Trigger, int, tuple[OpKernel, ...]]],
         installation_id: int | None,
     ) -> list[int] | None:
         """Record a runner label first seen on a repo and, in the same transaction, add `jobs`
-        on it, each (sha, op, trigger, budget), with status NEW; their ids. None, and nothing
-        added, when the label was recorded before (by another poller, or before a restart)."""
+        on it, each (sha, op, trigger, budget, kernels), with status NEW; their ids. None, and
+        nothing added, when the label was recorded before (by another poller, or a restart)."""
         now = self._clock()
         seen = {"repo": repo, "label": label, "seen_at": now}
         rows = [
@@ -78,8 +78,9 @@ class FleetStore:
                 "status": JobStatus.NEW,
                 "created_at": now,
                 "installation_id": installation_id,
+                "kernels": kernels,
             }
-            for sha, op, trigger, budget in jobs
+            for sha, op, trigger, budget, kernels in jobs
         ]
         try:
             with self._engine.begin() as conn:

@@ -1,4 +1,5 @@
-"""The job record: one stored optimization job, with the words for its status and its trigger.
+"""The job record: one stored optimization job, with the words for its status and its trigger,
+and the kernel files it is about.
 
 Both words are `StrEnum`s whose values are the text the database has always held, so that a
 database an earlier version wrote reads unchanged and a status compares equal to its text.
@@ -6,11 +7,13 @@ database an earlier version wrote reads unchanged and a status compares equal to
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from kevolve.harness.spec.problem import Problem
 
 
 class JobStatus(StrEnum):
@@ -54,6 +57,19 @@ class Trigger(StrEnum):
 
 
 @dataclass(frozen=True)
+class OpKernel:
+    """One op a job is about and its kernel file, as the config at the job's commit names it."""
+
+    op: str
+    path: str  # relative to the repo's root
+
+
+def op_kernels(problems: Iterable[Problem]) -> tuple[OpKernel, ...]:
+    """The (op, kernel file) of each problem with a kernel file in its repo (every repo op)."""
+    return tuple(OpKernel(p.name, p.kernel) for p in problems if p.kernel is not None)
+
+
+@dataclass(frozen=True)
 class Job:
     """One optimization job: an op of a repo at a commit, on one hardware label."""
 
@@ -76,8 +92,15 @@ class Job:
     updated_at: datetime | None = None
     requester: str | None = None
     reason: str | None = None  # why it failed or was stopped, as its check run says
+    # What it is about, fixed from the config at its commit when queued (or, for a job queued on
+    # a branch name, when it starts); None: not recorded (a row an earlier version stored).
+    kernels: tuple[OpKernel, ...] | None = None
 
     def __post_init__(self) -> None:
         # Their text is taken too (a ValueError names any other): a job always holds members.
         object.__setattr__(self, "trigger", Trigger(self.trigger))
         object.__setattr__(self, "status", JobStatus(self.status))
+
+    def kernel(self, op: str) -> str | None:
+        """The kernel file recorded for `op`; None when the job recorded none for it."""
+        return next((k.path for k in self.kernels or () if k.op == op), None)

@@ -23,7 +23,7 @@ from kevolve.bot.archive import Keeping, StateArchive
 from kevolve.bot.background import PollingThread
 from kevolve.bot.checkrun import check_name
 from kevolve.bot.github import GitHub, GitHubError
-from kevolve.bot.jobrecord import Job, JobStatus
+from kevolve.bot.jobrecord import Job, JobStatus, op_kernels
 from kevolve.bot.messages import Messages
 from kevolve.bot.modelchoice import ModelChoice, load_model_choice
 from kevolve.bot.proposals import Proposed, PullRequests
@@ -32,8 +32,9 @@ from kevolve.bot.repoconfig import load_settings
 from kevolve.bot.storage import Storage
 from kevolve.harness.search.campaign import LLM_SHARE
 from kevolve.harness.search.store import evaluated_count
+from kevolve.harness.spec.checks import did_you_mean
 from kevolve.harness.spec.load import SpecError, load_problems
-from kevolve.runners.intake import CheckedResult
+from kevolve.runners.intake import AST_LOCK, CheckedResult
 from kevolve.runners.job import JobSpec
 from kevolve.runners.runner import Runner, RunnerError
 
@@ -130,16 +131,16 @@ class JobWorker:
             for op in run.ops():
                 result = runner.run(run.spec(op), run.cancelled)
                 # Vetted at the commit the search ran on, not wherever a branch name points now.
-                searched = replace(job, sha=run.sha)
+                searched = replace(run.job, sha=run.sha)
                 run.record(op, result, proposer.propose(searched, op, result))
             run.finish()
         except JobCancelled:
-            run.end(JobStatus.CANCELLED, "cancelled", "Stopped by `/kevolve stop`.")
+            run.end(JobStatus.CANCELLED, "cancelled", self._messages.job_cancelled())
         except (RunnerError, SpecError, GitHubError, PublishError) as exc:
             if self._stop.is_set():  # the bot is shutting down: the job resumes on restart
                 self._storage.set_job_status(job.id, JobStatus.QUEUED)
             elif run.was_cancelled():
-                run.end(JobStatus.CANCELLED, "cancelled", "Stopped by `/kevolve stop`.")
+                run.end(JobStatus.CANCELLED, "cancelled", self._messages.job_cancelled())
             else:
                 run.end(JobStatus.FAILED, "failure", self._messages.job_failed(str(exc)))
         except Exception as exc:  # a bug must not stop the worker; the job says what broke
@@ -203,12 +204,30 @@ class _JobRun:
         else:
             self.github.update_check(self.job.repo, self.check_id, title, summary)
         self.answer(JobStatus.RUNNING)
+        self._fix_kernels()
+
+    def _fix_kernels(self) -> None:
+        """Record what a job queued without them (on a branch name, or by an earlier version)
+        is about, from the config at the commit it now runs at: every op of it for "*", else
+        its own op; a SpecError when that config does not load or declares no such op."""
+        if self.job.kernels is not None:
+            return
+        with AST_LOCK:  # the config's modules are parsed: one AST at a time (see runners.intake)
+            problems = load_problems(self.checkout)
+        names = [p.name for p in problems]
+        if self.job.op not in ("*", *names):
+            declared = f"declares no op '{self.job.op}' (declared: {', '.join(names)})"
+            fix = f"{did_you_mean(self.job.op, names)}ask for one of those"
+            raise SpecError(
+                Path(self.job.repo), None, f"its config at {self.sha[:7]} {declared}", fix
+            )
+        kernels = op_kernels(p for p in problems if self.job.op in ("*", p.name))
+        self.storage.record_kernels(self.job.id, kernels)
+        self.job = replace(self.job, kernels=kernels)
 
     def ops(self) -> list[str]:
-        """The ops this job searches: its own, or every op of the config for "*"."""
-        if self.job.op != "*":
-            return [self.job.op]
-        return [p.name for p in load_problems(self.checkout)]
+        """The ops this job searches: those it recorded when it was queued or started."""
+        return [kernel.op for kernel in self.job.kernels or ()]
 
     def spec(self, op: str) -> JobSpec:
         """The runner's job for one op; the state path makes a requeued job resume."""
@@ -284,14 +303,7 @@ class _JobRun:
 
     def finish(self) -> None:
         """Done: the check run carries the outcome, the answer comment the links."""
-        parts = []
-        for result in self.results.values():
-            title, summary = self.messages.check_summary(result)
-            parts.append(f"### {title}\n\n{summary}")
-        for p in self.proposals:
-            where = f"[#{p['pr']}]({p['url']})" if p["pr"] else "no pull request"
-            parts.append(f"- `{p['op']}`: {p['status']} ({where}): {p['reason']}")
-        summary = "\n\n".join(parts)
+        summary = self.messages.job_done(list(self.results.values()), self.proposals)
         self.end(JobStatus.DONE, "success", summary)
 
     def end(self, status: JobStatus, conclusion: str, summary: str) -> None:
@@ -308,7 +320,7 @@ class _JobRun:
         reason = None if status is JobStatus.DONE else summary
         self.storage.set_job_status(self.job.id, status, record, reason=reason)
         shutil.rmtree(self.root, onerror=_undeleted)
-        title = f"{self.job.op} on {self.job.hardware}: {status}"
+        title = self.messages.job_ended_title(self.job.op, self.job.hardware, status)
         if self.check_id is not None:
             try:
                 self.github.finish_check(self.job.repo, self.check_id, conclusion, title, summary)

@@ -148,6 +148,22 @@ class Messages:
         the bot itself, not the run, broke."""
         return self.render("job_failed", reason=reason, bug=bug).rstrip("\n")
 
+    def job_cancelled(self) -> str:
+        """The check-run summary of a job stopped by `/kevolve stop`."""
+        return self.render("job_cancelled").rstrip("\n")
+
+    def job_ended_title(self, op: str, hardware: str, status: str) -> str:
+        """The title of a job's check run once it ended: its op, hardware and status."""
+        return self.render("job_ended_title", op=op, hardware=hardware, status=status).strip()
+
+    def job_done(
+        self, results: Sequence[ResultData], proposals: Sequence[Mapping[str, Any]]
+    ) -> str:
+        """The check-run summary of a finished job: each op's result under its title, then a
+        line per op of what proposing it did; each proposal has op, status, reason, pr, url."""
+        sections = [self.check_summary(result) for result in results]
+        return self.render("job_done", sections=sections, proposals=list(proposals))
+
     def queue_full_title(self, count: int) -> str:
         """The check-run title for jobs a push asked for that the caps refused."""
         return self.render("queue_full_title", count=count).strip()

@@ -7,8 +7,9 @@ hardware too, the module proposed holds each one's kernel, picked from the GPU a
 (`bot.winners` says why each hardware keeps its own branch).
 
 A result is data from code the bot does not trust: its runner read it through `runners.intake`,
-it is vetted on the bot's side (`bot.vetting`: kernel path from the config, gate recomputed,
-winner checked again), and every text is rendered before anything is pushed.
+it is vetted on the bot's side (`bot.vetting`: the kernel path the job recorded, as the config
+names it, gate recomputed, winner checked again), and every text is rendered before anything is
+pushed.
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ class PullRequests:
         remote = self.github.clone_url(repo)
         try:
             with self.publisher.checkout(remote, job.sha) as tree:
-                vetted = vet(tree, op, data, self.judge, self.caps.publish_untimed)
+                untimed = self.caps.publish_untimed
+                vetted = vet(tree, op, data, self.judge, untimed, job.kernel(op))
                 module = self._module(job, op, tree, vetted, data)
             where = Checkout(vetted.kernel, branch, job.sha, remote.url)
             title, body, message = self._texts(job, data, vetted, module, where)
@@ -155,6 +157,9 @@ class PullRequests:
             return f"the result is job {data.job_id}'s, not job {job.id}'s"
         if data.problem != op:
             return f"the result is for op {data.problem!r}, not {op!r}"
+        if job.kernels is not None and job.kernel(op) is None:
+            about = ", ".join(kernel.op for kernel in job.kernels) or "no op"
+            return f"job {job.id} is about {about}, not {op!r}"
         if data.best is None:
             return "no correct candidate was found"
         if (job.hardware, data.best.id) in self._rejected(job.repo, op):

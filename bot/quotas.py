@@ -11,7 +11,7 @@ from typing import Literal
 
 import sqlalchemy as sa
 from kevolve.bot.database import jobs_table, refusals_table
-from kevolve.bot.jobrecord import ACTIVE_JOBS, JobStatus, Trigger
+from kevolve.bot.jobrecord import ACTIVE_JOBS, JobStatus, OpKernel, Trigger
 from kevolve.bot.storage import insert_job
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class JobOrder:
     installation_id: int | None
     comment_id: int | None
     status: JobStatus = JobStatus.QUEUED  # NEW: not claimable until its check run exists
+    kernels: tuple[OpKernel, ...] | None = None  # None: recorded when it starts (see `Job`)
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class Quotas:
             "requester": order.requester,
             "installation_id": order.installation_id,
             "comment_id": order.comment_id,
+            "kernels": order.kernels,
         }
 
 

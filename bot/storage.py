@@ -19,7 +19,7 @@ from kevolve.bot.database import (
     metadata,
     open_engine,
 )
-from kevolve.bot.jobrecord import ACTIVE_JOBS, Job, JobStatus, Trigger
+from kevolve.bot.jobrecord import ACTIVE_JOBS, Job, JobStatus, OpKernel, Trigger
 from kevolve.bot.pull_store import move_pseudo_jobs
 from kevolve.bot.recorder import DeliveryRecorder, NewDelivery, installation_in
 from sqlalchemy.dialects import postgresql, sqlite
@@ -230,15 +230,17 @@ class Storage:
         budget: int,
         delivery_id: str | None = None,
         status: JobStatus = JobStatus.QUEUED,
+        kernels: tuple[OpKernel, ...] | None = None,
         **links: int | str | None,
     ) -> int:
-        """Store a new job; its id. `links`: installation_id, comment_id, check_id, ...
+        """Store a new job; its id. `kernels`: what it is about, from the config at `sha` (None:
+        recorded when it starts); `links`: installation_id, comment_id, check_id, ...
 
         A job for the same (repo, sha, op, hardware, trigger) as one new, queued or running is not
         stored again: the id is that job's (`place_job` tells the two apart).
         """
         return self.place_job(
-            repo, sha, op, hardware, trigger, budget, delivery_id, status, **links
+            repo, sha, op, hardware, trigger, budget, delivery_id, status, kernels, **links
         )[0]
 
     def place_job(
@@ -251,6 +253,7 @@ class Storage:
         budget: int,
         delivery_id: str | None = None,
         status: JobStatus = JobStatus.QUEUED,
+        kernels: tuple[OpKernel, ...] | None = None,
         **links: int | str | None,
     ) -> tuple[int, bool]:
         """`add_job`'s (id, True) for a new job, or (the active job's id, False) when merged."""
@@ -268,6 +271,7 @@ class Storage:
             "status": status,
             "created_at": self._clock(),
             "delivery_id": delivery_id,
+            "kernels": kernels,
         }
         with self._engine.begin() as conn:
             return insert_job(conn, row)
@@ -294,6 +298,14 @@ class Storage:
         """Record where a job shows itself: its check run, answer comment or pull request."""
         with self._engine.begin() as conn:
             conn.execute(sa.update(jobs_table).where(jobs_table.c.id == job_id).values(links))
+
+    def record_kernels(self, job_id: int, kernels: tuple[OpKernel, ...]) -> None:
+        """Record what a job that was queued without them is about (its commit is fixed now)."""
+        change = sa.update(jobs_table).where(
+            jobs_table.c.id == job_id, jobs_table.c.kernels.is_(None)
+        )
+        with self._engine.begin() as conn:
+            conn.execute(change.values(kernels=kernels))
 
     def job(self, job_id: int) -> Job | None:
         """The job with that id, if any."""
@@ -422,4 +434,5 @@ def _job(row: RowMapping) -> Job:
         updated_at=aware(row["updated_at"]) if row["updated_at"] else None,
         requester=row["requester"],
         reason=row["reason"],
+        kernels=row["kernels"],
     )

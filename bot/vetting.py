@@ -1,9 +1,11 @@
 """A winner vetted on the bot's side before anything is published (DESIGN.md §7).
 
-The kernel path comes from the repo's config at the job's commit, in the bot's own checkout, and
-is read without following a symlink; the publish gate is the harness's, recomputed over the
-result's evaluations and the cases the config names; the winner is screened and checked again
-for correctness by the bot's judge. A result fails here with the reason its proposal gives.
+The kernel path is the one the job recorded from the repo's config at its commit, and must be
+what that config, in the bot's own checkout of the commit, names (a job an earlier version stored
+recorded none: the config's is taken); it is read without following a symlink. The publish gate
+is the harness's, recomputed over the result's evaluations and the cases the config names; the
+winner is screened and checked again for correctness by the bot's judge. A result fails here with
+the reason its proposal gives.
 """
 
 from __future__ import annotations
@@ -38,14 +40,22 @@ class Vetted:
     gate: GateResult
 
 
-def vet(tree: Tree, op: str, result: CheckedResult, judge: ModuleCheck, untimed: bool) -> Vetted:
+def vet(
+    tree: Tree,
+    op: str,
+    result: CheckedResult,
+    judge: ModuleCheck,
+    untimed: bool,
+    recorded: str | None = None,
+) -> Vetted:
     """The vetted winner of `result`; Unfit when the gate or the bot's own check refuses it.
 
-    `untimed`: a correctness-only result may pass the gate (dry runs, demos)."""
+    `untimed`: a correctness-only result may pass the gate (dry runs, demos); `recorded`: the
+    kernel file the job recorded for `op` (None: it recorded none)."""
     best = result.best
     if best is None:
         raise Unfit("no correct candidate was found")
-    problem, kernel, original = kernel_of(tree, op)
+    problem, kernel, original = kernel_of(tree, op, recorded)
     try:
         settings = load_settings(tree.root)
     except SpecError as exc:
@@ -66,9 +76,10 @@ def vet(tree: Tree, op: str, result: CheckedResult, judge: ModuleCheck, untimed:
     return Vetted(problem, kernel, original, gate)
 
 
-def kernel_of(tree: Tree, op: str) -> tuple[Problem, str, str]:
+def kernel_of(tree: Tree, op: str, recorded: str | None = None) -> tuple[Problem, str, str]:
     """The op's problem in the tree, its kernel path and that file's text; Unfit when the
-    config does not load or its kernel file is missing, a symlink or outside the tree."""
+    config does not load, names another kernel file than the job `recorded`, or its kernel file
+    is missing, a symlink or outside the tree."""
     try:
         with AST_LOCK:  # the config's modules are parsed: one AST at a time (see runners.intake)
             problem = select(load_problems(tree.root), op, tree.root)
@@ -76,11 +87,17 @@ def kernel_of(tree: Tree, op: str) -> tuple[Problem, str, str]:
         raise Unfit(f"the repo's config at {tree.sha[:7]}: {exc}") from None
     if problem.kernel is None:
         raise Unfit("the problem has no kernel file in the repo to replace")
+    kernel = problem.kernel if recorded is None else recorded
+    if kernel != problem.kernel:
+        raise Unfit(
+            f"the job was queued for {op}'s kernel file {kernel!r}, but the repo's config at"
+            f" {tree.sha[:7]} names {problem.kernel!r}"
+        )
     try:
-        original = read_inside(tree.root, problem.kernel)
+        original = read_inside(tree.root, kernel)
     except TreePathError as exc:
         raise Unfit(f"the config's kernel file at {tree.sha[:7]}: {exc}") from None
-    return problem, problem.kernel, original
+    return problem, kernel, original
 
 
 Case = tuple[Sequence[int], str]  # (shape, dtype)

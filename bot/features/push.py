@@ -13,7 +13,7 @@ from typing import Any
 from kevolve.bot.checkrun import CHECK_NAME, check_name
 from kevolve.bot.features.context import FeatureContext, FeatureTable, installation_of
 from kevolve.bot.github import GitHub
-from kevolve.bot.jobrecord import JobStatus, Trigger
+from kevolve.bot.jobrecord import JobStatus, Trigger, op_kernels
 from kevolve.bot.quotas import Admitted, JobOrder
 from kevolve.bot.repoconfig import AUTO, RepoConfig
 from kevolve.bot.storage import Delivery
@@ -48,7 +48,7 @@ def handle(load_config: LoadConfig, ctx: FeatureContext, delivery: Delivery) -> 
     refused: list[tuple[str, str, Admitted]] = []
     for problem in changed_ops(config.ops, files):
         for hardware in labels:
-            admitted = ctx.quotas().admit(_order(payload, delivery, problem.name, hardware, ctx))
+            admitted = ctx.quotas().admit(_order(payload, delivery, problem, hardware, ctx))
             if admitted.job_id is None:
                 refused.append((problem.name, hardware, admitted))
             elif admitted.decision == "queued" or _unfinished(ctx, admitted.job_id, delivery):
@@ -62,14 +62,19 @@ def handle(load_config: LoadConfig, ctx: FeatureContext, delivery: Delivery) -> 
 
 
 def _order(
-    payload: Mapping[str, Any], delivery: Delivery, op: str, hardware: str, ctx: FeatureContext
+    payload: Mapping[str, Any],
+    delivery: Delivery,
+    problem: Problem,
+    hardware: str,
+    ctx: FeatureContext,
 ) -> JobOrder:
-    """The job a push asks for, on behalf of whoever pushed."""
+    """The job a push asks for, on behalf of whoever pushed, with the op's kernel file as the
+    config at the pushed commit names it."""
     sender = payload.get("sender") or {}
     return JobOrder(
         repo=payload["repository"]["full_name"],
         sha=str(payload.get("after", "")),
-        op=op,
+        op=problem.name,
         hardware=hardware,
         trigger=Trigger.PUSH,
         budget=ctx.budget,
@@ -78,6 +83,7 @@ def _order(
         installation_id=installation_of(payload),
         comment_id=None,
         status=JobStatus.NEW,  # not claimable until its check run exists
+        kernels=op_kernels([problem]),
     )
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from kevolve.bot.database import ACTIVE_CONDITION, metadata
 
-# The tables that changed since (jobs gained `reason` and lost `pr_number` and `candidate`, which
-# only pseudo-jobs used; fleet_repos gained `schedule`; pull_requests is new), as it made them.
+# The tables that changed since (jobs gained `reason` and `kernels` and lost `pr_number` and
+# `candidate`, which only pseudo-jobs used; fleet_repos gained `schedule`; pull_requests is new),
+# as it made them.
 OLD = sa.MetaData()
 OLD_JOBS = sa.Table(
     "jobs",

@@ -1,12 +1,16 @@
-"""Check-run texts of queued, running, failed, refused and broken-config jobs, pinned: they are
-rendered from `templates/github/` and read exactly as before they moved there."""
+"""Check-run texts of queued, running, failed, stopped, finished, refused and broken-config jobs,
+pinned: they are rendered from `templates/github/` and read exactly as before they moved there."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from kevolve.bot.jobrecord import JobStatus
 from kevolve.bot.messages import Messages
 from kevolve.harness.spec.load import SpecError
+from kevolve.runners.intake import read_result
+
+from tests.bot.fixtures import DEMO, demo_result
 
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = Messages(ROOT / "templates" / "github")
@@ -92,3 +96,42 @@ def test_a_job_broken_by_a_bug_names_the_exception() -> None:
     assert MESSAGES.job_failed("'hardware'", bug="KeyError") == (
         "kevolve failed: KeyError: 'hardware'"
     )
+
+
+def test_a_stopped_job_says_what_stopped_it() -> None:
+    assert MESSAGES.job_cancelled() == "Stopped by `/kevolve stop`."
+
+
+def test_an_ended_jobs_check_title_names_its_op_hardware_and_status() -> None:
+    assert MESSAGES.job_ended_title("softmax", "h100", JobStatus.DONE) == "softmax on h100: done"
+    assert MESSAGES.job_ended_title("*", "a10g", JobStatus.CANCELLED) == "* on a10g: cancelled"
+    assert MESSAGES.job_ended_title("rmsnorm", "h100", JobStatus.FAILED) == (
+        "rmsnorm on h100: failed"
+    )
+
+
+def test_a_finished_job_shows_each_result_under_its_title_then_a_line_per_proposal() -> None:
+    refused = {**UNTIMED, "evaluated": "10"}
+    kernel = (DEMO / "demo_kernels" / "rmsnorm.py").read_text() + "# tuned\n"
+    found = read_result(demo_result("rmsnorm", kernel, 7), 7)
+    title, summary = MESSAGES.check_summary(found)
+    # As before, a summary ending in a newline keeps it: one blank line more before the next.
+    assert title.startswith("rmsnorm: ") and summary.endswith("\n")
+    skipped = {"op": "softmax", "status": "skipped", "reason": "no correct candidate was found"}
+    url = "https://github.com/octo/kernels/pull/12"
+    opened = {"op": "rmsnorm", "status": "opened", "reason": "pushed", "pr": 12, "url": url}
+    proposals = [
+        {**skipped, "pr": None, "url": None, "candidate": None},
+        {**opened, "candidate": "k"},
+    ]
+    assert MESSAGES.job_done([refused, found], proposals) == (
+        "### softmax: result refused\n\n"
+        "The result was refused: evaluated: expected a whole number from 0 to 1000000000, got '10'"
+        f"\n\n### {title}\n\n{summary}\n\n"
+        "- `softmax`: skipped (no pull request): no correct candidate was found\n\n"
+        f"- `rmsnorm`: opened ([#12]({url})): pushed"
+    )
+
+
+def test_a_finished_job_with_nothing_searched_has_an_empty_summary() -> None:
+    assert MESSAGES.job_done([], []) == ""

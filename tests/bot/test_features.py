@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from kevolve.bot.features import FeatureContext, feature_table
 from kevolve.bot.github import SelfHostedRunner
-from kevolve.bot.jobrecord import JobStatus, Trigger
+from kevolve.bot.jobrecord import JobStatus, OpKernel, Trigger
 from kevolve.bot.messages import Messages
 from kevolve.bot.pull_store import ClosedPull, PullOutcome
 from kevolve.bot.repoconfig import load_config
@@ -271,6 +271,24 @@ def test_a_push_changing_the_softmax_kernel_queues_a_job_per_label_with_checks(
         f"Job #{jobs[0].id} queued: softmax on h100",
         f"Job #{jobs[1].id} queued: softmax on a10g",
     ]
+
+
+def test_a_job_queued_from_a_push_records_its_ops_kernel_file_from_the_pushed_config(
+    ctx: FeatureContext, storage: Storage, tmp_path: Path
+) -> None:
+    dispatch(ctx, "push", push_event(modified=("demo_kernels/softmax.py",)))
+    softmax = (OpKernel("softmax", "demo_kernels/softmax.py"),)
+    assert [j.kernels for j in storage.jobs(REPO)] == [softmax, softmax]
+    # The config at the pushed commit names another file: the job records that one.
+    repo = tmp_path / "repo"
+    shutil.copytree(DEMO, repo)
+    (repo / "demo_kernels" / "rmsnorm.py").rename(repo / "demo_kernels" / "rms.py")
+    config = repo / "pyproject.toml"
+    config.write_text(config.read_text().replace("demo_kernels/rmsnorm.py", "demo_kernels/rms.py"))
+    dispatch(ctx, "push", push_event(modified=("demo_kernels/rms.py",)), spec=repo)
+    [rmsnorm] = [j for j in storage.jobs(REPO) if j.op == "rmsnorm" and j.hardware == "h100"]
+    assert rmsnorm.kernels == (OpKernel("rmsnorm", "demo_kernels/rms.py"),)
+    assert rmsnorm.kernel("rmsnorm") == "demo_kernels/rms.py"
 
 
 def test_a_push_changing_the_reference_or_config_queues_every_op_using_it(

@@ -15,6 +15,7 @@ from kevolve.bot.configs import head_sha, read_config
 from kevolve.bot.fleet import FleetPoller, FleetSettings
 from kevolve.bot.fleet_store import FleetStore
 from kevolve.bot.github import AppClient
+from kevolve.bot.jobrecord import OpKernel
 from kevolve.bot.messages import Messages
 from kevolve.bot.storage import Job, Storage
 
@@ -144,6 +145,7 @@ def test_a_new_label_queues_every_op_exactly_once(
     assert [(j.op, j.hardware, j.status, j.sha, j.budget) for j in jobs] == [
         (op, "h100", "queued", head(repo), 5) for op in OPS
     ]
+    assert [j.kernels for j in jobs] == [(OpKernel(op, f"demo_kernels/{op}.py"),) for op in OPS]
     checks = {c.id: c for c in world.standin.state.check_runs.values() if c.repo is repo}
     assert [(checks[j.check_id].name, checks[j.check_id].head_sha) for j in jobs if j.check_id] == [
         (f"kevolve: {op} on h100", head(repo)) for op in OPS
@@ -343,6 +345,7 @@ def test_the_schedule_queues_stale_searches_once_per_tick(
     assert [(j.op, j.hardware, j.status, j.sha) for j in jobs] == [
         (op, "h100", "queued", head(repo)) for op in OPS
     ]
+    assert [j.kernels for j in jobs] == [(OpKernel(op, f"demo_kernels/{op}.py"),) for op in OPS]
     check = world.standin.state.check_runs[jobs[0].check_id or 0]
     assert "because its newest search is 13 days old (stale after 7)" in check.output["summary"]
     assert fleet.poll() == []  # the same tick again

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from kevolve.bot.github import GitHub
+from kevolve.bot.jobrecord import OpKernel
 from kevolve.bot.jobs import JobSettings, JobWorker
 from kevolve.bot.messages import Messages
 from kevolve.bot.proposals import Caps, PullRequests
@@ -132,6 +133,72 @@ def test_a_comment_job_for_every_op_runs_each_proposes_each_and_answers(
     # The command's answer now shows the job done with a link to a pull request.
     body = github.comments[answer].body
     assert "| `*` | `h100` | [done](" in body
+
+
+def test_a_job_queued_on_a_branch_name_records_its_kernel_files_when_it_starts(
+    bare: Path, storage: Storage, tmp_path: Path
+) -> None:
+    github = LocalGitHub(bare)
+    github.push(REPO, "main", "a" * 40)
+    every = storage.add_job(REPO, "refs/heads/main", "*", "h100", "comment", 5)
+    one = storage.add_job(REPO, "refs/heads/main", "rmsnorm", "a10g", "benchmark", 1)
+    runner = ScriptedRunner()
+    assert worker(github, storage, runner, tmp_path).run_pending() == 2
+    assert [s.op for s in runner.specs] == [*OPS, "rmsnorm"]
+    jobs = {job.id: job for job in storage.jobs()}
+    assert jobs[every].kernels == tuple(OpKernel(op, f"demo_kernels/{op}.py") for op in OPS)
+    assert jobs[one].kernels == (OpKernel("rmsnorm", "demo_kernels/rmsnorm.py"),)
+
+
+def test_a_job_searches_the_ops_it_recorded_when_it_was_queued(
+    bare: Path, storage: Storage, tmp_path: Path
+) -> None:
+    github = LocalGitHub(bare)
+    github.push(REPO, "main", "a" * 40)
+    softmax = (OpKernel("softmax", "demo_kernels/softmax.py"),)
+    storage.add_job(REPO, "refs/heads/main", "*", "h100", "schedule", 5, kernels=softmax)
+    runner = ScriptedRunner()
+    worker(github, storage, runner, tmp_path).run_pending()
+    assert [s.op for s in runner.specs] == ["softmax"]
+    [job] = storage.jobs()
+    assert job.kernels == softmax and job.result is not None
+    assert [p["status"] for p in job.result["proposals"]] == ["opened"]
+
+
+def test_a_job_whose_config_names_another_kernel_file_than_it_recorded_proposes_nothing(
+    bare: Path, storage: Storage, tmp_path: Path
+) -> None:
+    github = LocalGitHub(bare)
+    github.push(REPO, "main", "a" * 40)
+    recorded = (OpKernel("softmax", "demo_kernels/old_softmax.py"),)
+    storage.add_job(REPO, "refs/heads/main", "softmax", "h100", "push", 5, kernels=recorded)
+    worker(github, storage, ScriptedRunner(), tmp_path).run_pending()
+    [job] = storage.jobs()
+    assert job.status == "done" and job.result is not None and github.pulls == []
+    [proposal] = job.result["proposals"]
+    assert proposal["status"] == "skipped"
+    assert proposal["reason"] == (
+        "the job was queued for softmax's kernel file 'demo_kernels/old_softmax.py', but the "
+        f"repo's config at {job.result['sha'][:7]} names 'demo_kernels/softmax.py'"
+    )
+
+
+def test_a_job_for_an_op_its_config_does_not_declare_fails_before_any_search(
+    bare: Path, storage: Storage, tmp_path: Path
+) -> None:
+    github = LocalGitHub(bare)
+    github.push(REPO, "main", "a" * 40)
+    storage.add_job(REPO, "refs/heads/main", "softmaxx", "h100", "comment", 5)
+    runner = ScriptedRunner()
+    worker(github, storage, runner, tmp_path).run_pending()
+    [job] = storage.jobs()
+    assert runner.specs == [] and job.status == "failed" and job.kernels is None
+    [check] = github.checks.values()
+    assert check.conclusion == "failure" and check.summary == job.reason
+    assert check.summary == (
+        f"The job failed: {REPO}: its config at {check.sha[:7]} declares no op 'softmaxx' "
+        f"(declared: {', '.join(OPS)}). Fix: did you mean 'softmax'? ask for one of those"
+    )
 
 
 def test_a_failed_run_fails_the_job_and_its_check_with_the_reason(

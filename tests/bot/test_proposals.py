@@ -11,6 +11,7 @@ import os
 import pwd
 import shutil
 import types
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import git
 import pytest
 import torch
+from kevolve.bot.jobrecord import OpKernel
 from kevolve.bot.messages import Messages
 from kevolve.bot.proposals import Caps, PullRequests, target
 from kevolve.bot.publisher import Publication, Publisher, PushOutcome
@@ -297,6 +299,22 @@ def test_no_correct_candidate_is_never_proposed(
 )
 def test_branch_targets(branch: str, expected: tuple[str, str] | None) -> None:
     assert target(branch) == expected
+
+
+def test_a_job_proposes_only_for_the_ops_it_recorded_at_the_kernel_file_it_recorded(
+    demo: LocalGitHub, storage: Storage, tmp_path: Path
+) -> None:
+    make = proposer(demo, storage, tmp_path)
+    other = replace(job(storage), kernels=(OpKernel("softmax", "demo_kernels/softmax.py"),))
+    skipped = make.propose(other, OP, checked(other))
+    assert (skipped.status, skipped.reason) == (
+        "skipped",
+        f"job {other.id} is about softmax, not 'bias_gelu'",
+    )
+    recorded = replace(job(storage, hardware="a10g"), kernels=(OpKernel(OP, KERNEL),))
+    assert make.propose(recorded, OP, checked(recorded)).status == "opened"
+    [pull] = demo.pulls
+    assert shown(demo, pull.head, KERNEL) == H100
 
 
 # A result is data: whatever a runner posts (or replays), only what the bot establishes itself

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from kevolve.bot.jobrecord import JobStatus, Trigger
-from kevolve.bot.storage import Outcome, Storage
+from kevolve.bot.jobrecord import JobStatus, OpKernel, Trigger
+from kevolve.bot.storage import Outcome, Storage, StorageError
+
+from tests.bot.old_schema import OLD, OLD_JOBS
 
 START = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 PUSH = {"ref": "refs/heads/main", "after": "a" * 40, "repository": {"full_name": "o/r"}}
@@ -157,3 +159,72 @@ def test_a_jobs_status_and_trigger_are_stored_as_the_text_earlier_versions_wrote
     assert job.trigger is Trigger.COMMENT and job.status is JobStatus.RUNNING
     with pytest.raises(sa.exc.StatementError, match="'finished' is no JobStatus"):
         storage.set_job_status(job_id, "finished")  # type: ignore[arg-type]
+
+
+SOFTMAX = OpKernel("softmax", "kernels/softmax.py")
+RMSNORM = OpKernel("rmsnorm", "kernels/rmsnorm.py")
+
+
+def test_a_job_keeps_the_kernel_files_it_was_queued_for(storage: Storage) -> None:
+    kernels = (SOFTMAX, RMSNORM)
+    job_id = storage.add_job("o/r", "a" * 40, "*", "h100", Trigger.PUSH, 5, kernels=kernels)
+    job = storage.job(job_id)
+    assert job is not None and job.kernels == kernels
+    assert (job.kernel("rmsnorm"), job.kernel("matmul")) == ("kernels/rmsnorm.py", None)
+    with storage.engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT kernels FROM jobs")).scalar()
+    assert stored == '[["softmax", "kernels/softmax.py"], ["rmsnorm", "kernels/rmsnorm.py"]]'
+    storage.record_kernels(job_id, (OpKernel("softmax", "elsewhere.py"),))  # fixed once
+    assert [j.kernels for j in storage.jobs()] == [kernels]
+
+
+def test_a_job_queued_without_kernel_files_records_them_once(storage: Storage) -> None:
+    job_id = storage.add_job("o/r", "refs/heads/main", "softmax", "h100", Trigger.COMMENT, 5)
+    job = storage.job(job_id)
+    assert job is not None and job.kernels is None and job.kernel("softmax") is None
+    storage.record_kernels(job_id, (SOFTMAX,))
+    storage.record_kernels(job_id, (OpKernel("softmax", "elsewhere.py"),))
+    job = storage.job(job_id)
+    assert job is not None and job.kernels == (SOFTMAX,)
+
+
+def test_kernel_files_stored_by_something_else_are_refused_with_the_fix(storage: Storage) -> None:
+    job_id = storage.add_job("o/r", "a" * 40, "softmax", "h100", Trigger.PUSH, 5)
+    change = sa.text("UPDATE jobs SET kernels = :text WHERE id = :id")
+    for text in ('{"softmax": "k.py"}', '[["softmax"]]', "[[1, 2]]", "not json"):
+        with storage.engine.begin() as conn:
+            conn.execute(change, {"text": text, "id": job_id})
+        with pytest.raises(StorageError, match=r"jobs.kernels holds .* set it to NULL"):
+            storage.job(job_id)
+
+
+def test_an_earlier_versions_jobs_gain_kernel_files_not_recorded_on_start(
+    database_url: str,
+) -> None:
+    engine = sa.create_engine(database_url)
+    try:
+        OLD.create_all(engine)
+        row = {"repo": "o/r", "sha": "a" * 40, "op": "softmax", "hardware": "h100", "budget": 5}
+        with engine.begin() as conn:
+            conn.execute(
+                sa.insert(OLD_JOBS).values(**row, trigger="push", status="queued", created_at=START)
+            )
+    finally:
+        engine.dispose()
+    storage = Storage(database_url)
+    try:
+        storage.create_all()
+        columns = {c["name"] for c in sa.inspect(storage.engine).get_columns("jobs")}
+        assert {"kernels", "reason"} <= columns
+        [job] = storage.jobs()
+        assert (job.op, job.status, job.kernels, job.kernel("softmax")) == (
+            "softmax",
+            JobStatus.QUEUED,
+            None,
+            None,
+        )
+        storage.record_kernels(job.id, (SOFTMAX,))
+        storage.create_all()  # a second start adds nothing and keeps what was recorded
+        assert [j.kernels for j in storage.jobs()] == [(SOFTMAX,)]
+    finally:
+        storage.close()
