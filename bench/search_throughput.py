@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 PHASES = (
     *("load", "check", "reply", "check_wait", "compare", "reference"),
-    *("prepare", "wait", "time", "total"),
+    *("prepare", "wait", "time", "recheck", "total"),
 )
 
 

@@ -9,8 +9,8 @@ solutions, each made a distinct source).
 Two records of the waits, each written to `--out` as results come in (one JSON file, rewritten):
 
 - per evaluation, from its phases: every wait for a hold (`check_wait`, `prepare_wait`, `wait` for
-  the timing hold, each with its longest single wait `*_max`), its verdict and notes, and when it
-  started and ended;
+  the timing hold, `recheck_wait`, each with its longest single wait `*_max`), its verdict and
+  notes, and when it started and ended;
 - from /proc/locks, sampled every 10 ms: each stretch in which the hang's judge held the GPU
   shared while a timer stood blocked on the lock waiting for readers to leave. The longest such
   stretch is the longest any evaluation waited because of the hang (target: 5 s or less).
@@ -82,7 +82,7 @@ def softmax(x: torch.Tensor) -> torch.Tensor:
     return y
 '''
 
-WAITS = ("check_wait", "prepare_wait", "wait")
+WAITS = ("check_wait", "prepare_wait", "wait", "recheck_wait")
 
 
 @dataclass

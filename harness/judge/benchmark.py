@@ -4,8 +4,10 @@ The candidate is timed in its worker and the baseline (and the eager reference, 
 reference under torch.compile when the request asks) in the judge, round after round on the same
 GPU so that clock and thermal drift hit them alike. Every timed call gets fresh input content, a
 flushed L2 and a whole-device synchronize; the last candidate outputs are checked against the
-reference again. The candidate's requests have budgets from the checks (see `budget`), so a
-candidate that hangs only when timed holds the GPU for its budget, not the evaluation's timeout.
+reference again once the exclusive hold is released (`finish`), as are the roofline figures,
+so the hold covers the timed calls alone. The candidate's requests have budgets from the checks
+(see `budget`), so a candidate that hangs only when timed holds the GPU for its budget, not the
+evaluation's timeout.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class Benchmark:
         self.compiled = [
             CompiledReference(session.reference, mode) for mode in session.req.compile_modes
         ]
+        # Timed cases whose last outputs wait to be checked again, after the exclusive hold.
+        self.pending: list[tuple[CaseTiming, tuple[dict[str, Any], list[bytes]]]] = []
 
     def prepare(self, yield_to: Callable[[], bool] | None = None) -> None:
         """Everything before timing that needs no GPU to itself: the fingerprint and ceilings,
@@ -85,9 +89,19 @@ class Benchmark:
         return lambda: time_subject(arm, self.session.maker, self.timer, timing)[0]["event_ms"]
 
     def run(self) -> None:
-        """Time each production case (after `prepare`), holding the GPU alone."""
+        """Time each production case (after `prepare`), holding the GPU alone: the timed calls
+        only; what needs the GPU but not to itself waits for `finish`."""
         for shape, dtype in self._cases():
             self.session.ev.timings.append(self._time_case(shape, dtype))
+
+    def finish(self) -> None:
+        """After the exclusive hold, under a shared one: each timed case's last outputs checked
+        against the reference again, and its bytes, FLOPs and roofline share."""
+        while self.pending:
+            result, last = self.pending.pop(0)
+            shape, dtype = tuple(result.shape), result.dtype
+            result.rechecked = self._recheck(shape, dtype, last)
+            self._roofline(result, shape, dtype)
 
     def _cases(self) -> list[tuple[Shape, str]]:
         return [(s, d) for s in self.problem.shapes for d in self.problem.dtypes]
@@ -153,7 +167,7 @@ class Benchmark:
             self._time_compiled((shape, dtype), timing)
         assert last is not None
         result = self._summarize(shape, dtype, samples, rounds)
-        result.rechecked = self._recheck(shape, dtype, last)
+        self.pending.append((result, last))
         self._flag_hidden_work(shape, dtype, samples, wall)
         return result
 
@@ -184,7 +198,6 @@ class Benchmark:
             result.reference = summarize(samples["reference"])
             result.speedup_vs_reference = result.reference.median_ms / cand.median_ms
         result.compiled = [arm.result((shape, dtype), summarize) for arm in self.compiled]
-        self._roofline(result, shape, dtype)
         return result
 
     def _roofline(self, result: CaseTiming, shape: Shape, dtype: str) -> None:

@@ -2,8 +2,9 @@
 
 Every wait for a hold is a wait caused by others (a hold is free unless someone else has it), so
 each is kept apart from the work it precedes: `NAME` sums the waits of one kind (`check_wait`,
-`prepare_wait`, `wait` for the timing hold) and `NAME_max` is the longest single one, which shows
-whether one holder kept this evaluation waiting long (a hang would) or many kept it briefly.
+`prepare_wait`, `wait` for the timing hold, `recheck_wait`) and `NAME_max` is the longest single
+one, which shows whether one holder kept this evaluation waiting long (a hang would) or many kept
+it briefly.
 """
 
 from __future__ import annotations

@@ -99,6 +99,8 @@ class Judge:
             gpu = exclusive_gpu(self.req.cache_dir, self.gpu)
             with self.log.waited("wait", gpu), self.log.phase("time"):
                 bench.run()
+            with self.log.waited("recheck_wait", self._shared_gpu()), self.log.phase("recheck"):
+                bench.finish()
             worker = self.contender.worker  # a fresh one, if preparing yielded
             reply, _ = worker.request({"op": "kernels"}, "reading memory figures", 60.0)
             self._note_memory("peak", reply)

@@ -38,6 +38,8 @@ def test_group_norm_at_a_mid_size_is_judged_with_the_reference_in_chunks(tmp_pat
     ev = evaluate(problem, correct.read_text(), options)
     assert ev.verdict is Verdict.CORRECT, ev.reason
     assert ev.timed and ev.timings[0].rechecked and ev.timings[0].speedup is not None
+    # The recheck of the last timed outputs ran after the exclusive hold, as its own phase.
+    assert ev.phases["recheck"] > 0 and ev.timings[0].bytes > 0
     # The judge and the worker together, at their peaks: the tensors themselves (the input, the
     # float32 reference, an input clone, the reference at float32 and the output copied back;
     # the worker's input and output) and the float64 chunks, never whole float64 tensors.
