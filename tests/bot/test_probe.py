@@ -124,7 +124,8 @@ def bot(github_standin: World, tmp_path: Path) -> Iterator[Bot]:
             proc = subprocess.Popen(argv, cwd=base, env=env, stdout=out, stderr=out)
         url = f"http://127.0.0.1:{port}"
         try:
-            assert eventually(lambda: proc.poll() is not None or _healthy(url)), log.read_text()
+            up = eventually(lambda: proc.poll() is not None or _healthy(url), 120)  # a loaded CI
+            assert up, log.read_text()
             assert proc.poll() is None, log.read_text()
             yield Bot(url, proc, log, github_standin, repo)
         finally:
