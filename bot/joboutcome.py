@@ -1,11 +1,12 @@
 """A job's outcome as its record keeps it: each op's stored result and what proposing it did.
 
-The job worker (`bot.jobs`) stores `{"sha", "results", "proposals"}` as a finished job's record;
-this module reads that record back as data for the bot's pages. A stored result stays as it was
-kept until it is asked for, and is then read through `runners.intake.read_result` like a posted
-one. The record is the bot's own writing, but rows outlive versions: a part that does not fit is
-left out rather than failing a page, and a record kept without proposals says so (`proposals` is
-None) rather than claiming that nothing was proposed.
+The job worker (`bot.jobs`) builds a `JobOutcome` as a job ends and stores its `to_dict()`
+(`{"sha", "results", "proposals"}`, the layout records have always had); `job_outcome` reads a
+stored record back as data for every reader. A stored result stays as it was kept until it is
+asked for, and is then read through `runners.intake.read_result` like a posted one. The record
+is the bot's own writing, but rows outlive versions: a part that does not fit is left out rather
+than failing a page, and a record kept without proposals says so (`proposals` is None) rather
+than claiming that nothing was proposed.
 """
 
 from __future__ import annotations
@@ -43,6 +44,21 @@ class ProposalRecord:
     url: str | None = None
     candidate: str | None = None  # the kernel proposed
 
+    def __post_init__(self) -> None:
+        # Its text is taken too (a ValueError names any other): a record always holds a member.
+        object.__setattr__(self, "status", ProposalStatus(self.status))
+
+    def to_dict(self) -> dict[str, object]:
+        """The entry as the job's record stores it; `job_outcome` reads it back."""
+        return {
+            "op": self.op,
+            "status": self.status.value,
+            "reason": self.reason,
+            "pr": self.pr,
+            "url": self.url,
+            "candidate": self.candidate,
+        }
+
 
 @dataclass(frozen=True)
 class JobOutcome:
@@ -67,6 +83,15 @@ class JobOutcome:
         """What proposing `op`'s result did (the last word on it); None when nothing was
         recorded for it."""
         return next((p for p in reversed(self.proposals or ()) if p.op == op), None)
+
+    def to_dict(self) -> dict[str, object]:
+        """The record as the job worker stores it; a part this outcome does not know (no sha,
+        no proposals kept) is left out, as an older record leaves it out."""
+        record: dict[str, object] = {} if self.sha is None else {"sha": self.sha}
+        record["results"] = dict(self.results)
+        if self.proposals is not None:
+            record["proposals"] = [p.to_dict() for p in self.proposals]
+        return record
 
 
 def job_outcome(job: Job) -> JobOutcome:

@@ -23,6 +23,7 @@ from kevolve.bot.archive import Keeping, StateArchive
 from kevolve.bot.background import PollingThread
 from kevolve.bot.checkrun import check_name
 from kevolve.bot.github import GitHub, GitHubError
+from kevolve.bot.joboutcome import JobOutcome, ProposalRecord
 from kevolve.bot.jobrecord import Job, JobStatus, op_kernels
 from kevolve.bot.messages import Messages
 from kevolve.bot.modelchoice import ModelChoice, load_model_choice
@@ -169,7 +170,7 @@ class _JobRun:
         self.sha = job.sha
         self.check_id = job.check_id
         self.results: dict[str, CheckedResult] = {}
-        self.proposals: list[dict[str, Any]] = []
+        self.proposals: list[ProposalRecord] = []
         self._state: Path | None = None
         self.executor = "local"
         self.choice = ModelChoice()
@@ -289,14 +290,14 @@ class _JobRun:
         self.results[op] = result
         pull = proposed.pull
         self.proposals.append(
-            {
-                "op": op,
-                "status": proposed.status,
-                "reason": proposed.reason,
-                "pr": pull.number if pull else None,
-                "url": pull.url if pull else None,
-                "candidate": result.best.id if result.best else None,
-            }
+            ProposalRecord(
+                op,
+                proposed.status,
+                proposed.reason,
+                pull.number if pull else None,
+                pull.url if pull else None,
+                result.best.id if result.best else None,
+            )
         )
         if self.was_cancelled():
             raise JobCancelled
@@ -312,7 +313,7 @@ class _JobRun:
         dashboard and remove the job's directory (a job requeued for a restart keeps it, to
         resume from its state)."""
         results = {op: result.to_dict() for op, result in self.results.items()}
-        record = {"sha": self.sha, "results": results, "proposals": self.proposals}
+        record = JobOutcome(self.sha, results, tuple(self.proposals)).to_dict()
         try:
             self.archive.keep(self.job.id, self.root / "state")
         except OSError as exc:  # the outcome stands; the dashboard shows what the result keeps
@@ -339,7 +340,7 @@ class _JobRun:
             "trigger": self.job.trigger,
             "budget": self.job.budget,
             "evaluated": sum(r.evaluated for r in self.results.values()),
-            "url": next((p["url"] for p in self.proposals if p["url"]), None),
+            "url": next((p.url for p in self.proposals if p.url), None),
         }
         try:
             body = self.messages.status_comment([view])

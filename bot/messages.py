@@ -10,6 +10,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from kevolve.bot.changes import compare
+from kevolve.bot.joboutcome import ProposalRecord
 from kevolve.bot.reproduce import Checkout, reproduce_lines
 from kevolve.bot.slash import Command, CommandError
 from kevolve.bot.speedtable import compile_failures, merged_timings, rows, standing
@@ -156,11 +157,9 @@ class Messages:
         """The title of a job's check run once it ended: its op, hardware and status."""
         return self.render("job_ended_title", op=op, hardware=hardware, status=status).strip()
 
-    def job_done(
-        self, results: Sequence[ResultData], proposals: Sequence[Mapping[str, Any]]
-    ) -> str:
+    def job_done(self, results: Sequence[ResultData], proposals: Sequence[ProposalRecord]) -> str:
         """The check-run summary of a finished job: each op's result under its title, then a
-        line per op of what proposing it did; each proposal has op, status, reason, pr, url."""
+        line per op of what proposing it did."""
         sections = [self.check_summary(result) for result in results]
         return self.render("job_done", sections=sections, proposals=list(proposals))
 

@@ -24,6 +24,7 @@ from typing import Protocol
 
 from jinja2 import TemplateError
 from kevolve.bot.github import GitHub, PullRef
+from kevolve.bot.joboutcome import ProposalStatus, job_outcome
 from kevolve.bot.jobrecord import Job, Trigger
 from kevolve.bot.messages import Messages
 from kevolve.bot.publisher import Publication, PushOutcome, Tree, branch_name
@@ -68,7 +69,7 @@ class Caps:
 class Proposed:
     """What happened: opened, updated, blocked or skipped, why, and the pull request."""
 
-    status: str
+    status: ProposalStatus
     reason: str
     pull: PullRef | None = None
 
@@ -89,12 +90,12 @@ class PullRequests:
         """Publish `data`'s best kernel for `op` unless a rule says not to; what happened."""
         refusal = self._refusal(job, op, data)
         if refusal:
-            return Proposed("skipped", refusal)
+            return Proposed(ProposalStatus.SKIPPED, refusal)
         repo = job.repo
         open_pulls = self.github.open_pulls(repo, PREFIX)
         current = _current(open_pulls, op, job.hardware)
         if current is None and (cap := self._capped(repo, len(open_pulls))):
-            return Proposed("skipped", cap)
+            return Proposed(ProposalStatus.SKIPPED, cap)
         recreate = job.trigger is Trigger.RECREATE and current is not None
         branch = branch_name(op, job.hardware)
         if current is not None and not recreate:
@@ -111,24 +112,24 @@ class PullRequests:
             where = Checkout(vetted.kernel, branch, job.sha, remote.url)
             title, body, message = self._texts(job, data, vetted, module, where)
         except Unfit as exc:
-            return Proposed("skipped", str(exc))
+            return Proposed(ProposalStatus.SKIPPED, str(exc))
         except (TemplateError, ValueError) as exc:  # nothing is pushed without its text
-            return Proposed("skipped", f"the pull request's text could not be rendered: {exc}")
+            why = f"the pull request's text could not be rendered: {exc}"
+            return Proposed(ProposalStatus.SKIPPED, why)
         publication = Publication(branch, {vetted.kernel: module.source}, message, base)
         outcome = self.publisher.publish(self.github.clone_url(repo, write=True), publication)
         if outcome.status == "blocked":
             if current is not None:
                 self.github.comment(repo, current.number, self.messages.human_commits(branch))
-            return Proposed(
-                "blocked", outcome.reason or "the branch has a person's commits", current
-            )
+            why = outcome.reason or "the branch has a person's commits"
+            return Proposed(ProposalStatus.BLOCKED, why, current)
         if current is not None and not recreate:
             self.github.update_pull(repo, current.number, title, body)
-            return Proposed("updated", outcome.status, current)
+            return Proposed(ProposalStatus.UPDATED, outcome.status, current)
         pull = self.github.open_pull(repo, branch, base, title, body)
         if current is not None:
             self.github.close_pull(repo, current.number, self.messages.superseded(pull.url))
-        return Proposed("opened", outcome.status, pull)
+        return Proposed(ProposalStatus.OPENED, outcome.status, pull)
 
     def _module(self, job: Job, op: str, tree: Tree, vetted: Vetted, data: CheckedResult) -> Merged:
         """The kernel module to publish: the winner, merged with other hardware's when there are."""
@@ -192,8 +193,8 @@ def _current(open_pulls: list[PullRef], op: str, hardware: str) -> PullRef | Non
 
 def opened_by(job: Job) -> int:
     """How many pull requests a finished job opened (its result records each proposal)."""
-    proposals = (job.result or {}).get("proposals", [])
-    return sum(1 for p in proposals if p.get("status") == "opened")
+    proposals = job_outcome(job).proposals or ()
+    return sum(1 for p in proposals if p.status is ProposalStatus.OPENED)
 
 
 def target(branch: str) -> tuple[str, str] | None:

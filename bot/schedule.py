@@ -19,10 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import cached_property
 
 from kevolve.bot.cron import CronError, parse_cron
+from kevolve.bot.joboutcome import JobOutcome, job_outcome
 from kevolve.bot.jobrecord import Job, JobStatus
+from kevolve.runners.fieldread import IntakeError
 
 Versions = tuple[str | None, str | None]  # torch, triton
 
@@ -43,8 +45,22 @@ class _Result:
     op: str
     label: str
     at: datetime
-    versions: Versions | None
     search: bool
+    outcome: JobOutcome  # its job's record, where the result is read from
+
+    @cached_property
+    def versions(self) -> Versions | None:
+        """The torch and triton versions its fingerprint records; None when it records neither
+        or the stored result does not read (nothing is known). Read when first asked: a tick
+        needs the newest few of a label's results, not every one."""
+        try:
+            result = self.outcome.result(self.op)
+        except IntakeError:
+            return None
+        machine = result.machine if result else None
+        if machine is None or not (machine.torch or machine.triton):
+            return None
+        return machine.torch, machine.triton
 
 
 def reruns(
@@ -100,20 +116,12 @@ def _reason(
 def _results(jobs: Iterable[Job]) -> Iterable[_Result]:
     """Each op result of the done jobs, finished when the job was last updated."""
     for job in jobs:
-        if job.status is not JobStatus.DONE or not job.result:
+        if job.status is not JobStatus.DONE:
             continue
-        results: dict[str, Any] = job.result.get("results") or {}
-        for op, result in results.items():
+        outcome = job_outcome(job)
+        for op in outcome.ops:
             at = job.updated_at or job.created_at
-            yield _Result(op, job.hardware, at, _versions(result), job.trigger.searches)
-
-
-def _versions(result: Any) -> Versions | None:
-    """The torch and triton versions a result's fingerprint records, if any."""
-    hardware = result.get("hardware") if isinstance(result, dict) else None
-    if not isinstance(hardware, dict) or not (hardware.get("torch") or hardware.get("triton")):
-        return None
-    return hardware.get("torch"), hardware.get("triton")
+            yield _Result(op, job.hardware, at, job.trigger.searches, outcome)
 
 
 def _show(versions: Versions) -> str:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import pwd
 import shutil
 import tempfile
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from kevolve.bot.joboutcome import job_outcome
 from kevolve.bot.jobrecord import Job
 from kevolve.bot.messages import shown
 from kevolve.bot.variants import VariantError, combine, matches, tag
@@ -29,9 +30,8 @@ from kevolve.harness.sandbox.confine import Confinement
 from kevolve.harness.screen import screen
 from kevolve.harness.spec.problem import Problem
 from kevolve.runners.fieldread import IntakeError
-from kevolve.runners.intake import AST_LOCK, CheckedResult, read_result
+from kevolve.runners.intake import AST_LOCK, CheckedResult
 
-_PROPOSED = ("opened", "updated")  # a pull request holds the kernel
 _NOTE_CHARS = 300  # of the harness's reason, in a note
 
 
@@ -84,18 +84,17 @@ def other_winners(
 
 def _proposed(job: Job, op: str) -> tuple[CheckedResult, int | None] | None:
     """The job's result for `op` and its pull request number, when it proposed that result."""
-    record: Mapping[str, Any] = job.result or {}
+    outcome = job_outcome(job)
     try:
-        result = read_result((record.get("results") or {}).get(op))
+        result = outcome.result(op)
     except IntakeError:
         return None
-    best = result.best
-    if best is None:
+    if result is None or result.best is None:
         return None
-    for proposal in record.get("proposals", []):
-        same = proposal.get("op") == op and proposal.get("candidate") == best.id
-        if same and proposal.get("status") in _PROPOSED:
-            return result, proposal.get("pr")
+    best = result.best
+    for proposal in outcome.proposals or ():
+        if proposal.op == op and proposal.candidate == best.id and proposal.status.proposed:
+            return result, proposal.pr
     return None
 
 

@@ -252,7 +252,7 @@ def read_result(data: object, job_id: int | None = None) -> CheckedResult:
         gpu_s=read_figure(top.get("gpu_s", 0.0), "gpu_s"),
         stop_reason=read_text(top.get("stop_reason", ""), "stop_reason"),
         notes=tuple(read_list(top.get("notes", []), "notes", read_text)),
-        stop=_stop(top),
+        stop=read_stop(top),
         rationale=rationale,
         lineage=lineage,
         job_id=job_id if job_id is not None else posted_job,
@@ -260,9 +260,9 @@ def read_result(data: object, job_id: int | None = None) -> CheckedResult:
     )
 
 
-def _stop(top: Mapping[str, Any]) -> StopKind:
-    """Why the search stopped; a result written before kinds were kept says it paused by the
-    prompts it left waiting."""
+def read_stop(top: Mapping[str, Any]) -> StopKind:
+    """Why the search whose decoded result is `top` stopped; a result written before kinds were
+    kept says it paused by the prompts it left waiting. IntakeError for a kind there is not."""
     if "stop" not in top:
         waiting = top.get("waiting")
         return StopKind.PAUSED if isinstance(waiting, list) and waiting else StopKind.OTHER

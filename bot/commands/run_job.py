@@ -25,6 +25,8 @@ from kevolve.bot.commands.common import (
 from kevolve.bot.commands.optimize import PAUSED, add_llm_arguments, llm_config, paused_line
 from kevolve.bot.progress import ProgressLine
 from kevolve.bot.settings import cli_settings
+from kevolve.harness.search.status import StopKind
+from kevolve.runners.intake import read_stop
 from kevolve.runners.job import API_KEY_VARS, JobError, JobSpec, run_job, with_llm
 from kevolve.runners.post import post_result
 from kevolve.runners.runner import RunnerError
@@ -103,8 +105,9 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
     args.out.write_text(json.dumps(result, indent=2))
     print(f"kevolve run-job: job {args.job_id} evaluated {result['evaluated']}; wrote {args.out}")
-    if result.get("waiting"):
-        print(paused_line(result["waiting"], llm), file=sys.stderr)
+    # Paused by the kind the search gives (an engine that pauses always lists the prompts).
+    if read_stop(result) is StopKind.PAUSED:
+        print(paused_line(list(result["waiting"]), llm), file=sys.stderr)
         return PAUSED
     if not args.bot_url:
         return 0

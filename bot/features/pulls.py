@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kevolve.bot.features.context import FeatureContext, FeatureTable
+from kevolve.bot.joboutcome import job_outcome
 from kevolve.bot.jobrecord import Job
 from kevolve.bot.proposals import target
 from kevolve.bot.pull_store import ClosedPull, PullOutcome
@@ -45,9 +46,9 @@ def handle(ctx: FeatureContext, delivery: Delivery) -> None:
 def proposed_candidate(jobs: list[Job], number: int) -> str | None:
     """The kernel id last proposed in pull request `number`, from the jobs' recorded proposals."""
     for job in reversed(jobs):
-        for proposal in (job.result or {}).get("proposals", []):
-            if proposal.get("pr") == number and proposal.get("candidate"):
-                return str(proposal["candidate"])
+        for proposal in job_outcome(job).proposals or ():
+            if proposal.pr == number and proposal.candidate:
+                return proposal.candidate
     return None
 
 

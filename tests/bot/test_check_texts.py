@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kevolve.bot.joboutcome import ProposalRecord, ProposalStatus
 from kevolve.bot.jobrecord import JobStatus
 from kevolve.bot.messages import Messages
 from kevolve.harness.spec.load import SpecError
@@ -117,12 +118,10 @@ def test_a_finished_job_shows_each_result_under_its_title_then_a_line_per_propos
     title, summary = MESSAGES.check_summary(found)
     # As before, a summary ending in a newline keeps it: one blank line more before the next.
     assert title.startswith("rmsnorm: ") and summary.endswith("\n")
-    skipped = {"op": "softmax", "status": "skipped", "reason": "no correct candidate was found"}
     url = "https://github.com/octo/kernels/pull/12"
-    opened = {"op": "rmsnorm", "status": "opened", "reason": "pushed", "pr": 12, "url": url}
     proposals = [
-        {**skipped, "pr": None, "url": None, "candidate": None},
-        {**opened, "candidate": "k"},
+        ProposalRecord("softmax", ProposalStatus.SKIPPED, "no correct candidate was found"),
+        ProposalRecord("rmsnorm", ProposalStatus.OPENED, "pushed", 12, url, "k"),
     ]
     assert MESSAGES.job_done([refused, found], proposals) == (
         "### softmax: result refused\n\n"

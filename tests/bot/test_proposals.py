@@ -19,6 +19,7 @@ from typing import Any
 import git
 import pytest
 import torch
+from kevolve.bot.joboutcome import ProposalRecord, ProposalStatus
 from kevolve.bot.jobrecord import OpKernel
 from kevolve.bot.messages import Messages
 from kevolve.bot.proposals import Caps, PullRequests, target
@@ -226,7 +227,7 @@ def test_hourly_cap_counts_pull_requests_opened_in_the_last_hour(
 ) -> None:
     make = proposer(demo, storage, tmp_path, per_hour=1)
     recent = job(storage)
-    storage.set_job_status(recent.id, "done", {"proposals": [{"status": "opened", "pr": 9}]})
+    storage.set_job_status(recent.id, "done", {"proposals": [opened(9)]})
     a10g = job(storage, hardware="a10g")
     capped = make.propose(a10g, OP, checked(a10g))
     assert capped.status == "skipped" and "opened in the last hour (cap 1)" in capped.reason
@@ -243,8 +244,7 @@ def test_hourly_cap_counts_each_pull_request_a_job_opened_not_the_job(
 ) -> None:
     make = proposer(demo, storage, tmp_path, per_hour=2)
     every_op = job(storage)
-    opened = [{"status": "opened", "pr": 9}, {"status": "opened", "pr": 10}]
-    storage.set_job_status(every_op.id, "done", {"proposals": opened})
+    storage.set_job_status(every_op.id, "done", {"proposals": [opened(9), opened(10)]})
     a10g = job(storage, hardware="a10g")
     capped = make.propose(a10g, OP, checked(a10g))
     assert capped.status == "skipped" and "2 pull requests were opened" in capped.reason
@@ -467,6 +467,11 @@ def winning(source: str, gpu: str, job_id: int = 1) -> dict[str, Any]:
     data = demo_result(OP, source, job_id)
     data["hardware"] = {**data["hardware"], "name": gpu}
     return data
+
+
+def opened(pr: int) -> dict[str, object]:
+    """A pull request a job opened for the op, as its record keeps it."""
+    return ProposalRecord(OP, ProposalStatus.OPENED, "pushed", pr).to_dict()
 
 
 def earlier(

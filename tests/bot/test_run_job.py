@@ -8,6 +8,13 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
+
+import pytest
+from kevolve.bot.commands import run_job as command
+from kevolve.bot.commands.cli import main
+from kevolve.bot.commands.optimize import PAUSED
+from kevolve.runners.job import API_KEY_VARS
 
 from tests.ports import free_port
 from tests.runners.test_post import Bot
@@ -73,3 +80,36 @@ def test_an_unreachable_ray_cluster_is_named_with_the_fix(tmp_path: Path) -> Non
     assert f"kevolve: error: no Ray cluster answers at {address}" in done.stderr
     alone = run_job(tmp_path, "--op", "softmax", "--ray-address", address)
     assert alone.returncode == 2 and "--ray-address is for --executor ray" in alone.stderr
+
+
+@pytest.mark.parametrize(
+    ("ended", "code"),
+    [
+        ({"stop": "paused", "waiting": ["s-g001-s01"]}, PAUSED),
+        ({"waiting": ["s-g001-s01", "s-g001-s02"]}, PAUSED),  # a result from before kinds
+        ({"stop": "budget", "waiting": ["s-g001-s01"]}, 0),  # the kind decides, not the list
+        ({"stop": "budget", "waiting": []}, 0),
+        ({"waiting": []}, 0),
+    ],
+)
+def test_a_search_that_stopped_for_replies_pauses_the_job_by_its_stop_kind(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    ended: dict[str, Any],
+    code: int,
+) -> None:
+    for name in (*API_KEY_VARS, "KEVOLVE_JOB_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KEVOLVE_CACHE_DIR", str(tmp_path / "cache"))
+    result = {"problem": "softmax", "evaluated": 1, "stop_reason": "", **ended}
+    monkeypatch.setattr(command, "run_job", lambda *_args, **_kwargs: result)
+    out = tmp_path / "r.json"
+    argv = ["run-job", "--job-id", "5", "--op", "softmax", "--hardware", "cpu"]
+    assert main([*argv, "--state", str(tmp_path / "s.sqlite"), "--out", str(out)]) == code
+    assert json.loads(out.read_text()) == result
+    paused = capsys.readouterr().err
+    if code == PAUSED:
+        assert paused.startswith(f"kevolve: paused: waiting for {len(ended['waiting'])} repl")
+    else:
+        assert "paused" not in paused

@@ -24,7 +24,8 @@ def job(
     """A job on `label`, last updated `days_ago`; done ones carry a result with a fingerprint."""
     at = NOW - timedelta(days=days_ago)
     hardware = {"torch": torch, "triton": "3.1.0"} if torch else None
-    result: dict[str, Any] = {"results": {op: {"problem": op, "hardware": hardware}}}
+    searched = {"problem": op, "device": "cuda", "timed": True, "evaluated": 5}
+    result: dict[str, Any] = {"results": {op: {**searched, "hardware": hardware}}}
     done = status == "done" and op != "*"
     return Job(
         next(_ids), "o/r", "a" * 40, op, label, trigger, 5, status, at, None,
@@ -74,3 +75,11 @@ def test_ops_with_a_job_waiting_or_running_are_not_queued_again() -> None:
         job("*", "a100", status="new"),
     ]
     assert reruns(["softmax", "rmsnorm"], ["h100", "a100"], jobs, NOW, 7) == []
+
+
+def test_a_stored_result_that_does_not_read_still_counts_as_a_search_of_unknown_versions() -> None:
+    unread = job("softmax", days_ago=2, torch="2.4.0")
+    assert unread.result is not None
+    unread.result["results"]["softmax"]["evaluated"] = "five"  # a record no reader takes
+    jobs = [unread, job("rmsnorm", days_ago=1, torch="2.6.0")]
+    assert reruns(["softmax"], ["h100"], jobs, NOW, 7) == []
