@@ -13,7 +13,7 @@ _L2_FLOOR_BYTES = 64 * 2**20
 
 
 # About 100-150 us of GPU spin at H100/H200 clocks: longer than a Python launch of a Triton kernel.
-# The least cover; a call whose host side takes longer gets twice its measured launch time.
+# The least cover; after a call whose host side took longer, the next gets twice its launch time.
 LAUNCH_COVER_CYCLES = 200_000
 MAX_COVER_MS = 10.0  # a call that waits on the GPU itself (a sync inside) would ask for its run
 _RATE_PROBE_CYCLES = 1_000_000
@@ -80,8 +80,8 @@ class Timer:
         self._flush = torch.empty(config.flush_bytes // 4, dtype=torch.int32, device=device)
         self._start = _timing_event()
         self._end = _timing_event()
-        self.cover = LAUNCH_COVER_CYCLES  # grows with the longest host launch seen
-        self.launch_ms = 0.0  # the longest host launch of a call so far
+        self.cover = LAUNCH_COVER_CYCLES  # follows the last call's host launch
+        self.launch_ms = 0.0  # the last call's host launch
         self._cycles_per_ms: float | None = None
 
     def warm_up(self, fn: Callable[[], object], prepare: Callable[[int], None]) -> None:
@@ -122,9 +122,8 @@ class Timer:
         return event, wall, result
 
     def _size_cover(self, launch_ms: float) -> None:
-        """Grow the cover for the next call when this one's host launch took longest so far."""
-        if launch_ms <= self.launch_ms:
-            return
+        """Size the next call's cover from this call's host launch: a one-off slow launch (a
+        first call's autotuning) costs the next call's spin only, not every later one's."""
         self.launch_ms = launch_ms
         self.cover = cover_cycles(launch_ms, self._spin_rate())
 
