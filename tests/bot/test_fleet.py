@@ -19,6 +19,7 @@ from kevolve.bot.jobrecord import OpKernel
 from kevolve.bot.messages import Messages
 from kevolve.bot.storage import Job, Storage
 
+from tests.bot.fixtures import timed_result
 from tests.standin import gitrepo
 from tests.standin.fixtures import DEMO, World, add_org_runner, add_runner, create_repo
 from tests.standin.state import Repo
@@ -86,9 +87,10 @@ def known(store: Storage, world: World, repo: Repo, hardware: str = "local") -> 
 def finished(store: Storage, repo: Repo, op: str, label: str, torch: str) -> None:
     """A done search of `op` on `label`, finished now, whose runner had `torch`."""
     job_id = store.add_job(repo.full_name, "0" * 40, op, label, "push", 5, status="running")
-    fingerprint = {"device": "cuda", "torch": torch, "triton": "3.1.0"}
-    result = {"sha": "0" * 40, "results": {op: {"problem": op, "hardware": fingerprint}}}
-    store.set_job_status(job_id, "done", result)
+    result = timed_result()  # a whole result as a runner returns it: the schedule reads it typed
+    result["problem"] = op
+    result["hardware"].update(torch=torch, triton="3.1.0")
+    store.set_job_status(job_id, "done", {"sha": "0" * 40, "results": {op: result}})
 
 
 def poller(
