@@ -32,6 +32,15 @@ def test_every_guard_module_and_test_file_exists() -> None:
     assert missing == []
 
 
+def test_the_before_lists_name_each_guard_module_and_only_its_older_tests() -> None:
+    before = load_guards(ROOT / "mutation" / "before.toml")
+    assert {g.path for g in before} == {g.path for g in load_guards()}
+    assert [t for g in before for t in g.tests if t.endswith("_guard.py")] == []
+    missing = [t for g in before for t in g.tests if not (ROOT / t).is_file()]
+    assert missing == []
+    assert [g.path for g in before if g.explained] == []
+
+
 def test_guards_are_chosen_by_path_or_dotted_name() -> None:
     guards = load_guards()
     assert [
