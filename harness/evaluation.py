@@ -91,6 +91,9 @@ class CallBudget:
     factor: float = 20.0  # x the judge's own seconds for the same trial (inputs and references)
     compile_s: float = 60.0  # a first call not compiled ahead; also the compile pass's own budget
     tune_config_s: float = 0.5  # a first call compiled ahead, per autotune config it benchmarks
+    # A reply's outputs cross to the judge through host memory and a pipe (a 6 GiB output took
+    # several seconds on an H100 host): each call that returns them gets bytes / this rate.
+    transfer_mib_s: float = 256.0
     grace_s: float = 2.0  # how long a timer waits on a check's call before the check yields
     preemptions: int = 3  # yields per evaluation; after them, calls run to their budgets
 

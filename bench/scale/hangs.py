@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kevolve.harness.evaluate import CompileArm, EvalOptions, evaluate
+from kevolve.harness.evaluate import CompileArm, EvalOptions, HarnessError, evaluate
 from kevolve.harness.evaluation import Evaluation
 from kevolve.harness.spec.load import load_problems, narrow, select
 from kevolve.harness.spec.problem import Problem
@@ -261,16 +261,24 @@ def judge_all(args: argparse.Namespace, problem: Problem, options: EvalOptions, 
     watch.start()
     started: dict[str, float] = {}
 
-    def one(name: str, source: str) -> tuple[str, Evaluation, float]:
+    def one(name: str, source: str) -> tuple[str, Evaluation | str, float]:
         started[name] = time.monotonic()
-        return name, evaluate(problem, source, options), time.monotonic()
+        try:
+            return name, evaluate(problem, source, options), time.monotonic()
+        except HarnessError as exc:  # the judge itself failed (out of GPU memory, say): recorded
+            return name, str(exc)[:600], time.monotonic()
 
     with ThreadPoolExecutor(args.parallel) as pool:
-        futures: list[Future[tuple[str, Evaluation, float]]] = []
+        futures: list[Future[tuple[str, Evaluation | str, float]]] = []
         for name, source in sources(args.total, args.hang_at):
             futures.append(pool.submit(one, name, source))
         for done in as_completed(futures):
             name, ev, ended = done.result()
+            if isinstance(ev, str):
+                report.setdefault("harness_errors", []).append({"name": name, "error": ev})
+                write(out, report)
+                print(f"{time.monotonic() - origin:6.1f} s  {name:24} harness error: {ev[:120]}")
+                continue
             if ev.hardware and not report["setup"]["device"]:
                 report["setup"]["device"] = ev.hardware.get("name") or ev.hardware.get("cpu")
             report["evaluations"].append(record(name, ev, started[name], ended, origin))

@@ -12,7 +12,8 @@ plain `triton.testing.do_bench` in this process and records the judge's median o
 One JSON file, rewritten after every candidate, so that a run cut short keeps what it did.
 
     python3 bench/scale/memory.py --out memory.json [--sizes published|mid|small]
-        [--only log_softmax,group_norm,attention,gelu,matmul] [--budget-s 280] [--device cuda]
+        [--only log_softmax,group_norm,attention,gelu,matmul] [--candidates correct,shortcut]
+        [--budget-s 280] [--device cuda]
 
 Runs with the python3 of a GPU host where kevolve is installed (about 6 minutes on an H100 at
 the published sizes; cases left when the budget runs out are recorded as skipped).
@@ -711,6 +712,8 @@ def run_cases(args: argparse.Namespace) -> dict[str, Any]:
         for name, kind, expected in CASES:
             if args.only and name not in args.only:
                 continue
+            if args.candidates and kind not in args.candidates:
+                continue
             case: dict[str, Any] = {"problem": name, "candidate": kind, "expected": expected}
             case.update(sizes=sizes[name], input_gib=round(tensor_gib(name, sizes[name]), 2))
             elapsed = time.perf_counter() - started
@@ -767,6 +770,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True, help="the JSON file to write")
     parser.add_argument("--sizes", choices=sorted(SIZES), default="published")
     parser.add_argument("--only", default="", help="problems to run, comma-separated")
+    parser.add_argument(
+        "--candidates", default="", help="correct, shortcut or both (the default), comma-separated"
+    )
     parser.add_argument("--device", default="cuda", help="cuda, cuda:N, or cpu (small sizes)")
     parser.add_argument(
         "--budget-s", type=float, default=285.0, help="seconds the whole run may take"
@@ -778,6 +784,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     unknown = sorted(set(args.only) - set(PROBLEMS))
     if unknown:
         parser.error(f"unknown problem(s) {', '.join(unknown)}; known: {', '.join(PROBLEMS)}")
+    args.candidates = [k for k in args.candidates.split(",") if k]
+    kinds = sorted({kind for _, kind, _ in CASES})
+    if set(args.candidates) - set(kinds):
+        parser.error(f"--candidates {','.join(args.candidates)}: known kinds {', '.join(kinds)}")
     if not args.out.parent.is_dir():
         parser.error(f"--out {args.out}: folder {args.out.parent} does not exist")
     return args

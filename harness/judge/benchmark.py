@@ -149,6 +149,8 @@ class Benchmark:
                 "return_last": r == req.rounds - 1,
             }
             budget = self.budgets.calls((shape, dtype), len(seeds) + warmup, first=False)
+            if timing["return_last"]:
+                budget = self.budgets.returning(budget, (shape, dtype))
             last = self.worker.request(
                 {"op": "time", **timing}, f"timing round {r + 1}", budget.seconds, budget.why
             )

@@ -6,8 +6,10 @@ judge measured itself: the seconds it took to make the same inputs and compute t
 (float64 and float32, slower than any baseline), times `factor`, plus a floor. A case's first
 call may compile: it gets `compile_s` more, or, when its kernels were compiled ahead of the GPU
 hold, `tune_config_s` per autotune config the compile pass saw (their benchmark runs under the
-hold). The evaluation's timeout stays the outer bound. A call past its budget is killed and the
-verdict says so, naming the budget.
+hold). A call whose reply carries the case's outputs gets their bytes at `transfer_mib_s` on top:
+at KernelBench's sizes (6-7 GiB an output) moving them takes longer than computing anything.
+The evaluation's timeout stays the outer bound. A call past its budget is killed and the verdict
+says so, naming the budget.
 
 The settings (`CallBudget`) live with the other data that crosses to the judge, in
 `harness.evaluation`.
@@ -42,10 +44,13 @@ class Budgets:
         self.floor = config.cpu_floor_s if interpreter else config.floor_s
         self.judge_s: dict[Case, float] = {}
         self.tune_configs: dict[Case, int] = {}  # cases compiled ahead, and their configs
+        self.output_bytes: dict[Case, int] = {}  # the bytes of a case's outputs
 
-    def observe(self, case: Case, seconds: float) -> None:
-        """Record the judge's own seconds for one trial of `case` (the least is kept)."""
+    def observe(self, case: Case, seconds: float, output_bytes: int = 0) -> None:
+        """Record the judge's own seconds for one trial of `case` (the least is kept) and the
+        bytes of the case's outputs (what a reply that returns them carries)."""
         self.judge_s[case] = min(seconds, self.judge_s.get(case, math.inf))
+        self.output_bytes[case] = max(0, output_bytes)
 
     def compiled_ahead(self, case: Case, tune_configs: int) -> None:
         """Record that the compile pass covered `case`, seeing `tune_configs` autotune configs."""
@@ -71,6 +76,15 @@ class Budgets:
             seconds += extra
             why += f" + {extra:g} s {what}"
         return self._capped(seconds, why)
+
+    def returning(self, budget: Budget, case: Case) -> Budget:
+        """`budget` for calls whose reply carries the outputs of `case`: their bytes at the
+        transfer rate on top (nothing where no trial of the case was observed)."""
+        size = self.output_bytes.get(case, 0)
+        seconds = round(size / (self.config.transfer_mib_s * 2**20), 2)
+        if seconds < 0.01:
+            return budget
+        return self.plus(budget, seconds, f"to return {size / 2**30:.2f} GiB of outputs")
 
     def plus(self, budget: Budget, seconds: float, what: str) -> Budget:
         """`budget` with `seconds` more for `what` (still no more than the timeout)."""

@@ -182,8 +182,11 @@ class Judge:
             dtypes = self._output_dtypes(inputs, shape, dtype)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
-            self.budgets.observe((shape, dtype), time.perf_counter() - started)
-        budget = self.budgets.calls((shape, dtype), repeat, first)
+            reply_bytes = sum(w.numel() * d.itemsize for w, d in zip(working, dtypes, strict=False))
+            self.budgets.observe((shape, dtype), time.perf_counter() - started, reply_bytes)
+        budget = self.budgets.returning(
+            self.budgets.calls((shape, dtype), repeat, first), (shape, dtype)
+        )
         with self.log.phase("reply"):
             header, blobs = worker.receive(
                 f"the candidate on {case_label(shape, dtype)}", budget.seconds, budget.why, yield_to

@@ -21,6 +21,7 @@ scale = load_module(ROOT / "bench" / "scale" / "memory.py", "scale_memory")
         (["--out", "/nonexistent/x.json"], "--out /nonexistent/x.json: folder /nonexistent does"),
         (["--out", "OUT", "--only", "softmax"], "unknown problem(s) softmax; known: log_softmax"),
         (["--out", "OUT", "--sizes", "huge"], "invalid choice: 'huge'"),
+        (["--out", "OUT", "--candidates", "right"], "--candidates right: known kinds correct, "),
     ],
 )
 def test_bad_arguments_say_what_is_wrong(
@@ -43,6 +44,17 @@ def test_a_run_out_of_budget_records_every_case_as_skipped(tmp_path: Path) -> No
     ]
     assert all("would pass the budget of 0 s" in c["skipped"] for c in record["cases"])
     assert not (tmp_path / "memory.json.partial").exists()
+
+
+def test_candidates_pick_the_kinds_judged(tmp_path: Path) -> None:
+    out = tmp_path / "memory.json"
+    argv = ["--out", str(out), "--device", "cpu", "--sizes", "small", "--budget-s", "0"]
+    scale.main([*argv, "--only", "attention,gelu", "--candidates", "correct"])
+    record = json.loads(out.read_text())
+    assert [(c["problem"], c["candidate"]) for c in record["cases"]] == [
+        ("attention", "correct"),
+        ("gelu", "correct"),
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(scale.PROBLEMS))

@@ -50,6 +50,26 @@ def test_a_first_call_compiled_ahead_gets_time_for_its_autotune_benchmarks_only(
     assert b.calls(CASE, 1, first=True) == b.calls(CASE, 1, first=False)
 
 
+def test_a_call_that_returns_outputs_gets_their_bytes_at_the_transfer_rate() -> None:
+    b = budgets()
+    b.observe(CASE, 0.1, output_bytes=6 * 2**30)  # a 4096x393216 float32 output
+    calls = b.calls(CASE, 1, first=False)
+    returning = b.returning(calls, CASE)
+    assert returning.seconds == calls.seconds + 24.0  # 6 GiB at 256 MiB/s
+    assert returning.why == calls.why + " + 24 s to return 6.00 GiB of outputs"
+    b.observe(CASE, 0.1, output_bytes=64 * 2**10)  # too little to matter: the budget as it was
+    assert b.returning(calls, CASE) == calls
+    assert budgets().returning(calls, CASE) == calls  # nothing observed: nothing known to add
+
+
+def test_the_transfer_allowance_is_capped_by_the_timeout() -> None:
+    b = budgets(timeout=20.0)
+    b.observe(CASE, 0.1, output_bytes=6 * 2**30)
+    assert b.returning(b.calls(CASE, 1, first=False), CASE) == Budget(
+        20.0, "the evaluation's timeout (20 s)"
+    )
+
+
 def test_what_a_compile_pass_reports_is_capped() -> None:
     b = budgets(timeout=1e9)
     b.observe(CASE, 0.0)
