@@ -1,0 +1,177 @@
+"""Tests for `harness.judge.conditioning`: a failed comparison judged again where PyTorch's own
+float32 answer misses the tolerance too (real comparisons; the judge end to end on the CPU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from kevolve.harness.evaluation import Evaluation, Verdict
+from kevolve.harness.judge.compare import DEFAULT_TOLERANCES, compare_outputs
+from kevolve.harness.judge.conditioning import FACTOR, second_opinion
+from kevolve.harness.judge.session import JudgeRequest
+from kevolve.harness.judge.verdict import Judge
+from kevolve.harness.spec.load import load_problems
+
+FP32 = DEFAULT_TOLERANCES["float32"]
+SHAPE = (64, 512)
+
+
+def _answers(noise: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A float64 answer and a float32 one off by `noise` relative, drawn from `seed`."""
+    gen = torch.Generator().manual_seed(0)
+    exact = torch.randn(SHAPE, generator=gen, dtype=torch.float64)
+    wobble = torch.randn(SHAPE, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return exact, (exact * (1 + noise * wobble)).float()
+
+
+def _judged(candidate: torch.Tensor, exact: torch.Tensor, working: torch.Tensor):  # type: ignore[no-untyped-def]
+    failed = compare_outputs([candidate], [exact], [torch.float32], FP32, [working])
+    return failed, second_opinion(failed, [exact], [torch.float32], FP32, [working])
+
+
+def test_a_candidate_as_far_off_as_pytorch_where_pytorch_misses_too_passes() -> None:
+    exact, pytorch = _answers(3e-4, seed=1)  # PyTorch's own float32 answer misses 1e-5 in norm
+    _, candidate = _answers(3e-4, seed=2)  # another order of summation: other elements err
+    failed, opinion = _judged(candidate, exact, pytorch)
+    assert not failed.passed and failed.mismatches > 0  # the per-element allowance does not fit
+    assert opinion is not None and opinion.passed
+    assert not opinion.pytorch.passed and opinion.pytorch.rel_norm > FP32.norm
+    note = opinion.note("shape as given float32, trial 3 (row_scaled inputs)", failed)
+    assert note.startswith("shape as given float32, trial 3 (row_scaled inputs): PyTorch's own")
+    assert f"held to {FACTOR:g}x PyTorch's errors" in note
+
+
+def test_a_candidate_far_worse_than_pytorch_still_fails() -> None:
+    exact, pytorch = _answers(3e-4, seed=1)
+    _, candidate = _answers(3e-4 * FACTOR * 3, seed=2)  # a TF32-like error on top
+    failed, opinion = _judged(candidate, exact, pytorch)
+    assert not failed.passed
+    assert opinion is not None and not opinion.passed
+
+
+def test_one_wild_element_fails_though_the_norm_is_within() -> None:
+    exact, pytorch = _answers(3e-4, seed=1)
+    _, candidate = _answers(3e-4, seed=2)
+    candidate[5, 7] += 0.02  # 7x the largest rounding: a wrong value, not a worse one
+    failed, opinion = _judged(candidate, exact, pytorch)
+    assert failed.rel_norm <= FACTOR * opinion.pytorch.rel_norm  # type: ignore[union-attr]
+    assert opinion is not None and not opinion.passed
+
+
+def test_where_pytorch_meets_the_tolerance_the_failure_stands() -> None:
+    exact, pytorch = _answers(1e-8, seed=1)  # well-conditioned: PyTorch is right
+    _, candidate = _answers(3e-4, seed=2)
+    failed, opinion = _judged(candidate, exact, pytorch)
+    assert not failed.passed and opinion is None
+
+
+@pytest.mark.parametrize("bad", ["nan", "shape", "passed"])
+def test_no_second_opinion_on_what_is_no_matter_of_degree(bad: str) -> None:
+    exact, pytorch = _answers(3e-4, seed=1)
+    _, candidate = _answers(3e-4, seed=2)
+    if bad == "nan":
+        candidate[0, 0] = float("nan")
+    elif bad == "shape":
+        candidate = candidate[:, :-1]
+    else:
+        candidate = exact.float()
+    _, opinion = _judged(candidate, exact, pytorch)
+    assert opinion is None
+
+
+# A sum whose terms cancel: every float32 answer is off by percents on every trial.
+PROBLEM = '''"""A sum of x + 1e4 over each row, less 1e4 per term: float32 loses the small parts."""
+
+import torch
+import torch.nn as nn
+
+batch_size = 16
+dim = 4096
+
+
+class Model(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sum(x + 10000.0, dim=-1) - 10000.0 * x.shape[-1]
+
+
+def get_inputs() -> list[torch.Tensor]:
+    return [torch.randn(batch_size, dim)]
+
+
+def get_init_inputs() -> list[object]:
+    return []
+'''
+
+CANDIDATE = """
+import torch
+import torch.nn as nn
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _cancel(x_ptr, y_ptr, n_cols, BLOCK: tl.constexpr, WIDE: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    acc = tl.zeros([BLOCK], dtype=tl.float32)
+    for start in range(0, n_cols, BLOCK):
+        cols = start + tl.arange(0, BLOCK)
+        x = tl.load(x_ptr + row * n_cols + cols, mask=cols < n_cols, other=0.0)
+        term = tl.where(cols < n_cols, x + 10000.0, 0.0)
+        if not WIDE:  # the shortcut: terms kept in half precision
+            term = term.to(tl.float16).to(tl.float32)
+        acc += term
+    tl.store(y_ptr + row, tl.sum(acc, axis=0) - 10000.0 * n_cols)
+
+
+class ModelNew(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.empty(x.shape[0], device=x.device, dtype=torch.float32)
+        _cancel[(x.shape[0],)](x, y, x.shape[1], BLOCK=1024, WIDE=@WIDE@)
+        return y
+"""
+
+
+def _judge(tmp_path: Path, wide: bool) -> Evaluation:
+    problem_path = tmp_path / "cancel.py"
+    problem_path.write_text(PROBLEM)
+    [problem] = load_problems(problem_path)
+    candidate = tmp_path / "candidate.py"
+    candidate.write_text(CANDIDATE.replace("@WIDE@", str(wide)))
+    request = JudgeRequest(
+        problem=problem,
+        candidate=candidate,
+        device="cpu",
+        timeout=120.0,
+        trials=3,
+        base_seed=0,
+        secret_seed=4242,
+        time=False,
+        cache_dir=None,
+        rounds=1,
+        calls_per_round=1,
+    )
+    return Judge(request).run()
+
+
+def test_the_judge_passes_a_correct_kernel_of_an_op_float32_cannot_get_right(
+    tmp_path: Path,
+) -> None:
+    ev = _judge(tmp_path, wide=True)
+    assert ev.verdict is Verdict.CORRECT, ev.reason
+    notes = [n for n in ev.notes if "PyTorch's own float32 answer misses the tolerance" in n]
+    assert notes, ev.notes
+    assert all(c.passed and c.failure is None for c in ev.checks)
+
+
+def test_the_judge_still_fails_a_half_precision_shortcut_there(tmp_path: Path) -> None:
+    ev = _judge(tmp_path, wide=False)
+    assert ev.verdict is Verdict.INCORRECT, ev.reason
+    assert "differ beyond tolerance" in ev.reason
