@@ -63,7 +63,7 @@ def second_opinion(
     out) or PyTorch's own answer meets the tolerance, so the failure stands as it is."""
     if failed.passed or not working or not math.isfinite(failed.max_abs):
         return None
-    if len(working) != len(dtypes) or failed.elements == 0:
+    if len(working) != len(dtypes):
         return None
     answer = [w.to(d) for w, d in zip(working, dtypes, strict=True)]
     pytorch = compare_outputs(answer, expected, dtypes, tol)

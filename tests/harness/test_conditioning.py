@@ -81,6 +81,46 @@ def test_no_second_opinion_on_what_is_no_matter_of_degree(bad: str) -> None:
     assert opinion is None
 
 
+def test_working_answers_that_do_not_match_the_outputs_give_no_second_opinion() -> None:
+    exact, pytorch = _answers(3e-4, seed=1)
+    _, candidate = _answers(3e-4, seed=2)
+    failed, _ = _judged(candidate, exact, pytorch)
+    assert second_opinion(failed, [exact], [torch.float32], FP32, [pytorch, pytorch]) is None
+
+
+def test_a_half_precision_output_is_judged_against_pytorchs_answer_in_that_dtype() -> None:
+    bf16 = DEFAULT_TOLERANCES["bfloat16"]
+    exact, pytorch = _answers(3e-2, seed=1)  # beyond even bfloat16's tolerance
+    _, candidate = _answers(3e-2, seed=2)
+    failed = compare_outputs([candidate.bfloat16()], [exact], [torch.bfloat16], bf16, [pytorch])
+    opinion = second_opinion(failed, [exact], [torch.bfloat16], bf16, [pytorch])
+    assert not failed.passed and opinion is not None and opinion.passed
+
+
+def _flat(error: float, shape: tuple[int, int] = (256, 256)) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ones in float64, and ones + `error` in float32 (2**16 elements: every norm exact)."""
+    exact = torch.ones(shape, dtype=torch.float64)
+    return exact, (exact + error).float()
+
+
+def test_errors_exactly_factor_times_pytorchs_pass() -> None:
+    exact, pytorch = _flat(2.0**-10)
+    _, candidate = _flat(FACTOR * 2.0**-10)
+    failed, opinion = _judged(candidate, exact, pytorch)
+    assert failed.rel_norm == FACTOR * opinion.pytorch.rel_norm  # type: ignore[union-attr]
+    assert failed.max_abs == FACTOR * opinion.pytorch.max_abs  # type: ignore[union-attr]
+    assert not failed.passed and opinion is not None and opinion.passed
+
+
+def test_an_error_norm_beyond_factor_fails_though_the_largest_error_is_within() -> None:
+    exact, pytorch = _flat(2.0**-10)
+    pytorch[0, 0] += 2.0**-4  # one large error: PyTorch's largest, not its norm
+    _, candidate = _flat(2.0**-7)  # 8x PyTorch's typical error everywhere
+    failed, opinion = _judged(candidate, exact, pytorch)
+    assert failed.max_abs <= FACTOR * opinion.pytorch.max_abs  # type: ignore[union-attr]
+    assert opinion is not None and not opinion.passed
+
+
 # A sum whose terms cancel: every float32 answer is off by percents on every trial.
 PROBLEM = '''"""A sum of x + 1e4 over each row, less 1e4 per term: float32 loses the small parts."""
 
