@@ -10,8 +10,8 @@ So when a candidate fails, PyTorch's float32 answer is judged by the same tolera
 the inputs are fine and the failure stands. If it fails too, the tolerance cannot be met in
 float32 on these inputs, and the candidate is held to PyTorch's standard instead: its error norm
 and its largest error may be at most `FACTOR` times PyTorch's, and it must hold no NaN or Inf
-the reference lacks. A
-shortcut still has to pass every well-conditioned trial on the strict tolerance.
+the reference lacks. A shortcut still has to pass every well-conditioned trial on the strict
+tolerance.
 """
 
 from __future__ import annotations
