@@ -3,11 +3,11 @@
 The candidate is timed in its worker and the baseline (and the eager reference, and the
 reference under torch.compile when the request asks) in the judge, round after round on the same
 GPU so that clock and thermal drift hit them alike. Every timed call gets fresh input content, a
-flushed L2 and a whole-device synchronize; the last candidate outputs are checked against the
-reference again once the exclusive hold is released (`finish`), as are the roofline figures,
-so the hold covers the timed calls alone. The candidate's requests have budgets from the checks
-(see `budget`), so a candidate that hangs only when timed holds the GPU for its budget, not the
-evaluation's timeout.
+flushed L2 and a whole-device synchronize. The last candidate outputs stay in the worker until
+the exclusive hold is released (`finish`); then they cross to the judge and are checked against
+the reference again, and the roofline figures are computed, so the hold covers the timed calls
+alone. The candidate's requests have budgets from the checks (see `budget`), so a candidate that
+hangs only when timed holds the GPU for its budget, not the evaluation's timeout.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from kevolve.harness.judge.worker import time_subject
 from kevolve.harness.spec.problem import ProblemKind, Shape
 
 if TYPE_CHECKING:
-    from kevolve.harness.judge.client import WorkerClient
+    from kevolve.harness.judge.client import Reply, WorkerClient
     from kevolve.harness.judge.session import Session
 
 # Kernels a launcher may cause besides its own: allocation fills and copies.
@@ -57,8 +57,8 @@ class Benchmark:
         self.compiled = [
             CompiledReference(session.reference, mode) for mode in session.req.compile_modes
         ]
-        # Timed cases whose last outputs wait to be checked again, after the exclusive hold.
-        self.pending: list[tuple[CaseTiming, tuple[dict[str, Any], list[bytes]]]] = []
+        # Timed cases whose last outputs, kept by the worker, wait to be checked again.
+        self.pending: list[CaseTiming] = []
 
     def prepare(self, yield_to: Callable[[], bool] | None = None) -> None:
         """Everything before timing that needs no GPU to itself: the fingerprint and ceilings,
@@ -73,7 +73,7 @@ class Benchmark:
             self.ceilings = cached_ceilings(self.device, self.session.req.cache_dir)
             ev.hardware["ceilings"] = vars(self.ceilings)
         self._confirm_kernels(self.problem.shapes[0], self.problem.dtypes[0], yield_to)
-        warm = {"seeds": [self.rng.getrandbits(31)], "warmup": 0, "return_last": False}
+        warm = {"seeds": [self.rng.getrandbits(31)], "warmup": 0}
         for shape, dtype in self._cases():
             timing = {**warm, "shape": list(shape), "dtype": dtype}
             time_subject(self.baseline, self.session.maker, self.timer, timing)
@@ -95,11 +95,20 @@ class Benchmark:
             self.session.ev.timings.append(self._time_case(shape, dtype))
 
     def finish(self) -> None:
-        """After the exclusive hold, under a shared one: each timed case's last outputs checked
-        against the reference again, and its bytes, FLOPs and roofline share."""
+        """After the exclusive hold, under a shared one: each timed case's last outputs fetched
+        from the worker and checked against the reference again, and its bytes, FLOPs and
+        roofline share."""
         while self.pending:
-            result, last = self.pending.pop(0)
+            result = self.pending.pop(0)
             shape, dtype = tuple(result.shape), result.dtype
+            case = (shape, dtype)
+            budget = self.budgets.returning(self.budgets.calls(case, 1, first=False), case)
+            last = self.worker.request(
+                {"op": "last", "shape": result.shape, "dtype": dtype},
+                "returning the last timed outputs",
+                budget.seconds,
+                budget.why,
+            )
             result.rechecked = self._recheck(shape, dtype, last)
             self._roofline(result, shape, dtype)
 
@@ -137,7 +146,6 @@ class Benchmark:
         samples: dict[str, list[float]] = {"candidate": [], "baseline": [], "reference": []}
         wall: dict[str, list[float]] = {"candidate": [], "baseline": []}
         rounds: dict[str, list[list[float]]] = {"candidate": [], "baseline": []}
-        last: tuple[dict[str, Any], list[bytes]] | None = None
         for r in range(req.rounds):
             seeds = [self.rng.getrandbits(31) for _ in range(req.calls_per_round)]
             warmup = 3 if r == 0 else 2
@@ -146,30 +154,27 @@ class Benchmark:
                 "dtype": dtype,
                 "seeds": seeds,
                 "warmup": warmup,
-                "return_last": r == req.rounds - 1,
+                "keep_last": r == req.rounds - 1,
             }
             budget = self.budgets.calls((shape, dtype), len(seeds) + warmup, first=False)
-            if timing["return_last"]:
-                budget = self.budgets.returning(budget, (shape, dtype))
-            last = self.worker.request(
+            times, _ = self.worker.request(
                 {"op": "time", **timing}, f"timing round {r + 1}", budget.seconds, budget.why
             )
-            rounds["candidate"].append(last[0]["event_ms"])
-            samples["candidate"] += last[0]["event_ms"]
-            wall["candidate"] += last[0]["wall_ms"]
-            times, _ = time_subject(self.baseline, self.session.maker, self.timer, timing)
-            rounds["baseline"].append(times["event_ms"])
-            samples["baseline"] += times["event_ms"]
-            wall["baseline"] += times["wall_ms"]
+            rounds["candidate"].append(times["event_ms"])
+            samples["candidate"] += times["event_ms"]
+            wall["candidate"] += times["wall_ms"]
+            base, _ = time_subject(self.baseline, self.session.maker, self.timer, timing)
+            rounds["baseline"].append(base["event_ms"])
+            samples["baseline"] += base["event_ms"]
+            wall["baseline"] += base["wall_ms"]
             if self.problem.kind is ProblemKind.REPO:
                 ref, _ = time_subject(
                     self.session.reference, self.session.maker, self.timer, timing
                 )
                 samples["reference"] += ref["event_ms"]
             self._time_compiled((shape, dtype), timing)
-        assert last is not None
         result = self._summarize(shape, dtype, samples, rounds)
-        self.pending.append((result, last))
+        self.pending.append(result)
         self._flag_hidden_work(shape, dtype, samples, wall)
         return result
 
@@ -227,7 +232,7 @@ class Benchmark:
                 f"faster than the measured ceilings allow; the timing cannot be trusted"
             )
 
-    def _recheck(self, shape: Shape, dtype: str, last: tuple[dict[str, Any], list[bytes]]) -> bool:
+    def _recheck(self, shape: Shape, dtype: str, last: Reply) -> bool:
         """The last timed call's outputs must still match the reference."""
         header, blobs = last
         outputs = decode(header["outputs"], blobs, self.device)

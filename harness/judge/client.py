@@ -20,7 +20,7 @@ from kevolve.harness.judge.subject import Failure
 from kevolve.harness.sandbox import channel
 from kevolve.harness.sandbox.spawn import Child, Limits, spawn
 
-Reply = tuple[dict[str, Any], list[bytes]]
+Reply = tuple[dict[str, Any], list[bytearray]]
 # The only verdicts a worker gives; any other verdict in a reply is forged or garbage.
 WORKER_VERDICTS = {
     v.value: v for v in (Verdict.COMPILE_ERROR, Verdict.RUNTIME_ERROR, Verdict.CRASHED)

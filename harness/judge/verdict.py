@@ -267,7 +267,7 @@ class Judge:
 
 
 def _decode_reply(
-    header: dict[str, Any], blobs: list[bytes], device: torch.device
+    header: dict[str, Any], blobs: list[bytearray], device: torch.device
 ) -> tuple[list[object], list[dict[str, Any]], str | None]:
     """The first run's outputs, each run's report, and how a repeat differed (None: it did not)."""
     reports = header.get("runs")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from kevolve.harness.sandbox.channel import Blob
 
 DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,
@@ -32,13 +33,14 @@ def dtype_name(dtype: torch.dtype) -> str:
     return _NAMES.get(dtype, str(dtype).removeprefix("torch."))
 
 
-def encode(values: Sequence[object]) -> tuple[list[dict[str, Any]], list[bytes]]:
-    """Metadata per value and the blobs of the tensor values, in order."""
+def encode(values: Sequence[object]) -> tuple[list[dict[str, Any]], list[Blob]]:
+    """Metadata per value and the blobs of the tensor values, in order: each blob a view of a
+    host copy of its tensor (a copy even on the CPU, so that later calls cannot change it)."""
     metas: list[dict[str, Any]] = []
-    blobs: list[bytes] = []
+    blobs: list[Blob] = []
     for value in values:
         if isinstance(value, torch.Tensor) and value.dtype in _NAMES:
-            flat = value.detach().reshape(-1).contiguous().cpu()
+            flat = value.detach().reshape(-1).to("cpu", copy=True)
             metas.append(
                 {
                     "kind": "tensor",
@@ -47,13 +49,13 @@ def encode(values: Sequence[object]) -> tuple[list[dict[str, Any]], list[bytes]]
                     "device": value.device.type,
                 }
             )
-            blobs.append(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+            blobs.append(flat.view(torch.uint8).numpy().data if flat.numel() else b"")
         else:
             metas.append({"kind": "other", "type": type(value).__name__})
     return metas, blobs
 
 
-def decode(metas: Sequence[Any], blobs: Sequence[bytes], device: torch.device) -> list[object]:
+def decode(metas: Sequence[Any], blobs: Sequence[Blob], device: torch.device) -> list[object]:
     """Tensors (on `device`) for tensor metadata, a `Foreign` marker for anything else."""
     out: list[object] = []
     blob_iter = iter(blobs)
@@ -75,7 +77,7 @@ class Foreign:
         return f"<{self.type_name}>"
 
 
-def _decode_tensor(meta: dict[str, Any], blob: bytes | None, device: torch.device) -> torch.Tensor:
+def _decode_tensor(meta: dict[str, Any], blob: Blob | None, device: torch.device) -> torch.Tensor:
     """One validated tensor from its metadata and bytes."""
     dtype = DTYPES.get(str(meta.get("dtype")))
     shape = meta.get("shape")
@@ -86,9 +88,12 @@ def _decode_tensor(meta: dict[str, Any], blob: bytes | None, device: torch.devic
     ):
         raise WireError(f"bad tensor metadata {meta!r}")
     expected = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
-    if blob is None or len(blob) != expected:
-        raise WireError(f"tensor of shape {shape} needs {expected} bytes, got {len(blob or b'')}")
+    got = 0 if blob is None else memoryview(blob).nbytes
+    if blob is None or got != expected:
+        raise WireError(f"tensor of shape {shape} needs {expected} bytes, got {got}")
     if expected == 0:
         return torch.empty(shape, dtype=dtype, device=device)
-    flat = torch.frombuffer(bytearray(blob), dtype=torch.uint8).view(dtype)
+    # A received blob is ours alone: the tensor takes its memory. Any other is copied first.
+    own = blob if isinstance(blob, bytearray) else bytearray(blob)
+    flat = torch.frombuffer(own, dtype=torch.uint8).view(dtype)
     return flat.reshape(shape).to(device)

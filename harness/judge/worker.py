@@ -28,12 +28,14 @@ from kevolve.harness.judge.subject import Failure, Subject, classify, load_failu
 from kevolve.harness.judge.timing import Timer, TimingConfig
 from kevolve.harness.judge.wire import decode, encode
 from kevolve.harness.sandbox import channel
+from kevolve.harness.sandbox.channel import Blob
 from kevolve.harness.spec.problem import problem_from_dict
 
 CANDIDATE_MODULE = "_kevolve_candidate"
 # What `time_subject` calls: a `Subject`, or the reference under torch.compile.
 Implementation = Callable[[Sequence[object], str], tuple[object, ...]]
 POISON_BYTES = 1 << 30
+Answer = tuple[dict[str, Any], list[Blob]]  # a reply's header and blobs
 
 
 class WorkerProcess:
@@ -48,20 +50,23 @@ class WorkerProcess:
         self.timer: Timer | None = None
         self.device = torch.device("cpu")
         self.piece_elements = PIECE_ELEMENTS  # elements a digest reads at once
+        # The last timed call's seed and outputs per case, until the judge asks for them.
+        self.kept: dict[str, tuple[int, tuple[object, ...]]] = {}
 
-    def handle(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+    def handle(self, req: dict[str, Any]) -> Answer:
         """The reply to one request."""
-        handler: Callable[[dict[str, Any]], tuple[dict[str, Any], list[bytes]]] = {
+        handler: Callable[[dict[str, Any]], Answer] = {
             "load": self.load,
             "compile": self.compile,
             "run": self.run,
             "time": self.time,
+            "last": self.last,
             "profile": self.profile,
             "kernels": self.kernels,
         }[req["op"]]
         return handler(req)
 
-    def load(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+    def load(self, req: dict[str, Any]) -> Answer:
         """Import the candidate and the problem's input maker."""
         problem = problem_from_dict(req["problem"])
         self.device = torch.device(req["device"])
@@ -81,12 +86,12 @@ class WorkerProcess:
             raise load_failure(exc, path) from exc
         return {"ok": True, "sandbox": os.environ.get("KEVOLVE_SANDBOX", "")}, []
 
-    def compile(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+    def compile(self, req: dict[str, Any]) -> Answer:
         """Compile the candidate's kernels for a case, running none of them (see `precompile`)."""
         report = self.precompiler.run(self._subject(), tuple(req["shape"]), req["dtype"])
         return {"ok": True, **report.to_reply()}, []
 
-    def run(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+    def run(self, req: dict[str, Any]) -> Answer:
         """Run the candidate `repeat` times on the trial's inputs; the first run's outputs.
 
         Each run's report says what it launched and whether it left its inputs bitwise as they
@@ -105,7 +110,7 @@ class WorkerProcess:
         reports: list[dict[str, Any]] = []
         first: list[object] = []
         meta: list[dict[str, Any]] = []
-        blobs: list[bytes] = []
+        blobs: list[Blob] = []
         repeat_diff: str | None = None
         for i in range(repeat):
             inputs = self._maker()(shape, dtype, trial)
@@ -128,16 +133,31 @@ class WorkerProcess:
             del inputs, outputs  # before the next run's are made: one set at a time
         return {"ok": True, "outputs": meta, "runs": reports, "repeat_diff": repeat_diff}, blobs
 
-    def time(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
-        """Time the candidate on fresh inputs per call; the last call's outputs come back."""
+    def time(self, req: dict[str, Any]) -> Answer:
+        """Time the candidate on fresh inputs per call. With `keep_last`, the last call's outputs
+        stay here until `last` asks for them: sending 6 GiB takes seconds that would otherwise
+        be spent holding the GPU alone. Those of another case move to host memory first, so the
+        device keeps one case's at most."""
         if self.timer is None:
             raise Failure(Verdict.RUNTIME_ERROR, "timing needs a CUDA device")
         with self.hook.suspended():  # timed as a plain caller would launch it
             times, last = time_subject(self._subject(), self._maker(), self.timer, req)
-        meta, blobs = encode(last) if req.get("return_last") else ([], [])
-        return {"ok": True, **times, "outputs": meta}, blobs
+        if req.get("keep_last"):
+            for key, (seed, outputs) in self.kept.items():
+                self.kept[key] = (seed, tuple(_on_host(v) for v in outputs))
+            self.kept[_case_key(req)] = (int(times["last_seed"]), last)
+        return {"ok": True, **times}, []
 
-    def profile(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+    def last(self, req: dict[str, Any]) -> Answer:
+        """The outputs kept from the last timed call on a case, and that call's seed."""
+        kept = self.kept.pop(_case_key(req), None)
+        if kept is None:
+            raise Failure(Verdict.CRASHED, f"no timed outputs were kept for {_case_key(req)}")
+        seed, outputs = kept
+        meta, blobs = encode(outputs)
+        return {"ok": True, "outputs": meta, "last_seed": seed}, blobs
+
+    def profile(self, req: dict[str, Any]) -> Answer:
         """Names of the device kernels two candidate calls launched, from the profiler."""
         inputs = self._maker()(tuple(req["shape"]), req["dtype"], Trial(int(req["seed"]), "normal"))
         call = self._subject()
@@ -149,7 +169,7 @@ class WorkerProcess:
         names = sorted({e.name for e in prof.events() if _on_device(e)})
         return {"ok": True, "kernels": names}, []
 
-    def kernels(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+    def kernels(self, req: dict[str, Any]) -> Answer:
         """Launch counts and compiler figures (registers, spills, shared memory) per kernel."""
         info = []
         for name in sorted(set(self.hook.total) | set(self.hook.compiled)):
@@ -183,7 +203,7 @@ class WorkerProcess:
             raise classify(exc, subject.path, self.hook) from exc
         return outputs
 
-    def _sent(self, meta: list[dict[str, Any]], blobs: list[bytes]) -> Callable[[], list[object]]:
+    def _sent(self, meta: list[dict[str, Any]], blobs: list[Blob]) -> Callable[[], list[object]]:
         """A getter of the outputs as sent (`encode`d), back on the device."""
         return lambda: decode(meta, blobs, self.device)
 
@@ -227,6 +247,16 @@ def time_subject(
     assert isinstance(last, tuple)
     times = {"event_ms": result.event_ms, "wall_ms": result.wall_ms}
     return {**times, "last_seed": rotation.seed(len(seeds) - 1)}, last
+
+
+def _case_key(req: dict[str, Any]) -> str:
+    """A case's name in `WorkerProcess.kept`: its shape and dtype."""
+    return f"shape {list(req['shape'])} {req['dtype']}"
+
+
+def _on_host(value: object) -> object:
+    """A tensor moved to host memory; anything else as it is."""
+    return value.cpu() if isinstance(value, torch.Tensor) else value
 
 
 def _as_sent(values: tuple[object, ...]) -> list[object]:

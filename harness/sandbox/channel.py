@@ -1,18 +1,23 @@
 """Framed messages between the judge and an evaluation worker: a JSON header plus raw blobs.
 
 The worker side runs untrusted code, so the reader bounds every size and trusts nothing it
-parses: a frame is a length-prefixed JSON header listing blob sizes, then the blobs.
+parses: a frame is a length-prefixed JSON header listing blob sizes, then the blobs. Blobs are
+written from the sender's buffers and read into one buffer each, copied nowhere else: at
+KernelBench's sizes a blob is a 6 GiB tensor, and every extra copy of it costs seconds.
 """
 
 from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Sequence
 from typing import IO, Any
 
 _LENGTH = struct.Struct("<Q")
 MAX_HEADER_BYTES = 16 * 2**20
 MAX_FRAME_BYTES = 16 * 2**30
+# Bytes-like blobs: what `send` writes (a tensor's memory through a memoryview, say).
+Blob = bytes | bytearray | memoryview
 
 
 class ChannelClosed(Exception):
@@ -23,10 +28,10 @@ class ChannelCorrupt(Exception):
     """The bytes on the channel are not a well-formed frame."""
 
 
-def send(stream: IO[bytes], header: dict[str, Any], blobs: list[bytes] | None = None) -> None:
+def send(stream: IO[bytes], header: dict[str, Any], blobs: Sequence[Blob] | None = None) -> None:
     """Write one frame and flush it."""
     blobs = blobs or []
-    head = json.dumps({**header, "_blobs": [len(b) for b in blobs]}).encode()
+    head = json.dumps({**header, "_blobs": [memoryview(b).nbytes for b in blobs]}).encode()
     stream.write(_LENGTH.pack(len(head)))
     stream.write(head)
     for blob in blobs:
@@ -34,7 +39,7 @@ def send(stream: IO[bytes], header: dict[str, Any], blobs: list[bytes] | None = 
     stream.flush()
 
 
-def recv(stream: IO[bytes]) -> tuple[dict[str, Any], list[bytes]]:
+def recv(stream: IO[bytes]) -> tuple[dict[str, Any], list[bytearray]]:
     """Read one frame; raises `ChannelClosed` at end of stream, `ChannelCorrupt` on garbage."""
     size = _LENGTH.unpack(_read_exact(stream, _LENGTH.size, allow_eof=True))[0]
     if size > MAX_HEADER_BYTES:
@@ -48,7 +53,7 @@ def recv(stream: IO[bytes]) -> tuple[dict[str, Any], list[bytes]]:
         raise ChannelCorrupt("frame header lacks a valid blob list")
     if sum(sizes) > MAX_FRAME_BYTES:
         raise ChannelCorrupt(f"frame of {sum(sizes)} bytes exceeds {MAX_FRAME_BYTES}")
-    return header, [_read_exact(stream, n) for n in sizes]
+    return header, [_read_blob(stream, n) for n in sizes]
 
 
 def _read_exact(stream: IO[bytes], n: int, allow_eof: bool = False) -> bytes:
@@ -64,3 +69,16 @@ def _read_exact(stream: IO[bytes], n: int, allow_eof: bool = False) -> bytes:
         chunks.append(chunk)
         remaining -= len(chunk)
     return b"".join(chunks)
+
+
+def _read_blob(stream: IO[bytes], n: int) -> bytearray:
+    """Exactly n bytes from the stream, read straight into the buffer returned."""
+    blob = bytearray(n)
+    view = memoryview(blob)
+    done = 0
+    while done < n:
+        got = stream.readinto(view[done:])  # type: ignore[attr-defined]
+        if not got:
+            raise ChannelCorrupt(f"stream ended {n - done} bytes short of a frame")
+        done += got
+    return blob

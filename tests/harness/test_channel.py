@@ -31,6 +31,17 @@ def test_frames_round_trip_over_a_pipe_then_eof_closes() -> None:
     assert "_blobs" not in header  # send leaves the caller's header alone
 
 
+def test_blobs_go_out_from_any_buffer_and_arrive_as_bytearrays() -> None:
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(read_fd, "rb") as reader, os.fdopen(write_fd, "wb") as writer:
+        words = memoryview(bytearray(range(16))).cast("I")  # 4 items of 4 bytes: 16 bytes
+        send(writer, {"op": "run"}, [words, bytearray(b"xy")])
+        writer.close()
+        _, blobs = recv(reader)
+    assert blobs == [bytes(range(16)), b"xy"]
+    assert all(type(b) is bytearray for b in blobs)
+
+
 def test_eof_inside_the_length_prefix_is_corrupt_not_closed() -> None:
     with pytest.raises(ChannelCorrupt, match="5 bytes short"):
         recv(io.BytesIO(b"\x01\x02\x03"))

@@ -153,6 +153,18 @@ def test_request_before_load_is_refused_and_the_worker_lives_on(worker: WorkerCl
     )
 
 
+def test_outputs_of_a_case_never_timed_are_refused_and_the_worker_lives_on(
+    worker: WorkerClient,
+) -> None:
+    worker.request(load_request(GOOD), "loading", STARTUP)
+    worker.send({"op": "last", "shape": [16, 4096], "dtype": "float32"})
+    refusal = failure(worker, "returning the last timed outputs", STARTUP)
+    assert refusal.verdict is Verdict.CRASHED
+    assert refusal.message == "no timed outputs were kept for shape [16, 4096] float32"
+    reply, _ = worker.request({"op": "kernels"}, "reading kernels", STARTUP)
+    assert reply["ok"] is True
+
+
 def test_killed_worker_is_a_crash_that_says_how_it_died(worker: WorkerClient) -> None:
     killer = threading.Timer(0.5, os.killpg, (worker.child.proc.pid, signal.SIGKILL))
     killer.start()

@@ -69,3 +69,20 @@ def test_compile_errors_name_the_candidate_line() -> None:
     assert ev.verdict is Verdict.COMPILE_ERROR
     line = source.splitlines().index("    cols = tl.arange(0, n_cols)") + 1
     assert ev.diagnostics[0].line == line, ev.diagnostics
+
+
+def test_outputs_that_turn_wrong_while_timed_are_caught_after_the_hold() -> None:
+    # Right for its first 160 calls (the checks and precompiles take about 130, the timed rounds
+    # about 130 more), then every output scaled by zero. Only the timed calls' last outputs,
+    # kept by the worker through the exclusive hold and fetched after it, can show that.
+    source = SOFTMAX.replace("    n_cols,\n    BLOCK", "    n_cols,\n    scale,\n    BLOCK")
+    source = source.replace("y = num / tl.sum(num, axis=0)", "y = scale * num / tl.sum(num, 0)")
+    launch = "        n_cols,\n        BLOCK"
+    source = source.replace(launch, launch.replace("BLOCK", "_scale(),\n        BLOCK"))
+    source += (
+        "\n\n_CALLS = [0]\n\n\ndef _scale() -> float:\n"
+        "    _CALLS[0] += 1\n    return 1.0 if _CALLS[0] <= 160 else 0.0\n"
+    )
+    ev = evaluate(_softmax(), source, OPTIONS)
+    assert ev.verdict is Verdict.INCORRECT, ev.reason
+    assert "outputs produced while being timed on shape" in ev.reason, ev.reason

@@ -108,3 +108,27 @@ def test_decode_rejects_inconsistent_metadata(bad: dict[str, Any], blob: bytes) 
 def test_decode_rejects_a_tensor_without_its_blob() -> None:
     with pytest.raises(WireError, match="needs 8 bytes, got 0"):
         decode([meta(), meta()], [b"\0" * 8], CPU)
+
+
+def test_a_blob_is_a_copy_the_tensor_can_no_longer_change() -> None:
+    # The worker encodes a first run's outputs before the repeat runs; a candidate writing into
+    # its earlier output must not change what was sent.
+    x = sample((4, 8), torch.float32)
+    sent = x.clone()
+    metas, blobs = encode([x])
+    x.fill_(7.0)
+    [y] = decode(metas, blobs, CPU)
+    assert torch.equal(y, sent)
+
+
+def test_a_received_blob_becomes_the_tensor_and_any_other_is_copied() -> None:
+    x = sample((3, 5), torch.float32)
+    metas, [blob] = encode([x])
+    received = bytearray(blob)
+    [taken] = decode(metas, [received], CPU)
+    received[:4] = b"\0\0\0\0"  # the channel's buffer, handed over: the tensor is its memory
+    assert taken.flatten()[0].item() == 0.0  # type: ignore[union-attr]
+    [copied] = decode(metas, [blob], CPU)
+    assert torch.equal(copied, x)
+    blob[:4] = b"\0\0\0\0"  # type: ignore[index]
+    assert torch.equal(copied, x)
