@@ -123,9 +123,10 @@ def test_no_second_opinion_for_outputs_more_precise_than_float32_or_not_floating
     assert not failed.passed
     assert second_opinion(failed, [exact], [torch.float64], fp64, [pytorch]) is None
     counts = torch.arange(6).reshape(2, 3)
-    wrong = compare_outputs([counts + 1], [counts], [torch.int64], fp64, [counts.float()])
+    strained = counts.float() + 0.5  # a working answer as far off as the wrong counts
+    wrong = compare_outputs([counts + 1], [counts], [torch.int64], fp64, [strained])
     assert not wrong.passed
-    assert second_opinion(wrong, [counts], [torch.int64], fp64, [counts.float()]) is None
+    assert second_opinion(wrong, [counts], [torch.int64], fp64, [strained]) is None
 
 
 def test_a_half_precision_output_is_held_to_pytorchs_float32_error_before_the_cast() -> None:
