@@ -74,7 +74,7 @@ def second_opinion(
     if len(working) != len(dtypes) or not all(map(_as_precise, working, dtypes)):
         return None
     own = [w.dtype for w in working]
-    pytorch = compare_outputs(list(working), expected, own, tol)
+    pytorch = compare_outputs(working, expected, own, tol)
     if failed.elements != pytorch.elements or not math.isfinite(pytorch.max_abs):
         return None
     if pytorch.rel_norm < tol.norm / STRAINED:

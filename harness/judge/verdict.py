@@ -198,18 +198,16 @@ class Judge:
             self._judge_run(case, reports[0])
             tol = tolerance_for(dtype, self.problem.tolerances)
             result = compare_outputs(outputs, expected, dtypes, tol, working)
+            where = (
+                f"{case_label(shape, dtype)}, trial {case.trials + 1} ({trial.distribution} inputs)"
+            )
             opinion = second_opinion(result, expected, dtypes, tol, working)
             if opinion is not None and opinion.passed:
-                where = f"{case_label(shape, dtype)}, trial {case.trials + 1}"
-                self.ev.notes.append(opinion.note(f"{where} ({trial.distribution} inputs)", result))
+                self.ev.notes.append(opinion.note(where, result))
                 result = replace(result, passed=True, failure=None, first_indices=[])
             _merge(case, result)
             if not result.passed:
-                raise Failure(
-                    Verdict.INCORRECT,
-                    f"{case_label(shape, dtype)}, trial {case.trials + 1} "
-                    f"({trial.distribution} inputs): {result.failure}",
-                )
+                raise Failure(Verdict.INCORRECT, f"{where}: {result.failure}")
             for report in reports[1:]:
                 self._judge_run(case, report)
             if repeat_diff is not None:

@@ -18,6 +18,8 @@ from kevolve.harness.judge.verdict import Judge
 from kevolve.harness.spec.load import load_problems
 from kevolve.harness.spec.problem import Problem
 
+from tests.harness.cpu_judge import cpu_request
+
 ROOT = Path(__file__).resolve().parents[2]
 # bench/ is a folder of scripts, not a package: load the script the way the harness loads kernels.
 scale = load_module(ROOT / "bench" / "scale" / "memory.py", "scale_memory")
@@ -56,21 +58,7 @@ def _problem(folder: Path, name: str, sizes: dict[str, int] | None = None) -> Pr
 
 
 def _request(problem: Problem, candidate: Path) -> JudgeRequest:
-    return JudgeRequest(
-        problem=problem,
-        candidate=candidate,
-        device="cpu",
-        timeout=120.0,
-        trials=5,
-        base_seed=0,
-        secret_seed=4242,
-        time=False,
-        cache_dir=None,
-        rounds=1,
-        calls_per_round=1,
-        chunk_bytes=CHUNK_BYTES,
-        piece_elements=50,
-    )
+    return cpu_request(problem, candidate, 5, chunk_bytes=CHUNK_BYTES, piece_elements=50)
 
 
 def _judge(folder: Path, name: str, source: str, sizes: dict[str, int] | None = None) -> Evaluation:

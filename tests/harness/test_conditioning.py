@@ -10,10 +10,11 @@ import torch
 from kevolve.harness.evaluation import Evaluation, Verdict
 from kevolve.harness.judge.compare import DEFAULT_TOLERANCES, compare_outputs
 from kevolve.harness.judge.conditioning import FACTOR, second_opinion
-from kevolve.harness.judge.session import JudgeRequest
 from kevolve.harness.judge.verdict import Judge
 from kevolve.harness.spec.load import load_problems
 from kevolve.harness.spec.problem import Tolerance
+
+from tests.harness.cpu_judge import cpu_request
 
 FP32 = DEFAULT_TOLERANCES["float32"]
 SHAPE = (64, 512)
@@ -246,20 +247,7 @@ def _judge(tmp_path: Path, wide: bool) -> Evaluation:
     [problem] = load_problems(problem_path)
     candidate = tmp_path / "candidate.py"
     candidate.write_text(CANDIDATE.replace("@WIDE@", str(wide)))
-    request = JudgeRequest(
-        problem=problem,
-        candidate=candidate,
-        device="cpu",
-        timeout=120.0,
-        trials=3,
-        base_seed=0,
-        secret_seed=4242,
-        time=False,
-        cache_dir=None,
-        rounds=1,
-        calls_per_round=1,
-    )
-    return Judge(request).run()
+    return Judge(cpu_request(problem, candidate, 3)).run()
 
 
 def test_the_judge_passes_a_correct_kernel_of_an_op_float32_cannot_get_right(
