@@ -38,10 +38,11 @@ def apply_limits(limits: dict[str, Any]) -> None:
             resource.setrlimit(which, (cap, cap))
 
 
-def die_with_parent(parent: int | None) -> None:
-    """Ask the kernel to SIGKILL us when the judge that started us dies (or has died already)."""
+def die_with_parent(parent: int | None, signum: int = signal.SIGKILL) -> None:
+    """Ask the kernel to send us `signum` (SIGKILL: to kill us) when the process that started us
+    dies, and exit at once if it has died already (PARENT is no longer our parent)."""
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
     if parent is not None and os.getppid() != parent:
         os._exit(1)  # the parent died before the request to outlive it took effect
 

@@ -117,18 +117,29 @@ def spawn(
 
     `prefix` (bubblewrap, sudo) goes before the command; `user` switches to that OS user (we are
     root). Behind a prefix the jail's parent is not us, so the prefix must bind the child's life
-    to ours (bubblewrap's --die-with-parent).
+    to ours (bubblewrap's --die-with-parent); the tether binds the prefix to us from before it
+    starts, and takes it and what it started along when we die.
     """
     argv = [sys.executable, "-m", module, *args]
     if limits is not None:
         parent = None if prefix else os.getpid()
         spec = json.dumps({**asdict(limits), "parent_pid": parent})
         argv = [sys.executable, "-m", "kevolve.harness.sandbox.jail", spec, "--", *argv]
+    if prefix:
+        tether = [
+            sys.executable,
+            "-I",
+            "-m",
+            "kevolve.harness.sandbox.tether",
+            str(os.getpid()),
+            "--",
+        ]
+        argv = [*tether, *prefix, *argv]
     uid, gid, groups = identity(user)
     log_path = cwd / f"{module.rsplit('.', 1)[-1]}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [*prefix, *argv],
+            argv,
             stdin=subprocess.PIPE,
             stdout=log,
             stderr=subprocess.STDOUT,

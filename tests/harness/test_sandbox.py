@@ -1,12 +1,17 @@
-"""Tests for `harness.sandbox.spawn` and `harness.sandbox.jail`: children get a clean environment,
-die whole, report how they ended, and under `Limits` run with rlimits and without the network."""
+"""Tests for `harness.sandbox.spawn`, `harness.sandbox.jail` and `harness.sandbox.tether`: children
+get a clean environment, die whole and with their parent, report how they ended, and under
+`Limits` run with rlimits and without the network."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -217,3 +222,95 @@ def test_behind_a_prefix_the_jail_does_not_ask_for_its_parent(probe: Path) -> No
         prefix=["env"],
     )
     assert json.loads(output(child))["KEVOLVE_SANDBOX"].startswith("network:")
+
+
+PARENT = """
+import os, sys, time
+from pathlib import Path
+from kevolve.harness.sandbox.spawn import Limits, clean_env, spawn
+probe, pid_file = Path(sys.argv[1]), Path(sys.argv[2])
+env = clean_env({"PYTHONPATH": str(probe)}, os.environ)
+launcher = ["sh", "-c", '"$@"; exit $?', "launcher"]  # runs the command as its child
+child = spawn("kevolve_probe", ["grandchild", str(pid_file)], env=env, cwd=probe,
+              limits=Limits(isolate_network=False), prefix=launcher)
+time.sleep(1000)
+"""
+
+
+def test_behind_a_prefix_the_child_dies_with_the_process_that_started_it(probe: Path) -> None:
+    """A launcher that binds nothing itself (sh, keeping the jail as its child) is tethered before
+    it starts: SIGKILL to the process that spawned it takes the launcher, the jailed child and
+    what that started along."""
+    sleeper_file = probe / "sleeper.pid"
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(probe), str(sleeper_file)])
+    try:
+        deadline = time.monotonic() + 30
+        while not sleeper_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        sleeper = int(sleeper_file.read_text())
+        child = _parent_of(sleeper)
+        launcher = _parent_of(child)
+        tether = _parent_of(launcher)
+        assert "kevolve_probe grandchild" in _cmdline(child)
+        assert _cmdline(launcher).startswith("sh -c")
+        assert "kevolve.harness.sandbox.tether" in _cmdline(tether)
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    try:
+        assert all(wait_until_gone(pid) for pid in (tether, launcher, child, sleeper))
+    finally:
+        for pid in (tether, launcher, child, sleeper):  # what a failure would leave
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+
+
+def tether(parent: int, *command: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-I", "-m", "kevolve.harness.sandbox.tether", str(parent), "--"]
+    return subprocess.run([*argv, *command], capture_output=True, text=True, timeout=30)
+
+
+def test_the_tether_starts_nothing_once_its_parent_is_gone(tmp_path: Path) -> None:
+    """A parent that died before the tether asked to be told of it: its orphan exits at once."""
+    marker = tmp_path / "ran"
+    done = tether(os.getppid(), "touch", str(marker))  # not the tether's parent: as if gone
+    assert (done.returncode, marker.exists()) == (1, False)
+    done = tether(os.getpid(), "touch", str(marker))
+    assert (done.returncode, marker.exists()) == (0, True)
+
+
+@pytest.mark.parametrize(
+    ("script", "code"), [("exit 7", 7), ("kill -SEGV $$", -signal.SIGSEGV), ("exit 0", 0)]
+)
+def test_the_tether_ends_as_its_launcher_did(script: str, code: int) -> None:
+    """The judge's exit is read from the tether: a status or a signal, as the launcher's."""
+    assert tether(os.getpid(), "sh", "-c", script).returncode == code
+
+
+def test_the_tether_keeps_no_end_of_the_launchers_pipes() -> None:
+    """The judge's reader waits for the end of its pipe: the tether must not hold it open."""
+    read_fd, write_fd = os.pipe()
+    argv = [sys.executable, "-I", "-m", "kevolve.harness.sandbox.tether", str(os.getpid())]
+    said = f"import os, time; os.write({write_fd}, b'done'); os.close({write_fd}); time.sleep(1)"
+    launcher = [sys.executable, "-c", said]
+    with subprocess.Popen([*argv, "--", *launcher], pass_fds=[write_fd]) as proc:
+        os.close(write_fd)
+        with os.fdopen(read_fd) as reader:
+            assert reader.read() == "done"  # the end, while the tether still waits
+        assert proc.poll() is None
+    assert proc.returncode == 0
+
+
+def test_a_launcher_that_cannot_start_is_named(tmp_path: Path) -> None:
+    done = tether(os.getpid(), str(tmp_path / "no-bwrap"))
+    assert done.returncode == 127
+    assert done.stderr.startswith(f"kevolve tether: cannot start {tmp_path / 'no-bwrap'}: ")
+    assert "No such file or directory" in done.stderr
