@@ -41,6 +41,7 @@ class WorkerClient:
 
     def __init__(self, env: Mapping[str, str], cwd: Path, limits: Limits) -> None:
         read_fd, write_fd = os.pipe()
+        channel.widen(read_fd)  # replies carry whole outputs: GiBs at KernelBench's sizes
         try:
             self.child: Child = spawn(
                 "kevolve.harness.judge.worker",

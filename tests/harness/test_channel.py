@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import struct
+from pathlib import Path
 
 import pytest
 from kevolve.harness.sandbox import channel
@@ -92,3 +94,21 @@ def test_frame_total_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     assert recv(raw_frame(b'{"_blobs": [5, 5]}', b"0123456789")) == ({}, [b"01234", b"56789"])
     with pytest.raises(ChannelCorrupt, match="exceeds 10"):
         recv(raw_frame(b'{"_blobs": [5, 6]}', b"0123456789a"))
+
+
+def test_a_widened_pipe_holds_a_mebibyte_and_a_file_is_left_as_it_is(tmp_path: Path) -> None:
+    """A blob crosses a widened pipe in 1 MiB pieces; widening what is not a pipe is no error."""
+    read_fd, write_fd = os.pipe()
+    try:
+        before = fcntl.fcntl(read_fd, fcntl.F_GETPIPE_SZ)
+        channel.widen(read_fd)
+        assert (before, fcntl.fcntl(write_fd, fcntl.F_GETPIPE_SZ)) == (
+            64 * 1024,
+            channel.PIPE_BYTES,
+        )
+        os.write(write_fd, b"x" * channel.PIPE_BYTES)  # would block on 64 KiB
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    with open(tmp_path / "file", "wb") as file:
+        channel.widen(file.fileno())
