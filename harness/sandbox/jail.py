@@ -40,7 +40,7 @@ def apply_limits(limits: dict[str, Any]) -> None:
 
 def die_with_parent(parent: int | None, signum: int = signal.SIGKILL) -> None:
     """Ask the kernel to send us `signum` (SIGKILL: to kill us) when the process that started us
-    dies, and exit at once if it has died already (PARENT is no longer our parent)."""
+    dies, and exit at once if it has died already (`parent` is no longer our parent)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
     if parent is not None and os.getppid() != parent:

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
 
+from kevolve.harness.sandbox import tether
 from kevolve.harness.sandbox.confine import identity
 
 # The only variables a child inherits; everything else (tokens, keys, cloud credentials) stays
@@ -126,15 +127,7 @@ def spawn(
         spec = json.dumps({**asdict(limits), "parent_pid": parent})
         argv = [sys.executable, "-m", "kevolve.harness.sandbox.jail", spec, "--", *argv]
     if prefix:
-        tether = [
-            sys.executable,
-            "-I",
-            "-m",
-            "kevolve.harness.sandbox.tether",
-            str(os.getpid()),
-            "--",
-        ]
-        argv = [*tether, *prefix, *argv]
+        argv = [*tether.command(os.getpid()), *prefix, *argv]
     uid, gid, groups = identity(user)
     log_path = cwd / f"{module.rsplit('.', 1)[-1]}.log"
     with open(log_path, "wb") as log:

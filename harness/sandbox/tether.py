@@ -23,6 +23,12 @@ from kevolve.harness.sandbox.jail import die_with_parent
 _TOLD = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
+def command(parent: int) -> list[str]:
+    """What goes before a launcher to tether it to `parent`: this interpreter, isolated from the
+    caller's environment and working directory, running this module."""
+    return [sys.executable, "-I", "-m", "kevolve.harness.sandbox.tether", str(parent), "--"]
+
+
 def main() -> None:
     """Tie argv[3:] (argv[2] is '--') to the process argv[1], then end as it ends."""
     parent, command = int(sys.argv[1]), sys.argv[3:]

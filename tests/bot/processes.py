@@ -35,16 +35,20 @@ def descendants(root: int) -> set[int]:
         if not entry.name.isdigit():
             continue
         try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent(int(entry.name)), []).append(int(entry.name))
         except (OSError, ValueError, IndexError):
             continue
-        children.setdefault(ppid, []).append(int(entry.name))
     found, todo = set(), [root]
     while todo:
         for child in children.get(todo.pop(), []):
             found.add(child)
             todo.append(child)
     return found
+
+
+def parent(pid: int) -> int:
+    """Process `pid`'s parent, as /proc says (OSError once it is gone)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def cmdline(pid: int) -> str:

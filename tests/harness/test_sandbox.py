@@ -17,8 +17,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from kevolve.harness.sandbox import tether
 from kevolve.harness.sandbox.spawn import PASSTHROUGH, Child, Limits, clean_env, spawn
 
+from tests.bot.processes import cmdline, eventually, parent
 from tests.jobuser import ensure_job_user, reachable_dir
 
 PROBE = """\
@@ -242,48 +244,39 @@ def test_behind_a_prefix_the_child_dies_with_the_process_that_started_it(probe: 
     it starts: SIGKILL to the process that spawned it takes the launcher, the jailed child and
     what that started along."""
     sleeper_file = probe / "sleeper.pid"
-    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(probe), str(sleeper_file)])
+    spawner = subprocess.Popen([sys.executable, "-c", PARENT, str(probe), str(sleeper_file)])
     try:
-        deadline = time.monotonic() + 30
-        while not sleeper_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert eventually(sleeper_file.exists)
         sleeper = int(sleeper_file.read_text())
-        child = _parent_of(sleeper)
-        launcher = _parent_of(child)
-        tether = _parent_of(launcher)
-        assert "kevolve_probe grandchild" in _cmdline(child)
-        assert _cmdline(launcher).startswith("sh -c")
-        assert "kevolve.harness.sandbox.tether" in _cmdline(tether)
+        child = parent(sleeper)
+        launcher = parent(child)
+        tethered = parent(launcher)
+        assert "kevolve_probe grandchild" in cmdline(child)
+        assert cmdline(launcher).startswith("sh -c")
+        assert cmdline(tethered).startswith(" ".join(tether.command(spawner.pid)))
     finally:
-        parent.send_signal(signal.SIGKILL)
-        parent.wait()
+        spawner.send_signal(signal.SIGKILL)
+        spawner.wait()
     try:
-        assert all(wait_until_gone(pid) for pid in (tether, launcher, child, sleeper))
+        assert all(wait_until_gone(pid) for pid in (tethered, launcher, child, sleeper))
     finally:
-        for pid in (tether, launcher, child, sleeper):  # what a failure would leave
+        for pid in (tethered, launcher, child, sleeper):  # what a failure would leave
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
 
-def _parent_of(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
-def _cmdline(pid: int) -> str:
-    return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
-
-
-def tether(parent: int, *command: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-I", "-m", "kevolve.harness.sandbox.tether", str(parent), "--"]
-    return subprocess.run([*argv, *command], capture_output=True, text=True, timeout=30)
+def tied(to: int, *launcher: str) -> subprocess.CompletedProcess[str]:
+    """`launcher` run under a tether to the process `to`, to its end."""
+    argv = [*tether.command(to), *launcher]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=30)
 
 
 def test_the_tether_starts_nothing_once_its_parent_is_gone(tmp_path: Path) -> None:
     """A parent that died before the tether asked to be told of it: its orphan exits at once."""
     marker = tmp_path / "ran"
-    done = tether(os.getppid(), "touch", str(marker))  # not the tether's parent: as if gone
+    done = tied(os.getppid(), "touch", str(marker))  # not the tether's parent: as if gone
     assert (done.returncode, marker.exists()) == (1, False)
-    done = tether(os.getpid(), "touch", str(marker))
+    done = tied(os.getpid(), "touch", str(marker))
     assert (done.returncode, marker.exists()) == (0, True)
 
 
@@ -292,16 +285,15 @@ def test_the_tether_starts_nothing_once_its_parent_is_gone(tmp_path: Path) -> No
 )
 def test_the_tether_ends_as_its_launcher_did(script: str, code: int) -> None:
     """The judge's exit is read from the tether: a status or a signal, as the launcher's."""
-    assert tether(os.getpid(), "sh", "-c", script).returncode == code
+    assert tied(os.getpid(), "sh", "-c", script).returncode == code
 
 
 def test_the_tether_keeps_no_end_of_the_launchers_pipes() -> None:
     """The judge's reader waits for the end of its pipe: the tether must not hold it open."""
     read_fd, write_fd = os.pipe()
-    argv = [sys.executable, "-I", "-m", "kevolve.harness.sandbox.tether", str(os.getpid())]
     said = f"import os, time; os.write({write_fd}, b'done'); os.close({write_fd}); time.sleep(1)"
     launcher = [sys.executable, "-c", said]
-    with subprocess.Popen([*argv, "--", *launcher], pass_fds=[write_fd]) as proc:
+    with subprocess.Popen([*tether.command(os.getpid()), *launcher], pass_fds=[write_fd]) as proc:
         os.close(write_fd)
         with os.fdopen(read_fd) as reader:
             assert reader.read() == "done"  # the end, while the tether still waits
@@ -310,7 +302,7 @@ def test_the_tether_keeps_no_end_of_the_launchers_pipes() -> None:
 
 
 def test_a_launcher_that_cannot_start_is_named(tmp_path: Path) -> None:
-    done = tether(os.getpid(), str(tmp_path / "no-bwrap"))
+    done = tied(os.getpid(), str(tmp_path / "no-bwrap"))
     assert done.returncode == 127
     assert done.stderr.startswith(f"kevolve tether: cannot start {tmp_path / 'no-bwrap'}: ")
     assert "No such file or directory" in done.stderr
